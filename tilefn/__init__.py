@@ -1,0 +1,11 @@
+"""tilefn: PyTorch with tiles. Trace Python tile kernels into an immutable IR; lower them to Triton."""
+from . import lang
+from .config import Config
+from .errors import TilefnError
+from .interpret import interpret
+from .jit import JitFunction, jit, make_ir
+from .trace.proxies import _install_device_methods
+
+_install_device_methods()
+
+__all__ = ["jit", "make_ir", "interpret", "Config", "lang", "TilefnError", "JitFunction"]

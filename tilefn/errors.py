@@ -1,0 +1,93 @@
+"""Errors raised to users: each names the user's file:line and shows it with a caret."""
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+
+import attrs
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_SKIPPED_DIRS = (_PACKAGE_DIR,) + tuple(
+    os.path.dirname(os.path.abspath(m.__file__))
+    for m in (sys.modules.get("torch"), sys.modules.get("pyrsistent"), sys.modules.get("attr"))
+    if m is not None and getattr(m, "__file__", None)
+)
+
+
+@attrs.frozen
+class SourceInfo:
+    """Where in the user's code an equation or error came from."""
+
+    filename: str
+    lineno: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.lineno}"
+
+    def excerpt(self) -> str:
+        line = linecache.getline(self.filename, self.lineno).rstrip("\n")
+        if not line.strip():
+            return ""
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        return f"    {line}\n    {' ' * indent}{'^' * len(stripped)}"
+
+
+def _is_internal(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith(_SKIPPED_DIRS) or filename.startswith("<frozen")
+
+
+def user_source(depth: int = 1) -> SourceInfo | None:
+    """The innermost stack frame outside tilefn, torch and their helpers."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        if not _is_internal(frame.f_code.co_filename):
+            return SourceInfo(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
+class TilefnError(Exception):
+    """Base class: a problem in the user's kernel or its inputs."""
+
+    def __init__(self, message: str, source: SourceInfo | None = None):
+        self.message = message
+        self.source = source if source is not None else user_source(2)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.source is None:
+            return self.message
+        excerpt = self.source.excerpt()
+        return f"{self.source}: {self.message}" + (f"\n{excerpt}" if excerpt else "")
+
+
+class DataDependentControlFlow(TilefnError):
+    """Python control flow (`if`, `while`, `bool()`) on a value only known on the device."""
+
+
+class UnsupportedOp(TilefnError):
+    """A torch function or method with no tilefn lowering."""
+
+
+class ShapeError(TilefnError):
+    """Shapes that don't match: wrong rank, a tile on another dimension, a bad store."""
+
+
+class HostReadsDevice(TilefnError):
+    """Host code that needs the value of a tensor (not just its shape)."""
+
+
+class LoopCarryError(TilefnError):
+    """A value rebound inside a tile loop that can't be made a loop carry."""
+
+
+class ArgumentError(TilefnError):
+    """A kernel argument of a type or on a device tilefn can't take."""
+
+
+class TracingError(TilefnError):
+    """Any other misuse found while tracing."""

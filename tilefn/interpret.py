@@ -1,0 +1,302 @@
+"""The reference semantics: evaluate a Program with eager PyTorch, tile by tile (edge tiles ragged)."""
+from __future__ import annotations
+
+import itertools
+from typing import Callable
+
+import attrs
+import torch
+
+from .config import Config
+from .errors import TracingError
+from .trace.host import evaluate_host
+from .trace.ir import Lit, Program, Var
+from .trace.primitives import POINTWISE
+from .trace.types import TileDim
+
+RULES: dict[str, Callable] = {}
+
+
+def rule(*prims):
+    def wrap(fn):
+        for prim in prims:
+            if prim in RULES:
+                raise ValueError(f"interpreter rule for {prim!r} registered twice")
+            RULES[prim] = fn
+        return fn
+
+    return wrap
+
+
+@attrs.frozen
+class TileVal:
+    """One concrete tile: indices [begin, end) of a block of `block` lanes."""
+
+    begin: int
+    end: int
+    block: int
+
+
+class Context:
+    def __init__(self, block_sizes, device):
+        self.block_sizes, self.device = block_sizes, device
+        self.tiles: dict[int, TileVal] = {}
+        self.env: dict = {}
+
+    def resolve(self, shape) -> list[int]:
+        return [self.tiles[d.tile].end - self.tiles[d.tile].begin if isinstance(d, TileDim) else d for d in shape]
+
+
+def _read(env, atom):
+    return atom.value if isinstance(atom, Lit) else env[atom]
+
+
+def eval_eqns(eqns, env, ctx) -> None:
+    for eqn in eqns:
+        ctx.env = env
+        outs = RULES[eqn.prim](ctx, eqn, *[_read(env, a) for a in eqn.inputs])
+        for var, value in zip(eqn.outputs, outs):
+            env[var] = value
+
+
+def default_block_sizes(program: Program) -> tuple[int, ...]:
+    from .lower.heuristics import default_config
+
+    return default_config(program).block_sizes
+
+
+def run_program(program: Program, tensors, config: Config | None = None):
+    """Evaluate `program` on the tensor arguments (in order); returns what the kernel returns."""
+    block_sizes = list(config.block_sizes) if config is not None and config.block_sizes else list(default_block_sizes(program))
+    for block in program.blocks:
+        if block.fixed:
+            block_sizes[block.id] = block.fixed
+    device = tensors[0].device if tensors else torch.device("cpu")
+    ctx = Context(block_sizes, device)
+    env = dict(zip(program.inputs, tensors))
+    env.update((var, tensor) for var, tensor in program.consts)
+    eval_eqns(program.eqns, env, ctx)
+
+    def out(o):
+        if isinstance(o, tuple):
+            return tuple(out(i) for i in o)
+        if isinstance(o, Lit):
+            return o.value
+        return None if o is None else env[o]
+
+    return out(program.outputs)
+
+
+@rule("host")
+def _host(ctx, eqn, *inputs):
+    return evaluate_host(eqn, dict(zip(eqn.inputs, inputs)))
+
+
+@rule("kernel")
+def _kernel(ctx, eqn, *operands):
+    eval_eqns(eqn.params["region"].eqns, ctx.env, ctx)
+    return ()
+
+
+def _as_int(v) -> int:
+    return int(v.item()) if isinstance(v, torch.Tensor) else int(v)
+
+
+class _ChainEnv(dict):
+    """A loop body's bindings, falling back to the enclosing scope's."""
+
+    def __init__(self, outer):
+        super().__init__()
+        self.outer = outer
+
+    def __missing__(self, key):
+        return self.outer[key]
+
+
+@rule("loop")
+def _loop(ctx, eqn, *inputs):
+    dims, region, outer = eqn.params["dims"], eqn.params["region"], ctx.env
+    n = len(dims)
+    bounds = [(_as_int(inputs[2 * i]), _as_int(inputs[2 * i + 1])) for i in range(n)]
+    carries = list(inputs[2 * n:])
+    blocks = [1 if kind == "grid" else ctx.block_sizes[dim.block] for kind, dim in dims]
+    starts = [range(b, e, blk) for (b, e), blk in zip(bounds, blocks)]
+    for begins in itertools.product(*starts):
+        env = _ChainEnv(outer)
+        for i, (kind, dim) in enumerate(dims):
+            if kind == "grid":
+                env[region.params[i]] = torch.tensor(begins[i], dtype=torch.int32, device=ctx.device)
+            else:
+                tile = TileVal(begins[i], min(begins[i] + blocks[i], bounds[i][1]), blocks[i])
+                ctx.tiles[dim.tile] = tile
+                env[region.params[i]] = tile
+        env.update(zip(region.params[n:], carries))
+        eval_eqns(region.eqns, env, ctx)
+        carries = [_read(env, r) for r in region.results]
+    return tuple(carries)
+
+
+@rule(*POINTWISE)
+def _pointwise(ctx, eqn, *args):
+    result = POINTWISE[eqn.prim](*args)
+    return (result.to(eqn.outputs[0].type.dtype),)
+
+
+@rule("convert")
+def _convert(ctx, eqn, x):
+    return (x.to(eqn.params["dtype"]),)
+
+
+_REDUCE = {"reduce_sum": torch.sum, "reduce_max": torch.amax, "reduce_min": torch.amin,
+           "reduce_prod": torch.prod, "argmax": torch.argmax, "argmin": torch.argmin}
+
+
+@rule(*_REDUCE)
+def _reduce(ctx, eqn, x):
+    out = _REDUCE[eqn.prim](x, eqn.params["axis"], keepdim=eqn.params["keepdim"])
+    return (out.to(eqn.outputs[0].type.dtype),)
+
+
+@rule("cumsum", "cumprod")
+def _scan(ctx, eqn, x):
+    fn = torch.cumsum if eqn.prim == "cumsum" else torch.cumprod
+    return (fn(x, eqn.params["axis"]).to(eqn.outputs[0].type.dtype),)
+
+
+@rule("reshape")
+def _reshape(ctx, eqn, x):
+    return (x.reshape(ctx.resolve(eqn.params["shape"])),)
+
+
+@rule("permute")
+def _permute(ctx, eqn, x):
+    return (x.permute(eqn.params["perm"]),)
+
+
+@rule("expand_dims")
+def _expand_dims(ctx, eqn, x):
+    return (x.unsqueeze(eqn.params["axis"]),)
+
+
+@rule("squeeze")
+def _squeeze(ctx, eqn, x):
+    return (x.squeeze(eqn.params["axis"]),)
+
+
+@rule("broadcast_to")
+def _broadcast_to(ctx, eqn, x):
+    return (torch.broadcast_to(x, ctx.resolve(eqn.params["shape"])),)
+
+
+@rule("full")
+def _full(ctx, eqn):
+    p = eqn.params
+    return (torch.full(ctx.resolve(p["shape"]), p["value"], dtype=p["dtype"], device=ctx.device),)
+
+
+@rule("iota")
+def _iota(ctx, eqn):
+    p = eqn.params
+    return (torch.arange(p["start"], p["stop"], dtype=p["dtype"], device=ctx.device),)
+
+
+@rule("dot")
+def _dot(ctx, eqn, a, b, *acc):
+    wide = torch.float32 if a.dtype.is_floating_point else torch.int64
+    if a.dtype == torch.float64:
+        wide = torch.float64
+    out = torch.matmul(a.to(wide), b.to(wide))
+    if acc:
+        out = out + acc[0].to(wide)
+    return (out.to(eqn.params["out_dtype"]),)
+
+
+def _int32(ctx, v):
+    return torch.tensor(v, dtype=torch.int32, device=ctx.device)
+
+
+@rule("tile_index")
+def _tile_index(ctx, eqn, tile):
+    return (torch.arange(tile.begin, tile.end, dtype=torch.int32, device=ctx.device),)
+
+
+@rule("tile_begin")
+def _tile_begin(ctx, eqn, tile):
+    return (_int32(ctx, tile.begin),)
+
+
+@rule("tile_end")
+def _tile_end(ctx, eqn, tile):
+    return (_int32(ctx, tile.end),)
+
+
+@rule("tile_len")
+def _tile_len(ctx, eqn, tile):
+    return (_int32(ctx, tile.end - tile.begin),)
+
+
+@rule("tile_id")
+def _tile_id(ctx, eqn, tile):
+    return (_int32(ctx, tile.begin // tile.block),)
+
+
+@rule("block_size")
+def _block_size(ctx, eqn, tile):
+    return (_int32(ctx, tile.block),)
+
+
+def _python_index(entries, atoms, sizes):
+    """The torch index for a load/store, and the gather index (clamped into bounds)."""
+    atoms, index, axis = list(atoms), [], 0
+    for entry in entries:
+        kind = entry[0]
+        if kind == "new":
+            index.append(None)
+            continue
+        if kind == "tile":
+            tile = atoms.pop(0)
+            index.append(slice(tile.begin, tile.end))
+        elif kind == "slice":
+            index.append(slice(entry[1], entry[2]))
+        elif kind == "int":
+            index.append(entry[1])
+        elif kind == "scalar":
+            index.append(_as_int(atoms.pop(0)))
+        else:
+            index.append(atoms.pop(0).long().clamp(0, sizes[axis] - 1))
+        axis += 1
+    return tuple(index), atoms
+
+
+@rule("load")
+def _load(ctx, eqn, tensor, *rest):
+    index, rest = _python_index(eqn.params["index"], rest, tensor.shape)
+    value = tensor[index].clone()
+    if eqn.params["masked"]:
+        value = torch.where(rest[0], value, torch.zeros((), dtype=value.dtype, device=value.device))
+    return (value,)
+
+
+@rule("store")
+def _store(ctx, eqn, tensor, *rest):
+    index, rest = _python_index(eqn.params["index"], rest, tensor.shape)
+    value = rest[0]
+    if eqn.params["masked"]:
+        if any(e[0] == "gather" for e in eqn.params["index"]):
+            raise TracingError("tfn.interpret does not support masked scatter stores yet", source=eqn.source)
+        value = torch.where(rest[1], value, tensor[index])
+    tensor[index] = value
+    return ()
+
+
+def interpret(fn, config: Config | None = None):
+    """`fn` run by the reference interpreter: traced, then evaluated with eager PyTorch."""
+    from .jit import as_traceable
+
+    kernel = as_traceable(fn)
+
+    def run(*args, **kwargs):
+        program, tensors = kernel.trace_and_bind(args, kwargs)
+        return run_program(program, tensors, config)
+
+    return run

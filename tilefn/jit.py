@@ -1,0 +1,79 @@
+"""The jit transform: signature key -> traced Program (and, once lowered, its executable)."""
+from __future__ import annotations
+
+import functools
+import threading
+
+import torch
+
+from .config import Config
+from .errors import TilefnError
+from .trace.ir import Program
+from .trace.tracer import trace
+
+
+def signature_key(args, kwargs) -> tuple:
+    """What a traced program is specialised on: tensor metadata and static argument values."""
+    def one(x):
+        if isinstance(x, torch.Tensor):
+            return (x.dtype, x.shape, x.stride(), x.device)
+        return (type(x), x)
+
+    key = tuple(one(a) for a in args)
+    if kwargs:
+        key += tuple((k, one(v)) for k, v in sorted(kwargs.items()))
+    return key
+
+
+class JitFunction:
+    """A kernel function compiled once per argument signature."""
+
+    def __init__(self, fn, config: Config | None = None, print_output_code: bool = False):
+        self.fn = fn
+        self.config = config
+        self.print_output_code = print_output_code
+        self._programs: dict[tuple, Program] = {}
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fn)
+
+    def trace_and_bind(self, args, kwargs) -> tuple[Program, list]:
+        """The Program for these arguments (traced once per signature) and its tensor operands."""
+        key = signature_key(args, kwargs)
+        program = self._programs.get(key)
+        if program is None:
+            try:
+                program = trace(self.fn, args, kwargs)
+            except TilefnError as exc:
+                raise exc.with_traceback(None) from None
+            with self._lock:
+                self._programs[key] = program
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if kwargs:
+            import inspect
+
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+            tensors = [v for v in bound.arguments.values() if isinstance(v, torch.Tensor)]
+        return program, tensors
+
+    def __call__(self, *args, **kwargs):
+        from .interpret import run_program
+
+        program, tensors = self.trace_and_bind(args, kwargs)
+        return run_program(program, tensors, self.config)
+
+
+def as_traceable(fn) -> JitFunction:
+    return fn if isinstance(fn, JitFunction) else JitFunction(fn)
+
+
+def jit(fn=None, *, config: Config | None = None, print_output_code: bool = False):
+    """`@tfn.jit` / `@tfn.jit(config=...)`: trace, lower and compile once per argument signature."""
+    if fn is None:
+        return lambda f: JitFunction(f, config=config, print_output_code=print_output_code)
+    return JitFunction(fn, config=config, print_output_code=print_output_code)
+
+
+def make_ir(fn):
+    """`make_ir(kernel)(*args)` returns the traced Program."""
+    kernel = as_traceable(fn)
+    return lambda *args, **kwargs: kernel.trace_and_bind(args, kwargs)[0]

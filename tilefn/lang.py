@@ -1,0 +1,87 @@
+"""The in-kernel vocabulary, with Helion's `helion.language` names. Each function binds primitives."""
+from __future__ import annotations
+
+import torch
+
+from .errors import ShapeError
+from .trace import device_ops, indexing
+from .trace import state as st
+from .trace.loops import TileLoop, loop_dims_from
+from .trace.proxies import BlockSize, DeviceValue, Tile
+
+__all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
+           "register_block_size", "static_range", "Tile"]
+
+
+def tile(begin_or_end, end_or_none=None, block_size=None):
+    """Iterate over tiles of a range: `tile(n)`, `tile([m, n])`, `tile(x.shape)`, `tile(begin, end)`.
+
+    Yields one `Tile` (or a tuple of them for a list of sizes). The outermost tile loop is the
+    launch grid; nested loops run sequentially inside the kernel.
+    """
+    if isinstance(begin_or_end, torch.Size):
+        begin_or_end = list(begin_or_end)
+    dims, multi = loop_dims_from(begin_or_end, end_or_none, block_size)
+    return TileLoop(dims, multi)
+
+
+def grid(begin_or_end, end_or_none=None):
+    """Iterate over single indices (block size 1): yields an int32 scalar per iteration."""
+    if isinstance(begin_or_end, torch.Size):
+        begin_or_end = list(begin_or_end)
+    dims, multi = loop_dims_from(begin_or_end, end_or_none, None, grid=True)
+    return TileLoop(dims, multi)
+
+
+def register_block_size(extent_or_min, max_or_none=None) -> BlockSize:
+    """A block size that several tile loops share; the config picks its value."""
+    extent = max_or_none if max_or_none is not None else extent_or_min
+    return BlockSize(st.require().new_block(extent if isinstance(extent, int) else None))
+
+
+def static_range(*args):
+    """A Python `range` unrolled at trace time."""
+    return range(*args)
+
+
+def zeros(shape, dtype=torch.float32):
+    """A tile of zeros; `shape` holds ints and tiles."""
+    return device_ops.full_like_shape(device_ops.shape_entries(shape), 0, dtype)
+
+
+def full(shape, value, dtype=torch.float32):
+    """A tile filled with `value`."""
+    return device_ops.full_like_shape(device_ops.shape_entries(shape), value, dtype)
+
+
+def arange(start, end=None, dtype=torch.int32):
+    """Static int32 indices [start, end)."""
+    return device_ops.arange(start, end, dtype=dtype)
+
+
+def dot(a, b, acc=None, out_dtype=None):
+    """Matrix product with float32 accumulation: `a @ b + acc`."""
+    return device_ops.dot(a, b, acc, out_dtype)
+
+
+def _index_list(index):
+    if isinstance(index, (list, tuple)):
+        return tuple(index)
+    return (index,)
+
+
+def load(tensor, index, extra_mask=None):
+    """`tensor[index]`, with `extra_mask` lanes (False) read as 0."""
+    _check_mask(extra_mask)
+    return indexing.load(tensor, _index_list(index), extra_mask)
+
+
+def store(tensor, index, value, extra_mask=None):
+    """`tensor[index] = value`, skipping lanes where `extra_mask` is False."""
+    _check_mask(extra_mask)
+    indexing.store(tensor, _index_list(index), value, extra_mask)
+
+
+def _check_mask(mask):
+    if mask is not None and not (isinstance(mask, DeviceValue) and mask.dtype == torch.bool):
+        raise ShapeError("extra_mask must be a boolean device value")

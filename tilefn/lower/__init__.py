@@ -1,0 +1,1 @@
+"""Program -> Program rewrites, Triton code generation and the launcher."""

@@ -1,0 +1,19 @@
+"""The default Config of a Program: good block sizes and warps without tuning."""
+from __future__ import annotations
+
+from ..config import Config
+from ..trace.ir import Program
+
+
+def next_power_of_2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def default_config(program: Program) -> Config:
+    sizes = []
+    for block in program.blocks:
+        if block.fixed:
+            sizes.append(block.fixed)
+        else:
+            sizes.append(min(64, next_power_of_2(block.extent or 64)))
+    return Config(block_sizes=sizes)

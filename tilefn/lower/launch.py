@@ -1,0 +1,196 @@
+"""Turn Triton kernel source text into a callable with minimal per-call host overhead."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+import types
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import attrs
+import torch
+import triton
+import triton.language as tl
+from triton.compiler import ASTSource, CompiledKernel
+from triton.runtime import driver
+from triton.runtime import interpreter as _interp
+from triton.runtime.jit import JITFunction, mangle_type
+
+_MODULES: dict[str, types.ModuleType] = {}
+_MODULES_LOCK = threading.Lock()
+
+
+def _source_path(digest: str) -> Path:
+    """Return the content-addressed file that holds the source with this sha256."""
+    root = Path(os.environ.get("TILEFN_CACHE_DIR") or Path.home() / ".cache" / "tilefn")
+    return root / "src" / f"{digest}.py"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _import_source(source: str) -> types.ModuleType:
+    """Import `source` from its cache file once per process (inspect.getsource needs a real file)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    with _MODULES_LOCK:
+        if digest not in _MODULES:
+            path = _source_path(digest)
+            if not path.is_file() or path.read_text() != source:
+                _write_atomic(path, source)
+            mod_name = f"_tilefn_src_{digest}"
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[mod_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[mod_name]
+                raise
+            _MODULES[digest] = module
+        return _MODULES[digest]
+
+
+# _patch_lang patches the language modules found in a function's globals: this one's hold only tl.core.
+_CORE_PROBE = types.FunctionType((lambda: None).__code__, {"core": tl.core})
+
+
+@functools.cache
+def _interpreted(fn: Callable) -> _interp.InterpretedFunction:
+    """Return the (cached) InterpretedFunction for a plain Python function."""
+    return _interp.InterpretedFunction(fn)
+
+
+def _call_interpreted(jit_fn: JITFunction, *args: Any, **kwargs: Any) -> Any:
+    """Stand-in for JITFunction.__call__: run the device function's interpreter rewrite (language already patched)."""
+    return _interpreted(jit_fn.fn).rewrite()(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _interpreting():
+    """Make @triton.jit device functions (tl.zeros, tl.sum, user helpers) interpretable; undo on exit."""
+    # GridExecutor patches tl and tl.math for the kernel; tl.standard's functions also need tl.core.
+    scope = _interp._patch_lang(_CORE_PROBE)
+    scope.set_attr(JITFunction, "__call__", _call_interpreted)
+    try:
+        yield
+    finally:
+        scope.restore()
+
+
+class _Interpreted(_interp.InterpretedFunction):
+    """An InterpretedFunction that works while TRITON_INTERPRET is unset process-wide."""
+
+    def run(self, *args: Any, grid: Any, warmup: bool, **kwargs: Any) -> Any:
+        """Run on the CPU through Triton's interpreter, language patched only for this call."""
+        with _interpreting():
+            return super().run(*args, grid=grid, warmup=warmup, **kwargs)
+
+
+def load_kernel(source: str, name: str, *, interpret: bool) -> Any:
+    """Import `source` from a cached file and return its JITFunction `name` (an interpreter function if interpret)."""
+    fn = getattr(_import_source(source), name)
+    return _Interpreted(fn.fn) if interpret else fn
+
+
+class Launcher(Protocol):
+    """A kernel bound to its constexprs and device: launcher(grid, *runtime_args)."""
+
+    def __call__(self, grid: tuple[int, int, int], *args: Any) -> None: ...
+
+
+@attrs.frozen(eq=False)
+class _CudaLauncher:
+    """Calls Triton's C launcher directly: no argument binding, specialization or cache lookup."""
+
+    kernel: CompiledKernel  # keeps the loaded CUmodule alive
+    launch: Callable[..., None]
+    stream: Callable[[int], int]
+    device_index: int
+    function: int
+    head: tuple  # launch arguments between the function handle and the kernel arguments
+    tail: tuple  # placeholders for the trailing constexpr parameters
+
+    def __call__(self, grid: tuple[int, int, int], *args: Any) -> None:
+        """Launch on the current stream of this launcher's device."""
+        self.launch(grid[0], grid[1], grid[2], self.stream(self.device_index), self.function, *self.head, *args,
+                    *self.tail)
+
+
+@attrs.frozen(eq=False)
+class _InterpLauncher:
+    """Runs the kernel on CPU tensors through Triton's interpreter."""
+
+    kernel: _Interpreted
+    names: tuple[str, ...]
+    constexprs: Mapping[str, Any]
+
+    def __call__(self, grid: tuple[int, int, int], *args: Any) -> None:
+        """Interpret every program of the grid."""
+        self.kernel.run(grid=tuple(grid), warmup=False, **dict(zip(self.names, args)), **self.constexprs)
+
+
+def _compile_cuda(jit_fn: JITFunction, signature_args: Sequence[Any], constexprs: Mapping[str, Any], *,
+                  num_warps: int, num_stages: int, target: Any) -> CompiledKernel:
+    """Compile once: types from signature_args (tensors, scalars or type strings), 16-byte alignment from tensors."""
+    signature, attributes, runtime = {}, {}, iter(signature_args)
+    for i, arg_name in enumerate(jit_fn.arg_names):
+        if arg_name in constexprs:
+            signature[arg_name] = "constexpr"
+            continue
+        arg = next(runtime)
+        signature[arg_name] = arg if isinstance(arg, str) else mangle_type(arg)
+        if isinstance(arg, torch.Tensor) and arg.data_ptr() % 16 == 0:
+            attributes[(i, )] = [["tt.divisibility", 16]]
+    options = {"num_warps": num_warps, "num_stages": num_stages, "debug": triton.knobs.runtime.debug}
+    return triton.compile(ASTSource(jit_fn, signature, dict(constexprs), attributes), target=target, options=options)
+
+
+def make_launcher(source: str, name: str, *, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
+                  num_warps: int, num_stages: int, device: torch.device | str) -> Launcher:
+    """Build a Launcher for kernel `name` of `source`: compiled for a CUDA device, interpreted for the CPU."""
+    device = torch.device(device)
+    fn = load_kernel(source, name, interpret=False)
+    jit_fn = fn if isinstance(fn, JITFunction) else JITFunction(fn.fn)  # TRITON_INTERPRET=1 process-wide
+    consts = {p.name: p.default for p in jit_fn.params if p.is_constexpr and p.has_default} | dict(constexprs)
+    if missing := [p.name for p in jit_fn.params if p.is_constexpr and p.name not in consts]:
+        raise ValueError(f"{name}: missing constexpr values for {missing}")
+    params = jit_fn.arg_names
+    n_runtime = len(params) - len(consts)
+    if set(params[:n_runtime]) & consts.keys() or not consts.keys() <= set(params):
+        raise ValueError(f"{name}: constexpr params {sorted(consts)} must be exactly the trailing params of {params}")
+    if len(signature_args) != n_runtime:
+        raise ValueError(f"{name}: expected {n_runtime} signature_args for {params[:n_runtime]}")
+    if device.type == "cpu":
+        return _InterpLauncher(_Interpreted(jit_fn.fn), tuple(params[:n_runtime]), consts)
+    if device.type != "cuda":
+        raise ValueError(f"unsupported device {device}")
+    device_index = device.index if device.index is not None else torch.cuda.current_device()
+    with torch.cuda.device(device_index):
+        kernel = _compile_cuda(jit_fn, signature_args, consts, num_warps=num_warps, num_stages=num_stages,
+                               target=driver.active.get_current_target())
+        run = kernel.run  # CompiledKernel._init_handles: loads the module and builds the C launcher here
+    # Same arguments JITFunction.run passes to kernel.run, minus launch hooks and launch metadata.
+    head = (kernel.packed_metadata, None, None, None)
+    launch = run
+    if hasattr(run, "launch") and not (run.global_scratch_size or run.profile_scratch_size):
+        # No scratch to allocate: skip CudaLauncher.__call__ and call its C `launch` as it would.
+        head = (run.launch_cooperative_grid, run.launch_pdl, None, None) + head
+        launch = run.launch
+    return _CudaLauncher(kernel, launch, driver.active.get_current_stream, device_index, kernel.function, head,
+                         (None, ) * len(consts))

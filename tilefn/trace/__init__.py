@@ -1,0 +1,1 @@
+"""Python function -> Program: tracing with proxies, the IR and its printer."""

@@ -1,0 +1,100 @@
+"""Host equations: torch calls outside tile loops, recorded and evaluated on meta tensors."""
+from __future__ import annotations
+
+import torch
+from pyrsistent import pmap
+
+from ..errors import TracingError, user_source
+from . import state as st
+from .dispatch import op_name, tree_leaves, tree_map
+from .ir import Eqn, Var
+from .proxies import HostTensor
+from .types import HostType, host_type_of
+
+
+def const_var(tensor: torch.Tensor) -> Var:
+    """The program input standing for a tensor captured from a closure or global."""
+    state = st.require()
+    entry = state.consts.get(id(tensor))
+    if entry is None:
+        entry = (Var(host_type_of(tensor)), tensor)
+        state.consts[id(tensor)] = entry
+    return entry[0]
+
+
+def _device_of(args, kwargs) -> torch.device:
+    if kwargs.get("device") is not None:
+        return torch.device(kwargs["device"])
+    for leaf in tree_leaves(args):
+        if isinstance(leaf, HostTensor):
+            return leaf.device
+        if isinstance(leaf, torch.device):
+            return leaf
+    return torch.device("cpu")
+
+
+def record_host(func, args, kwargs):
+    """Record `func(*args, **kwargs)` as a host equation; return proxies for its tensor results."""
+    state = st.require()
+
+    def to_ir(x):
+        if isinstance(x, HostTensor):
+            return x.var
+        if isinstance(x, torch.Tensor):
+            return const_var(x)
+        return x
+
+    def to_meta(x):
+        if isinstance(x, HostTensor):
+            return x.meta
+        if isinstance(x, torch.Tensor):
+            with torch._C.DisableTorchFunction():
+                return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
+        if isinstance(x, torch.device):
+            return torch.device("meta")
+        return x
+
+    meta_kwargs = tree_map(to_meta, kwargs)
+    if "device" in meta_kwargs:
+        meta_kwargs["device"] = "meta"
+    try:
+        with torch._C.DisableTorchFunction():
+            result = func(*tree_map(to_meta, args), **meta_kwargs)
+    except Exception as exc:  # torch's own message says what is wrong with the call
+        raise TracingError(f"host call torch.{op_name(func)} failed: {exc}") from None
+    results = result if isinstance(result, (tuple, list)) else (result,)
+    if result is not None and not any(isinstance(r, torch.Tensor) for r in results):
+        return result  # metadata only (a size, a bool): static at trace time
+    device = _device_of(args, kwargs)
+    out_tensors = [r for r in results if isinstance(r, torch.Tensor)]
+    outputs = tuple(Var(host_type_of(r, device)) for r in out_tensors)
+    ir_args, ir_kwargs = tree_map(to_ir, args), tree_map(to_ir, kwargs)
+    inputs = tuple(x for x in tree_leaves((ir_args, ir_kwargs)) if isinstance(x, Var))
+    out_kind = "none" if result is None else ("tensor" if isinstance(result, torch.Tensor) else "tuple")
+    params = pmap({"fn": func, "args": tuple(ir_args), "kwargs": pmap(ir_kwargs), "out_kind": out_kind,
+                   "out_types": tuple(v.type for v in outputs)})
+    state.emit(Eqn("host", inputs, outputs, params, user_source(2)))
+    proxies = tuple(HostTensor(v, r, device) for v, r in zip(outputs, out_tensors))
+    if out_kind == "tensor":
+        return proxies[0]
+    if out_kind == "tuple":
+        return type(result)(proxies) if not hasattr(result, "_fields") else type(result)(*proxies)
+    return None
+
+
+def evaluate_host(eqn: Eqn, env: dict):
+    """Run a host equation on real values; returns the tuple of its output tensors."""
+    look = lambda x: env[x] if isinstance(x, Var) else x  # noqa: E731
+    args = tree_map(look, list(eqn.params["args"]))
+    kwargs = tree_map(look, dict(eqn.params["kwargs"]))
+    result = eqn.params["fn"](*args, **kwargs)
+    kind = eqn.params["out_kind"]
+    if kind == "none":
+        return ()
+    if kind == "tensor":
+        return (result,)
+    return tuple(r for r in result if isinstance(r, torch.Tensor))
+
+
+def is_host_type(t) -> bool:
+    return isinstance(t, HostType)

@@ -1,0 +1,103 @@
+"""The immutable IR: variables, literals, equations, regions and programs."""
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from pyrsistent import pmap, pvector
+from pyrsistent.typing import PMap, PVector
+
+from ..errors import SourceInfo
+
+
+@attrs.frozen(eq=False)
+class Var:
+    """An SSA variable, compared by identity and named only when printed."""
+
+    type: Any
+
+
+@attrs.frozen
+class Lit:
+    """A constant operand (a Python number)."""
+
+    value: Any
+    type: Any
+
+
+Atom = Any  # Var | Lit
+
+
+@attrs.frozen
+class Eqn:
+    """One primitive application: `outputs = prim[params](inputs)`."""
+
+    prim: str
+    inputs: tuple = attrs.field(converter=tuple)
+    outputs: tuple = attrs.field(converter=tuple)
+    params: PMap = attrs.field(converter=pmap, factory=pmap)
+    source: SourceInfo | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen
+class Region:
+    """A loop body: parameters bound per iteration, equations, and the values it yields."""
+
+    params: tuple = attrs.field(converter=tuple)
+    eqns: PVector = attrs.field(converter=pvector)
+    results: tuple = attrs.field(converter=tuple, factory=tuple)
+
+
+@attrs.frozen
+class BlockInfo:
+    """A block-size symbol: the extent it tiles (when static) and a size fixed by the user."""
+
+    id: int
+    extent: int | None
+    fixed: int | None = None
+
+
+@attrs.frozen
+class Program:
+    """A traced kernel function: host equations around at most one `kernel` equation."""
+
+    name: str
+    inputs: tuple = attrs.field(converter=tuple)
+    eqns: PVector = attrs.field(converter=pvector)
+    outputs: Any  # a Var, Lit, None, or a tuple of those
+    blocks: tuple = attrs.field(converter=tuple, factory=tuple)
+    consts: tuple = attrs.field(converter=tuple, factory=tuple)  # (Var, captured tensor) pairs
+    hints: PMap = attrs.field(converter=pmap, factory=pmap)  # Var -> the user's name for it
+
+    @property
+    def kernel(self) -> Eqn | None:
+        return next((e for e in self.eqns if e.prim == "kernel"), None)
+
+    def __str__(self) -> str:
+        from .printer import print_program
+
+        return print_program(self)
+
+
+def substitute(region: Region, mapping: dict) -> Region:
+    """A copy of `region` with every use of a key of `mapping` replaced by its value."""
+    if not mapping:
+        return region
+
+    def sub_eqn(eqn: Eqn) -> Eqn:
+        inputs = tuple(mapping.get(a, a) if isinstance(a, Var) else a for a in eqn.inputs)
+        params = eqn.params
+        if "region" in params:
+            params = params.set("region", substitute(params["region"], mapping))
+        return attrs.evolve(eqn, inputs=inputs, params=params)
+
+    results = tuple(mapping.get(r, r) if isinstance(r, Var) else r for r in region.results)
+    return Region(region.params, [sub_eqn(e) for e in region.eqns], results)
+
+
+def walk_eqns(eqns):
+    """Every equation in `eqns` and, depth first, in their nested regions."""
+    for eqn in eqns:
+        yield eqn
+        if "region" in eqn.params:
+            yield from walk_eqns(eqn.params["region"].eqns)

@@ -1,0 +1,221 @@
+"""Tile loops: `for t in tl.tile(...)` opens a region on the first step and closes it on the second.
+
+Loop-carried values are found from the calling frame's locals: a name rebound in the body to a
+value made in the body is a carry, initialised from the name's value at loop entry.
+"""
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from ..errors import LoopCarryError, ShapeError, TracingError
+from . import state as st
+from .dispatch import check_in_scope
+from .ir import Eqn, Lit, Region, Var, substitute, walk_eqns
+from .proxies import BlockSize, DeviceValue, HostTensor, Tile
+from .state import RegionBuilder, to_atom
+from .types import PyScalarType, TensorType, TileDim, TileType
+from ..errors import user_source
+
+
+class LoopDimSpec:
+    """One dimension of a loop as the user gave it."""
+
+    def __init__(self, begin, end, block_size, explicit: bool, grid: bool):
+        self.begin, self.end, self.block_size = begin, end, block_size
+        self.explicit, self.grid = explicit, grid
+
+
+def _is_static(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _bound(v, what):
+    if _is_static(v):
+        return v
+    if isinstance(v, DeviceValue) and v.ndim == 0 and not v.dtype.is_floating_point:
+        check_in_scope(v)
+        return v
+    raise ShapeError(f"tile loop {what} must be an int or an integer device scalar, got {v!r}")
+
+
+class TileLoop:
+    """The iterator `tl.tile`/`tl.grid` return: yields the tiles once, then closes the loop."""
+
+    def __init__(self, dims: list[LoopDimSpec], multi: bool):
+        self.dims, self.multi = dims, multi
+        self.step = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.step += 1
+        frame = sys._getframe(1)
+        if self.step == 1:
+            return self._open(frame)
+        if self.step == 2:
+            self._close(frame)
+        raise StopIteration
+
+    def _open(self, frame):
+        state = st.require()
+        self.top_level = state.region is None
+        if self.top_level:
+            if state.kernel is None:
+                state.kernel = RegionBuilder(None)
+            parent = state.kernel
+            _name_host_values(state, frame.f_locals)
+        else:
+            parent = state.region
+        self.parent = parent
+        self.bounds, self.loop_dims, handles = [], [], []
+        region = RegionBuilder(parent)
+        for spec in self.dims:
+            begin, end = _bound(spec.begin, "starts"), _bound(spec.end, "ends")
+            if self.top_level and not (_is_static(begin) and _is_static(end)):
+                raise ShapeError("the outermost tile loop is the launch grid: its bounds must be static ints")
+            self.bounds += [begin, end]
+            if spec.grid:
+                var = Var(TensorType((), torch.int32))
+                handles.append(DeviceValue(var, region))
+                self.loop_dims.append(("grid", None))
+                continue
+            extent = end - begin if _is_static(begin) and _is_static(end) else None
+            block = _block_id(state, spec.block_size, extent)
+            dim = TileDim(state.new_tile_number(), block)
+            var = Var(TileType(dim))
+            state.tile_vars[dim.tile] = var
+            tile = Tile(var, region)
+            tile.static_begin = begin if _is_static(begin) else None
+            tile.static_end = end if _is_static(end) else None
+            tile.explicit_range = spec.explicit
+            handles.append(tile)
+            self.loop_dims.append(("tile", dim))
+        state.region = region
+        self.region, self.handles = region, handles
+        self.entry = dict(frame.f_locals)
+        for name, value in self.entry.items():
+            if isinstance(value, DeviceValue):
+                state.hints.setdefault(value.var, name)
+        return tuple(handles) if self.multi else handles[0]
+
+    def _close(self, frame):
+        state = st.require()
+        if state.region is not self.region:
+            raise TracingError("tile loops closed out of order")
+        exit_locals = dict(frame.f_locals)
+        carries = _find_carries(self.entry, exit_locals, self.region, self.handles)
+        if carries and self.top_level:
+            names = ", ".join(f"`{n}`" for n, _, _ in carries)
+            raise LoopCarryError(f"{names} rebound in the outermost tile loop: its iterations run in "
+                                 "parallel, so nothing can be carried from one to the next")
+        params = [h.var for h in self.handles]
+        mapping = {}
+        for name, init, out in carries:
+            param = Var(init.var.type)
+            mapping[init.var] = param
+            params.append(param)
+            state.hints[param] = name
+        body = substitute(Region(params, self.region.eqns, [out.var for _, _, out in carries]), mapping)
+        outputs = tuple(Var(out.var.type) for _, _, out in carries)
+        inputs = tuple(to_atom(b) for b in self.bounds) + tuple(init.var for _, init, _ in carries)
+        eqn = Eqn("loop", inputs, outputs,
+                  {"dims": tuple(self.loop_dims), "region": body, "grid": self.top_level},
+                  user_source(3))
+        self.region.closed = True
+        _name_device_values(state, exit_locals, self.region, self.handles)
+        state.region = None if self.top_level else self.parent
+        self.parent.eqns.append(eqn)
+        if self.top_level:
+            state.loops_closed += 1
+        for (name, _, out), var in zip(carries, outputs):
+            out.var, out.region = var, self.parent
+            state.hints[var] = name
+
+
+def _block_id(state, block_size, extent):
+    if block_size is None:
+        return state.new_block(extent)
+    if isinstance(block_size, BlockSize):
+        return block_size.block
+    if _is_static(block_size) and block_size > 0:
+        return state.new_block(extent, fixed=block_size)
+    raise ShapeError(f"block_size must be a positive int or tl.register_block_size(...), got {block_size!r}")
+
+
+def _uses(var, eqns) -> bool:
+    return any(var in e.inputs for e in walk_eqns(eqns))
+
+
+def _find_carries(entry, exit_locals, region, handles):
+    """(name, initial proxy, body proxy) for each name the body rebinds to a value it made."""
+    carries, seen = [], {}
+    for name, value in exit_locals.items():
+        if not isinstance(value, DeviceValue) or value.region is not region or any(value is h for h in handles):
+            continue
+        if name not in entry:
+            continue  # a temporary of the body; using it after the loop is an error
+        init = entry[name]
+        if isinstance(init, (bool, int, float)):
+            raise LoopCarryError(f"`{name}` is carried through the loop but starts as a Python number; "
+                                 f"start it as a tensor, e.g. `{name} = tl.zeros([...], dtype=...)`")
+        if not isinstance(init, DeviceValue):
+            raise LoopCarryError(f"`{name}` is rebound inside the tile loop to a device value, but "
+                                 f"before the loop it held a {type(init).__name__}")
+        if id(value) in seen:
+            if seen[id(value)] is not init:
+                raise LoopCarryError(f"`{name}` and another carried name end the loop as one value")
+            continue
+        seen[id(value)] = init
+        if init.var.type != value.var.type:
+            raise LoopCarryError(
+                f"loop-carried `{name}` enters the loop as {init.var.type.render()} but leaves the body "
+                f"as {value.var.type.render()}; make them match (e.g. with .to(dtype))")
+        carries.append((name, init, value))
+    for name, init, _ in carries:
+        aliases = [n for n, v in entry.items() if v is init and n != name]
+        if aliases and _uses(init.var, region.eqns):
+            raise LoopCarryError(
+                f"`{name}` and `{aliases[0]}` name the same value before the loop and `{name}` is "
+                f"rebound in it, so uses of that value in the body are ambiguous; give `{aliases[0]}` "
+                "its own copy or stop using it in the loop")
+    return carries
+
+
+def _name_device_values(state, names, region, handles):
+    for name, value in names.items():
+        if isinstance(value, tuple):
+            for i, item in enumerate(value):
+                if isinstance(item, Tile) and item.region is region:
+                    state.hints.setdefault(item.var, f"{name}_{i}")
+        if isinstance(value, (DeviceValue, Tile)) and value.region is region:
+            state.hints.setdefault(value.var, name)
+
+
+def _name_host_values(state, names):
+    for name, value in names.items():
+        if isinstance(value, HostTensor) and value.var not in state.hints:
+            state.hints[value.var] = name
+
+
+def loop_dims_from(sizes_or_begin, end=None, block_size=None, grid=False):
+    """The LoopDimSpecs and multi-ness of `tl.tile(...)`'s arguments."""
+    if end is not None:
+        if isinstance(sizes_or_begin, (list, tuple)) != isinstance(end, (list, tuple)):
+            raise ShapeError("tl.tile(begin, end): give both as scalars or both as lists")
+        if isinstance(sizes_or_begin, (list, tuple)):
+            sizes = list(zip(sizes_or_begin, end))
+            multi = True
+        else:
+            sizes, multi = [(sizes_or_begin, end)], False
+        explicit = True
+    else:
+        multi = isinstance(sizes_or_begin, (list, tuple))
+        sizes = [(0, s) for s in (sizes_or_begin if multi else [sizes_or_begin])]
+        explicit = False
+    blocks = block_size if isinstance(block_size, (list, tuple)) else [block_size] * len(sizes)
+    if len(blocks) != len(sizes):
+        raise ShapeError(f"{len(sizes)} loop dimensions but {len(blocks)} block sizes")
+    return [LoopDimSpec(b, e, bs, explicit, grid) for (b, e), bs in zip(sizes, blocks)], multi

@@ -1,0 +1,114 @@
+"""The mutable state of one trace: builders that collect equations into immutable regions."""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import attrs
+
+from ..errors import TracingError, user_source
+from .ir import BlockInfo, Eqn, Lit, Var
+from .primitives import PRIMITIVES
+from .types import PyScalarType
+
+
+class RegionBuilder:
+    """Collects the equations of one loop body (or of the kernel) while it is traced."""
+
+    def __init__(self, parent: "RegionBuilder | None"):
+        self.parent = parent
+        self.eqns: list[Eqn] = []
+        self.closed = False
+
+    def encloses(self, other: "RegionBuilder") -> bool:
+        """True when `other` is this region or nested inside it."""
+        while other is not None:
+            if other is self:
+                return True
+            other = other.parent
+        return False
+
+
+class TraceState:
+    """Everything one call of `make_ir` accumulates."""
+
+    def __init__(self):
+        self.host_eqns: list[Eqn] = []
+        self.kernel: RegionBuilder | None = None  # the kernel's top-level region, once a loop opened
+        self.region: RegionBuilder | None = None  # the innermost open loop body
+        self.blocks: list[BlockInfo] = []
+        self.tile_count = 0
+        self.tile_vars: dict[int, Var] = {}  # tile number -> the var of its Tile handle
+        self.hints: dict[Var, str] = {}
+        self.consts: dict[int, tuple] = {}  # id(tensor) -> (Var, tensor)
+        self.loops_closed = 0
+        self.host_after_loop: list[tuple[int, Eqn]] = []  # (top-level loops closed so far, eqn)
+
+    @property
+    def in_device(self) -> bool:
+        return self.region is not None
+
+    def new_block(self, extent, fixed=None) -> int:
+        self.blocks.append(BlockInfo(len(self.blocks), extent, fixed))
+        return len(self.blocks) - 1
+
+    def new_tile_number(self) -> int:
+        self.tile_count += 1
+        return self.tile_count - 1
+
+    def emit(self, eqn: Eqn) -> None:
+        if self.region is not None:
+            self.region.eqns.append(eqn)
+        elif self.kernel is not None:
+            self.host_after_loop.append((self.loops_closed, eqn))
+        else:
+            self.host_eqns.append(eqn)
+
+
+_local = threading.local()
+
+
+def current() -> TraceState | None:
+    return getattr(_local, "state", None)
+
+
+def require() -> TraceState:
+    state = current()
+    if state is None:
+        raise TracingError("tilefn.lang functions can only be used inside a kernel traced by tilefn "
+                           "(tfn.jit, tfn.make_ir or tfn.interpret)")
+    return state
+
+
+@contextlib.contextmanager
+def tracing():
+    previous = current()
+    _local.state = TraceState()
+    try:
+        yield _local.state
+    finally:
+        _local.state = previous
+
+
+def to_atom(x):
+    """A Var or Lit for a traced proxy or a Python number."""
+    from .proxies import Proxy
+
+    if isinstance(x, Proxy):
+        return x.var
+    if isinstance(x, (bool, int, float)):
+        return Lit(x, PyScalarType(type(x)))
+    raise TracingError(f"expected a tensor, tile or number, got {type(x).__name__}")
+
+
+def bind(prim: str, inputs=(), **params) -> tuple[Var, ...]:
+    """Apply a primitive: check it with its abstract-eval rule and append the equation."""
+    state = require()
+    atoms = tuple(to_atom(x) if not isinstance(x, (Var, Lit)) else x for x in inputs)
+    try:
+        out_types = PRIMITIVES[prim].abstract_eval(*[a.type for a in atoms], **params)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise TracingError(f"{prim}: {exc}") from None
+    outputs = tuple(Var(t) for t in out_types)
+    state.emit(Eqn(prim, atoms, outputs, params, user_source(2)))
+    return outputs

@@ -1,0 +1,109 @@
+"""Trace a user's kernel function into a Program."""
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from ..errors import ArgumentError, TilefnError, TracingError
+from . import state as st
+from .dispatch import TraceMode, op_name
+from .ir import Eqn, Lit, Program, Region, Var, walk_eqns
+from .proxies import DeviceValue, HostTensor, Tile
+from .types import HostType, PyScalarType, host_type_of
+
+STATIC_ARG_TYPES = (bool, int, float, str, type(None), torch.dtype, torch.device)
+
+
+def _proxy_args(fn, args, kwargs):
+    """Bind the call's arguments; tensors become HostTensor proxies, the rest stays static."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise ArgumentError(f"{fn.__name__}(): {exc}") from None
+    bound.apply_defaults()
+    inputs, devices = [], set()
+    for name, value in bound.arguments.items():
+        if isinstance(value, torch.Tensor):
+            var = Var(host_type_of(value))
+            with torch._C.DisableTorchFunction():
+                meta = torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device="meta")
+            bound.arguments[name] = HostTensor(var, meta, value.device)
+            inputs.append(var)
+            devices.add(value.device)
+            st.require().hints[var] = name
+        elif not isinstance(value, STATIC_ARG_TYPES):
+            raise ArgumentError(
+                f"argument `{name}` of {fn.__name__}() is a {type(value).__name__}; kernels take "
+                "tensors, Python numbers, strings, dtypes and devices", source=None)
+    if len(devices) > 1:
+        raise ArgumentError(f"tensor arguments of {fn.__name__}() are on several devices: "
+                            f"{sorted(map(str, devices))}", source=None)
+    return bound, inputs
+
+
+def _outputs(result):
+    if isinstance(result, HostTensor):
+        return result.var
+    if isinstance(result, (tuple, list)):
+        return tuple(_outputs(r) for r in result)
+    if result is None or isinstance(result, (bool, int, float)):
+        return None if result is None else Lit(result, PyScalarType(type(result)))
+    if isinstance(result, (DeviceValue, Tile)):
+        raise TracingError("the kernel returns a device value; store it into a tensor and return that")
+    raise TracingError(f"the kernel returns a {type(result).__name__}; return tensors, or a tuple of them")
+
+
+def _kernel_eqn(state) -> Eqn:
+    region = Region((), state.kernel.eqns)
+    operands = []
+    for eqn in walk_eqns(region.eqns):
+        for x in eqn.inputs:
+            if isinstance(x, Var) and isinstance(x.type, HostType) and x not in operands:
+                operands.append(x)
+    return Eqn("kernel", operands, (), {"region": region})
+
+
+def _split_host_after_loops(state, kernel_writes):
+    """Host code between top-level loops runs before the kernel; code after the last, after it."""
+    before, after = [], []
+    for loops_closed, eqn in state.host_after_loop:
+        if loops_closed == state.loops_closed:
+            after.append(eqn)
+            continue
+        if set(eqn.inputs) & kernel_writes and eqn.outputs and not _is_view(eqn):
+            raise TracingError(
+                f"host code between two tile loops (torch.{op_name(eqn.params['fn'])}) reads a tensor "
+                "the kernel writes; all tile loops of a kernel run as one launch. Split the kernel in two",
+                source=eqn.source)
+        before.append(eqn)
+    return before, after
+
+
+def _is_view(eqn) -> bool:
+    return op_name(eqn.params["fn"]) in {"view", "reshape", "transpose", "permute", "t", "unsqueeze",
+                                          "squeeze", "expand", "flatten", "__getitem__", "view_as"}
+
+
+def trace(fn, args, kwargs) -> Program:
+    """Run `fn` on proxies and return the Program it builds."""
+    with st.tracing() as state, TraceMode():
+        bound, inputs = _proxy_args(fn, args, kwargs)
+        try:
+            result = fn(*bound.args, **bound.kwargs)
+        except TilefnError:
+            raise
+        if state.region is not None:
+            raise TracingError("a tile loop did not finish (`break` or `return` inside a tile loop "
+                               "is not supported)", source=None)
+        outputs = _outputs(result)
+    eqns = list(state.host_eqns)
+    if state.kernel is not None:
+        kernel = _kernel_eqn(state)
+        writes = {e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim == "store"}
+        before, after = _split_host_after_loops(state, writes)
+        eqns += before
+        eqns.append(kernel)
+        eqns += after
+    return Program(fn.__name__, inputs, eqns, outputs, state.blocks,
+                   [entry for entry in state.consts.values()], state.hints)

@@ -1,0 +1,118 @@
+"""Abstract values: the types of IR variables."""
+from __future__ import annotations
+
+from typing import Union
+
+import attrs
+import torch
+
+_DTYPE_NAMES = {
+    torch.float64: "f64", torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16",
+    torch.int64: "i64", torch.int32: "i32", torch.int16: "i16", torch.int8: "i8",
+    torch.uint8: "u8", torch.bool: "b1",
+}
+if hasattr(torch, "float8_e4m3fn"):
+    _DTYPE_NAMES[torch.float8_e4m3fn] = "f8e4m3"
+    _DTYPE_NAMES[torch.float8_e5m2] = "f8e5m2"
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return _DTYPE_NAMES.get(dtype, str(dtype).replace("torch.", ""))
+
+
+@attrs.frozen
+class TileDim:
+    """A dimension of extent `block size of block` that walks a tile loop's range."""
+
+    tile: int
+    block: int
+
+    def __str__(self) -> str:
+        return f"t{self.tile}"
+
+
+Dim = Union[int, TileDim]
+
+
+def _shape_str(shape, names=None) -> str:
+    names = names or {}
+    return "[" + ", ".join(names.get(d, str(d)) for d in shape) + "]"
+
+
+@attrs.frozen
+class TensorType:
+    """A device value: a tile of elements, or a scalar when shape is ()."""
+
+    shape: tuple = attrs.field(converter=tuple)
+    dtype: torch.dtype
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def render(self, names=None) -> str:
+        return dtype_name(self.dtype) + _shape_str(self.shape, names)
+
+
+@attrs.frozen
+class HostType:
+    """A host tensor: concrete shape, strides and device (the program is specialised on them)."""
+
+    shape: tuple = attrs.field(converter=tuple)
+    strides: tuple = attrs.field(converter=tuple)
+    dtype: torch.dtype
+    device: str
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def render(self, names=None) -> str:
+        contiguous = self.strides == contiguous_strides(self.shape)
+        strides = "" if contiguous else " strides=" + _shape_str(self.strides)
+        return dtype_name(self.dtype) + _shape_str(self.shape) + strides
+
+
+@attrs.frozen
+class TileType:
+    """The handle of a tile (what `tl.tile` yields): used as an index and for tile attributes."""
+
+    dim: TileDim
+
+    def render(self, names=None) -> str:
+        return "tile"
+
+
+@attrs.frozen
+class PyScalarType:
+    """A Python number used in a device op: weakly typed, as PyTorch treats Python scalars."""
+
+    kind: type
+
+    def render(self, names=None) -> str:
+        return self.kind.__name__
+
+
+def contiguous_strides(shape) -> tuple:
+    strides, acc = [], 1
+    for size in reversed(tuple(shape)):
+        strides.append(acc)
+        acc *= max(int(size), 1)
+    return tuple(reversed(strides))
+
+
+def host_type_of(tensor: torch.Tensor, device=None) -> HostType:
+    return HostType(tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype, str(device or tensor.device))
+
+
+def broadcast_shapes(*shapes) -> tuple | None:
+    """Numpy broadcasting over symbolic dims; None when the shapes don't broadcast."""
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(rank):
+        dims = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            return None
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)

@@ -1,0 +1,1 @@
+"""Config spaces, search and benchmarking (see DESIGN.md)."""
