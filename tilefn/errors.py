@@ -40,14 +40,20 @@ def _is_internal(filename: str) -> bool:
     return path.startswith(_SKIPPED_DIRS) or filename.startswith("<frozen")
 
 
-def user_source(depth: int = 1) -> SourceInfo | None:
+def user_frame(depth: int = 1):
     """The innermost stack frame outside tilefn, torch and their helpers."""
-    frame = sys._getframe(depth)
-    while frame is not None:
-        if not _is_internal(frame.f_code.co_filename):
-            return SourceInfo(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+    frame = sys._getframe(depth + 1)
+    while frame is not None and _is_internal(frame.f_code.co_filename):
         frame = frame.f_back
-    return None
+    return frame
+
+
+def user_source(depth: int = 1) -> SourceInfo | None:
+    """Where the innermost stack frame outside tilefn, torch and their helpers is."""
+    frame = user_frame(depth)
+    if frame is None:
+        return None
+    return SourceInfo(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
 
 
 class TilefnError(Exception):

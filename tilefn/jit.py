@@ -33,6 +33,7 @@ class JitFunction:
         self.config = config
         self.print_output_code = print_output_code
         self._programs: dict[tuple, Program] = {}
+        self._executables: dict[tuple, object] = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn)
 
@@ -55,11 +56,32 @@ class JitFunction:
             tensors = [v for v in bound.arguments.values() if isinstance(v, torch.Tensor)]
         return program, tensors
 
-    def __call__(self, *args, **kwargs):
-        from .interpret import run_program
+    def lower(self, *args, config: Config | None = None, **kwargs):
+        """The Program for these arguments lowered to Triton under `config` (default: heuristics)."""
+        from .lower.lowered import lower
 
-        program, tensors = self.trace_and_bind(args, kwargs)
-        return run_program(program, tensors, self.config)
+        program, _ = self.trace_and_bind(args, kwargs)
+        lowered = lower(program, config if config is not None else self.config)
+        if self.print_output_code:
+            import sys
+
+            print(lowered.source, file=sys.stderr)
+        return lowered
+
+    def __call__(self, *args, **kwargs):
+        key = signature_key(args, kwargs)
+        executable = self._executables.get(key)
+        if executable is None:
+            executable = self._compile(key, args, kwargs)
+        if kwargs:
+            return executable(*self.trace_and_bind(args, kwargs)[1])
+        return executable(*[a for a in args if isinstance(a, torch.Tensor)])
+
+    def _compile(self, key, args, kwargs):
+        executable = self.lower(*args, **kwargs).compile()
+        with self._lock:
+            self._executables[key] = executable
+        return executable
 
 
 def as_traceable(fn) -> JitFunction:

@@ -127,7 +127,7 @@ class _CudaLauncher:
     tail: tuple  # placeholders for the trailing constexpr parameters
 
     def __call__(self, grid: tuple[int, int, int], *args: Any) -> None:
-        """Launch on the current stream of this launcher's device."""
+        """Launch on the current stream of this launcher's device; pointers may be tensors or data_ptr() ints."""
         self.launch(grid[0], grid[1], grid[2], self.stream(self.device_index), self.function, *self.head, *args,
                     *self.tail)
 

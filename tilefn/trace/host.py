@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from pyrsistent import pmap
 
-from ..errors import TracingError, user_source
+from ..errors import TracingError, user_frame, user_source
 from . import state as st
 from .dispatch import op_name, tree_leaves, tree_map
 from .ir import Eqn, Var
@@ -19,7 +19,17 @@ def const_var(tensor: torch.Tensor) -> Var:
     if entry is None:
         entry = (Var(host_type_of(tensor)), tensor)
         state.consts[id(tensor)] = entry
+        name = _user_name_of(tensor)
+        if name is not None:
+            state.hints[entry[0]] = name
     return entry[0]
+
+
+def _user_name_of(value):
+    """The name the user's code knows a captured value by (a local, closure or global), if any."""
+    frame = user_frame()
+    scopes = (frame.f_locals, frame.f_globals) if frame is not None else ()
+    return next((name for scope in scopes for name, v in scope.items() if v is value), None)
 
 
 def _device_of(args, kwargs) -> torch.device:

@@ -149,6 +149,11 @@ def _uses(var, eqns) -> bool:
     return any(var in e.inputs for e in walk_eqns(eqns))
 
 
+def _stale(value, region) -> bool:
+    """A device value or tile from a loop that has ended (not visible in `region`)."""
+    return isinstance(value, (DeviceValue, Tile)) and (value.region.closed or not value.region.encloses(region))
+
+
 def _find_carries(entry, exit_locals, region, handles):
     """(name, initial proxy, body proxy) for each name the body rebinds to a value it made."""
     carries, seen = [], {}
@@ -158,6 +163,8 @@ def _find_carries(entry, exit_locals, region, handles):
         if name not in entry:
             continue  # a temporary of the body; using it after the loop is an error
         init = entry[name]
+        if _stale(init, region):
+            continue  # the name held a temporary of an earlier, finished loop: a new temporary
         if isinstance(init, (bool, int, float)):
             raise LoopCarryError(f"`{name}` is carried through the loop but starts as a Python number; "
                                  f"start it as a tensor, e.g. `{name} = tl.zeros([...], dtype=...)`")

@@ -76,6 +76,27 @@ BINARY = {
     "lshift": torch.bitwise_left_shift, "rshift": torch.bitwise_right_shift,
 }
 TERNARY = {"where": torch.where}
+
+
+def _accepting_scalars(fn):
+    """torch.maximum, atan2, logical_and... refuse Python numbers (`relu`, `clamp` bind them with
+    one): retry with the numbers as 0-d tensors of the dtype torch promotes the pair to."""
+    @functools.wraps(fn)
+    def call(a, b):
+        try:
+            return fn(a, b)
+        except TypeError:
+            if isinstance(a, torch.Tensor) == isinstance(b, torch.Tensor):
+                raise
+            dtype = torch.result_type(a, b)
+            device = a.device if isinstance(a, torch.Tensor) else b.device
+            wrap = lambda v: v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=dtype, device=device)  # noqa: E731
+            return fn(wrap(a), wrap(b))
+
+    return call
+
+
+BINARY = {name: _accepting_scalars(fn) for name, fn in BINARY.items()}
 POINTWISE = {**UNARY, **BINARY, **TERNARY}
 
 

@@ -163,6 +163,34 @@ class HostTensor(Proxy):
 
     __bool__ = __int__ = __float__ = __index__ = item = tolist = _host_read
     cpu = numpy = _host_read
+    __hash__ = object.__hash__
+
+
+HOST_OPERATORS = (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+    "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__",
+    "__matmul__", "__rmatmul__", "__and__", "__rand__", "__or__", "__ror__", "__xor__", "__rxor__",
+    "__lshift__", "__rshift__", "__neg__", "__pos__", "__abs__", "__invert__",
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__iadd__", "__isub__", "__imul__", "__itruediv__",
+)
+
+
+def _host_operator(name):
+    """Python operators on host tensors: recorded as host equations, like any torch call."""
+    method = getattr(torch.Tensor, name)
+
+    def operator(self, *args):
+        from .dispatch import dispatch_torch
+
+        return dispatch_torch(method, (self, *args), {})
+
+    operator.__name__ = name
+    return operator
+
+
+for _name in HOST_OPERATORS:
+    setattr(HostTensor, _name, _host_operator(_name))
 
 
 class BlockSize:

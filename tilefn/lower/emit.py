@@ -1,0 +1,140 @@
+"""The code emitter: Triton source lines, readable unique names, and per-dimension lanes and masks."""
+from __future__ import annotations
+
+import keyword
+import re
+
+import torch
+
+from ..trace.ir import Lit, Var
+from ..trace.types import TileDim, TileType
+from .heuristics import next_power_of_2
+
+TL_DTYPES = {
+    torch.float64: "tl.float64", torch.float32: "tl.float32", torch.float16: "tl.float16",
+    torch.bfloat16: "tl.bfloat16", torch.int64: "tl.int64", torch.int32: "tl.int32",
+    torch.int16: "tl.int16", torch.int8: "tl.int8", torch.uint8: "tl.uint8", torch.bool: "tl.int1",
+}
+
+
+def tl_dtype(dtype: torch.dtype) -> str:
+    return TL_DTYPES[dtype]
+
+
+def _identifier(text: str) -> str:
+    text = re.sub(r"\W", "_", text)
+    if not text or text[0].isdigit() or keyword.iskeyword(text) or text in ("tl", "triton"):
+        text = "v_" + text
+    return text
+
+
+class Emitter:
+    """Accumulates the kernel body; names every IR variable once, from the user's names when known."""
+
+    def __init__(self, program, config, masks, interpret: bool):
+        self.program, self.config, self.masks, self.interpret = program, config, masks, interpret
+        self.hints = dict(program.hints)
+        self.lines: list[str] = []
+        self.depth = 1
+        self.names: dict = {}
+        self.used: set[str] = set()
+        self.tiles: dict[int, str] = {}  # tile number -> base name of its lanes ("tm")
+        self.block_names: dict[int, str] = {}  # block id -> constexpr name
+        self.zero_padded: set = set()  # vars whose masked-off lanes are known to hold 0
+        self.tile_ends: dict[int, str] = {}  # tile number -> its loop's end, as source text
+        self.needs_helpers: set[str] = set()
+        self.load_count = 0
+
+    def eviction_policy(self) -> str:
+        """The eviction policy of the next load, from `load_eviction_policies` in order."""
+        policies = self.config.load_eviction_policies
+        policy = policies[self.load_count] if self.load_count < len(policies) else ""
+        self.load_count += 1
+        return f", eviction_policy={policy!r}" if policy else ""
+
+    # --- names --------------------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        base = _identifier(base)
+        name, i = base, 1
+        while name in self.used:
+            name, i = f"{base}_{i}", i + 1
+        self.used.add(name)
+        return name
+
+    def __call__(self, atom) -> str:
+        """The expression for an operand."""
+        if isinstance(atom, Lit):
+            value = atom.value
+            if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+                return f'float("{value}")'
+            return repr(value)
+        if atom not in self.names:
+            self.names[atom] = self.fresh(self.hints.get(atom, "v"))
+        return self.names[atom]
+
+    def bind(self, var: Var, name: str) -> None:
+        self.names[var] = name
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.depth + line)
+
+    def assign(self, var: Var, expr: str) -> str:
+        name = self(var)
+        self.emit(f"{name} = {expr}")
+        return name
+
+    # --- dimensions ---------------------------------------------------------------------
+    def block(self, block_id: int) -> int:
+        return self.config.block_sizes[block_id]
+
+    def block_name(self, block_id: int, hint: str = "") -> str:
+        if block_id not in self.block_names:
+            self.block_names[block_id] = self.fresh(f"BLOCK_{hint.upper() or block_id}")
+        return self.block_names[block_id]
+
+    def lanes(self, dim) -> int:
+        """How many lanes a dimension occupies in Triton (a power of two)."""
+        if isinstance(dim, TileDim):
+            return self.block(dim.block)
+        return next_power_of_2(dim)
+
+    def dim_mask(self, dim) -> str | None:
+        """A 1-d boolean expression of the valid lanes of `dim`, or None when all are valid."""
+        if isinstance(dim, TileDim):
+            return None if not self.masks.needs_mask(dim, self.config) else f"mask_{self.tiles[dim.tile]}"
+        if dim == next_power_of_2(dim):
+            return None
+        return f"(tl.arange(0, {next_power_of_2(dim)}) < {dim})"
+
+    @staticmethod
+    def expand(expr: str, axis: int, rank: int) -> str:
+        """Place a 1-d expression on `axis` of a rank-`rank` value."""
+        if rank <= 1:
+            return expr
+        return f"{expr}[{', '.join(':' if i == axis else 'None' for i in range(rank))}]"
+
+    def value_mask(self, shape, axes=None) -> str | None:
+        """The AND of the masks of `shape`'s dims (only `axes`, when given), broadcast to its rank."""
+        parts = []
+        for axis, dim in enumerate(shape):
+            if axes is not None and axis not in axes:
+                continue
+            mask = self.dim_mask(dim)
+            if mask is not None:
+                parts.append(self.expand(mask, axis, len(shape)))
+        return " & ".join(parts) if parts else None
+
+    def dim_expr(self, dim) -> str:
+        """The lanes of a dimension as source text: its block's constexpr name, or a number."""
+        if isinstance(dim, TileDim):
+            return self.block_name(dim.block, self.tiles.get(dim.tile, ""))
+        return str(next_power_of_2(dim))
+
+    def shape_expr(self, shape) -> str:
+        return "[" + ", ".join(self.dim_expr(d) for d in shape) + "]"
+
+    def tile_name(self, var: Var) -> str:
+        return self.tiles[var.type.dim.tile]
+
+    def is_tile(self, var) -> bool:
+        return isinstance(var, Var) and isinstance(var.type, TileType)

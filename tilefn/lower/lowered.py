@@ -1,0 +1,83 @@
+"""A Program lowered under one Config: readable source, and the executable compiled from it."""
+from __future__ import annotations
+
+import os
+import sys
+
+import attrs
+import torch
+
+from ..config import Config
+from ..trace.ir import Program
+from ..trace.printer import Namer
+from .codegen import KernelSource, write_host, write_kernel
+from .heuristics import complete_config
+from .passes import rewrite
+
+
+@attrs.frozen(eq=False)
+class Lowered:
+    """`fn.lower(*args, config=...)`: the rewritten Program, the kernel source and the launcher."""
+
+    program: Program
+    config: Config
+    kernel: KernelSource | None
+    host_source: str
+    host_globals: dict
+    device: torch.device
+
+    @property
+    def source(self) -> str:
+        kernel = self.kernel.kernel if self.kernel else "# (no tile loops: nothing runs on the device)\n"
+        launch = ""
+        if self.kernel:
+            consts = ", ".join(f"{k}={v}" for k, v in self.kernel.constexprs.items())
+            launch = (f"# _launch(grid, *operands) runs {self.kernel.kernel_name}[grid](*operands, {consts}, "
+                      f"num_warps={self.kernel.num_warps}, num_stages={self.kernel.num_stages})\n")
+        return f"{kernel}\n\n{launch}{self.host_source}"
+
+    def compile(self, example_tensors=None):
+        """The host function, with its kernel compiled (for CUDA) or interpreted (for CPU tensors)."""
+        from .launch import make_launcher
+
+        namespace = {"torch": torch, **self.host_globals}
+        if self.kernel is not None:
+            k = self.kernel
+            signature = [_signature_arg(v.type) for v in k.operands]
+            namespace["_launch"] = make_launcher(
+                k.kernel, k.kernel_name, signature_args=signature, constexprs=k.constexprs,
+                num_warps=k.num_warps, num_stages=k.num_stages, device=self.device)
+        exec(compile(self.host_source, f"<tilefn launcher {self.program.name}>", "exec"), namespace)
+        return namespace[self.program.name]
+
+
+_PTR_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*bf16", torch.float64: "*fp64",
+              torch.int64: "*i64", torch.int32: "*i32", torch.int16: "*i16", torch.int8: "*i8",
+              torch.uint8: "*u8", torch.bool: "*i1"}
+
+
+def _signature_arg(host_type) -> str:
+    return _PTR_TYPES[host_type.dtype]
+
+
+def lower(program: Program, config: Config | None = None) -> Lowered:
+    """Rewrite `program`, fill in `config` from the heuristics, and generate the code."""
+    config = complete_config(program, config)
+    program = rewrite(program, config)
+    device = _device_of(program)
+    kernel = write_kernel(program, config, interpret=device.type == "cpu")
+    namer = Namer(dict(program.hints))
+    host_source, host_globals = write_host(program, kernel, namer)
+    lowered = Lowered(program, config, kernel, host_source, host_globals, device)
+    if os.environ.get("TILEFN_PRINT_OUTPUT_CODE") == "1":
+        print(lowered.source, file=sys.stderr)
+    return lowered
+
+
+def _device_of(program: Program) -> torch.device:
+    for var in program.inputs:
+        return torch.device(var.type.device)
+    for eqn in program.eqns:
+        for var in eqn.outputs:
+            return torch.device(var.type.device)
+    return torch.device("cpu")

@@ -1,0 +1,419 @@
+"""One lowering rule per primitive: each emits the Triton source for one equation."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import TilefnError
+from ..trace.ir import Lit, Var
+from ..trace.primitives import BINARY, _result_dtype
+from ..trace.types import PyScalarType, TensorType, TileDim
+from .emit import Emitter, tl_dtype
+
+RULES: dict = {}
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def rule(*prims):
+    def wrap(fn):
+        for prim in prims:
+            if prim in RULES:
+                raise ValueError(f"lowering rule for {prim!r} registered twice")
+            RULES[prim] = fn
+        return fn
+
+    return wrap
+
+
+def out_dtype(eqn) -> torch.dtype:
+    return eqn.outputs[0].type.dtype
+
+
+def cast(em: Emitter, atom, dtype) -> str:
+    """`atom` as source text, converted to `dtype` when it is a tensor of another dtype."""
+    if isinstance(atom, Lit) or atom.type.dtype == dtype:
+        return em(atom)
+    return f"{em(atom)}.to({tl_dtype(dtype)})"
+
+
+# --- pointwise ---------------------------------------------------------------------------
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "fmod": "%", "eq": "==", "ne": "!=",
+          "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "logical_and": "&", "logical_or": "|",
+          "logical_xor": "^", "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^",
+          "lshift": "<<", "rshift": ">>"}
+_COMPARE = {"eq", "ne", "lt", "le", "gt", "ge"}
+
+
+def _operand_dtype(eqn) -> torch.dtype:
+    """The dtype both operands are brought to before the op (torch's promotion of the inputs)."""
+    if eqn.prim in _COMPARE or eqn.prim.startswith("logical_"):
+        return _result_dtype(torch.add, "add", tuple(a.type for a in eqn.inputs))
+    return out_dtype(eqn)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Half-precision math runs in float32 (as PyTorch's kernels do) and rounds once per op."""
+    return torch.float32 if dtype in _HALF else dtype
+
+
+def finish(expr: str, compute: torch.dtype, dtype: torch.dtype) -> str:
+    return expr if compute == dtype else f"({expr}).to({tl_dtype(dtype)})"
+
+
+@rule(*BINARY)
+def _binary(em: Emitter, eqn):
+    dtype = compute_dtype(_operand_dtype(eqn))
+    a, b = (cast(em, x, dtype) for x in eqn.inputs)
+    prim = eqn.prim
+    if prim in _INFIX:
+        expr = f"{a} {_INFIX[prim]} {b}"
+    elif prim in ("maximum", "minimum"):
+        nan = ", propagate_nan=tl.PropagateNan.ALL" if dtype.is_floating_point else ""
+        expr = f"tl.{prim}({a}, {b}{nan})"
+    elif prim == "floordiv":
+        expr = f"tl.floor({a} / {b})" if dtype.is_floating_point else _int_floordiv(em, a, b)
+    elif prim == "remainder":
+        rem = em.fresh("rem")
+        em.emit(f"{rem} = {a} % {b}")
+        expr = f"tl.where(({rem} != 0) & (({rem} < 0) != ({b} < 0)), {rem} + {b}, {rem})"
+    elif prim == "pow":
+        expr = _pow(em, eqn, a, b)
+    else:
+        raise TilefnError(f"no Triton lowering for {prim}", source=eqn.source)
+    em.assign(eqn.outputs[0], finish(expr, dtype if prim not in _COMPARE else torch.bool, out_dtype(eqn)))
+
+
+def _int_floordiv(em, a, b):
+    quotient = em.fresh("quot")
+    em.emit(f"{quotient} = {a} // {b}")
+    return f"{quotient} - ((({a} % {b}) != 0) & (({a} < 0) != ({b} < 0))).to({quotient}.dtype)"
+
+
+def _pow(em, eqn, a, b):
+    exponent = eqn.inputs[1]
+    if isinstance(exponent, Lit) and exponent.value in (2, 3, 4):
+        return " * ".join([a] * int(exponent.value))
+    if isinstance(exponent, Lit) and exponent.value == 0.5:
+        return f"tl.sqrt({a})"
+    if isinstance(exponent, Lit) and exponent.value == -1:
+        return f"1.0 / {a}"
+    dtype = out_dtype(eqn)
+    compute = torch.float32 if dtype in _HALF or not dtype.is_floating_point else dtype
+    expr = f"tl.exp2({cast(em, eqn.inputs[1], compute)} * tl.log2({cast(em, eqn.inputs[0], compute)}))"
+    return expr if compute == dtype else f"({expr}).to({tl_dtype(dtype)})"
+
+
+_MATH = {"exp": "tl.exp({})", "exp2": "tl.exp2({})", "log": "tl.log({})", "log2": "tl.log2({})",
+         "log1p": "tl.log(1.0 + {})", "expm1": "(tl.exp({}) - 1.0)", "sqrt": "tl.sqrt({})",
+         "rsqrt": "tl.rsqrt({})", "sin": "tl.sin({})", "cos": "tl.cos({})",
+         "tan": "(tl.sin({0}) / tl.cos({0}))", "tanh": "(2.0 * tl.sigmoid(2.0 * {0}) - 1.0)",
+         "sigmoid": "tl.sigmoid({})", "erf": "tl.erf({})", "reciprocal": "(1.0 / {})",
+         "floor": "tl.floor({})", "ceil": "tl.ceil({})",
+         "trunc": "tl.where({0} < 0, tl.ceil({0}), tl.floor({0}))"}
+_PLAIN = {"neg": "-{}", "abs": "tl.abs({})", "bitwise_not": "~{}", "logical_not": "({} == 0)",
+          "isnan": "({0} != {0})", "isinf": "(tl.abs({}) == float('inf'))",
+          "isfinite": "(tl.abs({}) < float('inf'))",
+          "sign": "(({0} > 0).to({0}.dtype) - ({0} < 0).to({0}.dtype))"}
+
+
+@rule(*_MATH)
+def _math(em: Emitter, eqn):
+    dtype = out_dtype(eqn)
+    compute = torch.float32 if dtype in _HALF else dtype
+    x = cast(em, eqn.inputs[0], compute)
+    if eqn.prim in ("floor", "ceil", "trunc") and not eqn.inputs[0].type.dtype.is_floating_point:
+        em.bind(eqn.outputs[0], em(eqn.inputs[0]))
+        return
+    expr = _MATH[eqn.prim].format(x)
+    em.assign(eqn.outputs[0], expr if compute == dtype else f"({expr}).to({tl_dtype(dtype)})")
+
+
+@rule(*_PLAIN)
+def _plain(em: Emitter, eqn):
+    (x,) = eqn.inputs
+    compute = compute_dtype(x.type.dtype)
+    expr = _PLAIN[eqn.prim].format(cast(em, x, compute))
+    em.assign(eqn.outputs[0], finish(expr, compute if compute != x.type.dtype or eqn.prim not in ("isnan", "isinf", "isfinite", "logical_not") else out_dtype(eqn), out_dtype(eqn)))
+
+
+@rule("round")
+def _round(em: Emitter, eqn):
+    x = cast(em, eqn.inputs[0], torch.float32)
+    r = em.fresh("rounded")
+    em.emit(f"{r} = tl.floor({x} + 0.5)")
+    em.assign(eqn.outputs[0], f"tl.where(({r} - {x} == 0.5) & ({r} % 2 != 0), {r} - 1.0, {r}).to({tl_dtype(out_dtype(eqn))})")
+
+
+@rule("where")
+def _where(em: Emitter, eqn):
+    cond, a, b = eqn.inputs
+    dtype = out_dtype(eqn)
+    em.assign(eqn.outputs[0], f"tl.where({em(cond)}, {cast(em, a, dtype)}, {cast(em, b, dtype)})")
+
+
+@rule("convert")
+def _convert(em: Emitter, eqn):
+    (x,) = eqn.inputs
+    dtype = eqn.params["dtype"]
+    if isinstance(x, Var) and x.type.dtype == torch.bool or dtype != torch.bool:
+        expr = cast(em, x, dtype)
+    else:
+        expr = f"({em(x)} != 0)"
+    em.assign(eqn.outputs[0], expr)
+    if x in em.zero_padded:
+        em.zero_padded.add(eqn.outputs[0])
+
+
+# --- reductions and scans ----------------------------------------------------------------
+def _identity(prim, dtype):
+    if prim == "reduce_sum":
+        return "0"
+    if prim == "reduce_prod":
+        return "1"
+    low = prim in ("reduce_max", "argmax")
+    if dtype.is_floating_point:
+        return 'float("-inf")' if low else 'float("inf")'
+    info = torch.iinfo(dtype if dtype != torch.bool else torch.int32)
+    return str(info.min if low else info.max)
+
+
+_TL_REDUCE = {"reduce_sum": "tl.sum", "reduce_prod": None, "reduce_max": "tl.max",
+              "reduce_min": "tl.min", "argmax": "tl.argmax", "argmin": "tl.argmin"}
+
+
+@rule(*_TL_REDUCE)
+def _reduce(em: Emitter, eqn):
+    (x,) = eqn.inputs
+    axis, keepdim = eqn.params["axis"], eqn.params["keepdim"]
+    dtype = x.type.dtype
+    compute = compute_dtype(dtype)
+    if dtype == torch.bool:
+        compute = torch.int32
+    value = cast(em, x, compute)
+    mask = em.value_mask(x.type.shape, axes={axis})
+    if mask is not None and not (eqn.prim == "reduce_sum" and x in em.zero_padded):
+        masked = em.fresh(f"{em(x)}_masked")
+        em.emit(f"{masked} = tl.where({mask}, {value}, {_identity(eqn.prim, compute)})")
+        value = masked
+    if eqn.prim == "reduce_prod":
+        expr = f"tl.reduce({value}, {axis}, _mul_combine, keep_dims={keepdim})"
+        em.needs_helpers.add("_mul_combine")
+    else:
+        expr = f"{_TL_REDUCE[eqn.prim]}({value}, axis={axis}, keep_dims={keepdim})"
+    result_dtype = out_dtype(eqn)
+    if result_dtype == torch.bool:
+        expr = f"({expr} != 0)"
+    elif compute != result_dtype or eqn.prim in ("argmax", "argmin"):
+        expr = f"{expr}.to({tl_dtype(result_dtype)})"
+    em.assign(eqn.outputs[0], expr)
+
+
+@rule("cumsum", "cumprod")
+def _scan(em: Emitter, eqn):
+    (x,) = eqn.inputs
+    dtype = out_dtype(eqn)
+    compute = torch.float32 if dtype in _HALF else dtype
+    expr = f"tl.{eqn.prim}({cast(em, x, compute)}, axis={eqn.params['axis']})"
+    em.assign(eqn.outputs[0], expr if compute == dtype else f"{expr}.to({tl_dtype(dtype)})")
+
+
+# --- shapes ------------------------------------------------------------------------------
+def _check_pow2_dims(em, eqn, shape):
+    for dim in shape:
+        if isinstance(dim, int) and em.lanes(dim) != dim:
+            raise TilefnError(f"{eqn.prim} of a value with a dimension of size {dim} (not a power of two) "
+                              "can't be lowered; pad it or keep it out of reshapes", source=eqn.source)
+
+
+@rule("reshape")
+def _reshape(em: Emitter, eqn):
+    (x,) = eqn.inputs
+    _check_pow2_dims(em, eqn, x.type.shape)
+    _check_pow2_dims(em, eqn, eqn.params["shape"])
+    em.assign(eqn.outputs[0], f"tl.reshape({em(x)}, {em.shape_expr(eqn.params['shape'])})")
+
+
+@rule("squeeze")
+def _squeeze(em: Emitter, eqn):
+    em.assign(eqn.outputs[0], f"tl.reshape({em(eqn.inputs[0])}, {em.shape_expr(eqn.outputs[0].type.shape)})")
+
+
+@rule("permute")
+def _permute(em: Emitter, eqn):
+    em.assign(eqn.outputs[0], f"tl.permute({em(eqn.inputs[0])}, {tuple(eqn.params['perm'])})")
+
+
+@rule("expand_dims")
+def _expand_dims(em: Emitter, eqn):
+    em.assign(eqn.outputs[0], f"tl.expand_dims({em(eqn.inputs[0])}, {eqn.params['axis']})")
+
+
+@rule("broadcast_to")
+def _broadcast_to(em: Emitter, eqn):
+    (x,) = eqn.inputs
+    em.assign(eqn.outputs[0], f"tl.broadcast_to({em(x)}, {em.shape_expr(eqn.params['shape'])})")
+    if x in em.zero_padded:
+        em.zero_padded.add(eqn.outputs[0])
+
+
+@rule("full")
+def _full(em: Emitter, eqn):
+    p = eqn.params
+    em.assign(eqn.outputs[0], f"tl.full({em.shape_expr(p['shape'])}, {p['value']!r}, {tl_dtype(p['dtype'])})")
+
+
+@rule("iota")
+def _iota(em: Emitter, eqn):
+    p = eqn.params
+    lanes = em.lanes(p["stop"] - p["start"])
+    start = f"{p['start']} + " if p["start"] else ""
+    em.assign(eqn.outputs[0], f"({start}tl.arange(0, {lanes})).to({tl_dtype(p['dtype'])})")
+
+
+# --- matrix product ----------------------------------------------------------------------
+@rule("dot")
+def _dot(em: Emitter, eqn):
+    a, b, *acc = eqn.inputs
+    k_dim = a.type.shape[-1]
+    k_mask = em.dim_mask(k_dim)
+    operands = []
+    for operand, axis in ((a, a.type.rank - 1), (b, b.type.rank - 2)):
+        text = em(operand)
+        if k_mask is not None and operand not in em.zero_padded:
+            text = f"tl.where({em.expand(k_mask, axis, operand.type.rank)}, {text}, 0)"
+        operands.append(text)
+    if em.interpret and a.type.dtype in _HALF:  # Triton's CPU interpreter has no bf16/fp16 math
+        operands = [f"{o}.to(tl.float32)" for o in operands]
+    dtype = eqn.params["out_dtype"]
+    small = min(em.lanes(d) for d in (a.type.shape[-2], k_dim, b.type.shape[-1])) < 16
+    wide = "tl.float32" if a.type.dtype.is_floating_point else "tl.int32"
+    if small:
+        x, y = operands
+        rank = a.type.rank
+        expr = (f"tl.sum({x}.to({wide})[{', '.join([':'] * rank)}, None] * "
+                f"{y}.to({wide})[{', '.join([':'] * (rank - 2))}{', ' if rank > 2 else ''}None, :, :], axis={rank - 1})")
+        if acc:
+            expr = f"{cast(em, acc[0], torch.float32)} + {expr}"
+    else:
+        precision = ', input_precision="ieee"' if a.type.dtype == torch.float32 else ""
+        acc_text = f", {cast(em, acc[0], torch.float32)}" if acc else ""
+        expr = f"tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide})"
+    if dtype not in (torch.float32, torch.int32):
+        expr = f"({expr}).to({tl_dtype(dtype)})"
+    em.assign(eqn.outputs[0], expr)
+
+
+# --- tiles -------------------------------------------------------------------------------
+@rule("tile_index")
+def _tile_index(em: Emitter, eqn):
+    em.bind(eqn.outputs[0], f"offs_{em.tile_name(eqn.inputs[0])}")
+
+
+@rule("tile_begin")
+def _tile_begin(em: Emitter, eqn):
+    em.bind(eqn.outputs[0], f"off_{em.tile_name(eqn.inputs[0])}")
+
+
+def _tile_parts(em, tile_var):
+    name = em.tile_name(tile_var)
+    return f"off_{name}", em.dim_expr(tile_var.type.dim), em.tile_ends[tile_var.type.dim.tile]
+
+
+@rule("tile_end")
+def _tile_end(em: Emitter, eqn):
+    off, block, end = _tile_parts(em, eqn.inputs[0])
+    em.assign(eqn.outputs[0], f"tl.minimum({off} + {block}, {end})")
+
+
+@rule("tile_len")
+def _tile_len(em: Emitter, eqn):
+    off, block, end = _tile_parts(em, eqn.inputs[0])
+    em.assign(eqn.outputs[0], f"tl.minimum({end} - {off}, {block})")
+
+
+@rule("tile_id")
+def _tile_id(em: Emitter, eqn):
+    off, block, _ = _tile_parts(em, eqn.inputs[0])
+    em.assign(eqn.outputs[0], f"{off} // {block}")
+
+
+@rule("block_size")
+def _block_size(em: Emitter, eqn):
+    _, block, _ = _tile_parts(em, eqn.inputs[0])
+    em.assign(eqn.outputs[0], f"tl.full([], {block}, tl.int32)")
+
+
+# --- memory ------------------------------------------------------------------------------
+def address(em: Emitter, eqn, shape):
+    """Pointer expression and mask for a load/store of `shape` through `eqn`'s index."""
+    tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
+    strides, sizes = tensor.type.strides, tensor.type.shape
+    wide = sum((s - 1) * st for s, st in zip(sizes, strides)) >= 2 ** 31
+    rank, axis, dim_axis, terms = len(shape), 0, 0, []
+    for entry in eqn.params["index"]:
+        kind = entry[0]
+        if kind == "new":
+            axis += 1
+            continue
+        stride = strides[dim_axis]
+        if kind == "tile":
+            offset = em.expand(f"offs_{em.tile_name(rest.pop(0))}", axis, rank)
+            axis += 1
+        elif kind == "slice":
+            start, stop = entry[1], entry[2]
+            lanes = em.lanes(stop - start)
+            offset = em.expand(f"({start} + tl.arange(0, {lanes}))" if start else f"tl.arange(0, {lanes})", axis, rank)
+            axis += 1
+        elif kind == "int":
+            offset = str(entry[1]) if entry[1] else None
+        elif kind == "scalar":
+            offset = em(rest.pop(0))
+        else:
+            index = rest.pop(0)
+            g = index.type.rank
+            sub = ", ".join(["None"] * axis + [":"] * g + ["None"] * (rank - axis - g))
+            offset = f"{em(index)}[{sub}]" if rank > g else em(index)
+            axis += g
+        dim_axis += 1
+        if offset is None or stride == 0:
+            continue
+        if wide:
+            offset = f"({offset}).to(tl.int64)"
+        terms.append(offset if stride == 1 else f"{offset} * {stride}")
+    pointer = " + ".join([em(tensor)] + terms)
+    mask = em.value_mask(shape)
+    return pointer, mask, rest
+
+
+@rule("load")
+def _load(em: Emitter, eqn):
+    shape = eqn.outputs[0].type.shape
+    pointer, mask, rest = address(em, eqn, shape)
+    if eqn.params["masked"]:
+        extra = em(rest[0])
+        mask = f"({mask}) & {extra}" if mask else extra
+    policy = em.eviction_policy()
+    args = f"{pointer}" + (f", mask={mask}, other=0" if mask else "") + policy
+    em.assign(eqn.outputs[0], f"tl.load({args})")
+    if mask:
+        em.zero_padded.add(eqn.outputs[0])
+
+
+@rule("store")
+def _store(em: Emitter, eqn):
+    value_var = eqn.inputs[-2] if eqn.params["masked"] else eqn.inputs[-1]
+    shape = value_var.type.shape if isinstance(value_var, Var) else ()
+    pointer, mask, rest = address(em, eqn, shape)
+    if eqn.params["masked"]:
+        extra = em(rest[-1])
+        mask = f"({mask}) & {extra}" if mask else extra
+    em.emit(f"tl.store({pointer}, {em(value_var)}" + (f", mask={mask}" if mask else "") + ")")
+
+
+def lower_eqn(em: Emitter, eqn) -> None:
+    fn = RULES.get(eqn.prim)
+    if fn is None:
+        raise TilefnError(f"no Triton lowering for primitive {eqn.prim!r}", source=eqn.source)
+    fn(em, eqn)
+
+
+__all__ = ["RULES", "lower_eqn", "TensorType", "PyScalarType", "TileDim"]
