@@ -1,28 +1,107 @@
 """The default Config of a Program: good block sizes and warps without tuning."""
 from __future__ import annotations
 
+import math
+
+import attrs
+
 from ..config import Config
-from ..trace.ir import Program
+from ..trace.ir import Program, walk_eqns
+from ..trace.types import TileDim
+
+TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
 
 
 def next_power_of_2(n: int) -> int:
     return 1 << max(int(n) - 1, 0).bit_length()
 
 
+def _kernel_eqns(program: Program):
+    kernel = program.kernel
+    return list(walk_eqns(kernel.params["region"].eqns)) if kernel is not None else []
+
+
+def _dot_roles(eqns) -> dict[int, str]:
+    """block id -> "m", "n", "k" or "batch" for the blocks that tile matrix-product operands."""
+    roles = {}
+    for eqn in eqns:
+        if eqn.prim != "dot":
+            continue
+        a, b = eqn.inputs[0].type.shape, eqn.inputs[1].type.shape
+        named = {a[-2]: "m", b[-1]: "n", a[-1]: "k"}
+        for dim in a[:-2]:
+            named.setdefault(dim, "batch")
+        for dim, role in named.items():
+            if isinstance(dim, TileDim):
+                roles.setdefault(dim.block, role)
+    return roles
+
+
+def _grid_blocks(program: Program) -> list[int]:
+    """Block ids of the outermost (grid) loops, outermost dimension first."""
+    kernel = program.kernel
+    if kernel is None:
+        return []
+    return [dim.block for loop in kernel.params["region"].eqns for kind, dim in loop.params["dims"] if kind == "tile"]
+
+
+def _row_elements(eqns) -> int:
+    """The widest static extent a program holds per grid tile (a full row, for row reductions)."""
+    widest = 1
+    for eqn in eqns:
+        for var in eqn.outputs:
+            shape = getattr(var.type, "shape", ())
+            static = [next_power_of_2(d) for d in shape if isinstance(d, int)]
+            widest = max(widest, math.prod(static) if static else 1)
+    return widest
+
+
+def _clamp(size: int, extent: int | None) -> int:
+    return max(1, min(size, next_power_of_2(extent) if extent else size))
+
+
 def default_config(program: Program) -> Config:
-    sizes = []
+    eqns = _kernel_eqns(program)
+    roles = _dot_roles(eqns)
+    grid = _grid_blocks(program)
+    sizes = [0] * len(program.blocks)
+    budget = max(1, TILE_ELEMENTS // _row_elements(eqns))
+    for block_id in reversed(grid):  # the innermost grid dimension gets the budget first
+        block = program.blocks[block_id]
+        if block_id in roles or block.fixed:
+            continue
+        sizes[block_id] = _clamp(budget, block.extent)
+        budget = max(1, budget // sizes[block_id])
     for block in program.blocks:
         if block.fixed:
-            sizes.append(block.fixed)
-        else:
-            sizes.append(min(64, next_power_of_2(block.extent or 64)))
-    return Config(block_sizes=sizes)
+            sizes[block.id] = block.fixed
+        elif block.id in roles:
+            want = {"m": 128, "n": 128, "k": 64, "batch": 1}[roles[block.id]]
+            sizes[block.id] = max(_clamp(want, block.extent), 16 if roles[block.id] != "batch" else 1)
+        elif not sizes[block.id]:
+            sizes[block.id] = _clamp(1024, block.extent)  # a sequential (looped) dimension
+    config = Config(block_sizes=sizes)
+    elements = _largest_value(eqns, config)
+    if roles:
+        warps, stages = (8, 3) if elements >= 128 * 128 else (4, 3)
+    else:
+        warps, stages = max(1, min(16, next_power_of_2(max(elements // 512, 1)))), 1
+    return attrs.evolve(config, num_warps=warps, num_stages=stages)
+
+
+def _largest_value(eqns, config) -> int:
+    """Elements of the largest value in the kernel under `config`'s block sizes."""
+    largest = 1
+    for eqn in eqns:
+        for var in eqn.outputs:
+            shape = getattr(var.type, "shape", ())
+            lanes = [config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d) for d in shape]
+            largest = max(largest, math.prod(lanes) if lanes else 1)
+    return largest
 
 
 def complete_config(program: Program, config: Config | None) -> Config:
     """`config` with the knobs it leaves unset taken from the default."""
-    import attrs
-
     default = default_config(program)
     if config is None:
         return default

@@ -1,0 +1,179 @@
+"""Time every example against torch eager and torch.compile on the GPU; print one table.
+
+    python benchmarks/bench.py [--only softmax,matmul] [--no-compile]
+
+Each row: tilefn's time with the default heuristic Config (no tuning), the peers' times, the
+achieved GB/s (memory-bound) or TFLOP/s (matmul), and tilefn's speed relative to the best peer.
+The first rows are the ceilings measured in the same run: a device-to-device copy and cuBLAS.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import triton
+import triton.language as tl
+from triton.testing import do_bench
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
+
+BF16 = torch.bfloat16
+
+
+def _randn(*shape, dtype=BF16):
+    return torch.randn(*shape, device="cuda", dtype=dtype)
+
+
+def _nbytes(*tensors):
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+# name -> (module, kernel attr, args builder, traffic in bytes or flops, "GB/s" | "TFLOP/s")
+def cases():
+    m, n = 4096, 16384
+    rows, cols = 16384, 8192
+    x_soft = _randn(m, n)
+    x_norm, w_norm, b_norm = _randn(rows, cols), _randn(cols), _randn(cols)
+    a_mm, b_mm = _randn(4096, 4096), _randn(4096, 4096)
+    bias = _randn(4096)
+    big = _randn(64 * 1024 * 1024)
+    logits = _randn(8192, 32768)
+    labels = torch.randint(0, 32768, (8192,), device="cuda")
+    bmm_a, bmm_b = _randn(64, 512, 512), _randn(64, 512, 512)
+    emb_w = _randn(65536, 1024)
+    emb_i = torch.randint(0, 65536, (16384,), device="cuda")
+    return [
+        ("add", "add", "add", (big, big.clone()), 3 * _nbytes(big), "GB/s"),
+        ("exp", "exp", "exp", (big,), 2 * _nbytes(big), "GB/s"),
+        ("sum_rows", "sum", "row_sum", (x_norm,), _nbytes(x_norm), "GB/s"),
+        ("softmax", "softmax", "softmax", (x_soft,), 2 * _nbytes(x_soft), "GB/s"),
+        ("softmax_decomposed", "softmax", "softmax_decomposed", (x_soft,), 2 * _nbytes(x_soft), "GB/s"),
+        ("softmax_two_pass", "softmax", "softmax_two_pass", (x_soft,), 2 * _nbytes(x_soft), "GB/s"),
+        ("layer_norm", "layer_norm", "layer_norm", (x_norm, w_norm, b_norm), 2 * _nbytes(x_norm), "GB/s"),
+        ("rms_norm", "rms_norm", "rms_norm", (x_norm, w_norm), 2 * _nbytes(x_norm), "GB/s"),
+        ("long_sum", "long_sum", "long_sum", (x_norm,), _nbytes(x_norm), "GB/s"),
+        ("cross_entropy", "cross_entropy", "cross_entropy", (logits, labels), _nbytes(logits), "GB/s"),
+        ("embedding", "embedding", "embedding", (emb_i, emb_w), 2 * 16384 * 1024 * 2, "GB/s"),
+        ("softmax_backward", "softmax_backward", "softmax_backward", (x_soft, x_soft.clone()), 3 * _nbytes(x_soft), "GB/s"),
+        ("matmul", "matmul", "matmul", (a_mm, b_mm), 2 * 4096 ** 3, "TFLOP/s"),
+        ("matmul_bias_relu", "matmul_epilogue", "matmul_bias_relu", (a_mm, b_mm, bias), 2 * 4096 ** 3, "TFLOP/s"),
+        ("bmm", "bmm", "bmm", (bmm_a, bmm_b), 2 * 64 * 512 ** 3, "TFLOP/s"),
+    ]
+
+
+def bench(fn, args):
+    return do_bench(lambda: fn(*args), warmup=25, rep=100, return_mode="median")
+
+
+def rate(amount, ms, unit):
+    return amount / (ms * 1e-3) / (1e9 if unit == "GB/s" else 1e12)
+
+
+def check(out, ref):
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    refs = ref if isinstance(ref, (tuple, list)) else (ref,)
+    err = 0.0
+    for o, r in zip(outs, refs):
+        o, r = o.float(), r.float()
+        err = max(err, ((o - r).norm() / r.norm().clamp_min(1e-12)).item())
+    return err
+
+
+@triton.jit
+def _bare_add(x, y, out, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out + offs, tl.load(x + offs, mask=mask) + tl.load(y + offs, mask=mask), mask=mask)
+
+
+def host_overhead_us(fn, calls=10000, repeats=5):
+    """Wall time per call of back-to-back calls (small input: the host side dominates)."""
+    for _ in range(100):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+        samples.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(samples)
+
+
+def overhead_table():
+    add_module = importlib.import_module("add")
+    x, y = _randn(1024, dtype=torch.float32), _randn(1024, dtype=torch.float32)
+    out = torch.empty_like(x)
+
+    def bare():
+        _bare_add[(1,)](x, y, out, 1024, BLOCK=1024)
+
+    rows = [("torch eager x + y", host_overhead_us(lambda: x + y)),
+            ("bare triton.jit launch", host_overhead_us(bare)),
+            ("tilefn.jit add", host_overhead_us(lambda: add_module.add(x, y)))]
+    print("\nper-call host overhead, 1024-element add (us/call, median of 5 x 10000 calls)")
+    for name, us in rows:
+        print(f"  {name:<26} {us:7.2f}")
+
+
+def ceilings():
+    src = _randn(512 * 1024 * 1024 // 2)
+    dst = torch.empty_like(src)
+    ms = bench(lambda s, d: d.copy_(s), (src, dst))
+    copy = rate(2 * _nbytes(src), ms, "GB/s")
+    a, b = _randn(4096, 4096), _randn(4096, 4096)
+    ms = bench(torch.matmul, (a, b))
+    cublas = rate(2 * 4096 ** 3, ms, "TFLOP/s")
+    print(f"ceilings: copy {copy:.0f} GB/s, cuBLAS bf16 4096^3 {cublas:.0f} TFLOP/s")
+    return copy, cublas
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="")
+    parser.add_argument("--no-compile", action="store_true")
+    opts = parser.parse_args()
+    print(torch.cuda.get_device_name(), "torch", torch.__version__, "triton", triton.__version__)
+    copy, cublas = ceilings()
+    overhead_table()
+    header = f"{'kernel':<20} {'tilefn':>8} {'eager':>8} {'compile':>8} {'rate':>9} {'%ceil':>6} {'vs best':>7} {'relerr':>8}"
+    print("\n" + header + "\n" + "-" * len(header))
+    wanted = set(filter(None, opts.only.split(",")))
+    for name, module_name, attr, args, amount, unit in cases():
+        if wanted and name not in wanted:
+            continue
+        module = importlib.import_module(module_name)
+        kernel, reference = getattr(module, attr), module.reference
+        try:
+            err = check(kernel(*args), reference(*args))
+            ours = bench(kernel, args)
+        except Exception as exc:  # report and go on: one broken kernel must not hide the rest
+            print(f"{name:<20} FAILED: {type(exc).__name__}: {str(exc).splitlines()[0][:150]}")
+            continue
+        eager = bench(reference, args)
+        compiled = float("nan")
+        if not opts.no_compile:
+            try:
+                compiled_fn = torch.compile(reference)
+                compiled_fn(*args)
+                compiled = bench(compiled_fn, args)
+            except Exception:
+                pass
+        best = min(t for t in (eager, compiled) if t == t)
+        achieved = rate(amount, ours, unit)
+        ceiling = copy if unit == "GB/s" else cublas
+        print(f"{name:<20} {ours:8.3f} {eager:8.3f} {compiled:8.3f} {achieved:7.0f}{unit[0]:>2} "
+              f"{100 * achieved / ceiling:5.0f}% {best / ours:6.2f}x {err:8.1e}")
+    print("times in ms (median, triton.testing.do_bench); rate in GB/s (G) or TFLOP/s (T); "
+          "%ceil against the copy/cuBLAS ceiling above; vs best = best peer time / tilefn time")
+
+
+if __name__ == "__main__":
+    main()
