@@ -12,6 +12,9 @@ from triton.runtime.jit import JITFunction
 
 from tilefn.lower.launch import _compile_cuda, load_kernel, make_launcher
 
+# Triton 3.6's interpreter turns 1-element arrays into ints for range(); numpy >= 1.25 warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
+
 HEADER = "import triton\nimport triton.language as tl\n\n\n"
 
 ADD = HEADER + '''@triton.jit
@@ -73,7 +76,7 @@ def _cache_dir(tmp_path, monkeypatch):
 
 def _lang_state():
     """Everything the interpreter patches: language modules, tensor/dtype classes, JITFunction.__call__."""
-    objs = (tl, tl.core, tl.math, tl.standard, tl.core.dtype)
+    objs = (tl, tl.core, tl.math, tl.standard, tl.core.tensor, tl.core.dtype)
     return [dict(vars(o)) for o in objs], JITFunction.__call__
 
 
@@ -207,11 +210,14 @@ def test_cuda_add(n):
     launch((cdiv(n, 1024), 1, 1), x, y, out, n)
     torch.testing.assert_close(out[:n], x + y)
     assert out[n:].isnan().all()
+    out.fill_(float("nan"))
+    launch((cdiv(n, 1024), 1, 1), x.data_ptr(), y.data_ptr(), out.data_ptr(), n)  # raw pointers work too
+    torch.testing.assert_close(out[:n], x + y)
 
 
 @pytest.mark.gpu
 @needs_cuda
-def test_cuda_dot_constexprs_and_side_stream():
+def test_cuda_dot_side_stream_and_graph():
     M, N, K = 96, 80, 144
     a, b = torch.randn(M, K, device="cuda"), torch.randn(K, N, device="cuda")
     c = torch.full((M, N), float("nan"), device="cuda")
@@ -222,4 +228,12 @@ def test_cuda_dot_constexprs_and_side_stream():
     with torch.cuda.stream(side):  # launches on the current stream at call time
         launch((cdiv(M, 32), cdiv(N, 32), 1), a, b, c, M, N, K)
     side.synchronize()
-    torch.testing.assert_close(c, a.double().matmul(b.double()).float(), rtol=2e-2, atol=2e-2)  # tf32
+    ref = a.double().matmul(b.double()).float()
+    torch.testing.assert_close(c, ref, rtol=2e-2, atol=2e-2)  # tf32
+    graph = torch.cuda.CUDAGraph()
+    c.fill_(float("nan"))
+    with torch.cuda.graph(graph):  # the launch is captured, not run
+        launch((cdiv(M, 32), cdiv(N, 32), 1), a, b, c, M, N, K)
+    assert c.isnan().all()
+    graph.replay()
+    torch.testing.assert_close(c, ref, rtol=2e-2, atol=2e-2)
