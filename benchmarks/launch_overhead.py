@@ -68,53 +68,10 @@ def enqueue_us(loop, calls: int = 200, bursts: int = 10) -> float:
     return statistics.median(times)
 
 
-def diagnostic_rows(launch, x, y, out, n, grid3):
-    """Where the Launcher's time goes; reads private fields of tilefn's CUDA launcher (--diagnose)."""
-    from tilefn.lower.launch import _CudaLauncher
-
-    kernel = launch.kernel
-    via_run = _CudaLauncher(kernel, kernel.run, launch.stream, launch.device_index, launch.function,
-                            (kernel.packed_metadata, None, None, None), launch.tail)
-    via_run(grid3, x, y, out, n)
-    torch.cuda.synchronize()
-    assert torch.equal(out, x + y), "CompiledKernel.run path differs from torch"
-    c_launch, head, tail, function = launch.launch, launch.head, launch.tail, launch.function
-    stream = launch.stream(launch.device_index)
-
-    def launcher_via_compiled_run(calls):
-        for _ in range(calls):
-            via_run(grid3, x, y, out, n)
-
-    def raw_c_launch(calls):
-        for _ in range(calls):
-            c_launch(1, 1, 1, stream, function, *head, x, y, out, n, *tail)
-
-    ptrs = (x.data_ptr(), y.data_ptr(), out.data_ptr())
-
-    def launcher_int_pointers(calls):
-        for _ in range(calls):
-            launch(grid3, *ptrs, n)
-
-    def raw_stream_getter(calls):
-        for _ in range(calls):
-            launch.stream(0)
-
-    def torch_current_stream(calls):
-        for _ in range(calls):
-            torch.cuda.current_stream().cuda_stream
-
-    return [("(d) Launcher via CompiledKernel.run", launcher_via_compiled_run),
-            ("(e) bare C launch, stream hoisted", raw_c_launch),
-            ("(f) Launcher, data_ptr() ints as pointers", launcher_int_pointers),
-            ("    stream: driver get_current_stream", raw_stream_getter),
-            ("    stream: torch current_stream()", torch_current_stream)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--diagnose", action="store_true", help="add rows that split up the Launcher's cost")
     args = parser.parse_args()
     assert torch.cuda.is_available(), "needs a CUDA GPU"
     print(f"{torch.cuda.get_device_name()} | torch {torch.__version__} | triton {triton.__version__} | "
@@ -144,8 +101,6 @@ def main() -> None:
 
     rows = [("(a) torch eager x + y", torch_eager), ("(b) triton kernel[grid](...)", triton_jit),
             ("(c) tilefn Launcher", tilefn_launcher)]
-    if args.diagnose:
-        rows += diagnostic_rows(launch, x, y, out, n, grid3)
     for _, loop in rows:
         loop(1000)  # warm up
     # Repeats are interleaved across rows so that drift in the machine's speed hits every row alike.

@@ -14,15 +14,16 @@ from .trace.tracer import trace
 
 def signature_key(args, kwargs) -> tuple:
     """What a traced program is specialised on: tensor metadata and static argument values."""
-    def one(x):
+    key = []
+    for x in args if not kwargs else (*args, *sorted(kwargs.items())):
+        if isinstance(x, tuple) and kwargs:  # a (name, value) pair from kwargs
+            key.append(x[0])
+            x = x[1]
         if isinstance(x, torch.Tensor):
-            return (x.dtype, x.shape, x.stride(), x.device)
-        return (type(x), x)
-
-    key = tuple(one(a) for a in args)
-    if kwargs:
-        key += tuple((k, one(v)) for k, v in sorted(kwargs.items()))
-    return key
+            key += (x.dtype, x.shape, x.stride(), x.device.type, x.get_device(), x.data_ptr() % 16 == 0)
+        else:
+            key += (type(x), x)
+    return tuple(key)
 
 
 class JitFunction:

@@ -189,7 +189,7 @@ def _literal(value, consts) -> str:
     return name
 
 
-def write_host(program: Program, kernel: KernelSource | None, names) -> tuple[str, dict]:
+def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool) -> tuple[str, dict]:
     """The launcher: host equations, the launch, the outputs. Returns (source, its globals)."""
     consts: dict = {}
     args = ", ".join(names(v) for v in program.inputs)
@@ -199,20 +199,24 @@ def write_host(program: Program, kernel: KernelSource | None, names) -> tuple[st
     for eqn in program.eqns:
         if eqn.prim == "kernel":
             if kernel.grid > 0:
-                operands = ", ".join(names(v) for v in kernel.operands)
+                suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
+                operands = ", ".join(names(v) + suffix for v in kernel.operands)
                 lines.append(f"    _launch(({kernel.grid}, 1, 1), {operands})")
             continue
         fn = eqn.params["fn"]
         fn_name = op_name(fn)
-        if getattr(torch, fn_name, None) is fn:
-            callee = f"torch.{fn_name}"
-        else:
-            callee = f"_fn{len(consts)}"
-            consts[callee] = fn
         render = lambda x: names(x) if isinstance(x, Var) else _literal(x, consts)  # noqa: E731
         call_args = [render(a) for a in eqn.params["args"]]
         call_args += [f"{k}={render(v)}" for k, v in sorted(eqn.params["kwargs"].items())]
-        call = f"{callee}({', '.join(call_args)})"
+        receiver = eqn.params["args"][0] if eqn.params["args"] else None
+        if getattr(torch, fn_name, None) is fn:
+            call = f"torch.{fn_name}({', '.join(call_args)})"
+        elif isinstance(receiver, Var) and getattr(torch.Tensor, fn_name, None) is fn:
+            call = f"{call_args[0]}.{fn_name}({', '.join(call_args[1:])})"
+        else:
+            callee = f"_fn{len(consts)}"
+            consts[callee] = fn
+            call = f"{callee}({', '.join(call_args)})"
         outs = [names(v) for v in eqn.outputs]
         kind = eqn.params["out_kind"]
         if kind == "none":

@@ -114,22 +114,16 @@ class Launcher(Protocol):
     def __call__(self, grid: tuple[int, int, int], *args: Any) -> None: ...
 
 
-@attrs.frozen(eq=False)
-class _CudaLauncher:
+def _cuda_launcher(kernel: CompiledKernel, launch: Callable[..., None], device_index: int, head: tuple,
+                   n_constexprs: int) -> Callable[..., None]:
     """Calls Triton's C launcher directly: no argument binding, specialization or cache lookup."""
+    stream, function, tail = driver.active.get_current_stream, kernel.function, (None,) * n_constexprs
 
-    kernel: CompiledKernel  # keeps the loaded CUmodule alive
-    launch: Callable[..., None]
-    stream: Callable[[int], int]
-    device_index: int
-    function: int
-    head: tuple  # launch arguments between the function handle and the kernel arguments
-    tail: tuple  # placeholders for the trailing constexpr parameters
+    def launcher(grid, *args):
+        launch(grid[0], grid[1], grid[2], stream(device_index), function, *head, *args, *tail)
 
-    def __call__(self, grid: tuple[int, int, int], *args: Any) -> None:
-        """Launch on the current stream of this launcher's device; pointers may be tensors or data_ptr() ints."""
-        self.launch(grid[0], grid[1], grid[2], self.stream(self.device_index), self.function, *self.head, *args,
-                    *self.tail)
+    launcher.kernel = kernel  # keeps the loaded CUmodule alive
+    return launcher
 
 
 @attrs.frozen(eq=False)
@@ -145,6 +139,13 @@ class _InterpLauncher:
         self.kernel.run(grid=tuple(grid), warmup=False, **dict(zip(self.names, args)), **self.constexprs)
 
 
+@attrs.frozen
+class AlignedPointer:
+    """A signature entry for a pointer argument whose address is a multiple of 16 bytes."""
+
+    type: str
+
+
 def _compile_cuda(jit_fn: JITFunction, signature_args: Sequence[Any], constexprs: Mapping[str, Any], *,
                   num_warps: int, num_stages: int, target: Any) -> CompiledKernel:
     """Compile once: types from signature_args (tensors, scalars or type strings), 16-byte alignment from tensors."""
@@ -154,8 +155,10 @@ def _compile_cuda(jit_fn: JITFunction, signature_args: Sequence[Any], constexprs
             signature[arg_name] = "constexpr"
             continue
         arg = next(runtime)
-        signature[arg_name] = arg if isinstance(arg, str) else mangle_type(arg)
-        if isinstance(arg, torch.Tensor) and arg.data_ptr() % 16 == 0:
+        aligned = isinstance(arg, AlignedPointer) or (isinstance(arg, torch.Tensor) and arg.data_ptr() % 16 == 0)
+        signature[arg_name] = arg.type if isinstance(arg, AlignedPointer) else (
+            arg if isinstance(arg, str) else mangle_type(arg))
+        if aligned:
             attributes[(i, )] = [["tt.divisibility", 16]]
     options = {"num_warps": num_warps, "num_stages": num_stages, "debug": triton.knobs.runtime.debug}
     return triton.compile(ASTSource(jit_fn, signature, dict(constexprs), attributes), target=target, options=options)
@@ -192,5 +195,4 @@ def make_launcher(source: str, name: str, *, signature_args: Sequence[Any], cons
         # No scratch to allocate: skip CudaLauncher.__call__ and call its C `launch` as it would.
         head = (run.launch_cooperative_grid, run.launch_pdl, None, None) + head
         launch = run.launch
-    return _CudaLauncher(kernel, launch, driver.active.get_current_stream, device_index, kernel.function, head,
-                         (None, ) * len(consts))
+    return _cuda_launcher(kernel, launch, device_index, head, len(consts))

@@ -56,8 +56,11 @@ _PTR_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*
               torch.uint8: "*u8", torch.bool: "*i1"}
 
 
-def _signature_arg(host_type) -> str:
-    return _PTR_TYPES[host_type.dtype]
+def _signature_arg(host_type):
+    from .launch import AlignedPointer
+
+    kind = _PTR_TYPES[host_type.dtype]
+    return AlignedPointer(kind) if host_type.aligned else kind
 
 
 def lower(program: Program, config: Config | None = None) -> Lowered:
@@ -67,7 +70,7 @@ def lower(program: Program, config: Config | None = None) -> Lowered:
     device = _device_of(program)
     kernel = write_kernel(program, config, interpret=device.type == "cpu")
     namer = Namer(dict(program.hints))
-    host_source, host_globals = write_host(program, kernel, namer)
+    host_source, host_globals = write_host(program, kernel, namer, pointers=device.type == "cuda")
     lowered = Lowered(program, config, kernel, host_source, host_globals, device)
     if os.environ.get("TILEFN_PRINT_OUTPUT_CODE") == "1":
         print(lowered.source, file=sys.stderr)

@@ -6,8 +6,9 @@ import sys
 
 from ..config import Config
 from ..trace.ir import Program
+from .rewrites import cse as _cse, dce as _dce, fold as _fold
 
-PASSES: list = []
+PASSES: list = [("fold", _fold.fold), ("cse", _cse.cse), ("dce", _dce.dce)]
 
 
 def rewrite(program: Program, config: Config) -> Program:

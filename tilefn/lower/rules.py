@@ -258,7 +258,7 @@ def _broadcast_to(em: Emitter, eqn):
 @rule("full")
 def _full(em: Emitter, eqn):
     p = eqn.params
-    em.assign(eqn.outputs[0], f"tl.full({em.shape_expr(p['shape'])}, {p['value']!r}, {tl_dtype(p['dtype'])})")
+    em.assign(eqn.outputs[0], f"tl.full({em.shape_expr(p['shape'])}, {em(Lit(p['value'], None))}, {tl_dtype(p['dtype'])})")
 
 
 @rule("iota")
@@ -286,7 +286,15 @@ def _dot(em: Emitter, eqn):
     dtype = eqn.params["out_dtype"]
     small = min(em.lanes(d) for d in (a.type.shape[-2], k_dim, b.type.shape[-1])) < 16
     wide = "tl.float32" if a.type.dtype.is_floating_point else "tl.int32"
-    if small:
+    batch_of_one = a.type.rank == 3 and em.lanes(a.type.shape[0]) == 1 and em.lanes(b.type.shape[0]) == 1
+    if batch_of_one and not small:  # a 2-d dot is far faster than a 3-d one with one batch
+        m, n = em.dim_expr(a.type.shape[1]), em.dim_expr(b.type.shape[2])
+        k = em.dim_expr(k_dim)
+        operands = [f"tl.reshape({operands[0]}, [{m}, {k}])", f"tl.reshape({operands[1]}, [{k}, {n}])"]
+        precision = ', input_precision="ieee"' if a.type.dtype == torch.float32 else ""
+        acc_text = f", tl.reshape({cast(em, acc[0], torch.float32)}, [{m}, {n}])" if acc else ""
+        expr = f"tl.reshape(tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide}), [1, {m}, {n}])"
+    elif small:
         x, y = operands
         rank = a.type.rank
         expr = (f"tl.sum({x}.to({wide})[{', '.join([':'] * rank)}, None] * "

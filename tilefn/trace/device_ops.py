@@ -103,12 +103,18 @@ def where(cond, a, b):
     return pointwise("where", cond, a, b)
 
 
+def _refuse_bool(name, x):
+    if x.dtype == torch.bool:
+        raise TracingError(f"torch.{name} is not defined for bool values (as in PyTorch)")
+
+
 @op("clamp", "clip")
 def clamp(x, min=None, max=None):
     if min is not None:
         x = pointwise("maximum", x, min)
     if max is not None:
         x = pointwise("minimum", x, max)
+    _refuse_bool("clamp", x)
     return x
 
 
@@ -118,6 +124,7 @@ op("clamp_max")(lambda x, max: clamp(x, max=max))
 
 @op("relu")
 def relu(x, inplace=False):
+    _refuse_bool("relu", x)
     return pointwise("maximum", x, 0 if not x.dtype.is_floating_point else 0.0)
 
 
@@ -169,9 +176,16 @@ for _name, _dtype in {"float": torch.float32, "half": torch.float16, "bfloat16":
     op(_name)(lambda x, _dtype=_dtype: to(x, _dtype))
 
 
-@op("contiguous", "clone", "detach")
+@op("contiguous", "detach")
 def identity(x, *args, **kwargs):
     return x
+
+
+@op("clone")
+def clone(x, *, memory_format=None):
+    """A new value (not just a new name): loop-carry detection tells values apart by identity."""
+    x = _value(x)
+    return apply("convert", x, dtype=x.dtype)
 
 
 # --- reductions ---------------------------------------------------------------------------
@@ -220,10 +234,11 @@ def _minmax(reduce_prim, arg_prim, elementwise):
     def handler(x, dim=None, keepdim=False):
         if isinstance(dim, (DeviceValue, Tile)):
             return pointwise(elementwise, x, dim)
+        x = _value(x)
         if dim is None:
             return _reduce(reduce_prim, x, None, False)
         values = _reduce(reduce_prim, x, dim, keepdim)
-        indices = _reduce(arg_prim, x, dim, keepdim)
+        indices = _reduce(arg_prim, to(x, torch.uint8) if x.dtype == torch.bool else x, dim, keepdim)
         return torch.return_types.max((values, indices)) if reduce_prim == "reduce_max" else torch.return_types.min((values, indices))
 
     return handler
@@ -290,7 +305,10 @@ def std(x, dim=None, *, correction=1, keepdim=False, unbiased=None):
 
 @op("logsumexp")
 def logsumexp(x, dim, keepdim=False):
-    xf = _upcast(_value(x))
+    x = _value(x)
+    if not x.dtype.is_floating_point:  # as PyTorch: integers give the default float dtype
+        x = to(x, torch.get_default_dtype())
+    xf = _upcast(x)
     m = amax(xf, dim, keepdim=True)
     m = torch.where(torch.isinf(m), 0.0, m)
     out = torch.log(sum_(torch.exp(xf - m), dim, keepdim=True)) + m

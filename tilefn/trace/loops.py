@@ -155,13 +155,17 @@ def _stale(value, region) -> bool:
 
 
 def _find_carries(entry, exit_locals, region, handles):
-    """(name, initial proxy, body proxy) for each name the body rebinds to a value it made."""
+    """(name, initial proxy, body proxy) for each name the body rebinds to another device value.
+
+    The value a name leaves the body with is usually made in the body; it may also be one made
+    before the loop (`a, b = b, a + b`), when no other name still holds it.
+    """
     carries, seen = [], {}
     for name, value in exit_locals.items():
-        if not isinstance(value, DeviceValue) or value.region is not region or any(value is h for h in handles):
+        if not isinstance(value, DeviceValue) or any(value is h for h in handles) or _stale(value, region):
             continue
-        if name not in entry:
-            continue  # a temporary of the body; using it after the loop is an error
+        if name not in entry or entry[name] is value:
+            continue  # a temporary of the body, or a name the body leaves alone
         init = entry[name]
         if _stale(init, region):
             continue  # the name held a temporary of an earlier, finished loop: a new temporary
@@ -171,6 +175,8 @@ def _find_carries(entry, exit_locals, region, handles):
         if not isinstance(init, DeviceValue):
             raise LoopCarryError(f"`{name}` is rebound inside the tile loop to a device value, but "
                                  f"before the loop it held a {type(init).__name__}")
+        if value.region is not region:
+            _check_outer_value_unshared(name, value, exit_locals)
         if id(value) in seen:
             if seen[id(value)] is not init:
                 raise LoopCarryError(f"`{name}` and another carried name end the loop as one value")
@@ -187,8 +193,17 @@ def _find_carries(entry, exit_locals, region, handles):
             raise LoopCarryError(
                 f"`{name}` and `{aliases[0]}` name the same value before the loop and `{name}` is "
                 f"rebound in it, so uses of that value in the body are ambiguous; give `{aliases[0]}` "
-                "its own copy or stop using it in the loop")
+                f"its own copy (`{aliases[0]} = {name}.clone()`) or stop using it in the loop")
     return carries
+
+
+def _check_outer_value_unshared(name, value, exit_locals):
+    """A name rebound to a value made before the loop becomes that value's loop result: unshared."""
+    others = [n for n, v in exit_locals.items() if v is value and n != name]
+    if others:
+        raise LoopCarryError(
+            f"`{name}` is rebound inside the loop to the value `{others[0]}` holds, which was made "
+            f"before the loop; carry a copy instead (`{name} = {others[0]}.clone()`)")
 
 
 def _name_device_values(state, names, region, handles):

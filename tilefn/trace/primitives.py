@@ -36,18 +36,21 @@ def register(name: str, *, effectful: bool = False):
     return wrap
 
 
-def _meta(t):
-    """A stand-in for torch's own dtype rules: a meta tensor of the same rank and dtype."""
+def _sample(t):
+    """A stand-in to ask torch its own dtype rules: a one-element CPU tensor of the same rank and dtype.
+
+    Not a meta tensor: meta kernels accept dtypes the real kernels refuse (`&` on floats, `-` on bools).
+    """
     if isinstance(t, PyScalarType):
         return {float: 1.5, int: 3, bool: True}[t.kind]
-    return torch.empty([1] * t.rank, dtype=t.dtype, device="meta")
+    return torch.ones([1] * t.rank, dtype=t.dtype)
 
 
 @functools.lru_cache(maxsize=4096)
 def _result_dtype(fn, key, types) -> torch.dtype:
     del key
     with torch._C.DisableTorchFunction():
-        return fn(*[_meta(t) for t in types]).dtype
+        return fn(*[_sample(t) for t in types]).dtype
 
 
 def shape_of(t) -> tuple:
@@ -133,7 +136,7 @@ def reduced_shape(shape, axis, keepdim):
 def _reduction_rule(name, fn):
     def rule(x, *, axis, keepdim):
         with torch._C.DisableTorchFunction():
-            dtype = fn(_meta(x), axis).dtype if x.rank else fn(_meta(x)).dtype
+            dtype = fn(_sample(x), axis).dtype if x.rank else fn(_sample(x)).dtype
         return (TensorType(reduced_shape(x.shape, axis, keepdim), dtype),)
 
     return rule
@@ -144,7 +147,7 @@ for _name, _fn in REDUCTIONS.items():
 
 def _scan_dtype(fn, x, axis):
     with torch._C.DisableTorchFunction():
-        return fn(_meta(x), axis).dtype
+        return fn(_sample(x), axis).dtype
 
 
 SCANS = {"cumsum": torch.cumsum, "cumprod": torch.cumprod}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import DataDependentControlFlow, HostReadsDevice, TracingError
+from ..errors import DataDependentControlFlow, HostReadsDevice, TracingError, UnsupportedOp
 
 
 class Proxy:
@@ -64,6 +64,15 @@ class DeviceValue(Proxy):
     def __iter__(self):
         raise TracingError("iterating over a device value is not supported; use tl.tile or reductions")
 
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    def __getattr__(self, name):
+        if not name.startswith("__") and hasattr(torch.Tensor, name):
+            raise UnsupportedOp(f"torch.Tensor.{name} is not supported inside a tile loop")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     __hash__ = object.__hash__
 
 
@@ -95,6 +104,8 @@ class Tile(Proxy):
 
     def __bool__(self):
         return True
+
+    __hash__ = object.__hash__
 
 
 class HostTensor(Proxy):
@@ -216,3 +227,5 @@ def _install_device_methods():
 
     for name in DEVICE_METHODS:
         setattr(DeviceValue, name, make(name))
+        if name.startswith("__") and name != "__getitem__":  # a tile in arithmetic means its indices
+            setattr(Tile, name, make(name))

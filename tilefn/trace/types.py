@@ -62,6 +62,7 @@ class HostType:
     strides: tuple = attrs.field(converter=tuple)
     dtype: torch.dtype
     device: str
+    aligned: bool = True  # its address is a multiple of 16 bytes (lets Triton vectorise)
 
     @property
     def rank(self) -> int:
@@ -70,7 +71,7 @@ class HostType:
     def render(self, names=None) -> str:
         contiguous = self.strides == contiguous_strides(self.shape)
         strides = "" if contiguous else " strides=" + _shape_str(self.strides)
-        return dtype_name(self.dtype) + _shape_str(self.shape) + strides
+        return dtype_name(self.dtype) + _shape_str(self.shape) + strides + ("" if self.aligned else " unaligned")
 
 
 @attrs.frozen
@@ -101,8 +102,13 @@ def contiguous_strides(shape) -> tuple:
     return tuple(reversed(strides))
 
 
-def host_type_of(tensor: torch.Tensor, device=None) -> HostType:
-    return HostType(tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype, str(device or tensor.device))
+def host_type_of(tensor: torch.Tensor, device=None, base_aligned: bool = True) -> HostType:
+    """The type of a real tensor, or of a meta tensor standing for one on `device`."""
+    if tensor.is_meta:
+        aligned = base_aligned and (tensor.storage_offset() * tensor.element_size()) % 16 == 0
+    else:
+        aligned = tensor.data_ptr() % 16 == 0
+    return HostType(tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype, str(device or tensor.device), aligned)
 
 
 def broadcast_shapes(*shapes) -> tuple | None:

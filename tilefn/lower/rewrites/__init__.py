@@ -1,0 +1,1 @@
+"""Pure Program -> Program rewrites, one per module."""

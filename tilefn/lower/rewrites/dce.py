@@ -1,0 +1,89 @@
+"""Dead-code elimination: drop pure equations, and unneeded loop carries, whose results nobody uses.
+
+Loads count as pure here (dropping an unused load is safe); stores, host calls, kernels, unknown
+primitives and loops whose bodies hold any of those are kept. A loop's carry is kept when its
+output is used after the loop or its parameter feeds anything kept inside the body.
+"""
+from __future__ import annotations
+
+import attrs
+
+from ...trace.ir import Eqn, Program, Region, Var
+from ...trace.primitives import PRIMITIVES
+
+
+def has_effect(eqn: Eqn) -> bool:
+    """Whether `eqn` must run even when its outputs are unused."""
+    if eqn.prim == "load":
+        return False
+    if eqn.prim == "loop":
+        return any(has_effect(e) for e in eqn.params["region"].eqns)
+    prim = PRIMITIVES.get(eqn.prim)
+    return prim is None or prim.effectful
+
+
+def _vars(atoms) -> set:
+    """The Vars among `atoms`."""
+    return {a for a in atoms if isinstance(a, Var)}
+
+
+def sweep(eqns, live: set) -> list:
+    """The equations of `eqns` needed for `live` (or for effects); `live` becomes what they need."""
+    kept = []
+    for eqn in reversed(list(eqns)):
+        if eqn.prim == "loop":
+            eqn = _sweep_loop(eqn, live)
+        elif "region" in eqn.params:
+            eqn = _sweep_nested(eqn, live)
+        elif has_effect(eqn) or any(o in live for o in eqn.outputs):
+            live.update(_vars(eqn.inputs))
+        else:
+            eqn = None
+        if eqn is not None:
+            kept.append(eqn)
+    return kept[::-1]
+
+
+def _sweep_nested(eqn: Eqn, live: set) -> Eqn:
+    """A non-loop equation with a region (the kernel): kept whole, its body swept."""
+    region = eqn.params["region"]
+    inner = _vars(region.results)
+    body = sweep(region.eqns, inner)
+    live.update(inner - set(region.params), _vars(eqn.inputs))
+    return attrs.evolve(eqn, params=eqn.params.set("region", Region(region.params, body, region.results)))
+
+
+def _sweep_loop(eqn: Eqn, live: set) -> Eqn | None:
+    """A loop with only its needed carries, or None when it is dead."""
+    region, n = eqn.params["region"], len(eqn.params["dims"])
+    carries = region.params[n:]
+    needed = {j for j, out in enumerate(eqn.outputs) if out in live}
+    while True:
+        inner = _vars(region.results[j] for j in needed)
+        body = sweep(region.eqns, inner)
+        more = {j for j, p in enumerate(carries) if p in inner} - needed
+        if not more:
+            break
+        needed |= more
+    if not needed and not any(has_effect(e) for e in body):
+        return None
+    keep = sorted(needed)
+    inputs = tuple(eqn.inputs[:2 * n]) + tuple(eqn.inputs[2 * n + j] for j in keep)
+    params = tuple(region.params[:n]) + tuple(carries[j] for j in keep)
+    new_region = Region(params, body, tuple(region.results[j] for j in keep))
+    live.update(inner - set(region.params), _vars(inputs))
+    return attrs.evolve(eqn, inputs=inputs, outputs=tuple(eqn.outputs[j] for j in keep),
+                        params=eqn.params.set("region", new_region))
+
+
+def _output_vars(outputs) -> set:
+    """The Vars among a Program's outputs (a Var, Lit, None or a nested tuple)."""
+    if isinstance(outputs, tuple):
+        return set().union(*map(_output_vars, outputs)) if outputs else set()
+    return {outputs} if isinstance(outputs, Var) else set()
+
+
+def dce(program: Program, config=None) -> Program:
+    """`program` without the equations (and loop carries) that nothing observable needs."""
+    eqns = sweep(program.eqns, _output_vars(program.outputs))
+    return attrs.evolve(program, eqns=eqns)
