@@ -75,8 +75,12 @@ class JitFunction:
         if executable is None:
             executable = self._compile(key, args, kwargs)
         if kwargs:
-            return executable(*self.trace_and_bind(args, kwargs)[1])
-        return executable(*[a for a in args if isinstance(a, torch.Tensor)])
+            import inspect
+
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+            return executable(*bound.args, **{f"_{k}" if not isinstance(v, torch.Tensor) else k: v
+                                              for k, v in bound.kwargs.items()})
+        return executable(*args)
 
     def _compile(self, key, args, kwargs):
         executable = self.lower(*args, **kwargs).compile()

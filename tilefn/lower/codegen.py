@@ -192,7 +192,8 @@ def _literal(value, consts) -> str:
 def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool) -> tuple[str, dict]:
     """The launcher: host equations, the launch, the outputs. Returns (source, its globals)."""
     consts: dict = {}
-    args = ", ".join(names(v) for v in program.inputs)
+    # every argument of the kernel, in order, so the jit can pass its own *args straight through
+    args = ", ".join(names(var) if var is not None else f"_{name}=None" for name, var in program.params)
     lines = [f"def {program.name}({args}):"]
     for var, tensor in program.consts:
         consts[names(var)] = tensor

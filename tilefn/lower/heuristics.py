@@ -45,17 +45,6 @@ def _grid_blocks(program: Program) -> list[int]:
     return [dim.block for loop in kernel.params["region"].eqns for kind, dim in loop.params["dims"] if kind == "tile"]
 
 
-def _row_elements(eqns) -> int:
-    """The widest static extent a program holds per grid tile (a full row, for row reductions)."""
-    widest = 1
-    for eqn in eqns:
-        for var in eqn.outputs:
-            shape = getattr(var.type, "shape", ())
-            static = [next_power_of_2(d) for d in shape if isinstance(d, int)]
-            widest = max(widest, math.prod(static) if static else 1)
-    return widest
-
-
 def _clamp(size: int, extent: int | None) -> int:
     return max(1, min(size, next_power_of_2(extent) if extent else size))
 
@@ -64,8 +53,12 @@ def default_config(program: Program) -> Config:
     eqns = _kernel_eqns(program)
     roles = _dot_roles(eqns)
     grid = _grid_blocks(program)
-    sizes = [0] * len(program.blocks)
-    budget = max(1, TILE_ELEMENTS // _row_elements(eqns))
+    sizes = [1] * len(program.blocks)
+    for block in program.blocks:  # sequential (inner loop) dimensions first
+        if block.id not in grid and block.id not in roles and not block.fixed:
+            sizes[block.id] = _clamp(1024, block.extent)
+    # what one program holds with grid blocks of 1 (whole rows, inner tiles) sets the grid budget
+    budget = max(1, TILE_ELEMENTS // _largest_value(eqns, Config(block_sizes=sizes)))
     for block_id in reversed(grid):  # the innermost grid dimension gets the budget first
         block = program.blocks[block_id]
         if block_id in roles or block.fixed:
@@ -78,14 +71,12 @@ def default_config(program: Program) -> Config:
         elif block.id in roles:
             want = {"m": 128, "n": 128, "k": 64, "batch": 1}[roles[block.id]]
             sizes[block.id] = max(_clamp(want, block.extent), 16 if roles[block.id] != "batch" else 1)
-        elif not sizes[block.id]:
-            sizes[block.id] = _clamp(1024, block.extent)  # a sequential (looped) dimension
     config = Config(block_sizes=sizes)
     elements = _largest_value(eqns, config)
     if roles:
         warps, stages = (8, 3) if elements >= 128 * 128 else (4, 3)
     else:
-        warps, stages = max(1, min(16, next_power_of_2(max(elements // 512, 1)))), 1
+        warps, stages = max(1, min(32, next_power_of_2(max(elements // 1024, 1)))), 1
     return attrs.evolve(config, num_warps=warps, num_stages=stages)
 
 

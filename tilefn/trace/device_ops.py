@@ -74,12 +74,26 @@ def _binary_handler(prim, reflected=False):
         if prim == "div" and rounding_mode == "floor":
             return pointwise("floordiv", a, b)
         if prim == "div" and rounding_mode == "trunc":
-            return pointwise("trunc", pointwise("div", a, b))
+            return _trunc_div(a, b)
         if prim in ("bitwise_and", "bitwise_or", "bitwise_xor") and _is_bool(a) and _is_bool(b):
             return pointwise("logical_" + prim.split("_")[1], a, b)
         return pointwise(prim, a, b)
 
     return handler
+
+
+def _trunc_div(a, b):
+    """`torch.div(a, b, rounding_mode="trunc")`: integers stay integers (exactly), floats truncate."""
+    if _is_float(a) or _is_float(b):
+        return pointwise("trunc", pointwise("div", a, b))
+    q = pointwise("floordiv", a, b)
+    inexact = pointwise("ne", pointwise("remainder", a, b), 0)
+    signs_differ = pointwise("ne", pointwise("lt", a, 0), pointwise("lt", b, 0))
+    return pointwise("where", pointwise("logical_and", inexact, signs_differ), pointwise("add", q, 1), q)
+
+
+def _is_float(x):
+    return isinstance(x, float) or (isinstance(x, DeviceValue) and x.dtype.is_floating_point)
 
 
 def _is_bool(x):
@@ -384,7 +398,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 @op("rms_norm", method=False)
 def rms_norm(x, normalized_shape, weight=None, eps=None):
     xf = _upcast(x)
-    eps = torch.finfo(x.dtype).eps if eps is None else eps
+    eps = torch.finfo(xf.dtype).eps if eps is None else eps  # PyTorch: the eps of the math dtype
     out = xf * torch.rsqrt(mean(xf * xf, _norm_axes(x, normalized_shape), keepdim=True) + eps)
     if weight is not None:
         out = out * _upcast(weight)

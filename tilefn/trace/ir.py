@@ -68,6 +68,7 @@ class Program:
     blocks: tuple = attrs.field(converter=tuple, factory=tuple)
     consts: tuple = attrs.field(converter=tuple, factory=tuple)  # (Var, captured tensor) pairs
     hints: PMap = attrs.field(converter=pmap, factory=pmap)  # Var -> the user's name for it
+    params: tuple = attrs.field(converter=tuple, factory=tuple)  # (name, Var or None if static) per argument
 
     @property
     def kernel(self) -> Eqn | None:

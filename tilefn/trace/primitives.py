@@ -107,7 +107,8 @@ def _pointwise_rule(name, fn):
     def rule(*types):
         shape = broadcast_shapes(*[shape_of(t) for t in types])
         if shape is None:
-            raise ValueError("shapes " + ", ".join(str(list(shape_of(t))) for t in types) + " don't broadcast")
+            shapes = ("[" + ", ".join(map(str, shape_of(t))) + "]" for t in types)
+            raise ValueError("shapes " + ", ".join(shapes) + " don't broadcast")
         dtype = _result_dtype(fn, name, tuple(types))
         return (TensorType(shape, dtype),)
 

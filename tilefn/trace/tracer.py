@@ -22,10 +22,12 @@ def _proxy_args(fn, args, kwargs):
     except TypeError as exc:
         raise ArgumentError(f"{fn.__name__}(): {exc}") from None
     bound.apply_defaults()
-    inputs, devices = [], set()
+    inputs, devices, params = [], set(), []
     for name, value in bound.arguments.items():
+        params.append((name, None))
         if isinstance(value, torch.Tensor):
             var = Var(host_type_of(value))
+            params[-1] = (name, var)
             with torch._C.DisableTorchFunction():
                 meta = torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device="meta")
             bound.arguments[name] = HostTensor(var, meta, value.device)
@@ -39,7 +41,7 @@ def _proxy_args(fn, args, kwargs):
     if len(devices) > 1:
         raise ArgumentError(f"tensor arguments of {fn.__name__}() are on several devices: "
                             f"{sorted(map(str, devices))}", source=None)
-    return bound, inputs
+    return bound, inputs, params
 
 
 def _outputs(result):
@@ -88,7 +90,7 @@ def _is_view(eqn) -> bool:
 def trace(fn, args, kwargs) -> Program:
     """Run `fn` on proxies and return the Program it builds."""
     with st.tracing() as state, TraceMode():
-        bound, inputs = _proxy_args(fn, args, kwargs)
+        bound, inputs, params = _proxy_args(fn, args, kwargs)
         try:
             result = fn(*bound.args, **bound.kwargs)
         except TilefnError:
@@ -106,4 +108,4 @@ def trace(fn, args, kwargs) -> Program:
         eqns.append(kernel)
         eqns += after
     return Program(fn.__name__, inputs, eqns, outputs, state.blocks,
-                   [entry for entry in state.consts.values()], state.hints)
+                   [entry for entry in state.consts.values()], state.hints, params)

@@ -1,0 +1,57 @@
+"""Time a few hand-picked Configs per memory-bound kernel against the default (to set the heuristics).
+
+    python benchmarks/sweep.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from triton.testing import do_bench
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
+
+import tilefn as tfn  # noqa: E402
+from bench import cases  # noqa: E402
+
+SWEPT = {"softmax", "layer_norm", "rms_norm", "cross_entropy", "sum_rows", "long_sum",
+         "softmax_two_pass", "softmax_backward"}
+
+
+def variants(default: tfn.Config):
+    """Neighbours of the default: warps x the innermost grid block x sequential block sizes."""
+    yield default
+    sizes = list(default.block_sizes)
+    for warps in (4, 8, 16, 32):
+        for scale in (0.5, 1, 2, 4):
+            new = [max(1, int(s * scale)) if s >= 1 else s for s in sizes]
+            if new == sizes and warps == default.num_warps:
+                continue
+            yield tfn.Config(block_sizes=new, num_warps=warps, num_stages=1)
+
+
+def main():
+    import importlib
+
+    print(f"{'kernel':<18} {'default ms':>10} {'best ms':>8}  best config")
+    for name, module_name, attr, args, amount, unit in cases():
+        if name not in SWEPT:
+            continue
+        kernel = getattr(importlib.import_module(module_name), attr)
+        default = kernel.lower(*args).config
+        timings = []
+        for config in variants(default):
+            try:
+                run = kernel.lower(*args, config=config).compile()
+                timings.append((do_bench(lambda: run(*args), warmup=10, rep=40, return_mode="median"), config))
+            except Exception as exc:  # a config the compiler rejects is skipped
+                print(f"  skip {config}: {type(exc).__name__}")
+        base = timings[0][0]
+        best = min(timings, key=lambda t: t[0])
+        print(f"{name:<18} {base:10.3f} {best[0]:8.3f}  {best[1]}  ({amount / best[0] / 1e6:.0f} GB/s)")
+
+
+if __name__ == "__main__":
+    main()
