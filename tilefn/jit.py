@@ -20,7 +20,7 @@ def signature_key(args, kwargs) -> tuple:
             key.append(x[0])
             x = x[1]
         if isinstance(x, torch.Tensor):
-            key += (x.dtype, x.shape, x.stride(), x.device.type, x.get_device(), x.data_ptr() % 16 == 0)
+            key += (x.dtype, x.shape, x.stride(), x.device, x.data_ptr() % 16 == 0)
         else:
             key += (type(x), x)
     return tuple(key)
