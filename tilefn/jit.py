@@ -7,9 +7,9 @@ import threading
 import torch
 
 from .config import Config
-from .errors import TilefnError
+from .errors import ArgumentError, TilefnError
 from .trace.ir import Program
-from .trace.tracer import trace
+from .trace.tracer import STATIC_ARG_TYPES, trace
 
 
 def signature_key(args, kwargs) -> tuple:
@@ -21,8 +21,11 @@ def signature_key(args, kwargs) -> tuple:
             x = x[1]
         if isinstance(x, torch.Tensor):
             key += (x.dtype, x.shape, x.stride(), x.device, x.data_ptr() % 16 == 0)
-        else:
+        elif isinstance(x, STATIC_ARG_TYPES):
             key += (type(x), x)
+        else:
+            raise ArgumentError(f"an argument is a {type(x).__name__}; kernels take tensors, Python "
+                                "numbers, strings, dtypes and devices", source=None)
     return tuple(key)
 
 
@@ -40,8 +43,11 @@ class JitFunction:
 
     def trace_and_bind(self, args, kwargs) -> tuple[Program, list]:
         """The Program for these arguments (traced once per signature) and its tensor operands."""
-        key = signature_key(args, kwargs)
-        program = self._programs.get(key)
+        try:
+            key = signature_key(args, kwargs)
+        except ArgumentError:
+            key = None  # tracing names the offending argument
+        program = self._programs.get(key) if key is not None else None
         if program is None:
             try:
                 program = trace(self.fn, args, kwargs)
@@ -70,7 +76,11 @@ class JitFunction:
         return lowered
 
     def __call__(self, *args, **kwargs):
-        key = signature_key(args, kwargs)
+        try:
+            key = signature_key(args, kwargs)
+        except ArgumentError:
+            self.trace_and_bind(args, kwargs)  # raises, naming the offending argument
+            raise
         executable = self._executables.get(key)
         if executable is None:
             executable = self._compile(key, args, kwargs)
