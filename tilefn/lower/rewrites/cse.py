@@ -21,6 +21,15 @@ def _atom_key(atom):
     return atom
 
 
+def _param_key(value):
+    """A param value compared exactly: floats by repr (0.0 and -0.0 differ), tuples item by item."""
+    if isinstance(value, float):
+        return ("float", repr(value))
+    if isinstance(value, tuple):
+        return tuple(_param_key(v) for v in value)
+    return value
+
+
 def _key(eqn: Eqn, epoch):
     """The table key of a mergeable equation, or None when it must not be merged."""
     if eqn.prim == "load":
@@ -29,7 +38,8 @@ def _key(eqn: Eqn, epoch):
         scope = None
     else:
         return None
-    key = (eqn.prim, scope, tuple(_atom_key(a) for a in eqn.inputs), eqn.params)
+    params = tuple(sorted((name, _param_key(v)) for name, v in eqn.params.items()))
+    key = (eqn.prim, scope, tuple(_atom_key(a) for a in eqn.inputs), params)
     try:
         hash(key)
     except TypeError:
