@@ -11,7 +11,7 @@ from ..errors import TilefnError
 from ..trace.dispatch import op_name
 from ..trace.ir import Lit, Program, Var
 from ..trace.types import HostType
-from .emit import Emitter
+from .emit import TILE_PREFIXES, Emitter
 from .masks import analyze_masks
 from .rules import lower_eqn
 
@@ -83,7 +83,8 @@ class KernelWriter:
         names = []
         for i, (kind, dim) in enumerate(loop.params["dims"]):
             handle = region.params[i]
-            base = em.fresh(em.hints.get(handle, "t" if kind == "tile" else "i"))
+            base = em.fresh(em.hints.get(handle, "t" if kind == "tile" else "i"),
+                            TILE_PREFIXES if kind == "tile" else ())
             if kind == "tile":
                 em.tiles[dim.tile] = base
                 em.bind(handle, base)
@@ -167,7 +168,17 @@ class KernelWriter:
 def write_kernel(program: Program, config: Config, interpret: bool) -> KernelSource | None:
     if program.kernel is None:
         return None
+    _check_block_sizes(program, config)
     return KernelWriter(program, config, interpret).write()
+
+
+def _check_block_sizes(program: Program, config: Config) -> None:
+    """Every block size is a positive power of two (Triton's tl.arange needs one)."""
+    for block in program.blocks:
+        size = config.block_sizes[block.id]
+        if not (isinstance(size, int) and size > 0 and size & (size - 1) == 0):
+            where = "tl.tile(..., block_size=...)" if block.fixed else f"Config block_sizes[{block.id}]"
+            raise TilefnError(f"block size {size!r} ({where}) must be a positive power of two")
 
 
 # --- the host function -------------------------------------------------------------------

@@ -21,6 +21,11 @@ def tl_dtype(dtype: torch.dtype) -> str:
     return TL_DTYPES[dtype]
 
 
+# Names the kernel source uses literally; a user's value of the same name gets another.
+RESERVED = frozenset({"pid", "float", "_mul_combine"})
+TILE_PREFIXES = ("off_", "offs_", "mask_")  # the names codegen derives from a tile's base name
+
+
 def _identifier(text: str) -> str:
     text = re.sub(r"\W", "_", text)
     if not text or text[0].isdigit() or keyword.iskeyword(text) or text in ("tl", "triton"):
@@ -37,7 +42,7 @@ class Emitter:
         self.lines: list[str] = []
         self.depth = 1
         self.names: dict = {}
-        self.used: set[str] = set()
+        self.used: set[str] = set(RESERVED)  # names the generated code uses as they are
         self.tiles: dict[int, str] = {}  # tile number -> base name of its lanes ("tm")
         self.block_names: dict[int, str] = {}  # block id -> constexpr name
         self.zero_padded: set = set()  # vars whose masked-off lanes are known to hold 0
@@ -53,12 +58,13 @@ class Emitter:
         return f", eviction_policy={policy!r}" if policy else ""
 
     # --- names --------------------------------------------------------------------------
-    def fresh(self, base: str) -> str:
+    def fresh(self, base: str, derived: tuple = ()) -> str:
+        """An unused name from `base`; with `derived` prefixes, those prefixed names must be unused too."""
         base = _identifier(base)
         name, i = base, 1
-        while name in self.used:
+        while any(n in self.used for n in (name, *(p + name for p in derived))):
             name, i = f"{base}_{i}", i + 1
-        self.used.add(name)
+        self.used.update((name, *(p + name for p in derived)))
         return name
 
     def __call__(self, atom) -> str:

@@ -1,0 +1,237 @@
+"""The default Config: good tiles without tuning, always valid (powers of two within the extents)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tilefn as tfn
+from tilefn import lang as tl
+from tilefn.lower.heuristics import complete_config, default_config, next_power_of_2
+from tilefn.trace.ir import walk_eqns
+
+pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
+
+
+def matmul(x, y):
+    m, k = x.shape
+    _, n = y.shape
+    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
+    for tm, tn in tl.tile([m, n]):
+        acc = tl.zeros([tm, tn], dtype=torch.float32)
+        for tk in tl.tile(k):
+            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
+        out[tm, tn] = acc.to(out.dtype)
+    return out
+
+
+def bmm(x, y):
+    b, m, k = x.shape
+    n = y.shape[2]
+    out = torch.empty([b, m, n], dtype=x.dtype, device=x.device)
+    for tb, tm, tn in tl.tile([b, m, n]):
+        acc = tl.zeros([tb, tm, tn], dtype=torch.float32)
+        for tk in tl.tile(k):
+            acc = torch.baddbmm(acc, x[tb, tm, tk], y[tb, tk, tn])
+        out[tb, tm, tn] = acc.to(out.dtype)
+    return out
+
+
+def softmax(x):
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.shape[0]):
+        out[tm, :] = torch.softmax(x[tm, :], dim=1)
+    return out
+
+
+def add2d(x, y):
+    out = torch.empty_like(x)
+    for tm, tn in tl.tile(x.shape):
+        out[tm, tn] = x[tm, tn] + y[tm, tn]
+    return out
+
+
+def long_sum(x):
+    m, n = x.shape
+    out = torch.empty([m], dtype=torch.float32, device=x.device)
+    for tm in tl.tile(m):
+        acc = tl.zeros([tm], dtype=torch.float32)
+        for tn in tl.tile(n):
+            acc = acc + x[tm, tn].to(torch.float32).sum(dim=1)
+        out[tm] = acc
+    return out
+
+
+def fixed(x):
+    m, n = x.shape
+    out = torch.empty_like(x)
+    bn = tl.register_block_size(n)
+    for tm in tl.tile(m, block_size=4):
+        for tn in tl.tile(n, block_size=bn):
+            out[tm, tn] = x[tm, tn] + 1
+        for tn in tl.tile(n, block_size=bn):
+            out[tm, tn] = out[tm, tn] * 2
+    return out
+
+
+def jagged(values, offsets):
+    out = torch.empty([offsets.shape[0] - 1, values.shape[1]], dtype=torch.float32, device=values.device)
+    for r in tl.grid(offsets.shape[0] - 1):
+        for td in tl.tile(values.shape[1]):
+            acc = tl.zeros([td], dtype=torch.float32)
+            for tv in tl.tile(offsets[r], offsets[r + 1]):
+                acc = acc + torch.sum(values[tv, td], dim=0)
+            out[r, td] = acc
+    return out
+
+
+def config_of(fn, *args):
+    program = tfn.make_ir(fn)(*args)
+    return program, default_config(program)
+
+
+def dot_blocks(program) -> set[int]:
+    blocks = set()
+    for eqn in walk_eqns(program.eqns):
+        if eqn.prim == "dot":
+            for var in eqn.inputs[:2]:
+                blocks |= {d.block for d in var.type.shape if hasattr(d, "block")}
+    return blocks
+
+
+def assert_valid(program, config):
+    """Powers of two, within the extents (tl.dot's tiles are at least 16), sane warps and stages."""
+    dots = dot_blocks(program)
+    assert len(config.block_sizes) == len(program.blocks)
+    for block in program.blocks:
+        size = config.block_sizes[block.id]
+        assert size >= 1 and size & (size - 1) == 0, (block, size)
+        if block.fixed:
+            assert size == block.fixed
+        elif block.extent is not None:
+            limit = next_power_of_2(max(block.extent, 1))
+            assert size <= (max(limit, 16) if block.id in dots else limit), (block, size)
+    assert config.num_warps in (1, 2, 4, 8, 16, 32)
+    assert config.num_stages is not None and 1 <= config.num_stages <= 5
+
+
+# --- matmul ------------------------------------------------------------------------------------
+def test_matmul_gets_wide_tiles_and_pipelining():
+    program, config = config_of(matmul, torch.randn(512, 256), torch.randn(256, 1024))
+    assert config.block_sizes == (128, 128, 64)
+    assert config.num_stages == 3
+    assert config.num_warps >= 4
+    assert_valid(program, config)
+
+
+def test_matmul_tiles_are_clamped_to_the_extents():
+    program, config = config_of(matmul, torch.randn(37, 29), torch.randn(29, 50))
+    assert config.block_sizes == (64, 64, 32)
+    assert config.num_stages == 3
+    assert_valid(program, config)
+
+
+def test_matmul_tiles_stay_at_least_16_for_tl_dot():
+    program, config = config_of(matmul, torch.randn(4, 3), torch.randn(3, 5))
+    assert all(b == 16 for b in config.block_sizes)
+    assert_valid(program, config)
+
+
+def test_bmm_batch_dimension_gets_one_matrix_per_program():
+    program, config = config_of(bmm, torch.randn(8, 256, 64), torch.randn(8, 64, 256))
+    assert config.block_sizes == (1, 128, 128, 64)
+    assert_valid(program, config)
+
+
+# --- reductions and pointwise ------------------------------------------------------------------
+def test_row_softmax_over_a_wide_row_gets_a_small_row_block():
+    program, wide = config_of(softmax, torch.randn(1024, 4096))
+    assert wide.block_sizes[0] <= 4
+    assert_valid(program, wide)
+    program, narrow = config_of(softmax, torch.randn(1024, 16))
+    assert narrow.block_sizes[0] >= 32, "narrow rows: many rows per program"
+    assert_valid(program, narrow)
+    program, wider = config_of(softmax, torch.randn(1024, 16384))
+    assert wider.block_sizes[0] == 1
+    assert_valid(program, wider)
+    assert wide.num_warps >= 4 and wider.num_warps > wide.num_warps, "warps scale with the tile"
+
+
+def test_row_softmax_with_few_rows_stays_within_them():
+    program, config = config_of(softmax, torch.randn(3, 16))
+    assert config.block_sizes[0] <= 4
+    assert_valid(program, config)
+
+
+def test_pointwise_tiles_fill_a_program_innermost_first():
+    program, config = config_of(add2d, torch.randn(1000, 1000), torch.randn(1000, 1000))
+    bm, bn = config.block_sizes
+    assert bn >= bm and 1024 <= bm * bn <= 16384
+    assert_valid(program, config)
+
+
+def test_inner_loop_blocks_are_within_their_extent():
+    program, config = config_of(long_sum, torch.randn(64, 100000))
+    assert config.block_sizes[1] >= 256
+    assert_valid(program, config)
+    program, config = config_of(long_sum, torch.randn(64, 50))
+    assert config.block_sizes[1] == 64
+    assert_valid(program, config)
+
+
+def test_fixed_and_shared_block_sizes_are_kept():
+    program, config = config_of(fixed, torch.randn(30, 40))
+    loops = [e for e in walk_eqns(program.eqns) if e.prim == "loop"]
+    (tm_block,), *inner = [[dim.block for _, dim in loop.params["dims"]] for loop in loops]
+    assert config.block_sizes[tm_block] == 4
+    assert inner[0] == inner[1], "both loops over n use the one registered block size"
+    assert_valid(program, config)
+
+
+def test_tiles_with_device_bounds_get_a_power_of_two():
+    program, config = config_of(jagged, torch.randn(100, 64), torch.tensor([0, 50, 100]))
+    assert_valid(program, config)
+
+
+def test_default_config_is_deterministic():
+    x, y = torch.randn(300, 200), torch.randn(200, 100)
+    assert config_of(matmul, x, y)[1] == config_of(matmul, x.clone(), y.clone())[1]
+
+
+# --- filling in a partial Config ---------------------------------------------------------------
+def test_partial_config_is_completed_from_the_default():
+    program = tfn.make_ir(matmul)(torch.randn(256, 256), torch.randn(256, 256))
+    default = default_config(program)
+    config = complete_config(program, tfn.Config(block_sizes=[32]))
+    assert config.block_sizes == (32,) + tuple(default.block_sizes[1:])
+    assert config.num_warps == default.num_warps and config.num_stages == default.num_stages
+    config = complete_config(program, tfn.Config(block_sizes=[32, 32, 32], num_warps=2, num_stages=1))
+    assert (config.block_sizes, config.num_warps, config.num_stages) == ((32, 32, 32), 2, 1)
+    assert complete_config(program, None) == default
+
+
+def test_fixed_block_sizes_override_the_config():
+    program = tfn.make_ir(fixed)(torch.randn(30, 40))
+    config = complete_config(program, tfn.Config(block_sizes=[64] * len(program.blocks)))
+    for block in program.blocks:
+        assert config.block_sizes[block.id] == (block.fixed or 64)
+
+
+# --- any program, any shape --------------------------------------------------------------------
+KERNELS = {
+    "matmul": (matmul, lambda m, n, k: (torch.empty(m, k), torch.empty(k, n))),
+    "bmm": (bmm, lambda m, n, k: (torch.empty(1 + m % 3, m, k), torch.empty(1 + m % 3, k, n))),
+    "softmax": (softmax, lambda m, n, k: (torch.empty(m, n * k),)),
+    "add2d": (add2d, lambda m, n, k: (torch.empty(m, n), torch.empty(m, n))),
+    "long_sum": (long_sum, lambda m, n, k: (torch.empty(m, n * k),)),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(sorted(KERNELS)), m=st.integers(1, 5000), n=st.integers(1, 3000),
+       k=st.integers(1, 300))
+def test_every_default_block_is_a_power_of_two_within_its_extent(name, m, n, k):
+    fn, make = KERNELS[name]
+    program, config = config_of(fn, *make(m, n, k))
+    assert_valid(program, config)
