@@ -180,7 +180,8 @@ def produce_then_consume(x):
 @pytest.mark.xfail(strict=True, reason=(
     "Top-level loops become sections of ONE launch whose programs run concurrently on a GPU, so a "
     "loop that reads a tensor an earlier loop writes races with it (the CPU interpreter runs programs "
-    "in pid order, which hides it). Such loops need separate launches, or a clear error."))
+    "in pid order, which hides it; on an H100, 2^22 elements with blocks of 1024 gave 6976 wrong "
+    "elements over 20 runs). Such loops need separate launches, or a clear error."))
 def test_a_loop_reading_what_an_earlier_loop_wrote_is_not_a_race():
     x = torch.randn(40)
     try:

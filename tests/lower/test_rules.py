@@ -243,7 +243,7 @@ def test_gather_loads_the_index_then_the_rows():
 def test_row_reduction_without_mask_when_the_row_is_a_power_of_two():
     src = lower(row_reductions, torch.randn(32, 64), blocks=[16])
     assert "mask" not in src and "tl.where" not in src
-    assert "tl.max(row, axis=1, keep_dims=False)" in src
+    assert "tl.reduce(row, 1, _max_nan_combine, keep_dims=False)" in src
     assert "tl.sum(row, axis=1, keep_dims=False)" in src
 
 
@@ -252,7 +252,7 @@ def test_row_reduction_with_mask_on_a_ragged_row():
     got = lines(src)
     assert "mask_" not in src  # the row is a full slice: a static mask, no tile mask
     assert "row_masked = tl.where((tl.arange(0, 64) < 50)[None, :], row, float(\"-inf\"))" in got
-    assert "tl.max(row_masked, axis=1, keep_dims=False)" in src
+    assert "tl.reduce(row_masked, 1, _max_nan_combine, keep_dims=False)" in src
     # the load pads with 0, which is already the identity of a sum: no second tl.where
     assert "tl.sum(row, axis=1, keep_dims=False)" in src
     assert src.count("tl.where") == 1
@@ -263,6 +263,40 @@ def test_sum_of_values_not_zero_padded_is_masked():
     assert "tl.where((tl.arange(0, 64) < 50)[None, :], " in src and ", 0)" in src
     same = lower(row_sum_of_exp, torch.randn(32, 64), blocks=[16])
     assert "tl.where" not in same
+
+
+def test_float_max_and_min_propagate_nan_like_torch():
+    """tl.max / tl.min skip NaN; torch.amax / amin return it: the rule reduces with NaN-propagating combines."""
+    def kernel(x):
+        hi = torch.empty([x.shape[0]], dtype=x.dtype, device=x.device)
+        lo = torch.empty([x.shape[0]], dtype=x.dtype, device=x.device)
+        for tm in tl.tile(x.shape[0]):
+            hi[tm] = torch.amax(x[tm, :], dim=1)
+            lo[tm] = torch.amin(x[tm, :], dim=1)
+        return hi, lo
+
+    nan, inf = float("nan"), float("inf")
+    x = torch.tensor([[1.0, nan, 3.0, -1.0], [inf, 2.0, -inf, 0.0], [1.0, 2.0, 3.0, 4.0]])
+    src = lower(kernel, x, blocks=[4])
+    assert "def _max_nan_combine(a, b):" in src and "def _min_nan_combine(a, b):" in src
+    assert "propagate_nan=tl.PropagateNan.ALL" in src
+    hi, lo = tfn.jit(kernel, config=tfn.Config(block_sizes=[4]))(x)
+    torch.testing.assert_close(hi, x.amax(1), equal_nan=True)
+    torch.testing.assert_close(lo, x.amin(1), equal_nan=True)
+    ints = lower(kernel, torch.arange(12, dtype=torch.int32).reshape(3, 4), blocks=[4])
+    assert "tl.max(" in ints and "_nan_combine" not in ints  # integers have no NaN
+
+
+def test_integer_sum_accumulates_in_int64_like_torch():
+    def kernel(x):
+        out = torch.empty([x.shape[0]], dtype=torch.int64, device=x.device)
+        for tm in tl.tile(x.shape[0]):
+            out[tm] = torch.sum(x[tm, :], dim=1)
+        return out
+
+    x = torch.full((2, 4), 2 ** 30, dtype=torch.int32)
+    assert "tl.sum(v.to(tl.int64), axis=1" in lower(kernel, x, blocks=[2])
+    assert torch.equal(tfn.jit(kernel)(x), x.sum(1))
 
 
 def test_prod_uses_a_combine_helper_and_identity_one():
@@ -305,10 +339,42 @@ def test_dot_with_a_ragged_k_masks_the_operands_only_when_not_zero_padded():
     assert "tl.where" not in dot  # the loads pad the k lanes with 0
 
 
-def test_dot_smaller_than_16_falls_back_to_multiply_and_sum():
-    src = lower(matmul, torch.randn(8, 8), torch.randn(8, 8), blocks=[8, 8, 8])
+def test_dot_smaller_than_16_falls_back_to_multiply_and_sum_over_a_leading_k():
+    """tl.dot needs 16 lanes per dimension. The fallback puts k first: Triton 3.6 rewrites the form
+    sum(a[:, :, None] * b[None, :, :], axis=1) into a tf32 tl.dot that is wrong on GPU for k < 8."""
+    x, y = torch.randn(32, 8), torch.randn(8, 32)
+    src = lower(matmul, x, y, blocks=[16, 16, 4])
     assert "tl.dot(" not in src
-    assert "tl.sum(" in src and "axis=1" in src
+    assert "tl.sum(tl.permute(v.to(tl.float32), (1, 0))[:, :, None] * v_1.to(tl.float32)[:, None, :], axis=0)" in src
+    assert "axis=1" not in src
+    torch.testing.assert_close(tfn.jit(matmul, config=tfn.Config(block_sizes=[16, 16, 4]))(x, y), x @ y)
+
+
+def bmm(x, y):
+    b, m, k = x.shape
+    out = torch.empty([b, m, y.shape[2]], dtype=x.dtype, device=x.device)
+    for tb, tm, tn in tl.tile([b, m, y.shape[2]]):
+        acc = tl.zeros([tb, tm, tn], dtype=torch.float32)
+        for tk in tl.tile(k):
+            acc = torch.baddbmm(acc, x[tb, tm, tk], y[tb, tk, tn])
+        out[tb, tm, tn] = acc.to(out.dtype)
+    return out
+
+
+def test_batched_small_dot_puts_k_first_too():
+    x, y = torch.randn(2, 16, 4), torch.randn(2, 4, 16)
+    src = lower(bmm, x, y, blocks=[2, 16, 16, 4])
+    assert "tl.permute(v.to(tl.float32), (0, 2, 1))[:, :, :, None] * v_1.to(tl.float32)[:, :, None, :], axis=1)" in src
+    torch.testing.assert_close(tfn.jit(bmm, config=tfn.Config(block_sizes=[2, 16, 16, 4]))(x, y), x @ y)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("k, bk", [(1, 1), (3, 2), (9, 4), (16, 8)])
+def test_small_k_blocks_on_gpu(k, bk):
+    x, y = torch.randn(20, k, device="cuda"), torch.randn(k, 24, device="cuda")
+    out = tfn.jit(matmul, config=tfn.Config(block_sizes=[16, 16, bk]))(x, y)
+    torch.testing.assert_close(out, x @ y, atol=1e-4, rtol=1e-4)
 
 
 # --- the registry ------------------------------------------------------------------------------

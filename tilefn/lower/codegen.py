@@ -17,6 +17,10 @@ from .rules import lower_eqn
 
 KERNEL_HELPERS = {
     "_mul_combine": "@triton.jit\ndef _mul_combine(a, b):\n    return a * b\n",
+    "_max_nan_combine": "@triton.jit\ndef _max_nan_combine(a, b):\n"
+                        "    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)\n",
+    "_min_nan_combine": "@triton.jit\ndef _min_nan_combine(a, b):\n"
+                        "    return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)\n",
 }
 
 

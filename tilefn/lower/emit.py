@@ -22,7 +22,7 @@ def tl_dtype(dtype: torch.dtype) -> str:
 
 
 # Names the kernel source uses literally; a user's value of the same name gets another.
-RESERVED = frozenset({"pid", "float", "_mul_combine"})
+RESERVED = frozenset({"pid", "float", "_mul_combine", "_max_nan_combine", "_min_nan_combine"})
 TILE_PREFIXES = ("off_", "offs_", "mask_")  # the names codegen derives from a tile's base name
 
 

@@ -180,6 +180,9 @@ _TL_REDUCE = {"reduce_sum": "tl.sum", "reduce_prod": None, "reduce_max": "tl.max
               "reduce_min": "tl.min", "argmax": "tl.argmax", "argmin": "tl.argmin"}
 
 
+_NAN_COMBINE = {"reduce_max": "_max_nan_combine", "reduce_min": "_min_nan_combine"}
+
+
 @rule(*_TL_REDUCE)
 def _reduce(em: Emitter, eqn):
     (x,) = eqn.inputs
@@ -188,6 +191,8 @@ def _reduce(em: Emitter, eqn):
     compute = compute_dtype(dtype)
     if dtype == torch.bool:
         compute = torch.int32
+    if eqn.prim in ("reduce_sum", "reduce_prod") and out_dtype(eqn) == torch.int64:
+        compute = out_dtype(eqn)  # as torch: integer sums and products accumulate in 64 bits
     value = cast(em, x, compute)
     mask = em.value_mask(x.type.shape, axes={axis})
     if mask is not None and not (eqn.prim == "reduce_sum" and x in em.zero_padded):
@@ -197,6 +202,9 @@ def _reduce(em: Emitter, eqn):
     if eqn.prim == "reduce_prod":
         expr = f"tl.reduce({value}, {axis}, _mul_combine, keep_dims={keepdim})"
         em.needs_helpers.add("_mul_combine")
+    elif eqn.prim in _NAN_COMBINE and compute.is_floating_point:  # torch.amax/amin propagate NaN; tl.max/min don't
+        expr = f"tl.reduce({value}, {axis}, {_NAN_COMBINE[eqn.prim]}, keep_dims={keepdim})"
+        em.needs_helpers.add(_NAN_COMBINE[eqn.prim])
     else:
         expr = f"{_TL_REDUCE[eqn.prim]}({value}, axis={axis}, keep_dims={keepdim})"
     result_dtype = out_dtype(eqn)
@@ -295,10 +303,14 @@ def _dot(em: Emitter, eqn):
         acc_text = f", tl.reshape({cast(em, acc[0], torch.float32)}, [{m}, {n}])" if acc else ""
         expr = f"tl.reshape(tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide}), [1, {m}, {n}])"
     elif small:
+        # Products summed over k, with k leading: Triton (3.6, GPU) rewrites the k-in-the-middle form,
+        # sum(a[:, :, None] * b[None, :, :], axis=1), into a tf32 tl.dot that is wrong for k < 8.
         x, y = operands
         rank = a.type.rank
-        expr = (f"tl.sum({x}.to({wide})[{', '.join([':'] * rank)}, None] * "
-                f"{y}.to({wide})[{', '.join([':'] * (rank - 2))}{', ' if rank > 2 else ''}None, :, :], axis={rank - 1})")
+        batch = [":"] * (rank - 2)
+        perm = tuple(range(rank - 2)) + (rank - 1, rank - 2)
+        expr = (f"tl.sum(tl.permute({x}.to({wide}), {perm})[{', '.join(batch + [':', ':', 'None'])}] * "
+                f"{y}.to({wide})[{', '.join(batch + [':', 'None', ':'])}], axis={rank - 2})")
         if acc:
             expr = f"{cast(em, acc[0], torch.float32)} + {expr}"
     else:
