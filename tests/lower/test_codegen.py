@@ -177,19 +177,13 @@ def produce_then_consume(x):
     return out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Top-level loops become sections of ONE launch whose programs run concurrently on a GPU, so a "
-    "loop that reads a tensor an earlier loop writes races with it (the CPU interpreter runs programs "
-    "in pid order, which hides it; on an H100, 2^22 elements with blocks of 1024 gave 6976 wrong "
-    "elements over 20 runs). Such loops need separate launches, or a clear error."))
-def test_a_loop_reading_what_an_earlier_loop_wrote_is_not_a_race():
+def test_a_loop_reading_what_an_earlier_loop_wrote_is_a_clear_error():
+    """Both loops would be sections of one launch running concurrently: a race, so it is refused."""
     x = torch.randn(40)
-    try:
-        lowered = tfn.jit(produce_then_consume).lower(x, config=tfn.Config(block_sizes=[16, 16]))
-    except tfn.TilefnError:
-        return  # refusing it clearly is fine too
-    assert lowered.host_source.count("_launch(") == 2, "one launch per dependent loop"
-    torch.testing.assert_close(lowered.compile()(x), x * 2 + 1)
+    with pytest.raises(tfn.TilefnError, match="earlier top-level tile loop") as info:
+        tfn.jit(produce_then_consume).lower(x, config=tfn.Config(block_sizes=[16, 16]))
+    assert "test_codegen.py" in str(info.value)
+
 
 
 def test_a_single_loop_has_no_sections():

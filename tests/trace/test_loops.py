@@ -329,17 +329,17 @@ def test_carry_that_changes_type_is_an_error():
 
 def test_names_of_one_grid_loop_are_fresh_in_the_next():
     def kernel(x):
-        out = torch.empty_like(x)
+        out, out2 = torch.empty_like(x), torch.empty_like(x)
         for tm in tl.tile(x.size(0)):
             acc = x[tm, :] * 2
             out[tm, :] = acc
         for tm in tl.tile(x.size(0)):
-            acc = out[tm, :] + 1
-            out[tm, :] = acc
-        return out
+            acc = x[tm, :] + 1
+            out2[tm, :] = acc
+        return out, out2
 
     x = torch.randn(10, 4)
-    check(kernel, [x], x * 2 + 1, n_carries=[])
+    check(kernel, [x], (x * 2, x + 1), n_carries=[])
 
 
 def test_nothing_is_carried_through_the_grid_loop():

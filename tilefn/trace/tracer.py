@@ -56,7 +56,22 @@ def _outputs(result):
     raise TracingError(f"the kernel returns a {type(result).__name__}; return tensors, or a tuple of them")
 
 
+def _check_loops_independent(loops) -> None:
+    """Top-level loops are sections of one launch and run concurrently: none may read what another writes."""
+    written = set()
+    for loop in loops:
+        inner = list(walk_eqns(loop.params["region"].eqns))
+        for eqn in inner:
+            if eqn.prim == "load" and eqn.inputs[0] in written:
+                raise TracingError(
+                    "this tile loop reads a tensor that an earlier top-level tile loop of the same kernel "
+                    "writes; all top-level loops run as one launch, concurrently. Split the kernel into "
+                    "two kernels (two functions) to order them", source=eqn.source)
+        written |= {e.inputs[0] for e in inner if e.prim == "store"}
+
+
 def _kernel_eqn(state) -> Eqn:
+    _check_loops_independent(state.kernel.eqns)
     region = Region((), state.kernel.eqns)
     operands = []
     for eqn in walk_eqns(region.eqns):
