@@ -20,9 +20,14 @@ SWEPT = {"softmax", "layer_norm", "rms_norm", "cross_entropy", "sum_rows", "long
          "softmax_two_pass", "softmax_backward"}
 
 
-def variants(default: tfn.Config):
-    """Neighbours of the default: warps x the innermost grid block x sequential block sizes."""
+def variants(default: tfn.Config, looped: bool):
+    """Neighbours of the default: warps x the innermost grid block x sequential block sizes,
+    and (when the kernel reduces whole rows) looped reductions over chunks of the row."""
     yield default
+    if looped:
+        for chunk in (1024, 2048, 4096, 8192):
+            for warps in (4, 8, 16):
+                yield tfn.Config(block_sizes=default.block_sizes, reduction_loops=[chunk], num_warps=warps, num_stages=1)
     sizes = list(default.block_sizes)
     for warps in (4, 8, 16, 32):
         for scale in (0.5, 1, 2, 4):
@@ -40,9 +45,13 @@ def main():
         if name not in SWEPT:
             continue
         kernel = getattr(importlib.import_module(module_name), attr)
-        default = kernel.lower(*args).config
+        from tilefn.lower.rewrites.reduction_loops import reduction_extents
+
+        lowered = kernel.lower(*args)
+        default = lowered.config
+        looped = bool(reduction_extents(tfn.make_ir(kernel)(*args)))
         timings = []
-        for config in variants(default):
+        for config in variants(default, looped):
             try:
                 run = kernel.lower(*args, config=config).compile()
                 timings.append((do_bench(lambda: run(*args), warmup=10, rep=40, return_mode="median"), config))

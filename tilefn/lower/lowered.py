@@ -67,6 +67,8 @@ def lower(program: Program, config: Config | None = None) -> Lowered:
     """Rewrite `program`, fill in `config` from the heuristics, and generate the code."""
     config = complete_config(program, config)
     program = rewrite(program, config)
+    sizes = list(config.block_sizes)  # rewrites may add blocks (fixed sizes, e.g. reduction chunks)
+    config = attrs.evolve(config, block_sizes=sizes + [b.fixed for b in program.blocks[len(sizes):]])
     device = _device_of(program)
     kernel = write_kernel(program, config, interpret=device.type == "cpu")
     namer = Namer(dict(program.hints))

@@ -7,8 +7,10 @@ import sys
 from ..config import Config
 from ..trace.ir import Program
 from .rewrites import cse as _cse, dce as _dce, fold as _fold
+from .rewrites.reduction_loops import looped_reductions
 
-PASSES: list = [("fold", _fold.fold), ("cse", _cse.cse), ("dce", _dce.dce)]
+PASSES: list = [("reduction_loops", looped_reductions), ("fold", _fold.fold), ("cse", _cse.cse),
+                ("dce", _dce.dce)]
 
 
 def rewrite(program: Program, config: Config) -> Program:

@@ -1,0 +1,230 @@
+"""Looped reductions: a reduction over a whole row becomes a loop over chunks of that row.
+
+`Config.reduction_loops[i]` is a chunk size (or None: keep the whole row) for the i-th extent in
+`reduction_extents(program)`. Inside a grid loop, every value whose shape holds that extent is a
+*row value*. Each reduction over the extent becomes a loop that recomputes its input chunk by
+chunk and combines partial results in a carry; each store of a row value becomes a loop that
+recomputes and stores it chunk by chunk. Row values are recomputed (the input is re-read) rather
+than kept: that is what frees the registers a whole row would hold.
+Bodies this rewrite cannot express (nested loops, argmax, scans or products over the row, partial
+slices) are left whole.
+"""
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+
+from ...trace.ir import BlockInfo, Eqn, Lit, Region, Var
+from ...trace.types import PyScalarType, TensorType, TileDim, TileType
+
+COMBINE = {"reduce_sum": "add", "reduce_max": "maximum", "reduce_min": "minimum", "reduce_prod": "mul"}
+ROW_WISE = {"convert", "expand_dims", "squeeze", "permute", "broadcast_to", "full", "load",
+            *COMBINE} | set()
+
+
+class _Bail(Exception):
+    """The body uses the row in a way this rewrite does not handle."""
+
+
+def _grid_loops(program):
+    kernel = program.kernel
+    return list(kernel.params["region"].eqns) if kernel is not None else []
+
+
+def _reduced_extent(eqn):
+    if eqn.prim not in COMBINE:
+        return None
+    dim = eqn.inputs[0].type.shape[eqn.params["axis"]]
+    return dim if isinstance(dim, int) and dim > 1 else None
+
+
+def reduction_extents(program) -> list[int]:
+    """The static extents reduced whole inside grid loops, in order of first appearance."""
+    extents = []
+    for loop in _grid_loops(program):
+        for eqn in loop.params["region"].eqns:
+            extent = _reduced_extent(eqn)
+            if extent is not None and extent not in extents:
+                extents.append(extent)
+    return extents
+
+
+def _identity(prim, dtype):
+    if prim in ("reduce_sum", "reduce_prod"):
+        return 0 if prim == "reduce_sum" else 1
+    low = prim == "reduce_max"
+    if dtype.is_floating_point:
+        return -math.inf if low else math.inf
+    info = torch.iinfo(dtype)
+    return info.min if low else info.max
+
+
+class _Chunker:
+    """Rebuilds one grid-loop body with the row extent `n` walked in chunks of `block`."""
+
+    def __init__(self, eqns, n, dim: TileDim):
+        self.n, self.dim = n, dim
+        self.producers = {out: eqn for eqn in eqns for out in eqn.outputs}
+
+    def is_row(self, atom) -> bool:
+        return isinstance(atom, Var) and isinstance(atom.type, TensorType) and self.n in atom.type.shape
+
+    def chunk_type(self, t: TensorType) -> TensorType:
+        if list(t.shape).count(self.n) > 1:
+            raise _Bail
+        return TensorType(tuple(self.dim if d == self.n else d for d in t.shape), t.dtype)
+
+    def chunk_index(self, eqn, tile_var):
+        """A load/store index with the whole-row slice replaced by the chunk's tile."""
+        entries, inputs, rest = [], [], list(eqn.inputs[1:])
+        for entry in eqn.params["index"]:
+            if entry[0] in ("tile", "scalar", "gather"):
+                inputs.append(rest.pop(0))
+                entries.append(entry)
+            elif entry[0] == "slice" and entry[2] - entry[1] == self.n:
+                if entry[1] != 0:
+                    raise _Bail
+                inputs.append(tile_var)
+                entries.append(("tile",))
+            else:
+                entries.append(entry)
+        return tuple(entries), inputs, rest
+
+    def materialize(self, atom, body, mapping, tile_var):
+        """The chunk of row value `atom`, computing what it needs into `body`."""
+        if not self.is_row(atom):
+            return atom
+        if atom in mapping:
+            return mapping[atom]
+        eqn = self.producers.get(atom)
+        if eqn is None or eqn.prim not in ROW_WISE and not _is_pointwise(eqn.prim):
+            raise _Bail
+        params = eqn.params
+        if eqn.prim == "load":
+            entries, inputs, rest = self.chunk_index(eqn, tile_var)
+            inputs = [eqn.inputs[0]] + [self.materialize(a, body, mapping, tile_var) for a in inputs + rest]
+            params = params.set("index", entries).set("shape", self.chunk_type(eqn.outputs[0].type).shape)
+        else:
+            inputs = [self.materialize(a, body, mapping, tile_var) for a in eqn.inputs]
+            if "shape" in params:
+                params = params.set("shape", self.chunk_type(TensorType(params["shape"], torch.float32)).shape)
+        outputs = tuple(Var(self.chunk_type(o.type)) if self.is_row(o) else Var(o.type) for o in eqn.outputs)
+        body.append(attrs.evolve(eqn, inputs=tuple(inputs), outputs=outputs, params=params))
+        mapping.update(zip(eqn.outputs, outputs))
+        return mapping[atom]
+
+    def loop(self, build, tile_var, carries=()):
+        """A loop eqn over the row's chunks; `build(body, mapping)` fills the body and returns results."""
+        body, mapping = [], {}
+        params = [init_param for _, init_param in carries]
+        results = build(body, mapping)
+        region = Region([tile_var, *params], body, results)
+        inputs = (Lit(0, PyScalarType(int)), Lit(self.n, PyScalarType(int)), *(init for init, _ in carries))
+        outputs = tuple(Var(r.type) for r in results)
+        return Eqn("loop", inputs, outputs, {"dims": (("tile", self.dim),), "region": region, "grid": False})
+
+
+def _is_pointwise(prim):
+    from ...trace.primitives import POINTWISE
+
+    return prim in POINTWISE
+
+
+def _new_tile(chunker):
+    return Var(TileType(chunker.dim))
+
+
+def _looped_reduction(chunker, eqn):
+    """full(identity) ; loop { partial = reduce(chunk) ; acc = combine(acc, partial) } [; convert]."""
+    out = eqn.outputs[0]
+    acc_dtype = torch.float32 if out.type.dtype in (torch.float16, torch.bfloat16) else out.type.dtype
+    acc_type = TensorType(out.type.shape, acc_dtype)
+    init = Var(acc_type)
+    eqns = [Eqn("full", (), (init,), {"shape": acc_type.shape, "value": _identity(eqn.prim, acc_dtype),
+                                       "dtype": acc_dtype}, eqn.source)]
+    param, tile_var = Var(acc_type), _new_tile(chunker)
+
+    def build(body, mapping):
+        chunk = chunker.materialize(eqn.inputs[0], body, mapping, tile_var)
+        if chunk.type.dtype != acc_dtype:
+            wide = Var(TensorType(chunk.type.shape, acc_dtype))
+            body.append(Eqn("convert", (chunk,), (wide,), {"dtype": acc_dtype}, eqn.source))
+            chunk = wide
+        partial, combined = Var(acc_type), Var(acc_type)
+        body.append(attrs.evolve(eqn, inputs=(chunk,), outputs=(partial,)))
+        body.append(Eqn(COMBINE[eqn.prim], (param, partial), (combined,), {}, eqn.source))
+        return [combined]
+
+    loop = chunker.loop(build, tile_var, carries=[(init, param)])
+    if acc_dtype == out.type.dtype:
+        loop = attrs.evolve(loop, outputs=(out,))
+        return eqns + [loop]
+    return eqns + [loop, Eqn("convert", (loop.outputs[0],), (out,), {"dtype": out.type.dtype}, eqn.source)]
+
+
+def _looped_store(chunker, eqn):
+    tile_var = _new_tile(chunker)
+
+    def build(body, mapping):
+        entries, inputs, rest = chunker.chunk_index(eqn, tile_var)
+        atoms = [chunker.materialize(a, body, mapping, tile_var) for a in inputs + rest]
+        body.append(attrs.evolve(eqn, inputs=(eqn.inputs[0], *atoms), params=eqn.params.set("index", entries)))
+        return []
+
+    return [chunker.loop(build, tile_var)]
+
+
+def _rewrite_body(region, n, dim):
+    chunker = _Chunker(region.eqns, n, dim)
+    out = []
+    for eqn in region.eqns:
+        if eqn.prim == "loop":
+            raise _Bail
+        if _reduced_extent(eqn) == n:
+            out += _looped_reduction(chunker, eqn)
+        elif eqn.prim == "store" and any(chunker.is_row(a) for a in eqn.inputs[1:]):
+            out += _looped_store(chunker, eqn)
+        elif any(chunker.is_row(o) for o in eqn.outputs):
+            continue  # recomputed, chunk by chunk, inside the loops that need it
+        elif any(chunker.is_row(a) for a in eqn.inputs):
+            raise _Bail  # e.g. argmax or a product over the row
+        else:
+            out.append(eqn)
+    return Region(region.params, out, region.results)
+
+
+def looped_reductions(program, config):
+    """Apply `config.reduction_loops` to every grid loop that reduces over those extents."""
+    chunks = {n: size for n, size in zip(reduction_extents(program), config.reduction_loops) if size}
+    if not chunks:
+        return program
+    blocks, hints = list(program.blocks), program.hints
+    tiles = 1 + max((d.tile for b in _all_tile_dims(program) for d in [b]), default=-1)
+    loops = []
+    for loop in _grid_loops(program):
+        region = loop.params["region"]
+        for n, size in chunks.items():
+            dim = TileDim(tiles, len(blocks))
+            try:
+                region = _rewrite_body(region, n, dim)
+            except _Bail:
+                continue
+            blocks.append(BlockInfo(dim.block, n, size))
+            tiles += 1
+        loops.append(attrs.evolve(loop, params=loop.params.set("region", region)))
+    kernel = program.kernel
+    new_kernel = attrs.evolve(kernel, params=kernel.params.set("region", Region((), loops)))
+    eqns = [new_kernel if e is kernel else e for e in program.eqns]
+    return attrs.evolve(program, eqns=eqns, blocks=blocks, hints=hints)
+
+
+def _all_tile_dims(program):
+    from ...trace.ir import walk_eqns
+
+    for eqn in walk_eqns(program.eqns):
+        if eqn.prim == "loop":
+            for kind, dim in eqn.params["dims"]:
+                if dim is not None:
+                    yield dim
