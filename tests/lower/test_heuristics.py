@@ -235,3 +235,16 @@ def test_every_default_block_is_a_power_of_two_within_its_extent(name, m, n, k):
     fn, make = KERNELS[name]
     program, config = config_of(fn, *make(m, n, k))
     assert_valid(program, config)
+
+
+def test_only_very_wide_rows_are_reduced_in_chunks():
+    def row_softmax(x):
+        out = torch.empty_like(x)
+        for tm in tl.tile(x.size(0)):
+            out[tm, :] = torch.softmax(x[tm, :], dim=1)
+        return out
+
+    wide = default_config(tfn.make_ir(row_softmax)(torch.empty(4, 32768)))
+    assert wide.reduction_loops == (8192,) and wide.num_warps == 16
+    narrow = default_config(tfn.make_ir(row_softmax)(torch.empty(4, 16384)))
+    assert narrow.reduction_loops == ()

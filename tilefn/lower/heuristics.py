@@ -10,6 +10,7 @@ from ..trace.ir import Program, walk_eqns
 from ..trace.types import TileDim
 
 TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
+LONG_ROW, ROW_CHUNK = 16384, 8192  # whole-row reductions wider than LONG_ROW loop over ROW_CHUNK
 
 
 def next_power_of_2(n: int) -> int:
@@ -77,7 +78,18 @@ def default_config(program: Program) -> Config:
         warps, stages = (8, 3) if elements >= 128 * 128 else (4, 3)
     else:
         warps, stages = max(1, min(32, next_power_of_2(max(elements // 1024, 1)))), 1
+    looped = _looped_rows(program)
+    if any(looped):
+        config, warps = attrs.evolve(config, reduction_loops=looped), 16
     return attrs.evolve(config, num_warps=warps, num_stages=stages)
+
+
+def _looped_rows(program: Program) -> list:
+    """Rows wider than LONG_ROW are reduced in chunks (H100: cross_entropy over 32768 columns ran
+    0.258 ms whole and 0.222 ms in chunks of 8192 with 16 warps; rows of 16384 or less ran best whole)."""
+    from .rewrites.reduction_loops import reduction_extents
+
+    return [ROW_CHUNK if next_power_of_2(n) > LONG_ROW else None for n in reduction_extents(program)]
 
 
 def _largest_value(eqns, config) -> int:
