@@ -4,8 +4,11 @@ from .config import Config
 from .errors import TilefnError
 from .interpret import interpret
 from .jit import JitFunction, jit, make_ir
+from .tune.spec import ConfigSpec
+from .tune.tune import TunedFunction, tune
 from .trace.proxies import _install_device_methods
 
 _install_device_methods()
 
-__all__ = ["jit", "make_ir", "interpret", "Config", "lang", "TilefnError", "JitFunction"]
+__all__ = ["jit", "make_ir", "interpret", "tune", "Config", "ConfigSpec", "lang", "TilefnError",
+           "JitFunction", "TunedFunction"]

@@ -1,0 +1,98 @@
+"""Benchmarking candidates: compile, check against a trusted output, time; failures are skipped."""
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+
+import torch
+
+from ..config import Config
+
+log = logging.getLogger("tilefn.tune")
+
+
+def _tensors(tree):
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    if isinstance(tree, (tuple, list)):
+        return [t for item in tree for t in _tensors(item)]
+    return []
+
+
+def _close(got, want) -> bool:
+    got, want = _tensors(got), _tensors(want)
+    if len(got) != len(want):
+        return False
+    for g, w in zip(got, want):
+        if g.shape != w.shape or g.dtype != w.dtype:
+            return False
+        if w.dtype.is_floating_point:
+            tol = 2e-2 if w.dtype in (torch.float16, torch.bfloat16) else 1e-4
+            if not torch.allclose(g.float(), w.float(), atol=tol, rtol=tol, equal_nan=True):
+                return False
+        elif not torch.equal(g, w):
+            return False
+    return True
+
+
+class Benchmarker:
+    """`benchmarker(config) -> seconds` for one kernel and one set of arguments.
+
+    Inputs the kernel mutates are restored before every run; every candidate's outputs must match
+    the trusted outputs (the default config's, or the reference interpreter's) before it is timed.
+    """
+
+    def __init__(self, jitted, args, trusted_config: Config, repetitions: int = 5):
+        self.jitted, self.args, self.repetitions = jitted, args, repetitions
+        self.saved = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+        self.cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
+        self.expected = self._trusted(trusted_config)
+        self.failures = 0
+
+    def restore(self):
+        """Put back the inputs as they were before tuning touched them."""
+        self._restore()
+
+    def _restore(self):
+        for arg, saved in zip(self.args, self.saved):
+            if isinstance(arg, torch.Tensor):
+                arg.copy_(saved)
+
+    def _trusted(self, config: Config):
+        self._restore()
+        try:
+            out = self.jitted.lower(*self.args, config=config).compile()(*self.args)
+        except Exception:  # the default failed: fall back to the reference semantics
+            from ..interpret import interpret
+
+            self._restore()
+            out = interpret(self.jitted, config=config)(*self.args)
+        return [t.clone() for t in _tensors(out)]
+
+    def __call__(self, config: Config) -> float:
+        try:
+            run = self.jitted.lower(*self.args, config=config).compile()
+            self._restore()
+            if not _close(run(*self.args), self.expected):
+                log.info("skipped %s: wrong result", config)
+                self.failures += 1
+                return math.inf
+            return self._time(run)
+        except Exception as exc:  # a config the compiler rejects or that crashes is skipped
+            log.info("skipped %s: %s: %s", config, type(exc).__name__, str(exc).splitlines()[:1])
+            self.failures += 1
+            return math.inf
+
+    def _time(self, run) -> float:
+        if self.cuda:
+            from triton.testing import do_bench
+
+            return do_bench(lambda: run(*self.args), warmup=5, rep=20, return_mode="median") * 1e-3
+        samples = []
+        for _ in range(self.repetitions):
+            start = time.perf_counter()
+            run(*self.args)
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples)

@@ -1,0 +1,146 @@
+"""Search strategies: plain functions over a ConfigSpec and an `evaluate(config) -> seconds` callback.
+
+Each returns a `SearchResult`; `evaluate` returns math.inf for configs that fail to compile, crash
+or compute a wrong answer. Budgets count evaluations (each distinct config is evaluated once).
+"""
+from __future__ import annotations
+
+import math
+import random
+from typing import Callable
+
+import attrs
+
+from ..config import Config
+from .spec import ConfigSpec, set_value
+
+
+@attrs.frozen
+class SearchResult:
+    best: Config
+    time: float
+    history: tuple  # (config, time) in evaluation order
+
+
+class _Memo:
+    """Evaluates each config once and stops spending at the budget."""
+
+    def __init__(self, evaluate: Callable[[Config], float], budget: int):
+        self.evaluate, self.budget, self.seen = evaluate, budget, {}
+
+    @property
+    def exhausted(self) -> bool:
+        return len(self.seen) >= self.budget
+
+    def __call__(self, config: Config) -> float:
+        if config not in self.seen:
+            if self.exhausted:
+                return math.inf
+            self.seen[config] = self.evaluate(config)
+        return self.seen[config]
+
+    def result(self) -> SearchResult:
+        best = min(self.seen.items(), key=lambda item: item[1])
+        return SearchResult(best[0], best[1], tuple(self.seen.items()))
+
+
+def random_search(spec: ConfigSpec, evaluate, budget: int, rng: random.Random) -> SearchResult:
+    memo = _Memo(evaluate, budget)
+    memo(spec.default())
+    for _ in range(budget * 4):
+        if memo.exhausted:
+            break
+        try:
+            memo(spec.random(rng))
+        except ValueError:
+            continue
+    return memo.result()
+
+
+def pattern_search(spec: ConfigSpec, evaluate, budget: int, rng: random.Random, seeds=None) -> SearchResult:
+    """Hill-climb: evaluate every neighbour of the best config, move to the best improvement."""
+    memo = _Memo(evaluate, budget)
+    seeds = list(seeds) if seeds else [spec.default()]
+    for seed in seeds:
+        memo(seed)
+    best = min(seeds, key=memo)
+    while not memo.exhausted:
+        neighbors = spec.neighbors(best)
+        rng.shuffle(neighbors)
+        improved = False
+        for candidate in neighbors:
+            if memo(candidate) < memo(best):
+                best, improved = candidate, True
+        if not improved:
+            break
+    return memo.result()
+
+
+def differential_evolution(spec: ConfigSpec, evaluate, budget: int, rng: random.Random,
+                           population: int = 8, crossover: float = 0.7) -> SearchResult:
+    """DE over knob positions: mutant = a + (b - c) per knob, clamped to the domain."""
+    memo = _Memo(evaluate, budget)
+
+    def positions(config):
+        return [k.choices.index(k.nearest(k.get(config))) for k in spec.knobs]
+
+    def config_of(pos):
+        values = {}
+        for knob, p in zip(spec.knobs, pos):
+            set_value(values, knob, knob.choices[max(0, min(len(knob.choices) - 1, p))])
+        return spec.normalize(spec.build(values))
+
+    pool = [spec.default()]
+    while len(pool) < population:
+        try:
+            pool.append(spec.random(rng))
+        except ValueError:
+            continue
+    for member in pool:
+        memo(member)
+    while not memo.exhausted:
+        for i, member in enumerate(pool):
+            a, b, c = rng.sample(pool, 3)
+            pa, pb, pc, pm = positions(a), positions(b), positions(c), positions(member)
+            trial = [pa[j] + (pb[j] - pc[j]) if rng.random() < crossover else pm[j] for j in range(len(pm))]
+            try:
+                candidate = config_of(trial)
+            except ValueError:
+                continue
+            if memo(candidate) <= memo(member):
+                pool[i] = candidate
+            if memo.exhausted:
+                break
+    return memo.result()
+
+
+def seeded_pattern_search(spec: ConfigSpec, evaluate, budget: int, rng: random.Random) -> SearchResult:
+    """The default: the heuristic config and its coarse variants as seeds, then hill-climbing.
+
+    Seeds are cheap, usually-good starting points (the heuristic, twice/half its warps, the
+    heuristic with looped rows), so most of the budget goes to refining near a good config.
+    """
+    seeds = [spec.default()]
+    for variant in _coarse_variants(spec):
+        try:
+            seeds.append(spec.normalize(variant))
+        except ValueError:
+            continue
+    return pattern_search(spec, evaluate, budget, rng, seeds=list(dict.fromkeys(seeds)))
+
+
+def _coarse_variants(spec: ConfigSpec):
+    base = spec.default()
+    for warps in (base.num_warps // 2, base.num_warps * 2):
+        if warps >= 1:
+            yield attrs.evolve(base, num_warps=warps)
+    loops = [k for k in spec.knobs if k.field == "reduction_loops"]
+    if loops:
+        values = spec.values(base)
+        for knob in loops:
+            values.setdefault("reduction_loops", {})[knob.index] = knob.choices[-1]
+        yield spec.build(values)
+
+
+SEARCHES = {"random": random_search, "pattern": pattern_search, "de": differential_evolution,
+            "default": seeded_pattern_search}

@@ -1,0 +1,151 @@
+"""ConfigSpec: the tunable knobs of one Program and their domains, derived from the Program."""
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import attrs
+
+from ..config import Config
+from ..lower.heuristics import _dot_roles, _kernel_eqns, _largest_value, default_config, next_power_of_2
+from ..lower.rewrites.reduction_loops import reduction_extents
+from ..trace.ir import Program
+
+MAX_TILE_ELEMENTS = 1 << 16  # more than this in one value spills registers on any current GPU
+WARPS = (1, 2, 4, 8, 16, 32)
+STAGES = (1, 2, 3, 4, 5)
+
+
+@attrs.frozen
+class Knob:
+    """One tunable position: a Config field (and an index into it, for list fields)."""
+
+    field: str
+    index: int | None
+    choices: tuple
+
+    def get(self, config: Config):
+        value = getattr(config, self.field)
+        if self.index is None:
+            return value
+        return value[self.index] if self.index < len(value) else None
+
+    def nearest(self, value):
+        """The choice closest to `value` (by position for numbers, else the first)."""
+        if value in self.choices:
+            return value
+        numbers = [c for c in self.choices if isinstance(c, (int, float)) and c is not None]
+        if isinstance(value, (int, float)) and numbers:
+            return min(numbers, key=lambda c: (abs(math.log2(max(c, 1)) - math.log2(max(value, 1))), c))
+        return self.choices[0]
+
+
+def set_value(values: dict, knob: Knob, value) -> None:
+    if knob.index is None:
+        values[knob.field] = value
+    else:
+        values.setdefault(knob.field, {})[knob.index] = value
+
+
+def _pow2_range(low: int, high: int) -> tuple:
+    return tuple(1 << i for i in range(low.bit_length() - 1, high.bit_length()) if low <= 1 << i <= high)
+
+
+@attrs.frozen
+class ConfigSpec:
+    """Every knob's domain for one Program, plus the heuristic default as the starting point."""
+
+    program: Program
+    knobs: tuple
+    base: Config  # the heuristic default: what unset knobs keep
+
+    @classmethod
+    def of(cls, program: Program) -> "ConfigSpec":
+        eqns = _kernel_eqns(program)
+        roles = _dot_roles(eqns)
+        knobs = []
+        for block in program.blocks:
+            if block.fixed:
+                continue
+            extent = next_power_of_2(block.extent or 4096)
+            low = 16 if roles.get(block.id) in ("m", "n", "k") else 1
+            high = min(max(extent, low), 256 if block.id in roles else 4096)
+            knobs.append(Knob("block_sizes", block.id, _pow2_range(low, high)))
+        for i, extent in enumerate(reduction_extents(program)):
+            chunks = _pow2_range(128, next_power_of_2(extent) // 2)
+            if chunks:
+                knobs.append(Knob("reduction_loops", i, (None, *chunks)))
+        knobs.append(Knob("num_warps", None, WARPS))
+        knobs.append(Knob("num_stages", None, STAGES if roles else (1, 2, 3)))
+        return cls(program, tuple(knobs), default_config(program))
+
+    # --- building configs ---------------------------------------------------------------
+    def build(self, values: dict) -> Config:
+        """A Config from {field: value or {index: value}} over the base config."""
+        fields = {}
+        for field in ("block_sizes", "reduction_loops"):
+            current = list(getattr(self.base, field))
+            for index, value in values.get(field, {}).items():
+                current += [None] * (index + 1 - len(current))
+                current[index] = value
+            while current and current[-1] is None and field == "reduction_loops":
+                current.pop()
+            fields[field] = current
+        for field in ("num_warps", "num_stages"):
+            fields[field] = values.get(field, getattr(self.base, field))
+        return attrs.evolve(self.base, **fields)
+
+    def values(self, config: Config) -> dict:
+        out: dict[str, Any] = {}
+        for knob in self.knobs:
+            set_value(out, knob, knob.get(config))
+        return out
+
+    def default(self) -> Config:
+        return self.normalize(self.base)
+
+    def random(self, rng: random.Random) -> Config:
+        values: dict = {}
+        for knob in self.knobs:
+            set_value(values, knob, rng.choice(knob.choices))
+        return self.normalize(self.build(values))
+
+    def neighbors(self, config: Config) -> list[Config]:
+        """Configs one step away on one knob (the adjacent choices), valid ones only, deduplicated."""
+        out, seen = [], {config}
+        for knob in self.knobs:
+            current = knob.nearest(knob.get(config))
+            position = knob.choices.index(current)
+            for step in (-1, 1):
+                if 0 <= position + step < len(knob.choices):
+                    values = self.values(config)
+                    set_value(values, knob, knob.choices[position + step])
+                    candidate = self.normalize(self.build(values))
+                    if candidate not in seen:
+                        seen.add(candidate)
+                        out.append(candidate)
+        return out
+
+    def normalize(self, config: Config) -> Config:
+        """Snap every knob to its domain and shrink blocks until the largest value fits in registers.
+
+        Raises ValueError when no repair exists (a value is too large even at the smallest blocks).
+        """
+        values = {}
+        for knob in self.knobs:
+            set_value(values, knob, knob.nearest(knob.get(config)))
+        fixed = self.build(values)
+        eqns = _kernel_eqns(self.program)
+        shrinkable = [k for k in self.knobs if k.field == "block_sizes"]
+        # (the estimate counts whole rows even where reduction_loops would chunk them: conservative)
+        while _largest_value(eqns, fixed) > MAX_TILE_ELEMENTS:
+            largest = max(shrinkable, key=lambda k: k.get(fixed) or 0, default=None)
+            if largest is None or largest.get(fixed) <= largest.choices[0]:
+                raise ValueError(f"{config} holds more than {MAX_TILE_ELEMENTS} elements in one value "
+                                 "even with its smallest blocks")
+            values = self.values(fixed)
+            set_value(values, largest, largest.choices[largest.choices.index(largest.get(fixed)) - 1])
+            fixed = self.build(values)
+        return fixed
+

@@ -1,0 +1,119 @@
+"""`tfn.tune(jit(kernel))`: pick the fastest correct Config per argument signature, once."""
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+
+import torch
+
+from ..config import Config
+from ..jit import as_traceable, last_call_guard, signature_key
+from . import cache
+from .benchmark import Benchmarker
+from .search import SEARCHES
+from .spec import ConfigSpec
+
+# evaluations per effort; the CPU interpreter is ~1000x slower, so its budgets are smaller
+BUDGETS = {"cuda": {"none": 1, "quick": 30, "full": 150}, "cpu": {"none": 1, "quick": 6, "full": 24}}
+
+
+class TunedFunction:
+    """Tunes on the first call per signature; later calls run the winner with jit's overhead."""
+
+    def __init__(self, jitted, effort: str = "quick", search: str = "default", configs=None,
+                 use_cache: bool = True, seed: int = 0, verbose: bool = True):
+        if effort not in BUDGETS["cuda"]:
+            raise ValueError(f"effort must be one of {sorted(BUDGETS['cuda'])}, got {effort!r}")
+        if search not in SEARCHES:
+            raise ValueError(f"search must be one of {sorted(SEARCHES)}, got {search!r}")
+        self.jitted = as_traceable(jitted)
+        self.effort, self.search, self.configs = effort, search, list(configs) if configs else None
+        self.use_cache, self.seed, self.verbose = use_cache, seed, verbose
+        self._best: dict[tuple, Config] = {}
+        self._executables: dict[tuple, object] = {}
+        self._last = None
+        self._lock = threading.Lock()
+        self.__name__ = getattr(self.jitted, "__name__", "kernel")
+
+    def best_config(self, *args) -> Config:
+        """The winning Config for these arguments (tuning now if this signature is new)."""
+        key = signature_key(args, {})
+        if key not in self._best:
+            self._tune(key, args)
+        return self._best[key]
+
+    def __call__(self, *args):
+        last = self._last
+        if last is not None and last[0](args):
+            return last[1](*args)
+        key = signature_key(args, {})
+        executable = self._executables.get(key)
+        if executable is None:
+            with self._lock:
+                config = self._best.get(key) or self._tune(key, args)
+                executable = self.jitted.lower(*args, config=config).compile()
+                self._executables[key] = executable
+        guard = last_call_guard(args)
+        self._last = (guard, executable) if guard is not None else None
+        return executable(*args)
+
+    def _tune(self, key, args) -> Config:
+        program, _ = self.jitted.trace_and_bind(args, {})
+        device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+        spec = ConfigSpec.of(program)
+        cache_key = cache.cache_key(program, device) + (f"-{hash(tuple(self.configs))}" if self.configs else "")
+        best = cache.load(cache_key) if self.use_cache else None
+        if best is None:
+            best = self._search(spec, args, device, cache_key)
+        self._best[key] = best
+        return best
+
+    def _search(self, spec: ConfigSpec, args, device, cache_key) -> Config:
+        budget = BUDGETS["cuda" if device.type == "cuda" else "cpu"][self.effort]
+        if self.effort == "none" and not self.configs:
+            return spec.default()
+        start = time.perf_counter()
+        bench = Benchmarker(self.jitted, args, spec.default())
+        evaluate = _Progress(bench, self.__name__, budget if not self.configs else len(self.configs), self.verbose)
+        if self.configs:
+            timings = [(evaluate(c), c) for c in self.configs]
+            seconds, best = min(timings, key=lambda t: t[0])
+        else:
+            result = SEARCHES[self.search](spec, evaluate, budget, random.Random(self.seed))
+            seconds, best = result.time, result.best
+        bench.restore()
+        if seconds == float("inf"):
+            raise RuntimeError(f"tilefn.tune: no candidate config of {self.__name__} ran correctly")
+        if self.use_cache:
+            cache.store(cache_key, best, seconds)
+        if self.verbose:
+            print(f"tilefn.tune: {self.__name__}: {evaluate.count} configs in {time.perf_counter() - start:.1f} s, "
+                  f"best {seconds * 1e3:.3f} ms ({bench.failures} skipped): {best}", file=sys.stderr)
+        return best
+
+
+class _Progress:
+    """Counts evaluations and draws a one-line progress bar on stderr."""
+
+    def __init__(self, evaluate, name, total, verbose):
+        self.evaluate, self.name, self.total, self.verbose = evaluate, name, total, verbose
+        self.count, self.best = 0, float("inf")
+
+    def __call__(self, config):
+        seconds = self.evaluate(config)
+        self.count += 1
+        self.best = min(self.best, seconds)
+        if self.verbose and sys.stderr.isatty():
+            done = min(self.count, self.total)
+            bar = "#" * (20 * done // max(self.total, 1))
+            print(f"\rtuning {self.name} [{bar:<20}] {done}/{self.total} best {self.best * 1e3:.3f} ms",
+                  end="", file=sys.stderr)
+        return seconds
+
+
+def tune(fn, effort: str = "quick", search: str = "default", configs=None, use_cache: bool = True,
+         seed: int = 0, verbose: bool = True) -> TunedFunction:
+    """A tuned version of `fn` (a function or a `tfn.jit` kernel): see TunedFunction."""
+    return TunedFunction(fn, effort, search, configs, use_cache, seed, verbose)
