@@ -164,6 +164,14 @@ def _compile_cuda(jit_fn: JITFunction, signature_args: Sequence[Any], constexprs
     return triton.compile(ASTSource(jit_fn, signature, dict(constexprs), attributes), target=target, options=options)
 
 
+def precompile(source: str, name: str, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
+               num_warps: int, num_stages: int) -> None:
+    """Compile for the current CUDA device only to fill Triton's on-disk cache (for worker processes)."""
+    jit_fn = load_kernel(source, name, interpret=False)
+    _compile_cuda(jit_fn, signature_args, dict(constexprs), num_warps=num_warps, num_stages=num_stages,
+                  target=driver.active.get_current_target())
+
+
 def make_launcher(source: str, name: str, *, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
                   num_warps: int, num_stages: int, device: torch.device | str) -> Launcher:
     """Build a Launcher for kernel `name` of `source`: compiled for a CUDA device, interpreted for the CPU."""

@@ -36,7 +36,15 @@ class Lowered:
                       f"num_warps={self.kernel.num_warps}, num_stages={self.kernel.num_stages})\n")
         return f"{kernel}\n\n{launch}{self.host_source}"
 
-    def compile(self, example_tensors=None):
+    def compile_job(self) -> tuple | None:
+        """Picklable arguments of `launch.precompile` for this kernel (None without a kernel)."""
+        if self.kernel is None:
+            return None
+        k = self.kernel
+        return (k.kernel, k.kernel_name, [_signature_arg(v.type) for v in k.operands], dict(k.constexprs),
+                k.num_warps, k.num_stages)
+
+    def compile(self):
         """The host function, with its kernel compiled (for CUDA) or interpreted (for CPU tensors)."""
         from .launch import make_launcher
 

@@ -11,6 +11,7 @@ import torch
 from ..config import Config
 
 log = logging.getLogger("tilefn.tune")
+COMPILE_TIMEOUT = 120.0  # seconds for one batch of parallel compilations
 
 
 def _tensors(tree):
@@ -50,6 +51,7 @@ class Benchmarker:
         self.cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
         self.expected = self._trusted(trusted_config)
         self.failures = 0
+        self.broken: set = set()  # configs whose compilation failed or hung in a worker
 
     def restore(self):
         """Put back the inputs as they were before tuning touched them."""
@@ -71,7 +73,27 @@ class Benchmarker:
             out = interpret(self.jitted, config=config)(*self.args)
         return [t.clone() for t in _tensors(out)]
 
+    def prefetch(self, configs) -> None:
+        """Compile `configs` in parallel worker processes first (CUDA only: the interpreter needs none)."""
+        if not self.cuda or len(configs) < 2:
+            return
+        from .workers import compile_all
+
+        lowered = []
+        for config in configs:
+            try:
+                lowered.append(self.jitted.lower(*self.args, config=config).compile_job())
+            except Exception:
+                lowered.append(None)  # fails again, and is reported, when evaluated
+        for config, ok in zip(configs, compile_all(lowered, timeout=COMPILE_TIMEOUT)):
+            if not ok:
+                self.broken.add(config)
+
     def __call__(self, config: Config) -> float:
+        if config in self.broken:
+            log.info("skipped %s: compilation failed or timed out in a worker", config)
+            self.failures += 1
+            return math.inf
         try:
             run = self.jitted.lower(*self.args, config=config).compile()
             self._restore()

@@ -32,6 +32,13 @@ class _Memo:
     def exhausted(self) -> bool:
         return len(self.seen) >= self.budget
 
+    def prefetch(self, configs) -> None:
+        """Let the evaluator prepare (compile in parallel) the unseen configs about to be evaluated."""
+        fresh = [c for c in dict.fromkeys(configs) if c not in self.seen][: max(self.budget - len(self.seen), 0)]
+        prefetch = getattr(self.evaluate, "prefetch", None)
+        if prefetch is not None and fresh:
+            prefetch(fresh)
+
     def __call__(self, config: Config) -> float:
         if config not in self.seen:
             if self.exhausted:
@@ -46,14 +53,17 @@ class _Memo:
 
 def random_search(spec: ConfigSpec, evaluate, budget: int, rng: random.Random) -> SearchResult:
     memo = _Memo(evaluate, budget)
-    memo(spec.default())
+    candidates = [spec.default()]
     for _ in range(budget * 4):
-        if memo.exhausted:
+        if len(set(candidates)) >= budget:
             break
         try:
-            memo(spec.random(rng))
+            candidates.append(spec.random(rng))
         except ValueError:
             continue
+    memo.prefetch(candidates)
+    for candidate in candidates:
+        memo(candidate)
     return memo.result()
 
 
@@ -61,12 +71,14 @@ def pattern_search(spec: ConfigSpec, evaluate, budget: int, rng: random.Random, 
     """Hill-climb: evaluate every neighbour of the best config, move to the best improvement."""
     memo = _Memo(evaluate, budget)
     seeds = list(seeds) if seeds else [spec.default()]
+    memo.prefetch(seeds)
     for seed in seeds:
         memo(seed)
     best = min(seeds, key=memo)
     while not memo.exhausted:
         neighbors = spec.neighbors(best)
         rng.shuffle(neighbors)
+        memo.prefetch(neighbors)
         improved = False
         for candidate in neighbors:
             if memo(candidate) < memo(best):

@@ -78,6 +78,7 @@ class TunedFunction:
         bench = Benchmarker(self.jitted, args, spec.default())
         evaluate = _Progress(bench, self.__name__, budget if not self.configs else len(self.configs), self.verbose)
         if self.configs:
+            bench.prefetch(self.configs)
             timings = [(evaluate(c), c) for c in self.configs]
             seconds, best = min(timings, key=lambda t: t[0])
         else:
@@ -100,6 +101,7 @@ class _Progress:
     def __init__(self, evaluate, name, total, verbose):
         self.evaluate, self.name, self.total, self.verbose = evaluate, name, total, verbose
         self.count, self.best = 0, float("inf")
+        self.prefetch = evaluate.prefetch
 
     def __call__(self, config):
         seconds = self.evaluate(config)

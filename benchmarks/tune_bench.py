@@ -1,0 +1,81 @@
+"""Tuning on the GPU: wall time of `effort="quick"` and `"full"` and the speed of what each finds.
+
+    python benchmarks/tune_bench.py [--only matmul] [--efforts quick,full]
+
+Each tuning starts cold: an empty tilefn tune cache and an empty Triton kernel cache.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from triton.testing import do_bench
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
+
+import tilefn as tfn  # noqa: E402
+
+BF16 = torch.bfloat16
+
+
+def cases():
+    return [
+        ("matmul", "matmul", "matmul", lambda: (torch.randn(4096, 4096, device="cuda", dtype=BF16),
+                                                 torch.randn(4096, 4096, device="cuda", dtype=BF16)), "cublas"),
+        ("softmax", "softmax", "softmax", lambda: (torch.randn(4096, 16384, device="cuda", dtype=BF16),), "copy"),
+        ("layer_norm", "layer_norm", "layer_norm",
+         lambda: (torch.randn(16384, 8192, device="cuda", dtype=BF16), torch.randn(8192, device="cuda", dtype=BF16),
+                  torch.randn(8192, device="cuda", dtype=BF16)), "copy"),
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="")
+    parser.add_argument("--efforts", default="quick,full")
+    opts = parser.parse_args()
+    a, b = torch.randn(4096, 4096, device="cuda", dtype=BF16), torch.randn(4096, 4096, device="cuda", dtype=BF16)
+    cublas = do_bench(lambda: a @ b, return_mode="median")
+    src = torch.randn(256 * 1024 * 1024, device="cuda", dtype=BF16)
+    dst = torch.empty_like(src)
+    copy_gbs = 2 * src.numel() * 2 / (do_bench(lambda: dst.copy_(src), return_mode="median") * 1e-3) / 1e9
+    print(f"cuBLAS 4096^3 {cublas:.3f} ms; copy {copy_gbs:.0f} GB/s")
+    rows = []
+    for name, module_name, attr, make, ceiling in cases():
+        if opts.only and name not in opts.only.split(","):
+            continue
+        module = importlib.import_module(module_name)
+        args = make()
+        default_ms = do_bench(lambda: getattr(module, attr)(*args), return_mode="median")
+        nbytes = sum(t.numel() * t.element_size() for t in args) * (2 if ceiling == "copy" else 1)
+        for effort in opts.efforts.split(","):
+            with tempfile.TemporaryDirectory() as cache:
+                os.environ["TILEFN_CACHE_DIR"] = cache
+                os.environ["TRITON_CACHE_DIR"] = os.path.join(cache, "triton")
+                kernel = tfn.jit(getattr(module, attr).fn)
+                tuned = tfn.tune(kernel, effort=effort)
+                start = time.perf_counter()
+                config = tuned.best_config(*args)
+                seconds = time.perf_counter() - start
+                out, ref = tuned(*args), module.reference(*args)
+                err = ((out.float() - ref.float()).norm() / ref.float().norm()).item()
+                ms = do_bench(lambda: tuned(*args), return_mode="median")
+            quality = f"{100 * cublas / ms:.0f}% of cuBLAS" if ceiling == "cublas" else \
+                f"{100 * nbytes / (ms * 1e-3) / 1e9 / copy_gbs:.0f}% of copy"
+            rows.append((name, effort, seconds, ms, default_ms, quality, err, config))
+            print(f"{name:<11} {effort:<6} tuned in {seconds:6.1f} s: {ms:.3f} ms ({quality}), "
+                  f"default {default_ms:.3f} ms, relerr {err:.1e}, {config}", flush=True)
+    print("\nkernel      effort  tune s    ms   default ms  quality")
+    for name, effort, seconds, ms, default_ms, quality, err, config in rows:
+        print(f"{name:<11} {effort:<6} {seconds:6.1f} {ms:7.3f} {default_ms:9.3f}   {quality}")
+
+
+if __name__ == "__main__":
+    main()
