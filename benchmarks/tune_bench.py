@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 
 import tilefn as tfn  # noqa: E402
+from tilefn.tune import workers  # noqa: E402
 
 BF16 = torch.bfloat16
 
@@ -67,6 +68,7 @@ def main():
                 out, ref = tuned(*args), module.reference(*args)
                 err = ((out.float() - ref.float()).norm() / ref.float().norm()).item()
                 ms = do_bench(lambda: tuned(*args), return_mode="median")
+                workers.shutdown()  # the next tuning starts with cold caches in its workers too
             quality = f"{100 * cublas / ms:.0f}% of cuBLAS" if ceiling == "cublas" else \
                 f"{100 * nbytes / (ms * 1e-3) / 1e9 / copy_gbs:.0f}% of copy"
             rows.append((name, effort, seconds, ms, default_ms, quality, err, config))

@@ -38,3 +38,11 @@ def compile_all(jobs: list, timeout: float) -> list[bool]:
         if future is not None and future not in done:
             future.cancel()
     return ok
+
+
+def shutdown() -> None:
+    """Stop the workers (the next batch starts new ones, with the environment as it is then)."""
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(cancel_futures=True)
+        _POOL = None
