@@ -12,6 +12,7 @@ from typing import Callable
 import attrs
 
 from ..config import Config
+from ..lower.heuristics import _dot_roles, _kernel_eqns
 from .spec import ConfigSpec, set_value
 
 
@@ -127,10 +128,11 @@ def differential_evolution(spec: ConfigSpec, evaluate, budget: int, rng: random.
 
 
 def seeded_pattern_search(spec: ConfigSpec, evaluate, budget: int, rng: random.Random) -> SearchResult:
-    """The default: the heuristic config and its coarse variants as seeds, then hill-climbing.
+    """The default: the heuristic config and its coarse variants as seeds, then hill-climbing;
+    budget left after convergence goes to hill-climbs from random restarts (only `full` has any).
 
-    Seeds are cheap, usually-good starting points (the heuristic, twice/half its warps, the
-    heuristic with looped rows), so most of the budget goes to refining near a good config.
+    Seeds are cheap, usually-good starting points (the heuristic, twice/half its warps, looped
+    rows, classic matrix-product tilings), so most of the budget refines near a good config.
     """
     seeds = [spec.default()]
     for variant in _coarse_variants(spec):
@@ -138,11 +140,35 @@ def seeded_pattern_search(spec: ConfigSpec, evaluate, budget: int, rng: random.R
             seeds.append(spec.normalize(variant))
         except ValueError:
             continue
-    return pattern_search(spec, evaluate, budget, rng, seeds=list(dict.fromkeys(seeds)))
+    memo = _Memo(evaluate, budget)
+    climb = pattern_search(spec, memo, budget, rng, seeds=list(dict.fromkeys(seeds)))
+    stalls = 0
+    while not memo.exhausted and stalls < 8:  # stop once restarts find nothing new to try
+        try:
+            start = spec.random(rng)
+        except ValueError:
+            stalls += 1
+            continue
+        before = len(memo.seen)
+        pattern_search(spec, memo, budget - before, rng, seeds=[start, climb.best])
+        stalls = stalls + 1 if len(memo.seen) == before else 0
+    return memo.result()
+
+
+MATMUL_TILES = ((128, 256, 64, 8, 3), (256, 128, 64, 8, 3), (128, 128, 64, 4, 4), (128, 128, 128, 8, 3),
+                (64, 256, 64, 4, 4), (128, 64, 64, 4, 4))  # (m, n, k, warps, stages): Triton's usual picks
 
 
 def _coarse_variants(spec: ConfigSpec):
     base = spec.default()
+    roles = _dot_roles(_kernel_eqns(spec.program))
+    by_role = {role: block for block, role in roles.items()}
+    if {"m", "n", "k"} <= by_role.keys():
+        for m, n, k, warps, stages in MATMUL_TILES:
+            values = spec.values(base)
+            for role, size in (("m", m), ("n", n), ("k", k)):
+                values.setdefault("block_sizes", {})[by_role[role]] = size
+            yield attrs.evolve(spec.build(values), num_warps=warps, num_stages=stages)
     for warps in (base.num_warps // 2, base.num_warps * 2):
         if warps >= 1:
             yield attrs.evolve(base, num_warps=warps)
