@@ -8,7 +8,26 @@ _tuple = lambda v: tuple(v) if v is not None else ()  # noqa: E731
 
 @attrs.frozen
 class Config:
-    """Block sizes per block symbol and the code-generation knobs; prints as pasteable Python."""
+    """Block sizes per block symbol and the code-generation knobs; prints as pasteable Python.
+
+    Per-loop lists may be short or empty: a missing entry (or None) means the default. Which loop
+    an index refers to: `tilefn.lower.loops_info` (`ordered_loops`, `inner_loops`).
+
+    - `loop_orders[i]`: a permutation of the dims of the i-th top-level loop with 2+ dims, listed
+      slowest to fastest varying in the pid decomposition (default: identity, last dim fastest).
+    - `l2_groupings[i]`: int >= 1 for that same loop (1 = off): Triton's grouped pid swizzle over
+      its two fastest dims in loop order (GROUP tiles of the slower one share the faster one's L2).
+      Needs a flat pid (not with pid_type "xyz").
+    - `range_unroll_factors`, `range_num_stages` (ints, 0 = unset), `range_multi_buffers`
+      (None = unset, False -> disallow_acc_multi_buffer=True), `range_flattens`,
+      `range_warp_specializes` (bools): per inner loop (depth first, reduction-chunk loops of
+      the rewritten program included), the `tl.range(...)` keyword arguments; flatten goes on the
+      outermost `for` of a multi-dim inner loop, the others on the innermost.
+    - `static_ranges[i]`: True -> `tl.static_range` (static int bounds only; excludes range_*).
+    - `pid_type`: "flat" (one program_id(0), decomposed), "xyz" (one top-level loop of <= 3 dims,
+      fastest dim on program_id(0)), "persistent_blocked" / "persistent_interleaved" (min(tiles,
+      SM count; 4 on CPU) programs loop over virtual pids: contiguous chunks / strided).
+    """
 
     block_sizes: tuple = attrs.field(default=(), converter=_tuple)
     loop_orders: tuple = attrs.field(default=(), converter=_tuple)

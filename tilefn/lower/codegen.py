@@ -1,6 +1,8 @@
 """Program + Config -> Triton source: the kernel (grid, loops, body) and its host launcher."""
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 
 import attrs
@@ -32,9 +34,10 @@ class KernelSource:
     kernel: str  # Triton module source
     operands: tuple  # host Vars passed as pointers, in order
     constexprs: dict
-    grid: int
+    grid: int  # programs launched (the product of launch_grid)
     num_warps: int
     num_stages: int
+    launch_grid: tuple = ()  # (g0, g1, g2); () means (grid, 1, 1)
 
 
 def _static(atom):
@@ -54,33 +57,120 @@ class KernelWriter:
         params = [em(v) for v in operands]
         em.depth = 1
         loops = list(kernel.params["region"].eqns)
+        self._check_pid_type(loops)
+        self.inner_index = 0  # position of the next inner loop: indexes the range_* lists
+        ordered = [loop for loop in loops if len(loop.params["dims"]) > 1]
+        self.knobs = {id(loop): (self._loop_order(loop, k), self._l2_grouping(loop, k))
+                      for k, loop in enumerate(ordered)}
         counts = [self._tile_count(loop) for loop in loops]
-        em.emit("pid = tl.program_id(0)")
-        start = 0
-        for loop, count in zip(loops, counts):
-            if len(loops) > 1:
-                em.emit(f"if pid >= {start} and pid < {start + count}:")
-                em.depth += 1
-            self._grid_loop(loop, "pid" if start == 0 else f"(pid - {start})")
-            if len(loops) > 1:
-                em.depth -= 1
-            start += count
+        total = max(sum(counts), 0)
+        if self.config.pid_type == "xyz" and loops:
+            launch_grid = self._xyz_grid(loops[0])
+        else:
+            launch_grid = (self._flat_sections(loops, counts, total), 1, 1)
         blocks = {name: em.block(b) for b, name in em.block_names.items()}
         signature = ", ".join(params + [f"{name}: tl.constexpr" for name in blocks])
         name = f"_{self.program.name}_kernel"
         helpers = "".join(KERNEL_HELPERS[h] + "\n\n" for h in sorted(em.needs_helpers))
         source = ("import triton\nimport triton.language as tl\n\n\n" + helpers +
                   f"@triton.jit\ndef {name}({signature}):\n" + "\n".join(em.lines) + "\n")
-        return KernelSource(name, source, operands, blocks, max(sum(counts), 0),
-                            self.config.num_warps or 4, self.config.num_stages or 3)
+        return KernelSource(name, source, operands, blocks, math.prod(launch_grid),
+                            self.config.num_warps or 4, self.config.num_stages or 3, launch_grid)
+
+    # --- the launch grid and the pid decomposition -----------------------------------------
+    def _check_pid_type(self, loops) -> None:
+        pid_type = self.config.pid_type
+        if pid_type not in PID_TYPES:
+            raise TilefnError(f"Config pid_type={pid_type!r}: expected one of {', '.join(map(repr, PID_TYPES))}",
+                              None)
+        if pid_type == "xyz" and loops:
+            if len(loops) > 1:
+                raise TilefnError(f"Config pid_type='xyz' needs a single top-level tile loop; this kernel has "
+                                  f"{len(loops)} (use 'flat' or a persistent pid_type)", loops[1].source)
+            if len(loops[0].params["dims"]) > 3:
+                raise TilefnError(f"Config pid_type='xyz' maps at most 3 loop dimensions to program_id(0/1/2); "
+                                  f"this loop has {len(loops[0].params['dims'])}", loops[0].source)
+
+    def _flat_sections(self, loops, counts, total) -> int:
+        """`pid = tl.program_id(0)` (looped over virtual pids when persistent), one section per loop."""
+        em, pid_type = self.em, self.config.pid_type
+        em.emit("pid = tl.program_id(0)")
+        pid, programs = "pid", total
+        if pid_type in ("persistent_blocked", "persistent_interleaved") and total > 0:
+            programs = min(total, self.num_sms())
+            pid = em.fresh("virtual_pid")
+            if pid_type == "persistent_interleaved":
+                em.emit(f"for {pid} in tl.range(pid, {total}, {programs}):")
+            else:  # each program takes a contiguous chunk of the tiles
+                chunk = -(-total // programs)
+                end = f"pid * {chunk} + {chunk}"
+                if chunk * programs != total:
+                    end = f"tl.minimum({end}, {total})"
+                em.emit(f"for {pid} in tl.range(pid * {chunk}, {end}):")
+            em.depth += 1
+        start = 0
+        for loop, count in zip(loops, counts):
+            if len(loops) > 1:
+                em.emit(f"if {pid} >= {start} and {pid} < {start + count}:")
+                em.depth += 1
+            self._grid_loop(loop, pid if start == 0 else f"({pid} - {start})")
+            if len(loops) > 1:
+                em.depth -= 1
+            start += count
+        em.depth = 1
+        return programs
+
+    def _xyz_grid(self, loop) -> tuple:
+        """One program_id axis per loop dimension: the fastest-varying dimension on axis 0."""
+        em = self.em
+        order, group = self.knobs.get(id(loop), ((0,), 1))
+        if group > 1:
+            raise TilefnError("Config l2_groupings needs a flat pid (pid_type 'flat' or persistent), "
+                              "not pid_type='xyz'", loop.source)
+        counts = self._dim_counts(loop, at_least=0)
+        axes = list(reversed(order))  # axes[k]: the dimension on program_id(k)
+        grid = tuple(counts[axes[k]] if k < len(axes) else 1 for k in range(3))
+        if any(g > 65535 for g in grid[1:]):
+            raise TilefnError(f"Config pid_type='xyz': {max(grid[1:])} programs on program_id(1/2) exceed "
+                              f"CUDA's limit of 65535", loop.source)
+        indices = {}
+        for k, i in enumerate(axes):
+            name = "pid" if k == 0 else em.fresh(f"pid_{'xyz'[k]}")
+            em.emit(f"{name} = tl.program_id({k})")
+            indices[i] = name
+        self._grid_loop(loop, None, indices)
+        return grid
+
+    @staticmethod
+    @functools.cache
+    def _cuda_sms(device: str) -> int:
+        return torch.cuda.get_device_properties(torch.device(device)).multi_processor_count
+
+    def num_sms(self) -> int:
+        """Programs a persistent kernel launches at most: the GPU's SM count (4 on the CPU interpreter)."""
+        if self.em.interpret:
+            return 4
+        device = next((v.type.device for v in self.program.kernel.inputs if isinstance(v.type, HostType)), "cuda")
+        return self._cuda_sms(str(device))
+
+    def _loop_order(self, loop, k) -> tuple:
+        n = len(loop.params["dims"])
+        orders = self.config.loop_orders
+        order = orders[k] if k < len(orders) and orders[k] is not None else tuple(range(n))
+        if sorted(order) != list(range(n)):
+            raise TilefnError(f"Config loop_orders[{k}]={list(order)!r} must be a permutation of "
+                              f"{list(range(n))} (this loop has {n} dimensions)", loop.source)
+        return tuple(order)
+
+    def _l2_grouping(self, loop, k) -> int:
+        groups = self.config.l2_groupings
+        group = groups[k] if k < len(groups) and groups[k] is not None else 1
+        if not (isinstance(group, int) and not isinstance(group, bool) and group >= 1):
+            raise TilefnError(f"Config l2_groupings[{k}]={group!r} must be an int >= 1 (1 = off)", loop.source)
+        return group
 
     def _tile_count(self, loop) -> int:
-        count = 1
-        for i, (kind, dim) in enumerate(loop.params["dims"]):
-            begin, end = _static(loop.inputs[2 * i]), _static(loop.inputs[2 * i + 1])
-            block = 1 if kind == "grid" else self.em.block(dim.block)
-            count *= max(math.ceil((end - begin) / block), 0)
-        return count
+        return math.prod(self._dim_counts(loop, at_least=0))
 
     def _name_handles(self, loop):
         em, region = self.em, loop.params["region"]
@@ -103,20 +193,26 @@ class KernelWriter:
         if em.masks.needs_mask(dim, self.config):
             em.emit(f"mask_{name} = offs_{name} < {end}")
 
-    def _grid_loop(self, loop, pid):
+    def _dim_counts(self, loop, at_least=1) -> list:
+        counts = []
+        for i, (kind, dim) in enumerate(loop.params["dims"]):
+            begin, end = _static(loop.inputs[2 * i]), _static(loop.inputs[2 * i + 1])
+            block = 1 if kind == "grid" else self.em.block(dim.block)
+            counts.append(max(math.ceil((end - begin) / block), at_least))
+        return counts
+
+    def _grid_loop(self, loop, pid, indices=None):
+        """Bind the loop's dimensions from `pid` (or from given per-dimension `indices`), then the body."""
         em, region = self.em, loop.params["region"]
         names = self._name_handles(loop)
         dims = loop.params["dims"]
-        counts = []
-        for i, (kind, dim) in enumerate(dims):
-            begin, end = _static(loop.inputs[2 * i]), _static(loop.inputs[2 * i + 1])
-            block = 1 if kind == "grid" else em.block(dim.block)
-            counts.append(max(math.ceil((end - begin) / block), 1))
-        rest = pid
-        for i in reversed(range(len(dims))):
+        counts = self._dim_counts(loop)
+        if indices is None:
+            order, group = self.knobs.get(id(loop), (tuple(range(len(dims))), 1))
+            indices = self._decompose(pid, order, group, counts)
+        for i, index in indices.items():  # fastest dimension first
             kind, dim = dims[i]
             begin = em(loop.inputs[2 * i])
-            index = rest if i == 0 else f"{rest} % {counts[i]}"
             if kind == "grid":
                 em.emit(f"{names[i]} = {begin} + {index}" if begin != "0" else f"{names[i]} = {index}")
                 em.bind(region.params[i], names[i])
@@ -124,9 +220,41 @@ class KernelWriter:
                 block = em.dim_expr(dim)
                 em.emit(f"off_{names[i]} = {begin} + ({index}) * {block}" if begin != "0" else f"off_{names[i]} = ({index}) * {block}")
                 self._tile_lanes(names[i], dim, em(loop.inputs[2 * i + 1]))
-            if i > 0:
-                rest = f"({rest} // {counts[i]})" if rest == pid else f"({rest} // {counts[i]})"
         self._body(region)
+
+    def _decompose(self, pid, order, group, counts) -> dict:
+        """Per dimension, the expression of its tile index: `order` lists dims slowest to fastest.
+
+        Returns a dict in emission order (fastest dimension first). With `group` > 1 the two
+        fastest dimensions (a, b) are swizzled as in Triton's matmul tutorial: consecutive pids
+        walk `group` tiles of a, then the next b, so neighbouring programs share operand tiles in L2.
+        """
+        em = self.em
+        indices, rest = {}, pid
+        fast = list(order)
+        if group > 1 and len(order) >= 2:
+            a, b = order[-2], order[-1]
+            fast = list(order[:-2])
+            span = counts[a] * counts[b]
+            inner = rest
+            if fast:
+                inner = em.fresh("pid_ab")
+                em.emit(f"{inner} = {rest} % {span}")
+                rest = f"({rest} // {span})"
+            in_group = group * counts[b]
+            gid, first, size, local = (em.fresh(n) for n in ("group_id", "first_pid", "group_size", "pid_in_group"))
+            em.emit(f"{gid} = {inner} // {in_group}")
+            em.emit(f"{first} = {gid} * {group}")
+            em.emit(f"{size} = tl.minimum({counts[a]} - {first}, {group})")
+            em.emit(f"{local} = {inner} % {in_group}")
+            indices[b] = f"{local} // {size}"
+            indices[a] = f"{first} + {local} % {size}"
+        for j in reversed(range(len(fast))):
+            i = fast[j]
+            indices[i] = rest if j == 0 else f"{rest} % {counts[i]}"
+            if j > 0:
+                rest = f"({rest} // {counts[i]})"
+        return indices
 
     def _body(self, region):
         for eqn in region.eqns:
@@ -148,14 +276,17 @@ class KernelWriter:
             carry_names.append(name)
         names = self._name_handles(loop)
         depth = em.depth
+        static, outer, inner = self._range_options(loop)
+        fn = "tl.static_range" if static else "tl.range"
         for i, (kind, dim) in enumerate(dims):
             begin, end = em(loop.inputs[2 * i]), em(loop.inputs[2 * i + 1])
+            options = "".join(", " + o for o in (outer if i == 0 else []) + (inner if i == n - 1 else []))
             if kind == "grid":
-                em.emit(f"for {names[i]} in tl.range({begin}, {end}):")
+                em.emit(f"for {names[i]} in {fn}({begin}, {end}{options}):")
                 em.bind(region.params[i], names[i])
                 em.depth += 1
                 continue
-            em.emit(f"for off_{names[i]} in tl.range({begin}, {end}, {em.dim_expr(dim)}):")
+            em.emit(f"for off_{names[i]} in {fn}({begin}, {end}, {em.dim_expr(dim)}{options}):")
             em.depth += 1
             self._tile_lanes(names[i], dim, end)
         self._body(region)
@@ -167,6 +298,51 @@ class KernelWriter:
             for c, r in changed:
                 em.emit(f"{c} = {r}")
         em.depth = depth
+
+    def _range_options(self, loop) -> tuple[bool, list, list]:
+        """This inner loop's range_* / static_ranges entries: (static?, outermost-for options, innermost-for options).
+
+        `flatten` goes on the outermost `for` of a multi-dimensional loop (it flattens the nest
+        from there); the others on the innermost, whose body is the work.
+        """
+        k, c = self.inner_index, self.config
+        self.inner_index += 1
+        get = lambda values: values[k] if k < len(values) else None  # noqa: E731
+        outer, inner = [], []
+        if unroll := get(c.range_unroll_factors):
+            inner.append(f"loop_unroll_factor={int(unroll)}")
+        if stages := get(c.range_num_stages):
+            inner.append(f"num_stages={int(stages)}")
+        if (multi_buffer := get(c.range_multi_buffers)) is not None:
+            inner.append(f"disallow_acc_multi_buffer={not multi_buffer}")
+        if get(c.range_flattens):
+            outer.append("flatten=True")
+        if get(c.range_warp_specializes):
+            inner.append("warp_specialize=True")
+        # only what this Triton's tl.range accepts
+        outer, inner = ([o for o in opts if o.split("=")[0] in _range_kwargs()] for opts in (outer, inner))
+        static = bool(get(c.static_ranges))
+        if static:
+            if outer or inner:
+                raise TilefnError(f"Config static_ranges[{k}]=True excludes the range_* options set for the same "
+                                  f"loop ({', '.join(outer + inner)}): tl.static_range takes none", loop.source)
+            dims = loop.params["dims"]
+            bounds = [a for i in range(len(dims)) for a in loop.inputs[2 * i:2 * i + 2]]
+            if not all(isinstance(a, Lit) and isinstance(a.value, int) for a in bounds):
+                raise TilefnError(f"Config static_ranges[{k}]=True needs a loop with static int bounds; this "
+                                  f"loop's begin/end depend on runtime values", loop.source)
+        return static, outer, inner
+
+
+PID_TYPES = ("flat", "xyz", "persistent_blocked", "persistent_interleaved")
+
+
+@functools.cache
+def _range_kwargs() -> frozenset:
+    """The keyword arguments this Triton's `tl.range` accepts (imported late: tilefn imports without Triton)."""
+    import triton.language as tl
+
+    return frozenset(inspect.signature(tl.range.__init__).parameters)
 
 
 def write_kernel(program: Program, config: Config, interpret: bool) -> KernelSource | None:
@@ -217,7 +393,8 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
             if kernel.grid > 0:
                 suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
                 operands = ", ".join(names(v) + suffix for v in kernel.operands)
-                lines.append(f"    _launch(({kernel.grid}, 1, 1), {operands})")
+                grid = kernel.launch_grid or (kernel.grid, 1, 1)
+                lines.append(f"    _launch(({', '.join(map(str, grid))}), {operands})")
             continue
         fn = eqn.params["fn"]
         fn_name = op_name(fn)
