@@ -1,0 +1,346 @@
+"""The tilefn.helion front: settings and their env vars, helion.Config, helion.kernel's modes and
+methods (bind / to_triton_code / autotune), print_output_code, print_repro and autotune_log."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import attrs
+import pytest
+import torch
+
+import tilefn as tfn
+import tilefn.helion as helion
+import tilefn.helion.language as hl
+from tilefn.helion.autotuner import EnumFragment, PowerOfTwoFragment
+from tilefn.helion.repro import BEGIN, END
+
+SCALE = 0.5  # a module constant the repro script has to carry along
+
+
+def _offset(v):
+    return v + 1.0
+
+
+def scaled_add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(x)
+    for tile in hl.tile(out.size()):
+        out[tile] = x[tile] * SCALE + y[tile]
+    return out
+
+
+def gather_rows(table: torch.Tensor, rows: torch.Tensor, eps: float) -> torch.Tensor:
+    n = rows.size(0)
+    _, d = table.size()
+    out = torch.empty([n, d], dtype=table.dtype, device=table.device)
+    for tile_n, tile_d in hl.tile([n, d]):
+        out[tile_n, tile_d] = _offset(table[rows[tile_n], tile_d] * SCALE) + eps
+    return out
+
+
+def row_sum(x: torch.Tensor) -> torch.Tensor:
+    m, _ = x.size()
+    out = torch.empty([m], dtype=x.dtype, device=x.device)
+    for tile_m in hl.tile(m):
+        out[tile_m] = x[tile_m, :].sum(-1)
+    return out
+
+
+SMALL = helion.Config(block_sizes=[8, 16])
+OTHER = helion.Config(block_sizes=[16, 8], num_warps=2)
+
+
+def xy():
+    torch.manual_seed(0)
+    return torch.randn(20, 30), torch.randn(20, 30)
+
+
+# --- Settings ---------------------------------------------------------------------------------
+def test_settings_defaults_and_frozen():
+    s = helion.Settings.build()
+    assert (s.autotune_effort, s.print_output_code, s.print_repro, s.force_autotune, s.autotune_log) == \
+        ("quick", False, False, False, None)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        s.print_output_code = True
+
+
+def test_settings_from_env_vars(monkeypatch):
+    monkeypatch.setenv("HELION_PRINT_OUTPUT_CODE", "1")
+    monkeypatch.setenv("HELION_FORCE_AUTOTUNE", "true")
+    monkeypatch.setenv("HELION_AUTOTUNE_EFFORT", "full")
+    monkeypatch.setenv("HELION_PRINT_REPRO", "1")
+    monkeypatch.setenv("HELION_AUTOTUNE_LOG", "/tmp/somewhere")
+    s = helion.Settings.build()
+    assert (s.print_output_code, s.force_autotune, s.autotune_effort, s.print_repro, s.autotune_log) == \
+        (True, True, "full", True, "/tmp/somewhere")
+
+
+def test_decorator_arguments_override_env_vars(monkeypatch):
+    monkeypatch.setenv("HELION_PRINT_OUTPUT_CODE", "1")
+    monkeypatch.setenv("HELION_AUTOTUNE_EFFORT", "full")
+    k = helion.kernel(print_output_code=False, autotune_effort="none")(scaled_add)
+    assert k.settings.print_output_code is False and k.settings.autotune_effort == "none"
+
+
+def test_settings_are_read_at_decoration(monkeypatch):
+    k = helion.kernel(scaled_add)
+    monkeypatch.setenv("HELION_PRINT_OUTPUT_CODE", "1")
+    assert not k.settings.print_output_code
+    assert helion.kernel(scaled_add).settings.print_output_code
+
+
+def test_use_default_config_means_effort_none(monkeypatch):
+    assert helion.kernel(use_default_config=True)(scaled_add).settings.autotune_effort == "none"
+    monkeypatch.setenv("HELION_USE_DEFAULT_CONFIG", "1")
+    assert helion.Settings.build().autotune_effort == "none"
+
+
+@pytest.mark.parametrize("name, value", [("HELION_PRINT_OUTPUT_CODE", "maybe"), ("HELION_AUTOTUNE_EFFORT", "max")])
+def test_bad_env_values_are_named(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(helion.SettingsError, match=name):
+        helion.Settings.build()
+
+
+def test_interpret_mode_runs_eager_pytorch(monkeypatch):
+    from tilefn.tune.tune import TunedFunction
+
+    monkeypatch.setattr(TunedFunction, "__call__", lambda *a: pytest.fail("ref mode must not compile"))
+    monkeypatch.setenv("HELION_INTERPRET", "1")
+    k = helion.kernel(config=SMALL)(scaled_add)
+    assert k.settings.ref_mode == "eager"
+    x, y = xy()
+    torch.testing.assert_close(k(x, y), x * SCALE + y)
+
+
+def test_unknown_and_unsupported_settings():
+    with pytest.raises(TypeError, match="did you mean 'print_output_code'"):
+        helion.kernel(print_output_cod=True)(scaled_add)
+    with pytest.raises(helion.SettingsError, match="Triton only"):
+        helion.kernel(backend="pallas")(scaled_add)
+    with pytest.warns(UserWarning, match="dot_precision"):
+        helion.kernel(dot_precision="ieee", ignore_warnings=[helion.exc.TensorOperationInWrapper])(scaled_add)
+
+
+# --- Config -----------------------------------------------------------------------------------
+def test_config_takes_helion_keys_and_equals_tfn_config():
+    c = helion.Config(block_sizes=[64, 32], num_warps=4, num_stages=2, indexing=["pointer", "block_ptr"],
+                      pid_type="flat", l2_groupings=[4], loop_orders=[[1, 0]], reduction_loops=[None],
+                      range_unroll_factors=[0, 2], num_sm_multiplier=1, maxnreg=None)
+    t = tfn.Config(block_sizes=[64, 32], num_warps=4, num_stages=2, indexing=("pointer", "block_ptr"),
+                   l2_groupings=[4], loop_orders=[(1, 0)], reduction_loops=[None], range_unroll_factors=[0, 2])
+    assert isinstance(c, tfn.Config) and c == t and t == c and hash(c) == hash(t)
+    assert helion.Config(block_sizes=[[64], [32]]) == helion.Config(block_sizes=[64, 32])  # old nested form
+    # Helion's eviction spelling is Triton's without the "evict_" prefix
+    e = helion.Config(load_eviction_policies=["first", "", "last"])
+    assert e.load_eviction_policies == ("evict_first", "", "evict_last") and e["load_eviction_policies"] == \
+        ["first", "", "last"] and eval(repr(e), {"helion": helion}) == e
+
+
+def test_config_errors():
+    with pytest.raises(helion.ConfigError, match="did you mean 'num_warps'"):
+        helion.Config(num_warp=4)
+    with pytest.raises(helion.ConfigError, match="maxnreg"):
+        helion.Config(maxnreg=128)
+    with pytest.raises(helion.ConfigError, match="indexing"):
+        helion.Config(indexing="pointers")
+    with pytest.raises(helion.ConfigError, match="pid_type"):
+        helion.Config(pid_type="spiral")
+    with pytest.raises(helion.ConfigError, match="unknown key 'weird'"):
+        helion.Config(weird=[1, 2])
+
+
+def test_config_repr_json_and_mapping(tmp_path):
+    c = helion.Config(block_sizes=[64, 32], num_warps=4, indexing="block_ptr", split_k=4)
+    assert eval(repr(c), {"helion": helion}) == c
+    assert c["num_warps"] == 4 and c["block_sizes"] == [64, 32] and c["split_k"] == 4
+    c.save(tmp_path / "best.json")
+    assert helion.Config.load(tmp_path / "best.json") == c
+    assert helion.Config.from_json(c.to_json()) == c
+
+
+# --- kernel modes -----------------------------------------------------------------------------
+def test_bare_and_called_decorator_forms():
+    x, y = xy()
+    for k in (helion.kernel(scaled_add), helion.kernel()(scaled_add),
+              helion.kernel(autotune_effort="none")(scaled_add)):
+        assert isinstance(k, helion.Kernel) and k.__name__ == "scaled_add"
+    k = helion.kernel(autotune_effort="none")(scaled_add)
+    torch.testing.assert_close(k(x, y), x * SCALE + y)
+
+
+def test_config_runs_without_tuning(monkeypatch):
+    from tilefn.tune.tune import TunedFunction
+
+    monkeypatch.setattr(TunedFunction, "_search", lambda *a: pytest.fail("a fixed config must not be tuned"))
+    k = helion.kernel(config=SMALL)(scaled_add)
+    x, y = xy()
+    torch.testing.assert_close(k(x, y), x * SCALE + y)
+    assert k.bind((x, y)).config == SMALL
+
+
+def test_configs_tunes_among_them(tmp_path):
+    k = helion.kernel(configs=[SMALL, OTHER], autotune_progress_bar=False, autotune_log=str(tmp_path / "run"))
+    k = k(scaled_add)
+    x, y = xy()
+    torch.testing.assert_close(k(x, y), x * SCALE + y)
+    assert k.bind((x, y)).config in (SMALL, OTHER)
+    rows = (tmp_path / "run.csv").read_text().splitlines()
+    assert rows[0].startswith("kernel,signature,effort") and len(rows) == 2 and "scaled_add" in rows[1]
+    assert "helion.Config(" in (tmp_path / "run.log").read_text()
+
+
+def test_force_autotune_ignores_the_given_config():
+    odd = helion.Config(block_sizes=[2, 2], num_warps=1)
+    k = helion.kernel(config=odd, force_autotune=True, autotune_effort="none")(scaled_add)
+    x, y = xy()
+    torch.testing.assert_close(k(x, y), x * SCALE + y)
+    assert k.bind((x, y)).config != odd  # the search (here: its default) chose instead
+
+
+def test_config_overrides_apply_to_the_chosen_config():
+    k = helion.kernel(autotune_effort="none", autotune_config_overrides={"num_warps": 1})(scaled_add)
+    x, y = xy()
+    k(x, y)
+    assert k.bind((x, y)).config.num_warps == 1
+
+
+def test_keyword_arguments_and_defaults():
+    k = helion.kernel(config=SMALL)(gather_rows)
+    table, rows = torch.randn(10, 30), torch.randint(0, 10, [20])
+    expected = table[rows] * SCALE + 1.0 + 0.25
+    torch.testing.assert_close(k(table, rows, eps=0.25), expected)
+    torch.testing.assert_close(k(table=table, rows=rows, eps=0.25), expected)
+
+
+# --- bind / to_triton_code / autotune ---------------------------------------------------------
+def test_bind_to_triton_code():
+    x, y = xy()
+    bound = helion.kernel(config=SMALL)(scaled_add).bind((x, y))
+    code = bound.to_triton_code()
+    assert "@triton.jit" in code and "BLOCK" in code and "=8" in code.replace(" ", "")
+    other = bound.to_triton_code(OTHER)
+    assert other != code and "num_warps=2" in other
+    assert bound.to_triton_code({"block_sizes": [16, 8], "num_warps": 2}) == other
+    torch.testing.assert_close(bound.compile_config(OTHER)(x, y), x * SCALE + y)
+
+
+def test_autotune_returns_the_best_config_and_uses_it():
+    k = helion.kernel(configs=[SMALL, OTHER], autotune_progress_bar=False)(scaled_add)
+    x, y = xy()
+    best = k.autotune((x, y), force=True)
+    assert isinstance(best, helion.Config) and best in (SMALL, OTHER)
+    assert k.bind((x, y)).config == best
+    torch.testing.assert_close(k(x, y), x * SCALE + y)
+
+
+def test_autotune_replaces_a_fixed_config_for_its_signature():
+    odd = helion.Config(block_sizes=[2, 2], num_warps=1)
+    k = helion.kernel(config=odd, autotune_effort="quick", autotune_progress_bar=False)(scaled_add)
+    x, y = xy()
+    best = k.autotune((x, y))
+    assert k.bind((x, y)).config == best != odd
+    torch.testing.assert_close(k(x, y), x * SCALE + y)
+    assert k.bind((torch.randn(3, 3), torch.randn(3, 3))).config == odd  # other signatures keep it
+
+
+def test_set_config_on_a_bound_kernel():
+    k = helion.kernel(autotune_effort="none")(scaled_add)
+    x, y = xy()
+    k.bind((x, y)).set_config(OTHER)
+    torch.testing.assert_close(k(x, y), x * SCALE + y)
+    assert k.bind((x, y)).config == OTHER
+
+
+# --- debugging output -------------------------------------------------------------------------
+def test_print_output_code_once_per_signature(capsys):
+    k = helion.kernel(config=SMALL, print_output_code=True)(scaled_add)
+    x, y = xy()
+    k(x, y)
+    k(x, y)
+    assert capsys.readouterr().err.count("@triton.jit") == 1
+    k(torch.randn(5, 7), torch.randn(5, 7))
+    assert capsys.readouterr().err.count("@triton.jit") == 1
+
+
+def test_print_output_code_from_env(monkeypatch, capsys):
+    monkeypatch.setenv("HELION_PRINT_OUTPUT_CODE", "1")
+    k = helion.kernel(config=SMALL)(scaled_add)
+    k(*xy())
+    assert "@triton.jit" in capsys.readouterr().err
+
+
+def _run_repro(err: str, tmp_path) -> subprocess.CompletedProcess:
+    match = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), err, re.S)
+    assert match, err
+    script = tmp_path / "repro.py"
+    script.write_text(match.group(1) + "\n\nprint('REPRO RESULT', tuple(helion_repro_caller().shape))\n")
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+
+
+def test_print_repro_script_runs(capsys, tmp_path):
+    k = helion.kernel(config=helion.Config(block_sizes=[4, 8]), print_repro=True)(gather_rows)
+    table = torch.randn(30, 10).t()              # non-contiguous: rebuilt with its strides
+    rows = torch.randint(0, 10, [20])
+    k(table, rows, 0.5)
+    err = capsys.readouterr().err
+    assert "SCALE = 0.5" in err and "def _offset" in err and "helion.Config(block_sizes=[4, 8])" in err
+    result = _run_repro(err, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "REPRO RESULT (20, 30)" in result.stdout
+
+
+def test_print_repro_from_env_after_tuning(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HELION_PRINT_REPRO", "1")
+    k = helion.kernel(autotune_effort="none")(row_sum)
+    k(torch.randn(9, 33))
+    result = _run_repro(capsys.readouterr().err, tmp_path)
+    assert result.returncode == 0 and "REPRO RESULT (9,)" in result.stdout, result.stderr
+
+
+# --- helion.language --------------------------------------------------------------------------
+def test_specialize_is_identity_for_sizes():
+    assert hl.specialize(7) == 7 and hl.specialize(torch.Size([2, 3])) == (2, 3)
+    with pytest.raises(TypeError):
+        hl.specialize(2.5)
+
+
+def _tunable_kernel(x: torch.Tensor) -> torch.Tensor:
+    m, n = x.size()
+    factor = hl.register_tunable("factor", EnumFragment((1, 2, 3)))
+    block = hl.register_tunable("block_n", PowerOfTwoFragment(16, 64))
+    out = torch.empty_like(x)
+    for tile_m in hl.tile(m):
+        for tile_n in hl.tile(n, block_size=block):
+            out[tile_m, tile_n] = x[tile_m, tile_n] * factor
+    return out
+
+
+def test_register_tunable_reads_the_config():
+    x = torch.randn(10, 40)
+    k = helion.kernel(config=helion.Config(block_sizes=[4], factor=3, block_n=32))(_tunable_kernel)
+    torch.testing.assert_close(k(x), x * 3)
+    assert "BLOCK_TILE_N=32" in k.bind((x,)).to_triton_code()
+    with pytest.warns(UserWarning, match="register_tunable\\('factor'\\) uses its default 1"):
+        torch.testing.assert_close(helion.kernel(config=helion.Config(block_n=16))(_tunable_kernel)(x), x)
+
+
+def test_register_tunable_errors():
+    x = torch.randn(10, 40)
+    with pytest.raises(helion.ConfigError, match="factor=5 is not one of"):
+        helion.kernel(config=helion.Config(factor=5, block_n=16))(_tunable_kernel)(x)
+    with pytest.raises(helion.ConfigError, match="splitk"):
+        helion.kernel(config=helion.Config(factor=1, block_n=16, splitk=2))(_tunable_kernel)(x)
+
+
+def test_missing_helion_language_names_say_so():
+    def uses_atomics(x):
+        out = torch.zeros_like(x)
+        for tile in hl.tile(x.size()):
+            hl.atomic_add(out, [tile], x[tile])
+        return out
+
+    with pytest.raises(NotImplementedError, match="helion.language.atomic_add"):
+        helion.kernel(config=helion.Config(block_sizes=[8]))(uses_atomics)(torch.randn(16))

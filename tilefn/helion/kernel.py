@@ -1,0 +1,309 @@
+"""`helion.kernel`: a kernel function with Helion's decorator, settings and methods, run by tilefn.
+
+    @helion.kernel(config=helion.Config(block_sizes=[32]))   # tfn.jit(fn, config=...)
+    @helion.kernel(autotune_effort="quick")                   # tfn.tune(tfn.jit(fn), effort="quick")
+    @helion.kernel(configs=[c1, c2])                          # tfn.tune(..., configs=[c1, c2])
+
+Calls go straight to one `TunedFunction` (a subclass that also holds fixed configs), so a call
+costs what a tfn.jit call costs. Only when a debugging setting is on (print_output_code,
+print_repro, autotune_log) does a call look up its signature to report new ones.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import io
+import logging
+import sys
+import time
+
+import torch
+
+from ..config import Config as TfnConfig
+from ..jit import JitFunction, signature_key
+from ..tune.tune import TunedFunction
+from . import _tunables
+from .config import Config
+from .settings import Settings
+
+
+class _Tuned(TunedFunction):
+    """tfn.tune's TunedFunction, plus: a fixed config (no tuning), Helion's config overrides,
+    configs chosen by `kernel.autotune`, and the autotune log."""
+
+    def __init__(self, jitted, settings: Settings, *, fixed=None, configs=None, effort=None, use_cache=True):
+        super().__init__(jitted, effort=effort or settings.autotune_effort, search=settings.autotune_search,
+                         configs=configs, use_cache=use_cache, seed=settings.autotune_random_seed,
+                         verbose=settings.autotune_progress_bar)
+        self.settings, self.fixed = settings, fixed
+
+    def _tune(self, key, args):
+        if self.fixed is not None:
+            self._best[key] = self.fixed
+            return self.fixed
+        if self.settings.autotune_log:
+            best = self._logged_tune(key, args)
+        else:
+            best = super()._tune(key, args)
+        overrides = dict(self.settings.autotune_config_overrides)
+        if overrides:
+            best = Config(**{**Config.of(best).to_dict(), **overrides})
+        best = Config.of(best)
+        self._best[key] = best
+        return best
+
+    def _logged_tune(self, key, args):
+        """Helion's autotune_log: `<base>.log` gets the tuner's messages, `<base>.csv` one row per tuning."""
+        base = self.settings.autotune_log
+        buffer = io.StringIO()
+        handler = logging.FileHandler(f"{base}.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("tilefn.tune")
+        old_level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        start = time.perf_counter()
+        try:
+            with contextlib.redirect_stderr(_Tee(sys.stderr, buffer)):
+                best = super()._tune(key, args)
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+            handler.close()
+        seconds = time.perf_counter() - start
+        signature = describe_args(args)
+        with open(f"{base}.log", "a") as f:
+            f.write(buffer.getvalue())
+            f.write(f"{self.__name__}({signature}): effort={self.effort} search={self.search} "
+                    f"tuned in {seconds:.2f} s, best {Config.of(best)!r}\n")
+        new = not _exists(f"{base}.csv")
+        with open(f"{base}.csv", "a") as f:
+            if new:
+                f.write("kernel,signature,effort,search,tune_seconds,config\n")
+            f.write(",".join(_csv(v) for v in (self.__name__, signature, self.effort, self.search,
+                                                  f"{seconds:.3f}", repr(Config.of(best)))) + "\n")
+        return best
+
+    def choose(self, key, config) -> None:
+        """Run `config` for this signature from now on."""
+        with self._lock:
+            self._best[key] = config
+            self._executables.pop(key, None)
+            self._last = None
+
+    def known(self, key):
+        return self._best.get(key)
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text):
+        for s in self.streams:
+            s.write(text)
+        return len(text)
+
+    def flush(self):
+        for s in self.streams:
+            s.flush()
+
+    def isatty(self):
+        return self.streams[0].isatty()
+
+
+def _exists(path) -> bool:
+    import os
+
+    return os.path.exists(path)
+
+
+def _csv(value: str) -> str:
+    value = str(value)
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
+
+
+def describe_args(args) -> str:
+    parts = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            parts.append(f"{str(a.dtype).removeprefix('torch.')}{list(a.shape)}@{a.device}")
+        else:
+            parts.append(repr(a))
+    return ", ".join(parts)
+
+
+class Kernel:
+    """What `@helion.kernel` returns: call it like the function; `.bind(args)`, `.autotune(args)`."""
+
+    def __init__(self, fn, *, configs=(), settings: Settings):
+        if isinstance(fn, Kernel):
+            fn = fn.fn
+        self.fn = fn
+        self.settings = settings
+        self.configs = [Config.of(c) for c in configs]
+        functools.update_wrapper(self, fn)
+        self.name = fn.__name__
+        self._signature = inspect.signature(fn)
+        self._jits: dict[tuple, JitFunction] = {}
+        groups = {c.tunables for c in self.configs}
+        if len(groups) > 1:
+            raise NotImplementedError(
+                f"{self.name}: configs set hl.register_tunable knobs to different values; tilefn traces the "
+                "kernel once per set of knob values and tunes one set at a time: pass configs sharing them")
+        self._base_tunables = next(iter(groups), ())
+        fixed = self.configs[0] if len(self.configs) == 1 and not settings.force_autotune else None
+        self._tuned = _Tuned(self._jit_for(self._base_tunables), settings, fixed=fixed,
+                             configs=self.configs if len(self.configs) > 1 else None,
+                             use_cache=not settings.force_autotune)
+        self._eager = None
+        if settings.ref_mode == "eager":
+            from ..interpret import interpret
+
+            self._eager = interpret(self._jit_for(self._base_tunables), config=fixed)
+        self._hooked = settings.print_output_code or settings.print_repro or self._eager is not None
+        self._seen: set = set()
+        settings.warn_ignored(self.name)
+
+    # --- calling --------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            args = self._positional(args, kwargs)
+        if self._hooked:
+            if self._eager is not None:  # ref_mode="eager" / HELION_INTERPRET=1: eager PyTorch, tile by tile
+                return self._eager(*args)
+            self._report_new_signature(args)
+        return self._tuned(*args)
+
+    def _positional(self, args, kwargs) -> tuple:
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}(): {exc}") from None
+        if bound.kwargs:
+            raise TypeError(f"{self.name}(): keyword-only parameters {sorted(bound.kwargs)} are not supported "
+                            "by tilefn.helion; make them positional")
+        return tuple(bound.args)
+
+    def _report_new_signature(self, args) -> None:
+        key = signature_key(args, {})
+        if key in self._seen:
+            return
+        config = self._tuned.best_config(*args)
+        if self.settings.print_repro:
+            from .repro import repro_script
+
+            print(repro_script(self, args, config), file=sys.stderr)
+        if self.settings.print_output_code:
+            source = self._jit_for(config.tunables or self._base_tunables).lower(*args, config=config).source
+            print(f"# tilefn.helion: {self.name} with {Config.of(config)!r}\n{source}", file=sys.stderr)
+        self._seen.add(key)
+
+    # --- tracing under a config's tunable knobs ---------------------------------------------
+    def _jit_for(self, tunables) -> JitFunction:
+        tunables = tuple(tunables)
+        jitted = self._jits.get(tunables)
+        if jitted is None:
+            jitted = self._jits[tunables] = JitFunction(_tunables.with_tunables(self.fn, dict(tunables)))
+        return jitted
+
+    # --- Helion's kernel API ------------------------------------------------------------------
+    def bind(self, args) -> "BoundKernel":
+        """The kernel specialised to these arguments (a tuple): `.to_triton_code()`, `.config`, ..."""
+        if not isinstance(args, (tuple, list)):
+            args = (args,)
+        return BoundKernel(self, tuple(args))
+
+    def autotune(self, args, force: bool = True, **options) -> Config:
+        """Tune for these arguments and run the winner for them from now on; returns the winner.
+
+        `force=True` skips tilefn's on-disk cache of tuned configs. With one fixed config (no
+        `configs=` list), tuning searches the whole space, as Helion's does; with a list, among it.
+        """
+        args = tuple(args)
+        key = signature_key(args, {})
+        known = self._tuned.known(key)
+        if not force and known is not None and self._tuned.fixed is None:
+            return Config.of(known)
+        effort = options.pop("effort", None) or self.settings.autotune_effort
+        if options:
+            raise TypeError(f"{self.name}.autotune() got unsupported options {sorted(options)}")
+        tuner = _Tuned(self._jit_for(self._base_tunables), self.settings,
+                       configs=self.configs if len(self.configs) > 1 else None,
+                       effort="quick" if effort == "none" else effort, use_cache=not force)
+        tuner.__name__ = self.name
+        best = Config.of(tuner.best_config(*args))
+        self._tuned.choose(key, best)
+        self._seen.discard(key)
+        return best
+
+    def reset(self) -> None:
+        """Forget traced programs, compiled kernels and tuned configs."""
+        self.__init__(self.fn, configs=self.configs, settings=self.settings)
+
+    def __repr__(self):
+        return f"<helion.kernel {self.name} (tilefn)>"
+
+
+class BoundKernel:
+    """A kernel and one argument signature (Helion's `kernel.bind(args)`)."""
+
+    def __init__(self, kernel: Kernel, args: tuple):
+        self.kernel, self.args = kernel, args
+        self.fn, self.settings = kernel.fn, kernel.settings
+        self._key = signature_key(args, {})
+
+    @property
+    def config(self) -> Config | None:
+        """The config calls with these arguments run, where known (fixed, tuned or chosen)."""
+        known = self.kernel._tuned.known(self._key) or self.kernel._tuned.fixed
+        return Config.of(known)
+
+    def _config(self, config):
+        if config is None:
+            return self.config
+        return Config.of(config)
+
+    def lower(self, config=None):
+        config = self._config(config)
+        # a tuned config carries no knob values of its own: the kernel's (from its configs) apply
+        tunables = (config.tunables if config is not None else ()) or self.kernel._base_tunables
+        return self.kernel._jit_for(tunables).lower(*self.args, config=config)
+
+    def to_triton_code(self, config=None) -> str:
+        """The generated Triton source (kernel and launcher) for `config`, else the kernel's known
+        config for these arguments, else the default heuristics."""
+        return self.lower(config).source
+
+    def compile_config(self, config=None):
+        """A callable that runs these arguments' signature under `config` (compiled once)."""
+        return self.lower(config).compile()
+
+    def set_config(self, config) -> None:
+        self.kernel._tuned.choose(self._key, Config.of(config))
+
+    def autotune(self, args=None, force: bool = True, **options) -> Config:
+        return self.kernel.autotune(self.args if args is None else args, force=force, **options)
+
+    def __call__(self, *args):
+        return self.kernel(*args)
+
+
+def kernel(fn=None, *, config=None, configs=None, **settings):
+    """`@helion.kernel`, `@helion.kernel()`, `@helion.kernel(config=..., autotune_effort=..., ...)`."""
+    if config is not None and configs is not None:
+        raise ValueError("helion.kernel: pass config= or configs=, not both")
+    chosen = [config] if config is not None else list(configs or ())
+    for c in chosen:
+        if not isinstance(c, (TfnConfig, dict)):
+            raise TypeError(f"helion.kernel: a config is a helion.Config (or dict), got {type(c).__name__}")
+    built = Settings.build(**settings)
+
+    def decorate(f):
+        return Kernel(f, configs=chosen, settings=built)
+
+    return decorate if fn is None else decorate(fn)
+
+
+__all__ = ["kernel", "Kernel", "BoundKernel"]

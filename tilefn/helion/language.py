@@ -1,0 +1,128 @@
+"""`tilefn.helion.language` (used as `hl`): tilefn.lang under Helion's `helion.language` names.
+
+Names that map one to one come from `tilefn.lang`; Helion's tile accessors, `specialize` and
+`register_tunable` are defined here. Helion names without a tilefn counterpart still import, and
+raise NotImplementedError naming themselves when a kernel calls them.
+"""
+from __future__ import annotations
+
+import torch
+
+from .. import lang as _lang
+from ..lang import Tile, dot, grid, register_block_size, static_range, store, tile  # noqa: F401
+from ..trace.proxies import DeviceValue as _DeviceValue
+from . import _tunables
+
+__all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "register_block_size",
+           "static_range", "Tile", "specialize", "register_tunable", "tile_index", "tile_begin",
+           "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod"]
+
+
+def zeros(shape, dtype=torch.float32, device=None):
+    """A tile of zeros; `shape` holds ints and tiles (`device` is the kernel's, as in Helion)."""
+    return _lang.zeros(shape, dtype=dtype)
+
+
+def full(shape, value, dtype=torch.float32, device=None):
+    """A tile filled with `value`."""
+    return _lang.full(shape, value, dtype=dtype)
+
+
+def arange(start_or_length, end=None, step=1, dtype=None, device=None):
+    """Indices [start, end) (or [0, length)), int32 unless `dtype` says otherwise."""
+    if step != 1:
+        raise NotImplementedError("helion.language.arange(step != 1) has no tilefn counterpart yet")
+    return _lang.arange(start_or_length, end, dtype=dtype or torch.int32)
+
+
+def load(tensor, index, extra_mask=None, eviction_policy=None):
+    """`tensor[index]`, lanes where `extra_mask` is False read as 0 (`eviction_policy` is a hint tilefn
+    takes from the config's `load_eviction_policies` instead)."""
+    return _lang.load(tensor, index, extra_mask)
+
+
+def specialize(value):
+    """Helion compiles a separate kernel per value of a specialized size; tilefn specialises every
+    shape and scalar argument already, so this returns the value itself (ints, or tuples of them)."""
+    if isinstance(value, (torch.Size, tuple, list)):
+        return type(value)(specialize(v) for v in value) if not isinstance(value, torch.Size) else tuple(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, _DeviceValue):
+            raise TypeError("hl.specialize takes a shape (an int from tensor.size()), not a device value")
+        raise TypeError(f"hl.specialize takes an int or a tuple of ints, got {type(value).__name__}")
+    return value
+
+
+def register_tunable(name: str, fragment):
+    """A kernel's own knob: its value comes from the Config (`helion.Config(name=value)`), else the
+    fragment's default. tilefn.tune does not search these knobs; pass configs that set them."""
+    return _tunables.lookup(name, fragment)
+
+
+def cumsum(input_tensor, dim, reverse=False):
+    """Inclusive prefix sum along `dim` (torch.cumsum on the tile)."""
+    if reverse:
+        raise NotImplementedError("helion.language.cumsum(reverse=True) has no tilefn counterpart yet")
+    return torch.cumsum(input_tensor, dim)
+
+
+def cumprod(input_tensor, dim, reverse=False):
+    """Inclusive prefix product along `dim` (torch.cumprod on the tile)."""
+    if reverse:
+        raise NotImplementedError("helion.language.cumprod(reverse=True) has no tilefn counterpart yet")
+    return torch.cumprod(input_tensor, dim)
+
+
+def tile_index(t: Tile):
+    """The indices of tile `t` (same as `t.index`)."""
+    return t.index
+
+
+def tile_begin(t: Tile):
+    return t.begin
+
+
+def tile_end(t: Tile):
+    return t.end
+
+
+def tile_block_size(t: Tile):
+    return t.block_size
+
+
+def tile_id(t: Tile):
+    return t.id
+
+
+class constexpr:  # noqa: N801 - Helion's spelling
+    """Annotation for arguments Helion treats as compile-time constants; every Python number
+    argument is one in tilefn, so this only marks intent. `hl.constexpr(v)` returns `v`."""
+
+    def __new__(cls, value):
+        return value
+
+
+def _missing(name: str, why: str = ""):
+    def missing(*args, **kwargs):
+        raise NotImplementedError(f"helion.language.{name} has no tilefn counterpart yet{why}")
+
+    missing.__name__ = name
+    missing.__qualname__ = name
+    return missing
+
+
+_MISSING = {
+    "jagged_tile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
+    "vtile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
+    "atomic_add": "", "atomic_and": "", "atomic_or": "", "atomic_xor": "", "atomic_xchg": "",
+    "atomic_max": "", "atomic_min": "", "atomic_cas": "",
+    "reduce": ": use torch reductions (sum, amax, amin, prod, argmax, ...) on tiles",
+    "associative_scan": ": use torch.cumsum / torch.cumprod on tiles",
+    "signal": "", "wait": "", "inline_triton": "", "inline_asm_elementwise": "",
+    "subscript": ": index with None / slices on the value instead", "split": "", "join": "",
+    "rand": "", "randint": "", "register_reduction_dim": "",
+}
+
+for _name, _why in _MISSING.items():
+    globals()[_name] = _missing(_name, _why)
+del _name, _why
