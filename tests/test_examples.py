@@ -1,4 +1,5 @@
-"""Every example kernel, run by the reference interpreter, agrees with its eager PyTorch reference.
+"""Every example kernel, compiled (Triton's CPU interpreter) and run by the reference interpreter,
+agrees with its eager PyTorch reference (`tilefn.testing.assert_matches`).
 
 Each example file defines KERNELS, reference(...) and make_inputs(device, dtype, size). The small
 inputs have sizes that block sizes don't divide (37 x 50 ...), and each kernel also runs with
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 import tilefn as tfn
+from tilefn.testing import assert_matches
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NAMES = ["add", "exp", "sum", "long_sum", "softmax", "softmax_backward", "layer_norm", "rms_norm",
@@ -32,6 +34,7 @@ def load(name):
     return module
 
 
+pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 MODULES = {name: load(name) for name in NAMES}
 CASES = [pytest.param(name, i, id=f"{name}.{kernel.__name__}")
          for name, module in MODULES.items() for i, kernel in enumerate(module.KERNELS)]
@@ -47,27 +50,18 @@ def small_blocks(kernel, args) -> tfn.Config:
     return tfn.Config(block_sizes=[16] * len(program.blocks))
 
 
-def check(out, expected, dtype):
-    atol, rtol = TOLERANCES[dtype]
-    if isinstance(expected, tuple):
-        assert isinstance(out, tuple) and len(out) == len(expected)
-        for o, e in zip(out, expected):
-            torch.testing.assert_close(o, e, atol=atol, rtol=rtol)
-    else:
-        torch.testing.assert_close(out, expected, atol=atol, rtol=rtol)
-
-
 @pytest.mark.parametrize("blocks", ["default", "16"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["f32", "bf16"])
 @pytest.mark.parametrize("name, index", CASES)
 def test_example(name, index, dtype, blocks):
+    """The interpreter and the compiled kernel (Triton's CPU interpreter) agree with the reference."""
     module = MODULES[name]
     kernel = module.KERNELS[index]
     torch.manual_seed(0)
     args = module.make_inputs("cpu", dtype)
     config = small_blocks(kernel, args) if blocks == "16" else None
-    out = tfn.interpret(kernel, config=config)(*args)
-    check(out, module.reference(*args), dtype)
+    atol, rtol = TOLERANCES[dtype]
+    assert_matches(kernel, module.reference, *args, configs=[config] if config else None, atol=atol, rtol=rtol)
 
 
 def test_demo_runs():

@@ -71,7 +71,11 @@ class Benchmarker:
 
             self._restore()
             out = interpret(self.jitted, config=config)(*self.args)
-        return [t.clone() for t in _tensors(out)]
+        return [t.clone() for t in self._observed(out)]
+
+    def _observed(self, out) -> list:
+        """What a run produces: its outputs, then every tensor argument (a kernel may write its inputs)."""
+        return _tensors(out) + [a for a in self.args if isinstance(a, torch.Tensor)]
 
     def prefetch(self, configs) -> None:
         """Compile `configs` in parallel worker processes first (CUDA only: the interpreter needs none)."""
@@ -97,7 +101,7 @@ class Benchmarker:
         try:
             run = self.jitted.lower(*self.args, config=config).compile()
             self._restore()
-            if not _close(run(*self.args), self.expected):
+            if not _close(self._observed(run(*self.args)), self.expected):
                 log.info("skipped %s: wrong result", config)
                 self.failures += 1
                 return math.inf

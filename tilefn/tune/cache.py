@@ -37,10 +37,16 @@ def load(key: str) -> Config | None:
     if not path.is_file():
         return None
     try:
-        return Config(**json.loads(path.read_text())["config"])
+        fields = json.loads(path.read_text())["config"]
+        return Config(**{k: _tuples(v) for k, v in fields.items()})
     except Exception as exc:  # a corrupt or outdated entry is ignored, never fatal
         log.warning("ignoring corrupt tilefn tune cache entry %s: %s", path, exc)
         return None
+
+
+def _tuples(value):
+    """JSON lists back to tuples (nested too): a Config must stay hashable."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def store(key: str, config: Config, seconds: float) -> None:

@@ -27,7 +27,7 @@ class _Memo:
     """Evaluates each config once and stops spending at the budget."""
 
     def __init__(self, evaluate: Callable[[Config], float], budget: int):
-        self.evaluate, self.budget, self.seen = evaluate, budget, {}
+        self.evaluate, self.budget, self.seen = evaluate, max(budget, 1), {}
 
     @property
     def exhausted(self) -> bool:
@@ -104,14 +104,21 @@ def differential_evolution(spec: ConfigSpec, evaluate, budget: int, rng: random.
         return spec.normalize(spec.build(values))
 
     pool = [spec.default()]
-    while len(pool) < population:
+    for _ in range(population * 20):  # (a space whose random configs all fail to normalize: stop trying)
+        if len(pool) >= population:
+            break
         try:
             pool.append(spec.random(rng))
         except ValueError:
             continue
+    while len(pool) < 3:
+        pool.append(pool[0])
+    memo.prefetch(pool)
     for member in pool:
         memo(member)
-    while not memo.exhausted:
+    stalled = 0  # generations in a row that evaluated nothing new: the space is exhausted or converged
+    while not memo.exhausted and stalled < 3:
+        evaluated = len(memo.seen)
         for i, member in enumerate(pool):
             a, b, c = rng.sample(pool, 3)
             pa, pb, pc, pm = positions(a), positions(b), positions(c), positions(member)
@@ -120,10 +127,14 @@ def differential_evolution(spec: ConfigSpec, evaluate, budget: int, rng: random.
                 candidate = config_of(trial)
             except ValueError:
                 continue
+            if candidate in memo.seen:  # a converged pool proposes known configs: step off them
+                fresh = [n for n in spec.neighbors(candidate) if n not in memo.seen]
+                candidate = rng.choice(fresh) if fresh else candidate
             if memo(candidate) <= memo(member):
                 pool[i] = candidate
             if memo.exhausted:
                 break
+        stalled = stalled + 1 if len(memo.seen) == evaluated else 0
     return memo.result()
 
 

@@ -9,7 +9,7 @@ import attrs
 
 from ..config import Config
 from ..lower.heuristics import _dot_roles, _kernel_eqns, _largest_value, default_config, next_power_of_2
-from ..lower.rewrites.reduction_loops import reduction_extents
+from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
 from ..trace.ir import Program
 
 MAX_TILE_ELEMENTS = 1 << 16  # more than this in one value spills registers on any current GPU
@@ -81,8 +81,11 @@ class ConfigSpec:
         return cls(program, tuple(knobs), default_config(program))
 
     # --- building configs ---------------------------------------------------------------
-    def build(self, values: dict) -> Config:
-        """A Config from {field: value or {index: value}} over the base config."""
+    def build(self, values: dict, base: Config | None = None) -> Config:
+        """A Config from {field: value or {index: value}} over `base` (default: the heuristic default).
+
+        Knobs `values` leaves out keep the spec's base values; fields no knob covers keep `base`'s.
+        """
         fields = {}
         for field in ("block_sizes", "reduction_loops"):
             current = list(getattr(self.base, field))
@@ -94,7 +97,7 @@ class ConfigSpec:
             fields[field] = current
         for field in ("num_warps", "num_stages"):
             fields[field] = values.get(field, getattr(self.base, field))
-        return attrs.evolve(self.base, **fields)
+        return attrs.evolve(base if base is not None else self.base, **fields)
 
     def values(self, config: Config) -> dict:
         out: dict[str, Any] = {}
@@ -103,7 +106,15 @@ class ConfigSpec:
         return out
 
     def default(self) -> Config:
-        return self.normalize(self.base)
+        """The heuristic default (what `tfn.jit` runs without a config), snapped to the domains.
+
+        If even the default cannot be repaired (a value larger than MAX_TILE_ELEMENTS at any
+        block size), it is returned as it is: tuning can still try it.
+        """
+        try:
+            return self.normalize(self.base)
+        except ValueError:
+            return self.base
 
     def random(self, rng: random.Random) -> Config:
         values: dict = {}
@@ -112,7 +123,11 @@ class ConfigSpec:
         return self.normalize(self.build(values))
 
     def neighbors(self, config: Config) -> list[Config]:
-        """Configs one step away on one knob (the adjacent choices), valid ones only, deduplicated."""
+        """Configs one step away on exactly one knob (the adjacent choices), deduplicated.
+
+        Only valid configs: a step that would need repairing (shrinking another knob to fit) is
+        left out, so every neighbour differs from `config` in that one knob alone.
+        """
         out, seen = [], {config}
         for knob in self.knobs:
             current = knob.nearest(knob.get(config))
@@ -121,31 +136,55 @@ class ConfigSpec:
                 if 0 <= position + step < len(knob.choices):
                     values = self.values(config)
                     set_value(values, knob, knob.choices[position + step])
-                    candidate = self.normalize(self.build(values))
-                    if candidate not in seen:
-                        seen.add(candidate)
-                        out.append(candidate)
+                    candidate = self.build(values, base=config)
+                    if candidate in seen or not self.fits(candidate):
+                        continue
+                    seen.add(candidate)
+                    out.append(candidate)
         return out
 
-    def normalize(self, config: Config) -> Config:
-        """Snap every knob to its domain and shrink blocks until the largest value fits in registers.
+    def largest_value(self, config: Config) -> int:
+        """Elements of the largest value the kernel holds under `config` (after its looped reductions)."""
+        program = looped_reductions(self.program, config)
+        sizes = list(config.block_sizes) + [None] * (len(program.blocks) - len(config.block_sizes))
+        for block in program.blocks:  # chunk blocks that reduction_loops added, and explicit sizes
+            if block.fixed:
+                sizes[block.id] = block.fixed
+        return _largest_value(_kernel_eqns(program), attrs.evolve(config, block_sizes=sizes))
 
-        Raises ValueError when no repair exists (a value is too large even at the smallest blocks).
+    def fits(self, config: Config) -> bool:
+        return self.largest_value(config) <= MAX_TILE_ELEMENTS
+
+    def normalize(self, config: Config) -> Config:
+        """Snap every knob to its domain, then shrink until the largest value fits in registers.
+
+        Shrinking halves the largest block first; when every block is at its smallest, whole rows
+        are reduced in chunks (reduction_loops), smaller ones step by step. Fields no knob covers
+        keep `config`'s values. Raises ValueError when no repair exists.
         """
         values = {}
         for knob in self.knobs:
-            set_value(values, knob, knob.nearest(knob.get(config)))
-        fixed = self.build(values)
-        eqns = _kernel_eqns(self.program)
-        shrinkable = [k for k in self.knobs if k.field == "block_sizes"]
-        # (the estimate counts whole rows even where reduction_loops would chunk them: conservative)
-        while _largest_value(eqns, fixed) > MAX_TILE_ELEMENTS:
-            largest = max(shrinkable, key=lambda k: k.get(fixed) or 0, default=None)
-            if largest is None or largest.get(fixed) <= largest.choices[0]:
-                raise ValueError(f"{config} holds more than {MAX_TILE_ELEMENTS} elements in one value "
-                                 "even with its smallest blocks")
+            value = knob.get(config)
+            if value is None and None not in knob.choices:  # unset: the default's value
+                value = knob.get(self.base)
+            set_value(values, knob, knob.nearest(value))
+        fixed = self.build(values, base=config)
+        blocks = [k for k in self.knobs if k.field == "block_sizes"]
+        rows = [k for k in self.knobs if k.field == "reduction_loops"]
+        while not self.fits(fixed):
+            shrinkable = [k for k in blocks if k.choices.index(k.get(fixed)) > 0]
+            if shrinkable:
+                knob = max(shrinkable, key=lambda k: k.get(fixed))
+                smaller = knob.choices[knob.choices.index(knob.get(fixed)) - 1]
+            else:  # None (whole row) -> the largest chunk -> smaller chunks
+                chunkable = [k for k in rows if k.get(fixed) is None or k.choices.index(k.get(fixed)) > 1]
+                if not chunkable:
+                    raise ValueError(f"{config} holds more than {MAX_TILE_ELEMENTS} elements in one value "
+                                     "even with its smallest blocks")
+                knob = max(chunkable, key=lambda k: k.get(fixed) or math.inf)
+                current = knob.get(fixed)
+                smaller = knob.choices[-1] if current is None else knob.choices[knob.choices.index(current) - 1]
             values = self.values(fixed)
-            set_value(values, largest, largest.choices[largest.choices.index(largest.get(fixed)) - 1])
-            fixed = self.build(values)
+            set_value(values, knob, smaller)
+            fixed = self.build(values, base=config)
         return fixed
-

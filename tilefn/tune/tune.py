@@ -1,6 +1,7 @@
 """`tfn.tune(jit(kernel))`: pick the fastest correct Config per argument signature, once."""
 from __future__ import annotations
 
+import hashlib
 import random
 import sys
 import threading
@@ -63,7 +64,9 @@ class TunedFunction:
         program, _ = self.jitted.trace_and_bind(args, {})
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
         spec = ConfigSpec.of(program)
-        cache_key = cache.cache_key(program, device) + (f"-{hash(tuple(self.configs))}" if self.configs else "")
+        cache_key = cache.cache_key(program, device)
+        if self.configs:  # a stable digest: hash() of strings differs from one process to the next
+            cache_key += "-" + hashlib.sha256(repr(self.configs).encode()).hexdigest()[:16]
         best = cache.load(cache_key) if self.use_cache else None
         if best is None:
             best = self._search(spec, args, device, cache_key)
@@ -77,14 +80,16 @@ class TunedFunction:
         start = time.perf_counter()
         bench = Benchmarker(self.jitted, args, spec.default())
         evaluate = _Progress(bench, self.__name__, budget if not self.configs else len(self.configs), self.verbose)
-        if self.configs:
-            bench.prefetch(self.configs)
-            timings = [(evaluate(c), c) for c in self.configs]
-            seconds, best = min(timings, key=lambda t: t[0])
-        else:
-            result = SEARCHES[self.search](spec, evaluate, budget, random.Random(self.seed))
-            seconds, best = result.time, result.best
-        bench.restore()
+        try:
+            if self.configs:
+                bench.prefetch(self.configs)
+                timings = [(evaluate(c), c) for c in self.configs]
+                seconds, best = min(timings, key=lambda t: t[0])
+            else:
+                result = SEARCHES[self.search](spec, evaluate, budget, random.Random(self.seed))
+                seconds, best = result.time, result.best
+        finally:
+            bench.restore()  # even when the search is interrupted
         if seconds == float("inf"):
             raise RuntimeError(f"tilefn.tune: no candidate config of {self.__name__} ran correctly")
         if self.use_cache:

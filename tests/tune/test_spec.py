@@ -1,0 +1,329 @@
+"""ConfigSpec: knob domains derived from the traced Program, default/random/neighbors/normalize,
+and a property test: every config the spec produces computes what `tfn.interpret` computes."""
+from __future__ import annotations
+
+import random
+
+import attrs
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tilefn as tfn
+import tilefn.testing as tt
+from tilefn import lang as tl
+from tilefn.lower.heuristics import default_config, next_power_of_2
+from tilefn.tune.spec import MAX_TILE_ELEMENTS, STAGES, WARPS, ConfigSpec
+
+pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
+
+
+# --- the corpus ------------------------------------------------------------------------------
+def add(x, y):
+    out = torch.empty_like(x)
+    for t in tl.tile(out.shape):
+        out[t] = x[t] + y[t]
+    return out
+
+
+def softmax(x):
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.shape[0]):
+        out[tm, :] = torch.softmax(x[tm, :], dim=1)
+    return out
+
+
+def layer_norm(x, w, b):
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.shape[0]):
+        out[tm, :] = torch.nn.functional.layer_norm(x[tm, :], [x.shape[1]], w[:], b[:], eps=1e-5)
+    return out
+
+
+def matmul(x, y):
+    m, k = x.shape
+    n = y.shape[1]
+    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
+    for tm, tn in tl.tile([m, n]):
+        acc = tl.zeros([tm, tn], dtype=torch.float32)
+        for tk in tl.tile(k):
+            acc = acc + torch.matmul(x[tm, tk], y[tk, tn])
+        out[tm, tn] = acc.to(out.dtype)
+    return out
+
+
+def looped_sum(x):
+    """A row sum written as an inner loop over column tiles (no whole-row reduction)."""
+    m, n = x.shape
+    out = torch.empty([m], dtype=torch.float32, device=x.device)
+    for tm in tl.tile(m):
+        acc = tl.zeros([tm], dtype=torch.float32)
+        for tn in tl.tile(n):
+            acc = acc + x[tm, tn].sum(dim=1)
+        out[tm] = acc
+    return out
+
+
+def row_argmax(x):
+    out = torch.empty([x.shape[0]], dtype=torch.int64, device=x.device)
+    for tm in tl.tile(x.shape[0]):
+        out[tm] = x[tm, :].argmax(dim=1)
+    return out
+
+
+def fixed_blocks(x):
+    """An explicit block size (no knob) and one block symbol shared by two loops (one knob)."""
+    m, n = x.shape
+    out = torch.empty_like(x)
+    bn = tl.register_block_size(n)
+    for tm in tl.tile(m, block_size=4):
+        total = tl.zeros([tm], dtype=torch.float32)
+        for tn in tl.tile(n, block_size=bn):
+            total = total + x[tm, tn].sum(dim=1)
+        for tn in tl.tile(n, block_size=bn):
+            out[tm, tn] = x[tm, tn] - total[:, None] / n
+    return out
+
+
+def spec_for(fn, *shapes) -> ConfigSpec:
+    return ConfigSpec.of(tfn.make_ir(fn)(*[torch.empty(s) for s in shapes]))
+
+
+def knob(spec, field, index=None):
+    found = [k for k in spec.knobs if k.field == field and k.index == index]
+    return found[0] if found else None
+
+
+def is_pow2(v):
+    return isinstance(v, int) and v > 0 and v & (v - 1) == 0
+
+
+# --- domains ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("fn, shapes", [
+    (add, [(8, 32), (8, 32)]), (add, [(7, 33), (7, 33)]), (add, [(10000, 3), (10000, 3)]),
+    (softmax, [(8, 300)]), (looped_sum, [(9, 50)]), (layer_norm, [(5, 260), (260,), (260,)]),
+])
+def test_block_sizes_are_powers_of_two_within_the_extent(fn, shapes):
+    program = tfn.make_ir(fn)(*[torch.empty(s) for s in shapes])
+    spec = ConfigSpec.of(program)
+    for block in program.blocks:
+        k = knob(spec, "block_sizes", block.id)
+        assert k is not None
+        assert all(is_pow2(c) for c in k.choices)
+        assert list(k.choices) == sorted(k.choices) and k.choices[0] == 1
+        assert k.choices[-1] == min(next_power_of_2(block.extent), 4096)  # one tile covers the extent
+
+
+def test_warps_and_stages():
+    spec = spec_for(add, (8, 32), (8, 32))
+    assert knob(spec, "num_warps").choices == WARPS
+    assert knob(spec, "num_stages").choices == (1, 2, 3)  # deeper pipelines only for dot kernels
+    assert knob(spec_for(matmul, (20, 33), (33, 17)), "num_stages").choices == STAGES
+
+
+@pytest.mark.parametrize("m, k, n", [(20, 33, 17), (5, 5, 5), (1000, 700, 300)])
+def test_dot_blocks_are_at_least_16(m, k, n):
+    spec = spec_for(matmul, (m, k), (k, n))
+    for block_id, extent in enumerate((m, n, k)):
+        choices = knob(spec, "block_sizes", block_id).choices
+        assert all(is_pow2(c) for c in choices)
+        assert choices[0] == 16, choices  # tl.dot needs 16 x 16 operands
+        assert choices[-1] == max(16, min(next_power_of_2(extent), 256))
+
+
+def test_reduction_loops_only_for_whole_row_reductions():
+    rows = knob(spec_for(softmax, (8, 300)), "reduction_loops", 0)
+    assert rows.choices == (None, 128, 256)  # None: the whole row; chunks up to half the row
+    assert knob(spec_for(layer_norm, (5, 260), (260,), (260,)), "reduction_loops", 0).choices == (None, 128, 256)
+    assert knob(spec_for(softmax, (8, 4096)), "reduction_loops", 0).choices[-1] == 2048
+    for fn, shapes in [(add, [(8, 300), (8, 300)]),  # no reduction
+                       (looped_sum, [(8, 300)]),  # reduces tiles inside a loop, not whole rows
+                       (row_argmax, [(8, 300)]),  # arg-reductions can't be chunked
+                       (softmax, [(8, 128)])]:  # a row too short to split into chunks of >= 128
+        assert not [k for k in spec_for(fn, *shapes).knobs if k.field == "reduction_loops"], fn.__name__
+
+
+def test_fixed_and_shared_blocks():
+    program = tfn.make_ir(fixed_blocks)(torch.empty(9, 40))
+    spec = ConfigSpec.of(program)
+    fixed = [b.id for b in program.blocks if b.fixed]
+    assert fixed and all(knob(spec, "block_sizes", i) is None for i in fixed)
+    assert len([k for k in spec.knobs if k.field == "block_sizes"]) == len(program.blocks) - len(fixed) == 1
+    for config in [spec.default(), spec.random(random.Random(3))]:
+        assert all(config.block_sizes[i] == 4 for i in fixed)
+
+
+# --- default / random ------------------------------------------------------------------------
+CORPUS_SHAPES = [(add, [(8, 32), (8, 32)]), (add, [(7, 33), (7, 33)]), (softmax, [(8, 300)]),
+                 (softmax, [(2, 131072)]), (layer_norm, [(5, 260), (260,), (260,)]),
+                 (matmul, [(20, 33), (33, 17)]), (matmul, [(512, 512), (512, 512)]),
+                 (looped_sum, [(9, 50)]), (fixed_blocks, [(9, 40)])]
+
+
+@pytest.mark.parametrize("fn, shapes", CORPUS_SHAPES)
+def test_default_is_the_heuristic_default(fn, shapes):
+    args = [torch.empty(s) for s in shapes]
+    program = tfn.make_ir(fn)(*args)
+    spec = ConfigSpec.of(program)
+    assert spec.default() == default_config(program) == spec.base
+    lowered = tfn.jit(fn).lower(*args).config  # what jit runs without a config (plus chunk blocks)
+    assert spec.default() == attrs.evolve(lowered, block_sizes=lowered.block_sizes[:len(program.blocks)])
+    assert spec.normalize(spec.default()) == spec.default()
+
+
+def test_default_of_long_rows_chunks_them_and_fits():
+    """Rows of 131072 fit once reduced in chunks: normalize must count the chunks, not whole rows."""
+    spec = spec_for(softmax, (2, 131072))
+    default = spec.default()
+    assert default.reduction_loops == (8192,)
+    assert spec.fits(default) and spec.largest_value(default) <= MAX_TILE_ELEMENTS
+
+
+@pytest.mark.parametrize("fn, shapes", CORPUS_SHAPES)
+def test_random_configs_are_in_domain_and_fit(fn, shapes):
+    spec = spec_for(fn, *shapes)
+    drawn = set()
+    for seed in range(20):
+        config = spec.random(random.Random(seed))
+        assert config == spec.random(random.Random(seed))  # reproducible from the seed
+        for k in spec.knobs:
+            assert k.get(config) in k.choices, (k, config)
+        assert spec.fits(config) and spec.normalize(config) == config
+        drawn.add(config)
+    assert len(drawn) > 5  # actually random
+
+
+# --- neighbors -------------------------------------------------------------------------------
+def positions(spec, config):
+    return [k.choices.index(k.get(config)) for k in spec.knobs]
+
+
+@pytest.mark.parametrize("fn, shapes", CORPUS_SHAPES)
+def test_neighbors_differ_in_one_knob_by_one_step(fn, shapes):
+    spec = spec_for(fn, *shapes)
+    rng = random.Random(0)
+    for config in [spec.default()] + [spec.random(rng) for _ in range(5)]:
+        neighbors = spec.neighbors(config)
+        assert neighbors and len(set(neighbors)) == len(neighbors) and config not in neighbors
+        here = positions(spec, config)
+        for n in neighbors:
+            steps = [abs(a - b) for a, b in zip(positions(spec, n), here)]
+            assert sum(steps) == 1, (config, n)  # one knob, one step
+            assert spec.normalize(n) == n and spec.fits(n)  # valid as they are
+            # nothing else changes
+            assert (n.indexing, n.pid_type, n.loop_orders) == (config.indexing, config.pid_type, config.loop_orders)
+        # every in-domain single step that fits is offered
+        expected = 0
+        for i, k in enumerate(spec.knobs):
+            for step in (-1, 1):
+                if 0 <= here[i] + step < len(k.choices):
+                    values = spec.values(config)
+                    values[k.field] = k.choices[here[i] + step] if k.index is None else {
+                        **values[k.field], k.index: k.choices[here[i] + step]}
+                    expected += spec.fits(spec.build(values, base=config))
+        assert len(neighbors) == expected
+
+
+def test_neighbors_at_the_register_limit_leave_out_steps_that_need_repair():
+    spec = spec_for(add, (4096, 4096), (4096, 4096))
+    config = spec.normalize(tfn.Config(block_sizes=[2048, 32]))
+    assert spec.largest_value(config) == MAX_TILE_ELEMENTS
+    neighbors = spec.neighbors(config)
+    assert all(n.block_sizes in ((1024, 32), (2048, 16)) or n.block_sizes == (2048, 32) for n in neighbors)
+    assert tfn.Config(block_sizes=[1024, 64], num_warps=config.num_warps, num_stages=1) not in neighbors
+
+
+# --- normalize -------------------------------------------------------------------------------
+def test_normalize_snaps_off_domain_values():
+    spec = spec_for(softmax, (8, 300))
+    fixed = spec.normalize(tfn.Config(block_sizes=[3], reduction_loops=[100], num_warps=3, num_stages=9))
+    assert fixed.block_sizes == (4,)  # the nearest power of two (log scale)
+    assert fixed.reduction_loops == (128,)
+    assert fixed.num_warps == 4 and fixed.num_stages == 3
+    assert spec.normalize(tfn.Config(block_sizes=[1000], num_warps=64)).block_sizes == (8,)
+    assert spec.normalize(tfn.Config(block_sizes=[1000], num_warps=64)).num_warps == 32
+    mm = spec_for(matmul, (20, 33), (33, 17))
+    assert mm.normalize(tfn.Config(block_sizes=[8, 4, 1])).block_sizes == (16, 16, 16)
+
+
+def test_normalize_fills_unset_knobs_from_the_default_and_keeps_other_fields():
+    spec = spec_for(add, (8, 32), (8, 32))
+    default = spec.default()
+    fixed = spec.normalize(tfn.Config(num_warps=2, pid_type="xyz", indexing="block_ptr"))
+    assert fixed.block_sizes == default.block_sizes and fixed.num_stages == default.num_stages
+    assert fixed.num_warps == 2 and fixed.pid_type == "xyz" and fixed.indexing == "block_ptr"
+
+
+def test_normalize_shrinks_oversize_configs():
+    spec = spec_for(add, (4096, 4096), (4096, 4096))
+    fixed = spec.normalize(tfn.Config(block_sizes=[4096, 4096]))
+    assert fixed.block_sizes == (256, 256)  # the largest block halves first, until 65536 elements
+    assert spec.fits(fixed)
+    assert spec.normalize(tfn.Config(block_sizes=[4096, 1])).block_sizes == (4096, 1)  # fits: unchanged
+
+
+def test_normalize_chunks_rows_when_blocks_cannot_shrink():
+    spec = spec_for(softmax, (2, 131072))
+    fixed = spec.normalize(tfn.Config(block_sizes=[2], reduction_loops=[]))
+    assert fixed.block_sizes == (1,) and fixed.reduction_loops and fixed.reduction_loops[0] is not None
+    assert spec.fits(fixed)
+
+
+def test_normalize_raises_when_irreparable():
+    spec = spec_for(row_argmax, (2, 131072))  # an arg-reduction over a row of 131072: never chunked
+    with pytest.raises(ValueError, match="more than"):
+        spec.normalize(tfn.Config(block_sizes=[1]))
+    with pytest.raises(ValueError):
+        spec.random(random.Random(0))
+    assert spec.default() == spec.base  # still usable: it is what jit runs
+
+
+# --- property: every config the spec produces computes the same as tfn.interpret --------------
+def ragged_rows(draw, lo, hi):
+    return draw(st.integers(1, 6)), draw(st.integers(lo, hi))
+
+
+def draw_add(draw):
+    m, n = ragged_rows(draw, 1, 40)
+    return torch.randn(m, n), torch.randn(m, n)
+
+
+def draw_softmax(draw):
+    return (torch.randn(*ragged_rows(draw, 129, 300)),)  # > 128: row chunks are offered
+
+
+def draw_layer_norm(draw):
+    m, n = ragged_rows(draw, 129, 300)
+    return torch.randn(m, n), torch.randn(n), torch.randn(n)
+
+
+def draw_matmul(draw):
+    m, k, n = (draw(st.integers(1, 40)) for _ in range(3))
+    return torch.randn(m, k), torch.randn(k, n)
+
+
+def draw_looped_sum(draw):
+    return (torch.randn(*ragged_rows(draw, 1, 70)),)
+
+
+PROPERTY_CASES = {
+    "add": (add, draw_add, lambda x, y: x + y),
+    "softmax": (softmax, draw_softmax, lambda x: torch.softmax(x, 1)),
+    "layer_norm": (layer_norm, draw_layer_norm,
+                   lambda x, w, b: torch.nn.functional.layer_norm(x, [x.shape[1]], w, b, eps=1e-5)),
+    "matmul": (matmul, draw_matmul, lambda x, y: x @ y),
+    "looped_sum": (looped_sum, draw_looped_sum, lambda x: x.sum(1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROPERTY_CASES))
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_every_spec_config_matches_interpret(name, data):
+    fn, draw_args, reference = PROPERTY_CASES[name]
+    torch.manual_seed(data.draw(st.integers(0, 2 ** 16), label="seed"))
+    args = draw_args(data.draw)
+    config = data.draw(tt.configs(fn, *args), label="config")  # spec.random(seed), then neighbours
+    # matmul: float32 tl.dot on the interpreter accumulates in a different order than torch
+    tt.assert_matches(fn, reference, *args, configs=[config], atol=1e-3 if name == "matmul" else None)

@@ -1,0 +1,281 @@
+"""`tfn.tune` on the CPU interpreter with tiny inputs: correct results, one tuning per signature,
+`configs=[...]`, failing candidates skipped, the on-disk cache, inputs restored, effort="none"."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+import tilefn as tfn
+from tilefn import lang as tl
+from tilefn.tune import cache
+from tilefn.tune.benchmark import Benchmarker
+from tilefn.tune.spec import ConfigSpec
+from tilefn.tune.tune import BUDGETS
+
+pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
+
+
+def add(x, y):
+    out = torch.empty_like(x)
+    for t in tl.tile(out.shape):
+        out[t] = x[t] + y[t]
+    return out
+
+
+def increment(x):
+    """Writes its input in place: tuning runs it many times, the caller must see it run once."""
+    for t in tl.tile(x.shape):
+        x[t] = x[t] + 1
+
+
+def by_block(x):
+    """A result that depends on the block size: any block other than the default's is 'wrong'."""
+    out = torch.empty_like(x)
+    for t in tl.tile(x.shape[0]):
+        out[t] = x[t] + t.count
+    return out
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TILEFN_CACHE_DIR", str(tmp_path))
+    return tmp_path / "tune"
+
+
+@pytest.fixture
+def evaluations(monkeypatch):
+    """Every config the Benchmarker is asked to evaluate, in order."""
+    seen = []
+    original = Benchmarker.__call__
+
+    def counting(self, config):
+        seen.append(config)
+        return original(self, config)
+
+    monkeypatch.setattr(Benchmarker, "__call__", counting)
+    return seen
+
+
+def inputs(m=8, n=32):
+    return torch.randn(m, n), torch.randn(m, n)
+
+
+def spec_of(fn, *args) -> ConfigSpec:
+    return ConfigSpec.of(tfn.make_ir(fn)(*args))
+
+
+def test_quick_tuning_is_correct_and_later_calls_are_cache_hits(evaluations):
+    x, y = inputs()
+    tuned = tfn.tune(add, effort="quick", verbose=False)
+    torch.testing.assert_close(tuned(x, y), x + y)
+    assert 1 < len(evaluations) <= BUDGETS["cpu"]["quick"]
+    assert len(set(evaluations)) == len(evaluations)
+    tuned_count = len(evaluations)
+    best = tuned.best_config(x, y)
+    spec = spec_of(add, x, y)
+    assert spec.normalize(best) == best  # a config from the spec
+    a, b = inputs()  # same signature, new values
+    for _ in range(3):
+        torch.testing.assert_close(tuned(a, b), a + b)
+        torch.testing.assert_close(tuned(x, y), x + y)
+    assert tuned.best_config(a, b) == best
+    assert len(evaluations) == tuned_count  # no re-tuning
+    # a new signature tunes again, once
+    c, d = inputs(5, 7)
+    torch.testing.assert_close(tuned(c, d), c + d)
+    assert len(evaluations) > tuned_count
+    again = len(evaluations)
+    tuned(c, d)
+    assert len(evaluations) == again
+
+
+@pytest.mark.parametrize("search", ["random", "pattern", "de", "default"])
+def test_every_search_tunes(search, evaluations):
+    x, y = inputs()
+    tuned = tfn.tune(tfn.jit(add), effort="quick", search=search, use_cache=False, verbose=False)
+    torch.testing.assert_close(tuned(x, y), x + y)
+    assert 1 <= len(evaluations) <= BUDGETS["cpu"]["quick"]
+
+
+def test_configs_tunes_among_those_only(evaluations):
+    x, y = inputs()
+    candidates = [tfn.Config(block_sizes=[4, 8], num_warps=2), tfn.Config(block_sizes=[8, 16], num_warps=1)]
+    tuned = tfn.tune(add, configs=candidates, verbose=False)
+    torch.testing.assert_close(tuned(x, y), x + y)
+    assert evaluations == candidates
+    assert tuned.best_config(x, y) in candidates
+
+
+def test_failing_candidates_are_skipped(evaluations, caplog):
+    x, y = inputs()
+    invalid = tfn.Config(block_sizes=[3, 5])  # not powers of two: lowering rejects it
+    valid = tfn.Config(block_sizes=[8, 8], num_warps=1)
+    with caplog.at_level(logging.INFO, logger="tilefn.tune"):
+        tuned = tfn.tune(add, configs=[invalid, valid], verbose=False)
+        torch.testing.assert_close(tuned(x, y), x + y)
+    assert tuned.best_config(x, y) == valid
+    assert evaluations == [invalid, valid]
+    assert any("skipped" in r.getMessage() and "power of two" in r.getMessage() for r in caplog.records)
+
+
+def test_wrong_results_are_skipped(caplog):
+    x = torch.zeros(8)
+    default = spec_of(by_block, x).default()
+    wrong = tfn.Config(block_sizes=[2])  # computes x + 2 where the default computes x + 8
+    with caplog.at_level(logging.INFO, logger="tilefn.tune"):
+        tuned = tfn.tune(by_block, configs=[wrong, default], verbose=False)
+        out = tuned(x)
+    assert tuned.best_config(x) == default
+    torch.testing.assert_close(out, torch.full([8], 8.0))
+    assert any("wrong result" in r.getMessage() for r in caplog.records)
+
+
+def test_no_correct_candidate_is_an_error():
+    x, y = inputs()
+    tuned = tfn.tune(add, configs=[tfn.Config(block_sizes=[3, 3])], verbose=False)
+    with pytest.raises(RuntimeError, match="no candidate config"):
+        tuned(x, y)
+
+
+def test_the_disk_cache_spares_a_fresh_tuned_function_the_search(evaluations, cache_dir):
+    x, y = inputs()
+    first = tfn.tune(add, effort="quick", verbose=False)
+    first(x, y)
+    files = list(cache_dir.glob("*.json"))
+    assert len(files) == 1 and not list(cache_dir.glob("*.tmp"))  # written atomically
+    entry = json.loads(files[0].read_text())
+    assert tfn.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry["config"].items()}) \
+        == first.best_config(x, y)
+    count = len(evaluations)
+    second = tfn.tune(add, effort="quick", verbose=False)  # a new TunedFunction: nothing in memory
+    torch.testing.assert_close(second(x, y), x + y)
+    assert second.best_config(x, y) == first.best_config(x, y)
+    assert len(evaluations) == count  # loaded, not searched
+    third = tfn.tune(add, effort="quick", use_cache=False, verbose=False)
+    third(x, y)
+    assert len(evaluations) > count  # use_cache=False searches
+
+
+def test_the_disk_cache_works_across_processes(cache_dir, tmp_path):
+    """The key must be stable from one process to the next (configs=[...] included)."""
+    script = tmp_path / "tune_once.py"
+    script.write_text(textwrap.dedent("""
+        import torch, tilefn as tfn
+        from tilefn import lang as tl
+        from tilefn.tune.benchmark import Benchmarker
+
+        def add(x, y):
+            out = torch.empty_like(x)
+            for t in tl.tile(out.shape):
+                out[t] = x[t] + y[t]
+            return out
+
+        calls = []
+        original = Benchmarker.__call__
+        Benchmarker.__call__ = lambda self, c: calls.append(c) or original(self, c)
+        x = torch.arange(256, dtype=torch.float32).reshape(8, 32)
+        configs = [tfn.Config(block_sizes=[4, 8], num_warps=2), tfn.Config(block_sizes=[8, 16])]
+        tfn.tune(add, configs=configs, verbose=False)(x, x)
+        print("evaluations", len(calls))
+    """))
+    env = {**os.environ, "PYTHONHASHSEED": "random"}
+
+    def run():
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    assert run() == "evaluations 2"
+    assert run() == "evaluations 0"
+
+
+def test_a_corrupt_cache_entry_is_ignored_with_a_warning(evaluations, cache_dir, caplog):
+    x, y = inputs()
+    tfn.tune(add, effort="quick", verbose=False)(x, y)
+    (path,) = cache_dir.glob("*.json")
+    for garbage in ['{"config": {"block_sizes": [8', '{"config": {"no_such_knob": 1}}', "\x00\xff"]:
+        path.write_text(garbage)
+        count = len(evaluations)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tilefn.tune"):
+            tuned = tfn.tune(add, effort="quick", verbose=False)
+            torch.testing.assert_close(tuned(x, y), x + y)
+        assert any(r.levelno == logging.WARNING and "corrupt" in r.getMessage() for r in caplog.records)
+        assert len(evaluations) > count  # tuned again
+        assert cache.load(path.stem) == tuned.best_config(x, y)  # and the entry is rewritten, valid
+
+
+def test_cached_configs_with_nested_lists_stay_hashable():
+    config = tfn.Config(block_sizes=[4, 8], indexing=("pointer", "block_ptr"), tunables={"unroll": 2})
+    cache.store("k", config, 1.0)
+    loaded = cache.load("k")
+    assert loaded == config and hash(loaded) == hash(config)
+
+
+def test_mutated_inputs_are_restored(evaluations):
+    x = torch.randn(8, 32)
+    expected = x + 1
+    tuned = tfn.tune(increment, effort="quick", use_cache=False, verbose=False)
+    assert tuned(x) is None
+    assert len(evaluations) > 1  # tuning ran the kernel many times ...
+    assert torch.equal(x, expected)  # ... the caller sees exactly one application
+    tuned(x)
+    assert torch.equal(x, expected + 1)
+
+
+def test_mutated_inputs_are_restored_with_configs():
+    x = torch.randn(8, 32)
+    expected = x + 1
+    tuned = tfn.tune(increment, configs=[tfn.Config(block_sizes=[2, 4]), tfn.Config(block_sizes=[8, 32])],
+                     use_cache=False, verbose=False)
+    tuned(x)
+    assert torch.equal(x, expected)
+
+
+def test_an_in_place_kernel_is_checked_on_what_it_writes(caplog):
+    """A kernel with no outputs is checked on its written arguments: a wrong in-place result loses."""
+
+    def bump_by_block(x):
+        for t in tl.tile(x.shape[0]):
+            x[t] = x[t] + t.count
+
+    x = torch.zeros(8)
+    default = spec_of(bump_by_block, x).default()
+    with caplog.at_level(logging.INFO, logger="tilefn.tune"):
+        tuned = tfn.tune(bump_by_block, configs=[tfn.Config(block_sizes=[2]), default], use_cache=False,
+                         verbose=False)
+        tuned(x)
+    assert tuned.best_config(x) == default
+    assert torch.equal(x, torch.full([8], 8.0))
+    assert any("wrong result" in r.getMessage() for r in caplog.records)
+
+
+def test_effort_none_uses_the_default_without_benchmarking(evaluations, monkeypatch):
+    created = []
+    monkeypatch.setattr(Benchmarker, "__init__", lambda self, *a, **k: created.append(a) or None)
+    x, y = inputs()
+    tuned = tfn.tune(add, effort="none", verbose=False)
+    torch.testing.assert_close(tuned(x, y), x + y)
+    assert tuned.best_config(x, y) == spec_of(add, x, y).default()
+    assert evaluations == [] and created == []
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="effort"):
+        tfn.tune(add, effort="max")
+    with pytest.raises(ValueError, match="search"):
+        tfn.tune(add, search="annealing")
+
+
+def test_verbose_prints_the_config_to_paste(capsys):
+    x, y = inputs()
+    tfn.tune(add, effort="quick", use_cache=False)(x, y)
+    err = capsys.readouterr().err
+    assert "tilefn.tune: add:" in err and "tfn.Config(block_sizes=" in err
