@@ -199,8 +199,10 @@ def evaluations_to_optimum(search, spec, seed, budget) -> int:
 
 def test_seeded_pattern_search_beats_random_search():
     """Averaged over targets and seeds, the default search reaches the optimum in far fewer
-    evaluations than random search (measured: ~47 vs ~147 of a budget of 150 on the matmul space)."""
-    spec, budget = SPECS["matmul"], 150
+    evaluations than random search. The matmul space has ~60,000 configs (blocks, l2 grouping, loop
+    stages, warps, stages): measured ~38 evaluations for the default search; random search rarely
+    finds the optimum within 400."""
+    spec, budget = SPECS["matmul"], 400
     seeded = statistics.mean(evaluations_to_optimum(seeded_pattern_search, spec, s, budget) for s in range(16))
     rand = statistics.mean(evaluations_to_optimum(random_search, spec, s, budget) for s in range(16))
     assert seeded < 0.6 * rand, (seeded, rand)

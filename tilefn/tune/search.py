@@ -69,7 +69,8 @@ def random_search(spec: ConfigSpec, evaluate, budget: int, rng: random.Random) -
 
 
 def pattern_search(spec: ConfigSpec, evaluate, budget: int, rng: random.Random, seeds=None) -> SearchResult:
-    """Hill-climb: evaluate every neighbour of the best config, move to the best improvement."""
+    """Hill-climb: evaluate every neighbour of the best config, then move to the better of the best
+    improving neighbour and the pattern move that takes every improving knob step at once."""
     memo = _Memo(evaluate, budget)
     seeds = list(seeds) if seeds else [spec.default()]
     memo.prefetch(seeds)
@@ -80,13 +81,23 @@ def pattern_search(spec: ConfigSpec, evaluate, budget: int, rng: random.Random, 
         neighbors = spec.neighbors(best)
         rng.shuffle(neighbors)
         memo.prefetch(neighbors)
-        improved = False
-        for candidate in neighbors:
-            if memo(candidate) < memo(best):
-                best, improved = candidate, True
-        if not improved:
+        improving = sorted((c for c in neighbors if memo(c) < memo(best)), key=memo, reverse=True)
+        if not improving:
             break
+        step, combined = improving[-1], _pattern_move(spec, best, improving)
+        best = combined if combined is not None and memo(combined) < memo(step) else step
     return memo.result()
+
+
+def _pattern_move(spec: ConfigSpec, best: Config, improving: list) -> Config | None:
+    """`best` with each knob set as its most improving neighbour sets it (None if it doesn't fit)."""
+    values = spec.values(best)
+    for candidate in improving:  # worst first, so the best step on each knob wins
+        for knob in spec.knobs:
+            if knob.get(candidate) != knob.get(best):
+                set_value(values, knob, knob.get(candidate))
+    combined = spec.build(values, base=best)
+    return combined if len(improving) > 1 and spec.fits(combined) else None
 
 
 def differential_evolution(spec: ConfigSpec, evaluate, budget: int, rng: random.Random,

@@ -14,6 +14,9 @@ from ..trace.ir import Program
 
 MAX_TILE_ELEMENTS = 1 << 16  # more than this in one value spills registers on any current GPU
 WARPS = (1, 2, 4, 8, 16, 32)
+L2_GROUPS = (1, 4, 8, 16)  # 1 = no grouping
+RANGE_STAGES = (0, 2, 3, 4)  # 0 = the kernel-wide num_stages
+LIST_FIELDS = {"block_sizes": None, "reduction_loops": None, "l2_groupings": 1, "range_num_stages": 0}
 STAGES = (1, 2, 3, 4, 5)
 
 
@@ -29,7 +32,7 @@ class Knob:
         value = getattr(config, self.field)
         if self.index is None:
             return value
-        return value[self.index] if self.index < len(value) else None
+        return value[self.index] if self.index < len(value) else LIST_FIELDS.get(self.field)
 
     def nearest(self, value):
         """The choice closest to `value` (by position for numbers, else the first)."""
@@ -76,6 +79,14 @@ class ConfigSpec:
             chunks = _pow2_range(128, next_power_of_2(extent) // 2)
             if chunks:
                 knobs.append(Knob("reduction_loops", i, (None, *chunks)))
+        if roles:  # matrix products: L2-friendly tile order and per-loop software pipelining
+            from ..lower.loops_info import inner_loops, ordered_loops
+
+            for i, _ in enumerate(ordered_loops(program)):
+                knobs.append(Knob("l2_groupings", i, L2_GROUPS))
+            if not reduction_extents(program):  # (chunk loops would shift the inner-loop positions)
+                for i, _ in enumerate(inner_loops(program)):
+                    knobs.append(Knob("range_num_stages", i, RANGE_STAGES))
         knobs.append(Knob("num_warps", None, WARPS))
         knobs.append(Knob("num_stages", None, STAGES if roles else (1, 2, 3)))
         return cls(program, tuple(knobs), default_config(program))
@@ -87,12 +98,12 @@ class ConfigSpec:
         Knobs `values` leaves out keep the spec's base values; fields no knob covers keep `base`'s.
         """
         fields = {}
-        for field in ("block_sizes", "reduction_loops"):
+        for field, unset in LIST_FIELDS.items():
             current = list(getattr(self.base, field))
             for index, value in values.get(field, {}).items():
-                current += [None] * (index + 1 - len(current))
+                current += [unset] * (index + 1 - len(current))
                 current[index] = value
-            while current and current[-1] is None and field == "reduction_loops":
+            while current and current[-1] == unset and field != "block_sizes":
                 current.pop()
             fields[field] = current
         for field in ("num_warps", "num_stages"):

@@ -64,7 +64,7 @@ class TunedFunction:
         program, _ = self.jitted.trace_and_bind(args, {})
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
         spec = ConfigSpec.of(program)
-        cache_key = cache.cache_key(program, device)
+        cache_key = cache.cache_key(program, device) + f"-{self.effort}-{self.search}"
         if self.configs:  # a stable digest: hash() of strings differs from one process to the next
             cache_key += "-" + hashlib.sha256(repr(self.configs).encode()).hexdigest()[:16]
         best = cache.load(cache_key) if self.use_cache else None
