@@ -11,7 +11,9 @@ from ..config import Config
 from ..lower.heuristics import _dot_roles, _kernel_eqns, _largest_value, default_config, next_power_of_2
 from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
 from ..trace.ir import Program
+from ..trace.types import TileDim
 
+MAX_SHARED_BYTES = 227 * 1024  # an H100 block's shared memory (A100: 163 KB; smaller GPUs fail and are skipped)
 MAX_TILE_ELEMENTS = 1 << 16  # more than this in one value spills registers on any current GPU
 WARPS = (1, 2, 4, 8, 16, 32)
 L2_GROUPS = (1, 4, 8, 16)  # 1 = no grouping
@@ -164,7 +166,20 @@ class ConfigSpec:
         return _largest_value(_kernel_eqns(program), attrs.evolve(config, block_sizes=sizes))
 
     def fits(self, config: Config) -> bool:
-        return self.largest_value(config) <= MAX_TILE_ELEMENTS
+        """The largest value fits in registers, and pipelined dot operands fit in shared memory."""
+        return self.largest_value(config) <= MAX_TILE_ELEMENTS and self.dot_shared_bytes(config) <= MAX_SHARED_BYTES
+
+    def dot_shared_bytes(self, config: Config) -> int:
+        """Shared memory the pipelined matrix-product operands need: stages x (A tile + B tile)."""
+        largest = 0
+        for eqn in _kernel_eqns(self.program):
+            if eqn.prim != "dot":
+                continue
+            tiles = sum(math.prod(config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d)
+                                  for d in operand.type.shape) * operand.type.dtype.itemsize
+                        for operand in eqn.inputs[:2])
+            largest = max(largest, tiles * max(config.num_stages or 1, 1))
+        return largest
 
     def normalize(self, config: Config) -> Config:
         """Snap every knob to its domain, then shrink until the largest value fits in registers.

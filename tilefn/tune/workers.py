@@ -17,8 +17,16 @@ def _pool() -> futures.ProcessPoolExecutor:
     global _POOL
     if _POOL is None:
         workers = int(os.environ.get("TILEFN_COMPILE_WORKERS", min(8, os.cpu_count() or 1)))
-        _POOL = futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOL = futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_quiet)
     return _POOL
+
+
+def _quiet() -> None:
+    """Workers' stderr goes nowhere: a failing candidate makes ptxas dump its whole PTX there; the
+    failure is reported (logged) by the tuner instead."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
 
 
 def _compile(job) -> None:
