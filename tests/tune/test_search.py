@@ -52,7 +52,9 @@ def spec_of(fn, *shapes) -> ConfigSpec:
 
 
 SPECS = {
-    "matmul": spec_of(matmul, (200, 300), (300, 500)),  # 5 x 5 x 5 blocks, 6 warps, 5 stages: 3750 configs
+    # 5 x 5 x 5 blocks, 4 l2 groupings, 4 loop stages, 6 warps, 5 stages: 60,000 configs (DE needs
+    # 400 evaluations to land within a step of the optimum here; the others find it within 150)
+    "matmul": spec_of(matmul, (200, 300), (300, 500)),
     "softmax": spec_of(softmax, (64, 3000)),  # blocks, row chunks, warps, stages: 756 configs
     "small": spec_of(softmax, (8, 300)),  # 216 configs
 }
@@ -111,7 +113,7 @@ def run(strategy, spec, cost, budget, seed=0) -> SearchResult:
 
 # (strategy, spec, budget, how many steps from the optimum the result may be)
 FINDS = [("pattern", "matmul", 150, 0), ("pattern", "softmax", 150, 0), ("default", "matmul", 150, 0),
-         ("default", "softmax", 150, 0), ("de", "matmul", 150, 1), ("de", "softmax", 150, 1),
+         ("default", "softmax", 150, 0), ("de", "matmul", 400, 1), ("de", "softmax", 150, 1),
          ("random", "small", 150, 1)]
 
 
