@@ -40,10 +40,9 @@ def _dot_roles(eqns) -> dict[int, str]:
 
 def _grid_blocks(program: Program) -> list[int]:
     """Block ids of the outermost (grid) loops, outermost dimension first."""
-    kernel = program.kernel
-    if kernel is None:
-        return []
-    return [dim.block for loop in kernel.params["region"].eqns for kind, dim in loop.params["dims"] if kind == "tile"]
+    from .loops_info import grid_loops
+
+    return [dim.block for loop in grid_loops(program) for kind, dim in loop.params["dims"] if kind == "tile"]
 
 
 def _clamp(size: int, extent: int | None) -> int:

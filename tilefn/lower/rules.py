@@ -5,7 +5,7 @@ import torch
 
 from ..errors import TilefnError
 from ..trace.ir import Lit, Var
-from ..trace.primitives import BINARY, _result_dtype
+from ..trace.primitives import BINARY, _result_dtype, reduction_identity
 from ..trace.types import PyScalarType, TensorType, TileDim
 from .emit import Emitter, tl_dtype
 
@@ -164,18 +164,6 @@ def _convert(em: Emitter, eqn):
 
 
 # --- reductions and scans ----------------------------------------------------------------
-def _identity(prim, dtype):
-    if prim == "reduce_sum":
-        return "0"
-    if prim == "reduce_prod":
-        return "1"
-    low = prim in ("reduce_max", "argmax")
-    if dtype.is_floating_point:
-        return 'float("-inf")' if low else 'float("inf")'
-    info = torch.iinfo(dtype if dtype != torch.bool else torch.int32)
-    return str(info.min if low else info.max)
-
-
 _TL_REDUCE = {"reduce_sum": "tl.sum", "reduce_prod": None, "reduce_max": "tl.max",
               "reduce_min": "tl.min", "argmax": "tl.argmax", "argmin": "tl.argmin"}
 
@@ -197,7 +185,7 @@ def _reduce(em: Emitter, eqn):
     mask = em.value_mask(x.type.shape, axes={axis})
     if mask is not None and not (eqn.prim == "reduce_sum" and x in em.zero_padded):
         masked = em.fresh(f"{em(x)}_masked")
-        em.emit(f"{masked} = tl.where({mask}, {value}, {_identity(eqn.prim, compute)})")
+        em.emit(f"{masked} = tl.where({mask}, {value}, {em(Lit(reduction_identity(eqn.prim, compute), None))})")
         value = masked
     if eqn.prim == "reduce_prod":
         expr = f"tl.reduce({value}, {axis}, _mul_combine, keep_dims={keepdim})"

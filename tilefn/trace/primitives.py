@@ -6,6 +6,7 @@ primitive's name, as in JAX.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Callable
 
 import attrs
@@ -128,6 +129,19 @@ REDUCTIONS = {
     "reduce_sum": torch.sum, "reduce_max": torch.amax, "reduce_min": torch.amin,
     "reduce_prod": torch.prod, "argmax": torch.argmax, "argmin": torch.argmin,
 }
+
+
+def reduction_identity(prim: str, dtype: torch.dtype):
+    """The value a reduction ignores (what masked-off lanes hold): 0, 1, or the dtype's extreme."""
+    if prim == "reduce_sum":
+        return 0
+    if prim == "reduce_prod":
+        return 1
+    low = prim in ("reduce_max", "argmax")
+    if dtype.is_floating_point:
+        return -math.inf if low else math.inf
+    info = torch.iinfo(dtype if dtype != torch.bool else torch.int32)
+    return info.min if low else info.max
 
 
 def reduced_shape(shape, axis, keepdim):

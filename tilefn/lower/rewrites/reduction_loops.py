@@ -11,26 +11,21 @@ slices) are left whole.
 """
 from __future__ import annotations
 
-import math
-
 import attrs
 import torch
 
-from ...trace.ir import BlockInfo, Eqn, Lit, Region, Var
+from ...trace.ir import BlockInfo, Eqn, Lit, Region, Var, walk_eqns
+from ...trace.primitives import POINTWISE, reduction_identity
 from ...trace.types import PyScalarType, TensorType, TileDim, TileType
+from ..loops_info import grid_loops
 
 COMBINE = {"reduce_sum": "add", "reduce_max": "maximum", "reduce_min": "minimum", "reduce_prod": "mul"}
-ROW_WISE = {"convert", "expand_dims", "squeeze", "permute", "broadcast_to", "full", "load",
-            *COMBINE} | set()
+ROW_WISE = {"convert", "expand_dims", "squeeze", "permute", "broadcast_to", "full", "load", *COMBINE,
+            *POINTWISE}
 
 
 class _Bail(Exception):
     """The body uses the row in a way this rewrite does not handle."""
-
-
-def _grid_loops(program):
-    kernel = program.kernel
-    return list(kernel.params["region"].eqns) if kernel is not None else []
 
 
 def _reduced_extent(eqn):
@@ -43,22 +38,12 @@ def _reduced_extent(eqn):
 def reduction_extents(program) -> list[int]:
     """The static extents reduced whole inside grid loops, in order of first appearance."""
     extents = []
-    for loop in _grid_loops(program):
+    for loop in grid_loops(program):
         for eqn in loop.params["region"].eqns:
             extent = _reduced_extent(eqn)
             if extent is not None and extent not in extents:
                 extents.append(extent)
     return extents
-
-
-def _identity(prim, dtype):
-    if prim in ("reduce_sum", "reduce_prod"):
-        return 0 if prim == "reduce_sum" else 1
-    low = prim == "reduce_max"
-    if dtype.is_floating_point:
-        return -math.inf if low else math.inf
-    info = torch.iinfo(dtype)
-    return info.min if low else info.max
 
 
 class _Chunker:
@@ -99,7 +84,7 @@ class _Chunker:
         if atom in mapping:
             return mapping[atom]
         eqn = self.producers.get(atom)
-        if eqn is None or eqn.prim not in ROW_WISE and not _is_pointwise(eqn.prim):
+        if eqn is None or eqn.prim not in ROW_WISE:
             raise _Bail
         params = eqn.params
         if eqn.prim == "load":
@@ -126,12 +111,6 @@ class _Chunker:
         return Eqn("loop", inputs, outputs, {"dims": (("tile", self.dim),), "region": region, "grid": False})
 
 
-def _is_pointwise(prim):
-    from ...trace.primitives import POINTWISE
-
-    return prim in POINTWISE
-
-
 def _new_tile(chunker):
     return Var(TileType(chunker.dim))
 
@@ -142,7 +121,7 @@ def _looped_reduction(chunker, eqn):
     acc_dtype = torch.float32 if out.type.dtype in (torch.float16, torch.bfloat16) else out.type.dtype
     acc_type = TensorType(out.type.shape, acc_dtype)
     init = Var(acc_type)
-    eqns = [Eqn("full", (), (init,), {"shape": acc_type.shape, "value": _identity(eqn.prim, acc_dtype),
+    eqns = [Eqn("full", (), (init,), {"shape": acc_type.shape, "value": reduction_identity(eqn.prim, acc_dtype),
                                        "dtype": acc_dtype}, eqn.source)]
     param, tile_var = Var(acc_type), _new_tile(chunker)
 
@@ -200,10 +179,10 @@ def looped_reductions(program, config):
     chunks = {n: size for n, size in zip(reduction_extents(program), config.reduction_loops) if size}
     if not chunks:
         return program
-    blocks, hints = list(program.blocks), program.hints
-    tiles = 1 + max((d.tile for b in _all_tile_dims(program) for d in [b]), default=-1)
+    blocks = list(program.blocks)
+    tiles = 1 + max((dim.tile for dim in _tile_dims(program)), default=-1)
     loops = []
-    for loop in _grid_loops(program):
+    for loop in grid_loops(program):
         region = loop.params["region"]
         for n, size in chunks.items():
             dim = TileDim(tiles, len(blocks))
@@ -217,12 +196,11 @@ def looped_reductions(program, config):
     kernel = program.kernel
     new_kernel = attrs.evolve(kernel, params=kernel.params.set("region", Region((), loops)))
     eqns = [new_kernel if e is kernel else e for e in program.eqns]
-    return attrs.evolve(program, eqns=eqns, blocks=blocks, hints=hints)
+    return attrs.evolve(program, eqns=eqns, blocks=blocks)
 
 
-def _all_tile_dims(program):
-    from ...trace.ir import walk_eqns
-
+def _tile_dims(program):
+    """Every TileDim a loop of `program` walks (new chunk tiles are numbered after them)."""
     for eqn in walk_eqns(program.eqns):
         if eqn.prim == "loop":
             for kind, dim in eqn.params["dims"]:
