@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
 import threading
 
 import torch
@@ -91,13 +93,11 @@ class JitFunction:
                 raise exc.with_traceback(None) from None
             with self._lock:
                 self._programs[key] = program
-        tensors = [a for a in args if isinstance(a, torch.Tensor)]
-        if kwargs:
-            import inspect
+        values = self._bind(args, kwargs).arguments.values() if kwargs else args
+        return program, [v for v in values if isinstance(v, torch.Tensor)]
 
-            bound = inspect.signature(self.fn).bind(*args, **kwargs)
-            tensors = [v for v in bound.arguments.values() if isinstance(v, torch.Tensor)]
-        return program, tensors
+    def _bind(self, args, kwargs) -> inspect.BoundArguments:
+        return inspect.signature(self.fn).bind(*args, **kwargs)
 
     def lower(self, *args, config: Config | None = None, **kwargs):
         """The Program for these arguments lowered to Triton under `config` (default: heuristics)."""
@@ -106,8 +106,6 @@ class JitFunction:
         program, _ = self.trace_and_bind(args, kwargs)
         lowered = lower(program, config if config is not None else self.config)
         if self.print_output_code:
-            import sys
-
             print(lowered.source, file=sys.stderr)
         return lowered
 
@@ -124,9 +122,7 @@ class JitFunction:
         if executable is None:
             executable = self._compile(key, args, kwargs)
         if kwargs:
-            import inspect
-
-            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+            bound = self._bind(args, kwargs)
             return executable(*bound.args, **{f"_{k}" if not isinstance(v, torch.Tensor) else k: v
                                               for k, v in bound.kwargs.items()})
         guard = last_call_guard(args)

@@ -17,12 +17,12 @@ def next_power_of_2(n: int) -> int:
     return 1 << max(int(n) - 1, 0).bit_length()
 
 
-def _kernel_eqns(program: Program):
+def kernel_eqns(program: Program):
     kernel = program.kernel
     return list(walk_eqns(kernel.params["region"].eqns)) if kernel is not None else []
 
 
-def _dot_roles(eqns) -> dict[int, str]:
+def dot_roles(eqns) -> dict[int, str]:
     """block id -> "m", "n", "k" or "batch" for the blocks that tile matrix-product operands."""
     roles = {}
     for eqn in eqns:
@@ -50,15 +50,15 @@ def _clamp(size: int, extent: int | None) -> int:
 
 
 def default_config(program: Program) -> Config:
-    eqns = _kernel_eqns(program)
-    roles = _dot_roles(eqns)
+    eqns = kernel_eqns(program)
+    roles = dot_roles(eqns)
     grid = _grid_blocks(program)
     sizes = [1] * len(program.blocks)
     for block in program.blocks:  # sequential (inner loop) dimensions first
         if block.id not in grid and block.id not in roles and not block.fixed:
             sizes[block.id] = _clamp(1024, block.extent)
     # what one program holds with grid blocks of 1 (whole rows, inner tiles) sets the grid budget
-    budget = max(1, TILE_ELEMENTS // _largest_value(eqns, Config(block_sizes=sizes)))
+    budget = max(1, TILE_ELEMENTS // largest_value(eqns, Config(block_sizes=sizes)))
     for block_id in reversed(grid):  # the innermost grid dimension gets the budget first
         block = program.blocks[block_id]
         if block_id in roles or block.fixed:
@@ -72,7 +72,7 @@ def default_config(program: Program) -> Config:
             want = {"m": 128, "n": 128, "k": 64, "batch": 1}[roles[block.id]]
             sizes[block.id] = max(_clamp(want, block.extent), 16 if roles[block.id] != "batch" else 1)
     config = Config(block_sizes=sizes)
-    elements = _largest_value(eqns, config)
+    elements = largest_value(eqns, config)
     if roles:
         warps, stages = (8, 3) if elements >= 128 * 128 else (4, 3)
     else:
@@ -91,7 +91,7 @@ def _looped_rows(program: Program) -> list:
     return [ROW_CHUNK if next_power_of_2(n) > LONG_ROW else None for n in reduction_extents(program)]
 
 
-def _largest_value(eqns, config) -> int:
+def largest_value(eqns, config) -> int:
     """Elements of the largest value in the kernel under `config`'s block sizes."""
     largest = 1
     for eqn in eqns:

@@ -12,7 +12,7 @@ from typing import Callable
 import attrs
 
 from ..config import Config
-from ..lower.heuristics import _dot_roles, _kernel_eqns
+from ..lower.heuristics import dot_roles, kernel_eqns
 from .spec import ConfigSpec, set_value
 
 
@@ -183,7 +183,7 @@ MATMUL_TILES = ((128, 256, 64, 8, 3), (256, 128, 64, 8, 3), (128, 128, 64, 4, 4)
 
 def _coarse_variants(spec: ConfigSpec):
     base = spec.default()
-    roles = _dot_roles(_kernel_eqns(spec.program))
+    roles = dot_roles(kernel_eqns(spec.program))
     by_role = {role: block for block, role in roles.items()}
     if {"m", "n", "k"} <= by_role.keys():
         for m, n, k, warps, stages in MATMUL_TILES:

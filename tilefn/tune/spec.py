@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from ..config import Config
-from ..lower.heuristics import _dot_roles, _kernel_eqns, _largest_value, default_config, next_power_of_2
+from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
 from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
 from ..trace.ir import Program
 from ..trace.types import TileDim
@@ -67,8 +67,8 @@ class ConfigSpec:
 
     @classmethod
     def of(cls, program: Program) -> "ConfigSpec":
-        eqns = _kernel_eqns(program)
-        roles = _dot_roles(eqns)
+        eqns = kernel_eqns(program)
+        roles = dot_roles(eqns)
         knobs = []
         for block in program.blocks:
             if block.fixed:
@@ -163,7 +163,7 @@ class ConfigSpec:
         for block in program.blocks:  # chunk blocks that reduction_loops added, and explicit sizes
             if block.fixed:
                 sizes[block.id] = block.fixed
-        return _largest_value(_kernel_eqns(program), attrs.evolve(config, block_sizes=sizes))
+        return largest_value(kernel_eqns(program), attrs.evolve(config, block_sizes=sizes))
 
     def fits(self, config: Config) -> bool:
         """The largest value fits in registers, and pipelined dot operands fit in shared memory."""
@@ -172,7 +172,7 @@ class ConfigSpec:
     def dot_shared_bytes(self, config: Config) -> int:
         """Shared memory the pipelined matrix-product operands need: stages x (A tile + B tile)."""
         largest = 0
-        for eqn in _kernel_eqns(self.program):
+        for eqn in kernel_eqns(self.program):
             if eqn.prim != "dot":
                 continue
             tiles = sum(math.prod(config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d)
