@@ -59,18 +59,11 @@ def eval_eqns(eqns, env, ctx) -> None:
             env[var] = value
 
 
-def default_block_sizes(program: Program) -> tuple[int, ...]:
-    from .lower.heuristics import default_config
-
-    return default_config(program).block_sizes
-
-
 def run_program(program: Program, tensors, config: Config | None = None):
     """Evaluate `program` on the tensor arguments (in order); returns what the kernel returns."""
-    block_sizes = list(config.block_sizes) if config is not None and config.block_sizes else list(default_block_sizes(program))
-    for block in program.blocks:
-        if block.fixed:
-            block_sizes[block.id] = block.fixed
+    from .lower.heuristics import complete_config
+
+    block_sizes = list(complete_config(program, config).block_sizes)
     device = tensors[0].device if tensors else torch.device("cpu")
     ctx = Context(block_sizes, device)
     env = dict(zip(program.inputs, tensors))
