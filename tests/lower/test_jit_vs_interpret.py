@@ -897,7 +897,8 @@ def draw_config(draw, program) -> tfn.Config:
         top = max(0, math.ceil(math.log2(extent)))  # one tile covers the extent
         low = max(0, top - int(math.log2(MAX_TILES)) - 1)
         sizes.append(2 ** draw(st.integers(low, top), label=f"log2 block {block.id}"))
-    return tfn.Config(block_sizes=sizes, num_warps=draw(st.sampled_from([1, 2, 4])))
+    indexing = draw(st.sampled_from(["pointer", "block_ptr", "tensor_descriptor"]), label="indexing")
+    return tfn.Config(block_sizes=sizes, num_warps=draw(st.sampled_from([1, 2, 4])), indexing=indexing)
 
 
 def flat(value):

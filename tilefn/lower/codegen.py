@@ -73,7 +73,8 @@ class KernelWriter:
         name = f"_{self.program.name}_kernel"
         helpers = "".join(KERNEL_HELPERS[h] + "\n\n" for h in sorted(em.needs_helpers))
         source = ("import triton\nimport triton.language as tl\n\n\n" + helpers +
-                  f"@triton.jit\ndef {name}({signature}):\n" + "\n".join(em.lines) + "\n")
+                  f"@triton.jit\ndef {name}({signature}):\n" +
+                  "\n".join(["    " + line for line in em.prologue] + em.lines) + "\n")
         return KernelSource(name, source, operands, blocks, math.prod(launch_grid),
                             self.config.num_warps or 4, self.config.num_stages or 3, launch_grid)
 
@@ -184,6 +185,7 @@ class KernelWriter:
                 em.bind(handle, base)
                 em.block_name(dim.block, base)
                 em.tile_ends[dim.tile] = em(loop.inputs[2 * i + 1])
+                em.tile_begins[base] = em(loop.inputs[2 * i])
             names.append(base)
         return names
 

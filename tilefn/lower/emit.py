@@ -49,6 +49,10 @@ class Emitter:
         self.tile_ends: dict[int, str] = {}  # tile number -> its loop's end, as source text
         self.needs_helpers: set[str] = set()
         self.load_count = 0
+        self.memory_count = 0  # loads and stores emitted so far: indexes Config.indexing
+        self.tile_begins: dict[str, str] = {}  # tile base name -> its loop's begin, as source text
+        self.prologue: list[str] = []  # lines at the top of the kernel (tensor descriptors)
+        self.descriptors: dict = {}  # (tensor name, block shape) -> descriptor name
 
     def eviction_policy(self) -> str:
         """The eviction policy of the next load, from `load_eviction_policies` in order."""
@@ -56,6 +60,11 @@ class Emitter:
         policy = policies[self.load_count] if self.load_count < len(policies) else ""
         self.load_count += 1
         return f", eviction_policy={policy!r}" if policy else ""
+
+    def next_memory_access(self) -> int:
+        """The position of the next load or store in program order."""
+        self.memory_count += 1
+        return self.memory_count - 1
 
     # --- names --------------------------------------------------------------------------
     def fresh(self, base: str, derived: tuple = ()) -> str:

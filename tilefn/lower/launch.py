@@ -198,9 +198,22 @@ def make_launcher(source: str, name: str, *, signature_args: Sequence[Any], cons
         run = kernel.run  # CompiledKernel._init_handles: loads the module and builds the C launcher here
     # Same arguments JITFunction.run passes to kernel.run, minus launch hooks and launch metadata.
     head = (kernel.packed_metadata, None, None, None)
-    launch = run
-    if hasattr(run, "launch") and not (run.global_scratch_size or run.profile_scratch_size):
-        # No scratch to allocate: skip CudaLauncher.__call__ and call its C `launch` as it would.
-        head = (run.launch_cooperative_grid, run.launch_pdl, None, None) + head
-        launch = run.launch
-    return _cuda_launcher(kernel, launch, device_index, head, len(consts))
+    if not hasattr(run, "launch") or run.profile_scratch_size:
+        return _cuda_launcher(kernel, run, device_index, head, len(consts))
+    # Skip CudaLauncher.__call__ and call its C `launch` as it would.
+    head = (run.launch_cooperative_grid, run.launch_pdl) + head
+    if run.global_scratch_size:  # tensor descriptors made on the device: scratch from torch, not triton.set_allocator
+        return _cuda_launcher(kernel, _with_scratch(run, device_index), device_index, head, len(consts))
+    return _cuda_launcher(kernel, run.launch, device_index, (head[0], head[1], None, None) + head[2:], len(consts))
+
+
+def _with_scratch(run, device_index: int) -> Callable[..., None]:
+    """Triton's C launch with per-launch global scratch memory from torch's caching allocator (stream-ordered)."""
+    launch, per_program = run.launch, run.global_scratch_size * getattr(run, "num_ctas", 1)
+    device = torch.device("cuda", device_index)
+
+    def launch_with_scratch(gx, gy, gz, stream, function, cooperative, pdl, *rest):
+        scratch = torch.empty(gx * gy * gz * per_program, dtype=torch.uint8, device=device)
+        launch(gx, gy, gz, stream, function, cooperative, pdl, scratch, None, *rest)
+
+    return launch_with_scratch

@@ -7,6 +7,7 @@ from ..errors import TilefnError
 from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, _result_dtype, reduction_identity
 from ..trace.types import PyScalarType, TensorType, TileDim
+from . import memory
 from .emit import Emitter, tl_dtype
 
 RULES: dict = {}
@@ -351,70 +352,8 @@ def _block_size(em: Emitter, eqn):
 
 
 # --- memory ------------------------------------------------------------------------------
-def address(em: Emitter, eqn, shape):
-    """Pointer expression and mask for a load/store of `shape` through `eqn`'s index."""
-    tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
-    strides, sizes = tensor.type.strides, tensor.type.shape
-    wide = sum((s - 1) * st for s, st in zip(sizes, strides)) >= 2 ** 31
-    rank, axis, dim_axis, terms = len(shape), 0, 0, []
-    for entry in eqn.params["index"]:
-        kind = entry[0]
-        if kind == "new":
-            axis += 1
-            continue
-        stride = strides[dim_axis]
-        if kind == "tile":
-            offset = em.expand(f"offs_{em.tile_name(rest.pop(0))}", axis, rank)
-            axis += 1
-        elif kind == "slice":
-            start, stop = entry[1], entry[2]
-            lanes = em.lanes(stop - start)
-            offset = em.expand(f"({start} + tl.arange(0, {lanes}))" if start else f"tl.arange(0, {lanes})", axis, rank)
-            axis += 1
-        elif kind == "int":
-            offset = str(entry[1]) if entry[1] else None
-        elif kind == "scalar":
-            offset = em(rest.pop(0))
-        else:
-            index = rest.pop(0)
-            g = index.type.rank
-            sub = ", ".join(["None"] * axis + [":"] * g + ["None"] * (rank - axis - g))
-            offset = f"{em(index)}[{sub}]" if rank > g else em(index)
-            axis += g
-        dim_axis += 1
-        if offset is None or stride == 0:
-            continue
-        if wide:
-            offset = f"({offset}).to(tl.int64)"
-        terms.append(offset if stride == 1 else f"{offset} * {stride}")
-    pointer = " + ".join([em(tensor)] + terms)
-    mask = em.value_mask(shape)
-    return pointer, mask, rest
-
-
-@rule("load")
-def _load(em: Emitter, eqn):
-    shape = eqn.outputs[0].type.shape
-    pointer, mask, rest = address(em, eqn, shape)
-    if eqn.params["masked"]:
-        extra = em(rest[0])
-        mask = f"({mask}) & {extra}" if mask else extra
-    policy = em.eviction_policy()
-    args = f"{pointer}" + (f", mask={mask}, other=0" if mask else "") + policy
-    em.assign(eqn.outputs[0], f"tl.load({args})")
-    if mask:
-        em.zero_padded.add(eqn.outputs[0])
-
-
-@rule("store")
-def _store(em: Emitter, eqn):
-    value_var = eqn.inputs[-2] if eqn.params["masked"] else eqn.inputs[-1]
-    shape = value_var.type.shape if isinstance(value_var, Var) else ()
-    pointer, mask, rest = address(em, eqn, shape)
-    if eqn.params["masked"]:
-        extra = em(rest[-1])
-        mask = f"({mask}) & {extra}" if mask else extra
-    em.emit(f"tl.store({pointer}, {em(value_var)}" + (f", mask={mask}" if mask else "") + ")")
+rule("load")(memory.lower_load)
+rule("store")(memory.lower_store)
 
 
 def lower_eqn(em: Emitter, eqn) -> None:

@@ -1,0 +1,166 @@
+"""Config.indexing: loads and stores through pointers, block pointers or tensor descriptors.
+
+Structure (which form each access takes, and when it falls back to pointers) and numerics (on
+Triton's CPU interpreter, every form equals eager PyTorch and tfn.interpret). The hypothesis
+corpus in test_jit_vs_interpret.py also draws `indexing` for every kernel it checks.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import tilefn as tfn
+from tilefn import lang as tl
+from tilefn.errors import TilefnError
+
+pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
+FORMS = ["pointer", "block_ptr", "tensor_descriptor"]
+
+
+def matmul(x, y):
+    m, k = x.shape
+    _, n = y.shape
+    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
+    for tm, tn in tl.tile([m, n]):
+        acc = tl.zeros([tm, tn], dtype=torch.float32)
+        for tk in tl.tile(k):
+            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
+        out[tm, tn] = acc.to(out.dtype)
+    return out
+
+
+def row_softmax(x):
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.shape[0]):
+        out[tm, :] = torch.softmax(x[tm, :].to(torch.float32), dim=1).to(x.dtype)
+    return out
+
+
+def plane_scale(x, scale):
+    """Int and scalar indices: x[0, i, tn] * scale[i] into out[i, tn]."""
+    _, rows, n = x.shape
+    out = torch.empty([rows, n], dtype=x.dtype, device=x.device)
+    for i in tl.grid(rows):
+        for tn in tl.tile(n):
+            out[i, tn] = x[0, i, tn] * 2.0
+    return out
+
+
+def gather_rows(table, ids):
+    n, d = ids.shape[0], table.shape[1]
+    out = torch.empty([n, d], dtype=table.dtype, device=table.device)
+    for tn, td in tl.tile([n, d]):
+        out[tn, td] = table[ids[tn], td]
+    return out
+
+
+def add_partial(x, y):
+    """A slice short of the row (30 of 40 columns, in 32 lanes): the store must not spill past it."""
+    out = torch.zeros_like(x)
+    for tm in tl.tile(x.shape[0]):
+        out[tm, 0:30] = x[tm, 0:30] + y[tm, 0:30]
+    return out
+
+
+def source(fn, *args, **config):
+    return tfn.jit(fn).lower(*args, config=tfn.Config(**config)).source
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_matmul_under_each_form_equals_eager(form):
+    x, y = torch.randn(100, 72), torch.randn(72, 40)
+    config = tfn.Config(block_sizes=[32, 16, 16], indexing=form)
+    got = tfn.jit(matmul, config=config)(x, y)
+    torch.testing.assert_close(got, x @ y, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(got, tfn.interpret(matmul, config=config)(x, y), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_ragged_softmax_under_each_form_equals_eager(form):
+    x = torch.randn(33, 100, dtype=torch.bfloat16)
+    got = tfn.jit(row_softmax, config=tfn.Config(block_sizes=[4], indexing=form))(x)
+    torch.testing.assert_close(got, torch.softmax(x.float(), dim=1).to(x.dtype), atol=1e-2, rtol=1e-2)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_int_and_scalar_indices_under_each_form(form):
+    x, scale = torch.randn(3, 5, 48), torch.randn(5)
+    got = tfn.jit(plane_scale, config=tfn.Config(block_sizes=[16], indexing=form))(x, scale)
+    torch.testing.assert_close(got, x[0] * 2.0)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_slice_short_of_the_row_stores_only_inside_it(form):
+    x, y = torch.randn(20, 40), torch.randn(20, 40)
+    got = tfn.jit(add_partial, config=tfn.Config(block_sizes=[8], indexing=form))(x, y)
+    want = torch.zeros_like(x)
+    want[:, :30] = x[:, :30] + y[:, :30]
+    torch.testing.assert_close(got, want)
+
+
+def test_descriptors_are_made_once_at_the_top_of_the_kernel():
+    text = source(matmul, torch.randn(64, 64), torch.randn(64, 64), block_sizes=[32, 32, 16],
+                  indexing="tensor_descriptor")
+    kernel = text.split("def _matmul_kernel")[1]
+    assert kernel.count("tl.make_tensor_descriptor(") == 3
+    assert kernel.index("make_tensor_descriptor") < kernel.index("tl.program_id")
+    assert "x_desc.load([off_tm, off_tk])" in kernel and "out_desc.store([off_tm, off_tn]" in kernel
+
+
+def test_block_pointers_check_only_ragged_dimensions():
+    text = source(matmul, torch.randn(64, 60), torch.randn(60, 64), block_sizes=[32, 32, 16], indexing="block_ptr")
+    assert "tl.make_block_ptr(x, shape=[64, 60]" in text
+    assert 'tl.load(x_block, boundary_check=(1,), padding_option="zero")' in text  # k = 60 is ragged, m is not
+    assert 'tl.load(y_block, boundary_check=(0,), padding_option="zero")' in text
+    assert "tl.store(out_block, acc_1)" in text  # 64 x 64 in 32 x 32 blocks: no check
+
+
+def test_per_access_list_picks_each_form_in_program_order():
+    x, y = torch.randn(64, 64), torch.randn(64, 64)
+    text = source(matmul, x, y, block_sizes=[32, 32, 16], indexing=["block_ptr", "pointer", "tensor_descriptor"])
+    assert "tl.make_block_ptr(x," in text  # load of x
+    assert "tl.load(y + " in text  # load of y: pointers
+    assert "out_desc.store(" in text  # the store
+
+
+def test_a_gather_stays_on_pointers():
+    table, ids = torch.randn(10, 32), torch.tensor([3, 1, 4, 1, 5, 9, 2, 6])
+    config = tfn.Config(block_sizes=[8, 16], indexing="tensor_descriptor")
+    text = tfn.jit(gather_rows).lower(table, ids, config=config).source
+    assert "table_desc" not in text and "make_block_ptr(table" not in text
+    torch.testing.assert_close(tfn.jit(gather_rows, config=config)(table, ids), table[ids])
+
+
+def test_descriptor_needs_a_contiguous_last_dimension():
+    x = torch.randn(72, 100).t()  # strides (1, 100)
+    y = torch.randn(72, 40)
+    config = tfn.Config(block_sizes=[32, 16, 16], indexing="tensor_descriptor")
+    text = tfn.jit(matmul).lower(x, y, config=config).source
+    assert "x_desc" not in text and "y_desc" in text
+    torch.testing.assert_close(tfn.jit(matmul, config=config)(x, y), x @ y, atol=1e-4, rtol=1e-4)
+
+
+def test_descriptor_needs_16_byte_rows_and_strides():
+    x = torch.randn(16, 6)  # a 6-float row stride is 24 bytes
+    text = source(row_softmax, x, block_sizes=[4], indexing="tensor_descriptor")
+    assert "make_tensor_descriptor" not in text
+
+
+def test_an_unknown_indexing_is_a_clear_error():
+    with pytest.raises(TilefnError, match="indexing"):
+        source(row_softmax, torch.randn(8, 16), block_sizes=[4], indexing="tma")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("form", FORMS)
+def test_each_form_compiles_and_runs_on_the_gpu(form):
+    if form == "tensor_descriptor" and torch.cuda.get_device_capability()[0] < 9:
+        pytest.skip("tensor descriptors need Hopper or newer")
+    x, y = (torch.randn(256, 192, device="cuda", dtype=torch.bfloat16),
+            torch.randn(192, 136, device="cuda", dtype=torch.bfloat16))
+    got = tfn.jit(matmul, config=tfn.Config(block_sizes=[64, 64, 64], indexing=form))(x, y)
+    torch.testing.assert_close(got, (x.float() @ y.float()).to(x.dtype), atol=0.5, rtol=2e-2)
+    z = torch.randn(1000, 500, device="cuda", dtype=torch.bfloat16)
+    got = tfn.jit(row_softmax, config=tfn.Config(block_sizes=[2], indexing=form))(z)
+    torch.testing.assert_close(got, torch.softmax(z.float(), dim=1).to(z.dtype), atol=1e-2, rtol=1e-2)

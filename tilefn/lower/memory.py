@@ -1,0 +1,232 @@
+"""Loads and stores: each access addressed by pointers, a block pointer or a tensor descriptor.
+
+`Config.indexing` picks per memory access (loads and stores in program order, or one string
+for all). A block pointer or a tensor descriptor needs a dense box: every index entry a tile, a
+slice, an int or a scalar (no gathers, no extra mask). A tensor descriptor (TMA on Hopper+)
+further needs a 16-byte aligned base, a contiguous last dimension, 16-byte multiple strides,
+2-5 dimensions, boxes of at most 256 lanes per dimension and 16+ bytes per row, and box edges only
+at the tensor's own bounds. An access that cannot take the asked-for form uses pointers: the
+choice changes speed, never results.
+"""
+from __future__ import annotations
+
+import attrs
+import torch
+
+from ..errors import TilefnError
+from ..trace.ir import Var
+from .emit import Emitter, tl_dtype
+from .heuristics import next_power_of_2
+
+INDEXING = ("pointer", "block_ptr", "tensor_descriptor")
+
+
+def indexing_choice(config, position: int) -> str:
+    """The indexing form Config asks for the memory access at `position` (pointer when unset)."""
+    value = config.indexing
+    if not isinstance(value, str):
+        value = value[position] if position < len(value) and value[position] is not None else "pointer"
+    if value not in INDEXING:
+        raise TilefnError(f"Config indexing={config.indexing!r}: entries are one of {', '.join(map(repr, INDEXING))}")
+    return value
+
+
+@attrs.frozen
+class BoxDim:
+    """One tensor dimension of a dense box access."""
+
+    offset: str  # first index, as source text
+    lanes: str  # box extent as source text (a constexpr name or a number)
+    size: int  # box extent as an int
+    bound: str | None  # where the valid lanes end when the box may overhang it; None: never overhangs
+    kept: bool  # the loaded value keeps this dimension (tiles and slices; not ints or scalars)
+
+
+def _offset_of_scalar(em: Emitter, atom) -> str:
+    text = em(atom)
+    if isinstance(atom, Var) and atom.type.dtype != torch.int32:
+        return f"({text}).to(tl.int32)"
+    return text
+
+
+def box(em: Emitter, eqn) -> list[BoxDim] | None:
+    """The box a load/store reads or writes, one entry per tensor dimension; None unless it is dense."""
+    if eqn.params["masked"]:
+        return None
+    tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
+    sizes, strides = tensor.type.shape, tensor.type.strides
+    if tensor.type.dtype == torch.bool or sum((s - 1) * st for s, st in zip(sizes, strides)) >= 2 ** 31:
+        return None
+    dims = []
+    for entry in eqn.params["index"]:
+        kind = entry[0]
+        if kind == "new":
+            continue
+        if kind == "tile":
+            dim = rest.pop(0).type.dim
+            bound = em.tile_ends[dim.tile] if em.dim_mask(dim) is not None else None
+            dims.append(BoxDim(f"off_{em.tiles[dim.tile]}", em.dim_expr(dim), em.lanes(dim), bound, True))
+        elif kind == "slice":
+            start, stop = entry[1], entry[2]
+            lanes = next_power_of_2(stop - start)
+            dims.append(BoxDim(str(start), str(lanes), lanes, str(stop) if lanes != stop - start else None, True))
+        elif kind == "int":
+            dims.append(BoxDim(str(entry[1]), "1", 1, None, False))
+        elif kind == "scalar":
+            dims.append(BoxDim(_offset_of_scalar(em, rest.pop(0)), "1", 1, None, False))
+        else:  # a gather through an index tensor
+            return None
+    return dims if any(d.kept for d in dims) else None
+
+
+def _static_offset(em: Emitter, dim: BoxDim) -> int | None:
+    """The box's first index when it is a multiple of its extent plus a static start, else None."""
+    if dim.offset.startswith("off_"):
+        begin = em.tile_begins.get(dim.offset[4:], "")
+        return int(begin) if begin.lstrip("-").isdigit() else None
+    return int(dim.offset) if dim.offset.lstrip("-").isdigit() else None
+
+
+def descriptor_ok(em: Emitter, tensor, dims: list[BoxDim]) -> bool:
+    """Whether TMA can serve this box of `tensor` (see the module docstring)."""
+    t = tensor.type
+    item = t.dtype.itemsize
+    if not (t.aligned and 2 <= len(dims) <= 5 and t.strides[-1] == 1):
+        return False
+    if any(st <= 0 or st * item % 16 for st in t.strides[:-1]) or any(d.size > 256 for d in dims):
+        return False
+    last_start = _static_offset(em, dims[-1])
+    if dims[-1].size * item < 16 or last_start is None or last_start * item % 16:
+        return False
+    return all(d.bound is None or d.bound == str(size) for d, size in zip(dims, t.shape))
+
+
+def _descriptor(em: Emitter, tensor, dims: list[BoxDim]) -> str:
+    """The name of the kernel-wide descriptor of `tensor` with this box shape (made in the prologue once)."""
+    key = (em(tensor), tuple(d.lanes for d in dims))
+    if key not in em.descriptors:
+        name = em.fresh(f"{em(tensor)}_desc")
+        shape = ", ".join(map(str, tensor.type.shape))
+        strides = ", ".join(map(str, tensor.type.strides))
+        em.prologue.append(f"{name} = tl.make_tensor_descriptor({em(tensor)}, shape=[{shape}], strides=[{strides}], "
+                           f"block_shape=[{', '.join(key[1])}])")
+        em.descriptors[key] = name
+    return em.descriptors[key]
+
+
+def _block_ptr(em: Emitter, tensor, dims: list[BoxDim]) -> tuple[str, str]:
+    """A block pointer to the box (assigned to a fresh name) and its boundary_check argument text."""
+    t = tensor.type
+    shape = [d.bound or str(size) for d, size in zip(dims, t.shape)]
+    order = sorted(range(len(dims)), key=lambda i: t.strides[i])
+    name = em.fresh(f"{em(tensor)}_block")
+    em.emit(f"{name} = tl.make_block_ptr({em(tensor)}, shape=[{', '.join(shape)}], "
+            f"strides=[{', '.join(map(str, t.strides))}], offsets=[{', '.join(d.offset for d in dims)}], "
+            f"block_shape=[{', '.join(d.lanes for d in dims)}], order={order})")
+    checked = [i for i, d in enumerate(dims) if d.bound is not None]
+    return name, (f", boundary_check={tuple(checked)}" if checked else "")
+
+
+def _box_form(em: Emitter, eqn, position: int) -> tuple[str, list[BoxDim] | None]:
+    """The indexing form this access gets: the Config's choice when the access allows it, else pointer."""
+    choice = indexing_choice(em.config, position)
+    dims = box(em, eqn) if choice != "pointer" else None
+    if dims is None:
+        return "pointer", None
+    if choice == "tensor_descriptor" and not descriptor_ok(em, eqn.inputs[0], dims):
+        return "pointer", None
+    return choice, dims
+
+
+def _reshaped(expr: str, have: list[str], want: list[str]) -> str:
+    return expr if have == want else f"tl.reshape({expr}, [{', '.join(want)}])"
+
+
+def lower_load(em: Emitter, eqn) -> None:
+    shape = eqn.outputs[0].type.shape
+    policy = em.eviction_policy()
+    form, dims = _box_form(em, eqn, em.next_memory_access())
+    tensor = eqn.inputs[0]
+    if form == "pointer":
+        pointer, mask, rest = address(em, eqn, shape)
+        if eqn.params["masked"]:
+            extra = em(rest[0])
+            mask = f"({mask}) & {extra}" if mask else extra
+        expr = f"tl.load({pointer}" + (f", mask={mask}, other=0" if mask else "") + policy + ")"
+        padded = bool(mask)
+    else:
+        if form == "tensor_descriptor":
+            expr = f"{_descriptor(em, tensor, dims)}.load([{', '.join(d.offset for d in dims)}])"
+        else:
+            pointer, checks = _block_ptr(em, tensor, dims)
+            expr = f"tl.load({pointer}{checks}" + (', padding_option="zero"' if checks else "") + policy + ")"
+        expr = _reshaped(expr, [d.lanes for d in dims], [em.dim_expr(d) for d in shape])
+        padded = any(d.bound is not None for d in dims)
+    em.assign(eqn.outputs[0], expr)
+    if padded:
+        em.zero_padded.add(eqn.outputs[0])
+
+
+def lower_store(em: Emitter, eqn) -> None:
+    value_var = eqn.inputs[-2] if eqn.params["masked"] else eqn.inputs[-1]
+    shape = value_var.type.shape if isinstance(value_var, Var) else ()
+    form, dims = _box_form(em, eqn, em.next_memory_access())
+    if not isinstance(value_var, Var):
+        form = "pointer"
+    if form == "pointer":
+        pointer, mask, rest = address(em, eqn, shape)
+        if eqn.params["masked"]:
+            extra = em(rest[-1])
+            mask = f"({mask}) & {extra}" if mask else extra
+        em.emit(f"tl.store({pointer}, {em(value_var)}" + (f", mask={mask}" if mask else "") + ")")
+        return
+    tensor = eqn.inputs[0]
+    value = _reshaped(em(value_var), [em.dim_expr(d) for d in shape], [d.lanes for d in dims])
+    if value_var.type.dtype != tensor.type.dtype:
+        value = f"{value}.to({tl_dtype(tensor.type.dtype)})"
+    if form == "tensor_descriptor":
+        em.emit(f"{_descriptor(em, tensor, dims)}.store([{', '.join(d.offset for d in dims)}], {value})")
+    else:
+        pointer, checks = _block_ptr(em, tensor, dims)
+        em.emit(f"tl.store({pointer}, {value}{checks})")
+
+
+def address(em: Emitter, eqn, shape):
+    """Pointer expression and mask for a load/store of `shape` through `eqn`'s index."""
+    tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
+    strides, sizes = tensor.type.strides, tensor.type.shape
+    wide = sum((s - 1) * st for s, st in zip(sizes, strides)) >= 2 ** 31
+    rank, axis, dim_axis, terms = len(shape), 0, 0, []
+    for entry in eqn.params["index"]:
+        kind = entry[0]
+        if kind == "new":
+            axis += 1
+            continue
+        stride = strides[dim_axis]
+        if kind == "tile":
+            offset = em.expand(f"offs_{em.tile_name(rest.pop(0))}", axis, rank)
+            axis += 1
+        elif kind == "slice":
+            start, stop = entry[1], entry[2]
+            lanes = em.lanes(stop - start)
+            offset = em.expand(f"({start} + tl.arange(0, {lanes}))" if start else f"tl.arange(0, {lanes})", axis, rank)
+            axis += 1
+        elif kind == "int":
+            offset = str(entry[1]) if entry[1] else None
+        elif kind == "scalar":
+            offset = em(rest.pop(0))
+        else:
+            index = rest.pop(0)
+            g = index.type.rank
+            sub = ", ".join(["None"] * axis + [":"] * g + ["None"] * (rank - axis - g))
+            offset = f"{em(index)}[{sub}]" if rank > g else em(index)
+            axis += g
+        dim_axis += 1
+        if offset is None or stride == 0:
+            continue
+        if wide:
+            offset = f"({offset}).to(tl.int64)"
+        terms.append(offset if stride == 1 else f"{offset} * {stride}")
+    pointer = " + ".join([em(tensor)] + terms)
+    mask = em.value_mask(shape)
+    return pointer, mask, rest
