@@ -2,24 +2,21 @@
 
 Workers receive generated Triton source text (never the user's function), compile it for the GPU
 and leave the result in Triton's on-disk cache, so the main process then loads it in milliseconds.
-A candidate whose compilation fails or outlasts the timeout is reported as failed, never fatal.
+A candidate whose compilation fails or outlasts the timeout is reported as failed, never fatal; a
+worker still busy at the timeout is killed, with whatever it started (a hung ptxas), and replaced.
 """
 from __future__ import annotations
 
-import concurrent.futures as futures
 import multiprocessing
 import os
+import pickle
+import signal
+import time
+from multiprocessing.connection import wait
 
-_POOL = None
-
-
-def _pool() -> futures.ProcessPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        workers = int(os.environ.get("TILEFN_COMPILE_WORKERS", min(8, os.cpu_count() or 1)))
-        _POOL = futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_quiet)
-    return _POOL
+_CTX = multiprocessing.get_context("spawn")
+_IDLE: list[_Worker] = []  # started workers waiting for a job, kept between batches
+_SIZE: int | None = None  # most workers at once: read at the first batch after shutdown()
 
 
 def _quiet() -> None:
@@ -35,22 +32,90 @@ def _compile(job) -> None:
     precompile(*job)
 
 
-def compile_all(jobs: list, timeout: float) -> list[bool]:
-    """Compile every job (None: nothing to compile) in parallel; True where it succeeded in time."""
-    pending = {i: _pool().submit(_compile, job) for i, job in enumerate(jobs) if job is not None}
-    done, _ = futures.wait(pending.values(), timeout=timeout)
-    ok = []
-    for i, job in enumerate(jobs):
-        future = pending.get(i)
-        ok.append(job is None or (future in done and future.exception() is None))
-        if future is not None and future not in done:
-            future.cancel()
+def _serve(conn) -> None:
+    """Worker loop: run each `(fn, job)` received as `fn(job)` and answer whether it succeeded; stop at EOF."""
+    os.setpgrp()  # its own process group, so that killing it also kills the compilers it started
+    _quiet()
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except EOFError:
+            return
+        try:
+            fn, job = pickle.loads(message)
+            fn(job)
+            ok = True
+        except Exception:
+            ok = False
+        conn.send(ok)
+
+
+class _Worker:
+    """One spawned worker process and the pipe it takes jobs from and answers on."""
+
+    def __init__(self):
+        self.conn, child = _CTX.Pipe()
+        self.process = _CTX.Process(target=_serve, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+
+    def kill(self) -> None:
+        """Kill the worker and its process group (nothing is left behind), and reap it."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except OSError:  # not yet in its own group, or already gone
+            pass
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+def compile_all(jobs: list, timeout: float, fn=_compile) -> list[bool]:
+    """Compile every job (None: nothing to compile) in parallel; True where it succeeded in time.
+
+    Each job runs as `fn(job)` in a worker (`fn`: a picklable module-level function). Jobs wait for a
+    free worker; at `timeout` seconds, the jobs still running or waiting fail and busy workers are killed.
+    """
+    global _SIZE
+    if _SIZE is None:
+        _SIZE = max(1, int(os.environ.get("TILEFN_COMPILE_WORKERS", min(8, os.cpu_count() or 1))))
+    deadline = time.monotonic() + timeout
+    ok = [job is None for job in jobs]
+    queue = [i for i, job in enumerate(jobs) if job is not None]
+    while len(_IDLE) < min(_SIZE, len(queue)):  # start them all before any waits on its start-up
+        _IDLE.append(_Worker())
+    busy: dict = {}  # connection -> (worker, index of its job)
+    while queue or busy:
+        while queue and (_IDLE or len(busy) < _SIZE):
+            i = queue.pop(0)
+            try:
+                message = pickle.dumps((fn, jobs[i]))
+            except Exception:  # a job that cannot be sent fails
+                continue
+            worker = _IDLE.pop() if _IDLE else _Worker()
+            try:
+                worker.conn.send_bytes(message)
+                busy[worker.conn] = worker, i
+            except OSError:  # the worker died while idle
+                worker.kill()
+        ready = wait(list(busy), timeout=max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        for conn in ready:
+            worker, i = busy.pop(conn)
+            try:
+                ok[i] = conn.recv()
+                _IDLE.append(worker)
+            except (EOFError, OSError):  # the worker crashed
+                worker.kill()
+    for worker, _ in busy.values():
+        worker.kill()
     return ok
 
 
 def shutdown() -> None:
     """Stop the workers (the next batch starts new ones, with the environment as it is then)."""
-    global _POOL
-    if _POOL is not None:
-        _POOL.shutdown(cancel_futures=True)
-        _POOL = None
+    global _SIZE
+    while _IDLE:
+        _IDLE.pop().kill()
+    _SIZE = None
