@@ -1,10 +1,16 @@
-"""Time every example against torch eager and torch.compile on the GPU; print one table.
+"""Time every example against its peers on the GPU; print one table.
 
-    python benchmarks/bench.py [--only softmax,matmul] [--no-compile]
+    python benchmarks/bench.py [--only softmax,matmul] [--no-compile] [--no-liger] [--no-helion]
 
 Each row: tilefn's time with the default heuristic Config (no tuning), the peers' times, the
 achieved GB/s (memory-bound) or TFLOP/s (matmul), and tilefn's speed relative to the best peer.
 The first rows are the ceilings measured in the same run: a device-to-device copy and cuBLAS.
+
+Peers: torch eager (the example's `reference`, also the ground truth), torch.compile of it, and
+for softmax, layer_norm, rms_norm and cross_entropy also Liger's kernels (liger-kernel) and
+Helion kernels (benchmarks/helion_kernels.py, fixed configs; BENCH_HELION_TUNE=1 autotunes them
+with effort "quick" instead). A peer that is not installed, fails, or disagrees with eager torch
+shows "-" and one line on stderr says why. Every peer but eager is checked against eager first.
 """
 from __future__ import annotations
 
@@ -75,6 +81,60 @@ def rate(amount, ms, unit):
     return amount / (ms * 1e-3) / (1e9 if unit == "GB/s" else 1e12)
 
 
+def one_line(exc):
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200]
+
+
+def assert_matches(out, ref):
+    """bf16 tolerances: 2% relative, and 1% of the reference's RMS absolute (entries near zero)."""
+    out, ref = out.float(), ref.float()
+    torch.testing.assert_close(out, ref, rtol=2e-2, atol=1e-2 * ref.pow(2).mean().sqrt().item())
+
+
+def liger_peers():
+    """Liger's kernels, called with tilefn's arguments and computing the same math."""
+    from liger_kernel.transformers.functional import (liger_cross_entropy, liger_layer_norm, liger_rms_norm,
+                                                      liger_softmax)
+    return {
+        "softmax": liger_softmax,  # over the last dim
+        "layer_norm": lambda x, weight, bias, eps=1e-5: liger_layer_norm(x, weight, bias, eps),
+        # "gemma" casting: x and weight in fp32, one rounding at the end, as tilefn's rms_norm
+        "rms_norm": lambda x, weight, eps=1e-5: liger_rms_norm(x, weight, eps, casting_mode="gemma", in_place=False),
+        # mean over rows of logsumexp - logit[label]; no gradient is written since logits need none
+        "cross_entropy": lambda logits, labels: liger_cross_entropy(logits, labels, reduction="mean"),
+    }
+
+
+def helion_peers():
+    import helion_kernels  # benchmarks/helion_kernels.py; imports helion
+    return helion_kernels.KERNELS
+
+
+_PEER_LOADERS = {"liger": liger_peers, "helion": helion_peers}
+_loaded_peers = {}
+
+
+def library_peers(library):
+    """example module name -> peer kernel for one library; {} (and a line on stderr) if it won't load."""
+    if library not in _loaded_peers:
+        try:
+            _loaded_peers[library] = _PEER_LOADERS[library]()
+        except Exception as exc:  # not installed, or incompatible with this torch/triton
+            print(f"{library} unavailable: {one_line(exc)}", file=sys.stderr)
+            _loaded_peers[library] = {}
+    return _loaded_peers[library]
+
+
+def time_peer(row, peer, fn, args, ref):
+    """Check `fn` against eager torch's output `ref`, then time it; NaN if either step fails."""
+    try:
+        assert_matches(fn(*args), ref)
+        return bench(fn, args)
+    except Exception as exc:  # one failing peer must not hide the others
+        print(f"{row}: {peer} failed: {one_line(exc)}", file=sys.stderr)
+        return float("nan")
+
+
 def check(out, ref):
     outs = out if isinstance(out, (tuple, list)) else (out,)
     refs = ref if isinstance(ref, (tuple, list)) else (ref,)
@@ -140,15 +200,23 @@ def ceilings():
     return copy, cublas
 
 
+def fmt_ms(ms):
+    return f"{ms:8.3f}" if ms == ms else f"{'-':>8}"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--no-liger", action="store_true")
+    parser.add_argument("--no-helion", action="store_true")
     opts = parser.parse_args()
+    libraries = [lib for lib, off in (("liger", opts.no_liger), ("helion", opts.no_helion)) if not off]
     print(torch.cuda.get_device_name(), "torch", torch.__version__, "triton", triton.__version__)
     copy, cublas = ceilings()
     overhead_table()
-    header = f"{'kernel':<20} {'tilefn':>8} {'eager':>8} {'compile':>8} {'rate':>9} {'%ceil':>6} {'vs best':>7} {'relerr':>8}"
+    header = (f"{'kernel':<20} {'tilefn':>8} {'eager':>8} {'compile':>8} {'liger':>8} {'helion':>8} {'rate':>9} "
+              f"{'%ceil':>6} {'vs best':>7} {'best':<7} {'relerr':>8}")
     print("\n" + header + "\n" + "-" * len(header))
     wanted = set(filter(None, opts.only.split(",")))
     for name, module_name, attr, args, amount, unit in cases():
@@ -157,27 +225,27 @@ def main():
         module = importlib.import_module(module_name)
         kernel, reference = getattr(module, attr), module.reference
         try:
-            err = check(kernel(*args), reference(*args))
+            ref = reference(*args)
+            err = check(kernel(*args), ref)
             ours = bench(kernel, args)
         except Exception as exc:  # report and go on: one broken kernel must not hide the rest
             print(f"{name:<20} FAILED: {type(exc).__name__}: {str(exc).splitlines()[0][:150]}")
             continue
-        eager = bench(reference, args)
-        compiled = float("nan")
+        peers = {"eager": bench(reference, args), "compile": float("nan")}
         if not opts.no_compile:
-            try:
-                compiled_fn = torch.compile(reference)
-                compiled_fn(*args)
-                compiled = bench(compiled_fn, args)
-            except Exception:
-                pass
-        best = min(t for t in (eager, compiled) if t == t)
+            peers["compile"] = time_peer(name, "compile", torch.compile(reference), args, ref)
+        for library in ("liger", "helion"):
+            peer_fn = library_peers(library).get(module_name) if library in libraries else None
+            peers[library] = float("nan") if peer_fn is None else time_peer(name, library, peer_fn, args, ref)
+        best_name = min((peer for peer, ms in peers.items() if ms == ms), key=peers.get)
         achieved = rate(amount, ours, unit)
         ceiling = copy if unit == "GB/s" else cublas
-        print(f"{name:<20} {ours:8.3f} {eager:8.3f} {compiled:8.3f} {achieved:7.0f}{unit[0]:>2} "
-              f"{100 * achieved / ceiling:5.0f}% {best / ours:6.2f}x {err:8.1e}")
-    print("times in ms (median, triton.testing.do_bench); rate in GB/s (G) or TFLOP/s (T); "
-          "%ceil against the copy/cuBLAS ceiling above; vs best = best peer time / tilefn time")
+        print(f"{name:<20} {ours:8.3f} " + " ".join(fmt_ms(peers[p]) for p in ("eager", "compile", "liger", "helion"))
+              + f" {achieved:7.0f}{unit[0]:>2} {100 * achieved / ceiling:5.0f}% {peers[best_name] / ours:6.2f}x "
+              f"{best_name:<7} {err:8.1e}", flush=True)
+    print("times in ms (median, triton.testing.do_bench); '-' = peer not run (none for this kernel, not "
+          "installed, or failed: see stderr); rate in GB/s (G) or TFLOP/s (T); %ceil against the copy/cuBLAS "
+          "ceiling above; vs best = best peer time / tilefn time, best = that peer")
 
 
 if __name__ == "__main__":

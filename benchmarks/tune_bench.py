@@ -1,8 +1,11 @@
 """Tuning on the GPU: wall time of `effort="quick"` and `"full"` and the speed of what each finds.
 
-    python benchmarks/tune_bench.py [--only matmul] [--efforts quick,full]
+    python benchmarks/tune_bench.py [--only matmul] [--efforts quick,full] [--helion [--helion-efforts quick]]
 
 Each tuning starts cold: an empty tilefn tune cache and an empty Triton kernel cache.
+With --helion, the kernels that benchmarks/helion_kernels.py also writes in Helion (softmax,
+layer_norm) are autotuned by Helion too, cold the same way and without reading Helion's autotune
+cache (its search is PatternSearch where scikit-learn is missing; the line says which).
 """
 from __future__ import annotations
 
@@ -41,7 +44,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="")
     parser.add_argument("--efforts", default="quick,full")
+    parser.add_argument("--helion", action="store_true", help="also time Helion's autotuning of the same kernels")
+    parser.add_argument("--helion-efforts", default="quick", help="Helion's full effort takes many minutes")
     opts = parser.parse_args()
+    helion_kernels = importlib.import_module("helion_kernels") if opts.helion else None
     a, b = torch.randn(4096, 4096, device="cuda", dtype=BF16), torch.randn(4096, 4096, device="cuda", dtype=BF16)
     cublas = do_bench(lambda: a @ b, return_mode="median")
     src = torch.randn(256 * 1024 * 1024, device="cuda", dtype=BF16)
@@ -56,6 +62,11 @@ def main():
         args = make()
         default_ms = do_bench(lambda: getattr(module, attr)(*args), return_mode="median")
         nbytes = sum(t.numel() * t.element_size() for t in args) * (2 if ceiling == "copy" else 1)
+
+        def quality(ms, ceiling=ceiling, nbytes=nbytes):
+            if ceiling == "cublas":
+                return f"{100 * cublas / ms:.0f}% of cuBLAS"
+            return f"{100 * nbytes / (ms * 1e-3) / 1e9 / copy_gbs:.0f}% of copy"
         for effort in opts.efforts.split(","):
             with tempfile.TemporaryDirectory() as cache:
                 os.environ["TILEFN_CACHE_DIR"] = cache
@@ -69,14 +80,37 @@ def main():
                 err = ((out.float() - ref.float()).norm() / ref.float().norm()).item()
                 ms = do_bench(lambda: tuned(*args), return_mode="median")
                 workers.shutdown()  # the next tuning starts with cold caches in its workers too
-            quality = f"{100 * cublas / ms:.0f}% of cuBLAS" if ceiling == "cublas" else \
-                f"{100 * nbytes / (ms * 1e-3) / 1e9 / copy_gbs:.0f}% of copy"
-            rows.append((name, effort, seconds, ms, default_ms, quality, err, config))
-            print(f"{name:<11} {effort:<6} tuned in {seconds:6.1f} s: {ms:.3f} ms ({quality}), "
-                  f"default {default_ms:.3f} ms, relerr {err:.1e}, {config}", flush=True)
-    print("\nkernel      effort  tune s    ms   default ms  quality")
-    for name, effort, seconds, ms, default_ms, quality, err, config in rows:
-        print(f"{name:<11} {effort:<6} {seconds:6.1f} {ms:7.3f} {default_ms:9.3f}   {quality}")
+            report(rows, name, effort, seconds, ms, default_ms, quality(ms), err, config)
+        if helion_kernels is not None and name in helion_kernels.KERNELS:
+            for effort in opts.helion_efforts.split(","):
+                seconds, ms, err, config = tune_helion(helion_kernels.KERNELS[name], effort, args, module.reference)
+                report(rows, name, f"helion {effort}", seconds, ms, default_ms, quality(ms), err, config)
+    print("\nkernel      effort        tune s    ms   default ms  quality   (default ms: tilefn's untuned Config)")
+    for name, effort, seconds, ms, default_ms, quality_text, err, config in rows:
+        print(f"{name:<11} {effort:<12} {seconds:6.1f} {ms:7.3f} {default_ms:9.3f}   {quality_text}")
+
+
+def report(rows, name, effort, seconds, ms, default_ms, quality_text, err, config):
+    rows.append((name, effort, seconds, ms, default_ms, quality_text, err, config))
+    print(f"{name:<11} {effort:<6} tuned in {seconds:6.1f} s: {ms:.3f} ms ({quality_text}), "
+          f"default {default_ms:.3f} ms, relerr {err:.1e}, {config}", flush=True)
+
+
+def tune_helion(kernel, effort, args, reference):
+    """Autotune a fresh copy of a Helion kernel from cold caches: (seconds, ms, relerr, config)."""
+    import helion
+
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["TRITON_CACHE_DIR"] = os.path.join(cache, "triton")
+        fresh = helion.kernel(kernel.fn, autotune_effort=effort)
+        print(f"helion autotuner: {os.environ.get('HELION_AUTOTUNER', 'default (LFBOTreeSearch)')}", flush=True)
+        start = time.perf_counter()
+        config = fresh.autotune(args, force=True)  # force: no reads from Helion's autotune cache
+        seconds = time.perf_counter() - start
+        out, ref = fresh(*args), reference(*args)
+        err = ((out.float() - ref.float()).norm() / ref.float().norm()).item()
+        ms = do_bench(lambda: fresh(*args), return_mode="median")
+    return seconds, ms, err, config
 
 
 if __name__ == "__main__":

@@ -65,7 +65,9 @@ def box(em: Emitter, eqn) -> list[BoxDim] | None:
         if kind == "tile":
             dim = rest.pop(0).type.dim
             bound = em.tile_ends[dim.tile] if em.dim_mask(dim) is not None else None
-            dims.append(BoxDim(f"off_{em.tiles[dim.tile]}", em.dim_expr(dim), em.lanes(dim), bound, True))
+            name = em.tiles[dim.tile]
+            offset = f"off_{name}" if em.tile_begins[name].isdigit() else f"tl.cast(off_{name}, tl.int32)"
+            dims.append(BoxDim(offset, em.dim_expr(dim), em.lanes(dim), bound, True))
         elif kind == "slice":
             start, stop = entry[1], entry[2]
             lanes = next_power_of_2(stop - start)
@@ -82,7 +84,7 @@ def box(em: Emitter, eqn) -> list[BoxDim] | None:
 def _static_offset(em: Emitter, dim: BoxDim) -> int | None:
     """The box's first index when it is a multiple of its extent plus a static start, else None."""
     if dim.offset.startswith("off_"):
-        begin = em.tile_begins.get(dim.offset[4:], "")
+        begin = em.tile_begins.get(dim.offset[4:], "")  # (a runtime begin has a cast: not found)
         return int(begin) if begin.lstrip("-").isdigit() else None
     return int(dim.offset) if dim.offset.lstrip("-").isdigit() else None
 
