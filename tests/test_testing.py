@@ -190,3 +190,23 @@ def test_property_recipe(data):
     y = data.draw(tt.tensors(x.shape), label="y")
     config = data.draw(tt.configs(add, x, y), label="config")
     tt.assert_matches(add, torch.add, x, y, configs=[config])
+
+
+@pytest.mark.parametrize("arch", [80, 90])
+def test_compile_for_gpu_targets_the_given_architecture_without_a_gpu(arch):
+    x = torch.randn(64, 48, dtype=torch.bfloat16)  # CPU tensors: nothing launches
+    compiled = tt.compile_for_gpu(softmax, x, config=tfn.Config(block_sizes=[4], indexing="block_ptr"), arch=arch)
+    assert f".target sm_{arch}" in compiled.asm["ptx"]
+    assert "tl.make_block_ptr" not in compiled.asm["ptx"] and "ld.global" in compiled.asm["ptx"]
+
+
+def test_compile_for_gpu_reports_what_the_compiler_rejects():
+    x = torch.randn(2 ** 21)
+    # one 2M-element block: the interpreter would run it, Triton's compiler caps a tensor at 1M elements
+    with pytest.raises(Exception, match="numel"):
+        tt.compile_for_gpu(add, x, x, config=tfn.Config(block_sizes=[2 ** 21]))
+
+
+def test_compile_for_gpu_needs_a_kernel():
+    with pytest.raises(ValueError, match="no tile loops"):
+        tt.compile_for_gpu(lambda x: x + 1, torch.randn(4))

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import tilefn as tfn
 from tilefn import lang as tl
+from tilefn.testing import compile_for_gpu
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
@@ -973,3 +974,15 @@ def test_default_config_agrees(data):
     got = tfn.jit(case.fn)(*args)
     assert_agree(got, case.ref(*args), case, dtype, "jit (default config) vs eager")
     assert_agree(got, tfn.interpret(case.fn)(*args), case, dtype, "jit vs interpret (default config)")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_compiles_for_hopper_without_a_gpu(case, data):
+    """What the interpreter runs also compiles for sm_90 (Triton's front end and ptxas, no GPU needed)."""
+    dtype = data.draw(st.sampled_from(case.dtypes), label="dtype")
+    args = case.args(data.draw, dtype)
+    config = draw_config(data.draw, tfn.make_ir(case.fn)(*args))
+    compiled = compile_for_gpu(case.fn, *args, config=config)
+    assert ".target sm_90" in compiled.asm["ptx"]

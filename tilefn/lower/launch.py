@@ -172,6 +172,16 @@ def precompile(source: str, name: str, signature_args: Sequence[Any], constexprs
                   target=driver.active.get_current_target())
 
 
+def compile_offline(source: str, name: str, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
+                    num_warps: int, num_stages: int, arch: int) -> CompiledKernel:
+    """Compile for an NVIDIA GPU of compute capability `arch` (90: Hopper) with no GPU present."""
+    from triton.backends.compiler import GPUTarget
+
+    jit_fn = load_kernel(source, name, interpret=False)
+    return _compile_cuda(jit_fn, signature_args, dict(constexprs), num_warps=num_warps, num_stages=num_stages,
+                         target=GPUTarget("cuda", arch, 32))
+
+
 def make_launcher(source: str, name: str, *, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
                   num_warps: int, num_stages: int, device: torch.device | str) -> Launcher:
     """Build a Launcher for kernel `name` of `source`: compiled for a CUDA device, interpreted for the CPU."""

@@ -71,14 +71,15 @@ def _signature_arg(host_type):
     return AlignedPointer(kind) if host_type.aligned else kind
 
 
-def lower(program: Program, config: Config | None = None) -> Lowered:
-    """Rewrite `program`, fill in `config` from the heuristics, and generate the code."""
+def lower(program: Program, config: Config | None = None, interpret: bool | None = None) -> Lowered:
+    """Rewrite `program`, fill in `config` from the heuristics, and generate the code (for Triton's
+    CPU interpreter when `interpret`; default: when the program's tensors are on the CPU)."""
     config = complete_config(program, config)
     program = rewrite(program, config)
     sizes = list(config.block_sizes)  # rewrites may add blocks (fixed sizes, e.g. reduction chunks)
     config = attrs.evolve(config, block_sizes=sizes + [b.fixed for b in program.blocks[len(sizes):]])
     device = _device_of(program)
-    kernel = write_kernel(program, config, interpret=device.type == "cpu")
+    kernel = write_kernel(program, config, interpret=device.type == "cpu" if interpret is None else interpret)
     namer = Namer(dict(program.hints))
     host_source, host_globals = write_host(program, kernel, namer, pointers=device.type == "cuda")
     lowered = Lowered(program, config, kernel, host_source, host_globals, device)
