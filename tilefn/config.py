@@ -27,6 +27,10 @@ class Config:
     - `pid_type`: "flat" (one program_id(0), decomposed), "xyz" (one top-level loop of <= 3 dims,
       fastest dim on program_id(0)), "persistent_blocked" / "persistent_interleaved" (min(tiles,
       SM count; 4 on CPU) programs loop over virtual pids: contiguous chunks / strided).
+    - `indexing`: "pointer", "block_ptr" or "tensor_descriptor" (TMA, Hopper+) for every load and
+      store, or a list with one entry per access in program order (None = pointer). An access
+      that cannot take the form (a gather, a masked load, misaligned strides: see
+      `tilefn.lower.memory`) uses pointers.
     """
 
     block_sizes: tuple = attrs.field(default=(), converter=_tuple)

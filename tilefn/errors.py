@@ -97,3 +97,7 @@ class ArgumentError(TilefnError):
 
 class TracingError(TilefnError):
     """Any other misuse found while tracing."""
+
+
+class ConfigError(TilefnError, ValueError):
+    """A Config that does not fit the kernel: a tunable it never registers, or a value outside its choices."""

@@ -283,13 +283,13 @@ def _store(ctx, eqn, tensor, *rest):
 
 
 def interpret(fn, config: Config | None = None):
-    """`fn` run by the reference interpreter: traced, then evaluated with eager PyTorch."""
+    """`fn` run by the reference interpreter: traced (with `config`'s tunables), then evaluated with eager PyTorch."""
     from .jit import as_traceable
 
     kernel = as_traceable(fn)
 
     def run(*args, **kwargs):
-        program, tensors = kernel.trace_and_bind(args, kwargs)
+        program, tensors = kernel.trace_and_bind(args, kwargs, config.tunables if config is not None else None)
         return run_program(program, tensors, config)
 
     return run

@@ -79,16 +79,21 @@ class JitFunction:
         self._lock = threading.Lock()
         functools.update_wrapper(self, fn)
 
-    def trace_and_bind(self, args, kwargs) -> tuple[Program, list]:
-        """The Program for these arguments (traced once per signature) and its tensor operands."""
+    def trace_and_bind(self, args, kwargs, tunables=None) -> tuple[Program, list]:
+        """The Program for these arguments and `register_tunable` values (default: this jit's config's),
+        traced once per (signature, tunables), and its tensor operands."""
+        if tunables is None:
+            tunables = self.config.tunables if self.config is not None else ()
         try:
             key = signature_key(args, kwargs)
         except ArgumentError:
             key = None  # tracing names the offending argument
+        if tunables and key is not None:
+            key = (key, tunables)
         program = self._programs.get(key) if key is not None else None
         if program is None:
             try:
-                program = trace(self.fn, args, kwargs)
+                program = trace(self.fn, args, kwargs, tunables)
             except TilefnError as exc:
                 raise exc.with_traceback(None) from None
             with self._lock:
@@ -100,11 +105,13 @@ class JitFunction:
         return inspect.signature(self.fn).bind(*args, **kwargs)
 
     def lower(self, *args, config: Config | None = None, **kwargs):
-        """The Program for these arguments lowered to Triton under `config` (default: heuristics)."""
+        """The Program for these arguments, traced with `config`'s tunables, lowered to Triton under
+        `config` (default: this jit's config, else the heuristics)."""
         from .lower.lowered import lower
 
-        program, _ = self.trace_and_bind(args, kwargs)
-        lowered = lower(program, config if config is not None else self.config)
+        config = config if config is not None else self.config
+        program, _ = self.trace_and_bind(args, kwargs, config.tunables if config is not None else ())
+        lowered = lower(program, config)
         if self.print_output_code:
             print(lowered.source, file=sys.stderr)
         return lowered

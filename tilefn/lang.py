@@ -4,13 +4,13 @@ from __future__ import annotations
 import torch
 
 from .errors import ShapeError
-from .trace import device_ops, indexing
+from .trace import device_ops, indexing, tunables
 from .trace import state as st
 from .trace.loops import TileLoop, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
-           "register_block_size", "static_range", "Tile"]
+           "register_block_size", "register_tunable", "static_range", "Tile"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -37,6 +37,15 @@ def register_block_size(extent_or_min, max_or_none=None) -> BlockSize:
     """A block size that several tile loops share; the config picks its value."""
     extent = max_or_none if max_or_none is not None else extent_or_min
     return BlockSize(st.require().new_block(extent if isinstance(extent, int) else None))
+
+
+def register_tunable(name: str, choices, default=None):
+    """A knob of this kernel that `tfn.tune` searches: the Config's `tunables[name]`, else the default.
+
+    `choices` are ints, floats, bools or strs; the default is the first unless `default` names
+    another. The value is a plain Python value while tracing (a block size, a loop count, a flag).
+    """
+    return tunables.register(name, choices, default)
 
 
 def static_range(*args):

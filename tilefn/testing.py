@@ -33,7 +33,7 @@ try:
 except ImportError:  # assert_matches works without hypothesis; the strategies need it
     st = None
 
-__all__ = ["spec_of", "configs", "sizes", "shapes", "tensors", "assert_matches", "TOLERANCES"]
+__all__ = ["spec_of", "configs", "sizes", "shapes", "tensors", "assert_matches", "compile_for_gpu", "TOLERANCES"]
 
 # (atol, rtol) per output dtype: compiled and interpreted half-precision kernels compute in float32
 # and round once per op, so they differ from each other and from eager PyTorch by a few ulps.
@@ -49,8 +49,9 @@ def _strategies():
 
 def spec_of(kernel, *args) -> ConfigSpec:
     """The ConfigSpec (knobs and their domains) of `kernel` traced for `args`."""
-    program, _ = as_traceable(kernel).trace_and_bind(args, {})
-    return ConfigSpec.of(program)
+    jitted = as_traceable(kernel)
+    program, _ = jitted.trace_and_bind(args, {})
+    return ConfigSpec.of(program, retrace=lambda tunables: jitted.trace_and_bind(args, {}, tunables)[0])
 
 
 # --- strategies ------------------------------------------------------------------------------
@@ -218,3 +219,18 @@ def assert_matches(kernel, reference: Callable, *args, configs: Iterable[Config]
             if check_interpret and not any(f.startswith("interpret vs reference") for f in failures):
                 failures.append("(tfn.interpret agrees with the reference: the compiled kernel is at fault)")
             raise AssertionError(f"{jitted.__name__} under {config}:\n  " + "\n  ".join(failures))
+
+
+def compile_for_gpu(kernel, *args, config: Config | None = None, arch: int = 90):
+    """Compile `kernel` for `args` (CPU tensors will do) as for an NVIDIA GPU of compute capability
+    `arch`, with no GPU present: Triton's front end and ptxas run, nothing launches. Raises what the
+    compiler raises; returns Triton's CompiledKernel (`.asm["ptx"]`, `.asm["ttgir"]`, ...)."""
+    from .lower.launch import compile_offline
+    from .lower.lowered import lower
+
+    jitted = as_traceable(kernel)
+    program, _ = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None)
+    job = lower(program, config, interpret=False).compile_job()
+    if job is None:
+        raise ValueError(f"{jitted.__name__} has no tile loops: no kernel to compile")
+    return compile_offline(*job, arch=arch)

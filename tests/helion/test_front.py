@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import warnings
 
 import attrs
 import pytest
@@ -13,8 +14,10 @@ import torch
 import tilefn as tfn
 import tilefn.helion as helion
 import tilefn.helion.language as hl
-from tilefn.helion.autotuner import EnumFragment, PowerOfTwoFragment
+import tilefn.testing as tt
+from tilefn.helion.autotuner import BooleanFragment, EnumFragment, IntegerFragment, PowerOfTwoFragment
 from tilefn.helion.repro import BEGIN, END
+from tilefn.tune.benchmark import Benchmarker
 
 SCALE = 0.5  # a module constant the repro script has to carry along
 
@@ -323,8 +326,57 @@ def test_register_tunable_reads_the_config():
     k = helion.kernel(config=helion.Config(block_sizes=[4], factor=3, block_n=32))(_tunable_kernel)
     torch.testing.assert_close(k(x), x * 3)
     assert "BLOCK_TILE_N=32" in k.bind((x,)).to_triton_code()
-    with pytest.warns(UserWarning, match="register_tunable\\('factor'\\) uses its default 1"):
+    with warnings.catch_warnings():  # a knob the config leaves out takes its default, silently
+        warnings.simplefilter("error")
         torch.testing.assert_close(helion.kernel(config=helion.Config(block_n=16))(_tunable_kernel)(x), x)
+
+
+def _blocked_double(x: torch.Tensor) -> torch.Tensor:
+    m, n = x.size()
+    block = hl.register_tunable("block_n", PowerOfTwoFragment(8, 32, default_val=16))
+    flip = hl.register_tunable("flip", BooleanFragment())
+    repeats = hl.register_tunable("repeats", IntegerFragment(1, 3))
+    out = torch.empty_like(x)
+    for tile_m in hl.tile(m):
+        for tile_n in hl.tile(n, block_size=block):
+            for _ in hl.static_range(repeats):  # the same value, computed `repeats` times
+                doubled = (x[tile_m, tile_n] * 2) if not flip else (x[tile_m, tile_n] + x[tile_m, tile_n])
+            out[tile_m, tile_n] = doubled
+    return out
+
+
+def test_register_tunable_fragments_become_choices():
+    program = tfn.make_ir(_blocked_double)(torch.randn(10, 40))
+    assert [(t.name, t.choices, t.default, t.value) for t in program.tunables] == [
+        ("block_n", (8, 16, 32), 16, 16), ("flip", (False, True), False, False), ("repeats", (1, 2, 3), 1, 1)]
+    knobs = {k.index: k.choices for k in tt.spec_of(_blocked_double, torch.randn(10, 40)).knobs
+             if k.field == "tunables"}
+    assert knobs == {"block_n": (8, 16, 32), "flip": (False, True), "repeats": (1, 2, 3)}
+
+
+def test_configs_with_different_tunables_tune_among_them():
+    x = torch.randn(10, 40)
+    configs = [helion.Config(block_sizes=[2], block_n=8, flip=True, repeats=3),
+               helion.Config(block_sizes=[4], block_n=32)]
+    k = helion.kernel(configs=configs)(_blocked_double)
+    torch.testing.assert_close(k(x), x * 2)
+    best = k.bind((x,)).config
+    assert best in configs
+    code = k.bind((x,)).to_triton_code()
+    assert f"BLOCK_TILE_N={best['block_n']}" in code
+    assert "BLOCK_TILE_N=8," in k.bind((x,)).to_triton_code(configs[0])
+    assert "BLOCK_TILE_N=32," in k.bind((x,)).to_triton_code(configs[1])
+
+
+def test_autotune_searches_register_tunable_knobs(monkeypatch):
+    seen = []
+    original = Benchmarker.__call__
+    monkeypatch.setattr(Benchmarker, "__call__", lambda self, config: seen.append(config) or original(self, config))
+    x = torch.randn(10, 40)
+    k = helion.kernel(autotune_effort="quick", autotune_search="random")(_blocked_double)
+    torch.testing.assert_close(k(x), x * 2)
+    assert len({c.tunables for c in seen}) > 1
+    assert dict(k.bind((x,)).config.tunables).keys() == {"block_n", "flip", "repeats"}
 
 
 def test_register_tunable_errors():

@@ -14,7 +14,7 @@ import tilefn as tfn
 import tilefn.testing as tt
 from tilefn import lang as tl
 from tilefn.lower.heuristics import default_config, next_power_of_2
-from tilefn.tune.spec import MAX_TILE_ELEMENTS, STAGES, WARPS, ConfigSpec
+from tilefn.tune.spec import MAX_SHARED_BYTES, MAX_TILE_ELEMENTS, STAGES, WARPS, ConfigSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
@@ -83,6 +83,33 @@ def fixed_blocks(x):
             total = total + x[tm, tn].sum(dim=1)
         for tn in tl.tile(n, block_size=bn):
             out[tm, tn] = x[tm, tn] - total[:, None] / n
+    return out
+
+
+def tunable_sum(x):
+    """Row sums: a tunable picks whole rows or column chunks, another the chunk width."""
+    m, n = x.shape
+    algo = tl.register_tunable("algo", ("whole", "chunked"))
+    bn = tl.register_tunable("block_n", (8, 16, 32), default=16)
+    out = torch.empty([m], dtype=torch.float32, device=x.device)
+    for tm in tl.tile(m):
+        if algo == "whole":
+            out[tm] = x[tm, :].sum(dim=1)
+        else:
+            acc = tl.zeros([tm], dtype=torch.float32)
+            for tn in tl.tile(n, block_size=bn):
+                acc = acc + x[tm, tn].sum(dim=1)
+            out[tm] = acc
+    return out
+
+
+def tall_tiles(x):
+    """A tunable fixes the row block: with 4096 rows per tile only narrow column blocks fit."""
+    out = torch.empty_like(x)
+    rows = tl.register_tunable("rows", (1, 4096))
+    for tm in tl.tile(x.shape[0], block_size=rows):
+        for tn in tl.tile(x.shape[1]):
+            out[tm, tn] = x[tm, tn] + 1
     return out
 
 
@@ -307,7 +334,12 @@ def draw_looped_sum(draw):
     return (torch.randn(*ragged_rows(draw, 1, 70)),)
 
 
+def draw_tunable_sum(draw):
+    return (torch.randn(*ragged_rows(draw, 1, 70)),)
+
+
 PROPERTY_CASES = {
+    "tunable_sum": (tunable_sum, draw_tunable_sum, lambda x: x.sum(1)),
     "add": (add, draw_add, lambda x, y: x + y),
     "softmax": (softmax, draw_softmax, lambda x: torch.softmax(x, 1)),
     "layer_norm": (layer_norm, draw_layer_norm,
@@ -327,3 +359,105 @@ def test_every_spec_config_matches_interpret(name, data):
     config = data.draw(tt.configs(fn, *args), label="config")  # spec.random(seed), then neighbours
     # matmul: float32 tl.dot on the interpreter accumulates in a different order than torch
     tt.assert_matches(fn, reference, *args, configs=[config], atol=1e-3 if name == "matmul" else None)
+
+
+# --- register_tunable knobs ----------------------------------------------------------------------
+def test_each_registered_tunable_is_a_knob_and_the_base_holds_the_traced_values():
+    spec = spec_for(tunable_sum, (6, 40))
+    assert knob(spec, "tunables", "algo").choices == ("whole", "chunked")
+    assert knob(spec, "tunables", "block_n").choices == (8, 16, 32)
+    assert dict(spec.default().tunables) == {"algo": "whole", "block_n": 16}
+    assert all(k.field != "tunables" for k in spec_for(add, (8, 32), (8, 32)).knobs)
+    assert spec_for(add, (8, 32), (8, 32)).default().tunables == ()
+
+
+def test_random_configs_cover_every_choice():
+    spec = spec_for(tunable_sum, (6, 40))
+    rng = random.Random(0)
+    seen = {dict(spec.random(rng).tunables)["algo"] for _ in range(30)}, \
+        {dict(spec.random(rng).tunables)["block_n"] for _ in range(30)}
+    assert seen == ({"whole", "chunked"}, {8, 16, 32})
+
+
+def test_neighbors_step_each_tunable_to_its_adjacent_choices():
+    spec = spec_for(tunable_sum, (6, 40))
+    config = spec.default()
+    moved = [dict(n.tunables) for n in spec.neighbors(config) if n.tunables != config.tunables]
+    assert sorted(moved, key=repr) == sorted([{"algo": "chunked", "block_n": 16}, {"algo": "whole", "block_n": 8},
+                                              {"algo": "whole", "block_n": 32}], key=repr)
+    for n in spec.neighbors(config):  # one knob at a time
+        assert n.tunables == config.tunables or (n.block_sizes, n.num_warps, n.num_stages) == (
+            config.block_sizes, config.num_warps, config.num_stages)
+
+
+def test_normalize_snaps_fills_and_drops_tunables():
+    spec = spec_for(tunable_sum, (6, 40))
+    fixed = spec.normalize(tfn.Config(tunables={"block_n": 20, "unknown": 1}))
+    assert dict(fixed.tunables) == {"algo": "whole", "block_n": 16}  # nearest (log scale), default, dropped
+
+
+def test_size_checks_see_the_program_of_the_candidates_tunables():
+    x = torch.empty(4096, 4096)
+    spec = tt.spec_of(tall_tiles, x)  # retraces per tunable assignment
+    tall = spec.normalize(spec.build({"tunables": {"rows": 4096}, "block_sizes": {1: 4096}}))
+    assert tall.block_sizes[1] == 16 and spec.largest_value(tall) == MAX_TILE_ELEMENTS
+    assert spec.normalize(spec.build({"block_sizes": {1: 4096}})).block_sizes[1] == 4096  # rows=1
+    blind = ConfigSpec.of(spec.program)  # without retracing: the base program's sizes
+    assert blind.normalize(blind.build({"tunables": {"rows": 4096}, "block_sizes": {1: 4096}})).block_sizes[1] == 4096
+    rng = random.Random(0)
+    for _ in range(10):
+        config = spec.random(rng)
+        rows = dict(config.tunables)["rows"]
+        assert rows * config.block_sizes[1] <= MAX_TILE_ELEMENTS
+
+
+def adds_a_loop(x):
+    """The chunked algorithm tiles columns with a block symbol the whole-row program lacks."""
+    m, n = x.shape
+    algo = tl.register_tunable("algo", ("whole", "chunked"))
+    out = torch.empty([m], dtype=torch.float32, device=x.device)
+    for tm in tl.tile(m):
+        if algo == "whole":
+            out[tm] = x[tm, :].sum(dim=1)
+        else:
+            acc = tl.zeros([tm], dtype=torch.float32)
+            for tn in tl.tile(n):
+                acc = acc + x[tm, tn].sum(dim=1)
+            out[tm] = acc
+    return out
+
+
+def test_a_block_only_another_tunable_value_adds_takes_its_default_size():
+    x = torch.randn(6, 40)
+    spec = tt.spec_of(adds_a_loop, x)
+    assert [k.index for k in spec.knobs if k.field == "block_sizes"] == [0]  # the base program's blocks
+    chunked = spec.normalize(spec.build({"tunables": {"algo": "chunked"}}))
+    assert spec.fits(chunked) and spec.largest_value(chunked) == chunked.block_sizes[0] * 64
+    rng = random.Random(0)
+    configs = [spec.random(rng) for _ in range(6)]
+    configs += [n for c in configs[:2] for n in spec.neighbors(c)]
+    assert {dict(c.tunables)["algo"] for c in configs} == {"whole", "chunked"}
+    tt.assert_matches(adds_a_loop, lambda x: x.sum(1), x, configs=configs)
+
+
+def matmul_tunable_k(x, y):
+    m, k = x.shape
+    n = y.shape[1]
+    bk = tl.register_tunable("block_k", (16, 128))
+    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
+    for tm, tn in tl.tile([m, n]):
+        acc = tl.zeros([tm, tn], dtype=torch.float32)
+        for tk in tl.tile(k, block_size=bk):
+            acc = acc + torch.matmul(x[tm, tk], y[tk, tn])
+        out[tm, tn] = acc.to(out.dtype)
+    return out
+
+
+def test_shared_memory_checks_use_the_tunable_block_size():
+    x, y = torch.empty(512, 512), torch.empty(512, 512)
+    spec = tt.spec_of(matmul_tunable_k, x, y)
+    for bk in (16, 128):
+        config = spec.build({"block_sizes": {0: 64, 1: 64}, "num_stages": 3, "tunables": {"block_k": bk}})
+        assert spec.dot_shared_bytes(config) == 3 * (64 * bk + bk * 64) * 4
+    big = spec.normalize(spec.build({"block_sizes": {0: 256, 1: 256}, "num_stages": 5, "tunables": {"block_k": 128}}))
+    assert spec.dot_shared_bytes(big) <= MAX_SHARED_BYTES and dict(big.tunables)["block_k"] == 128

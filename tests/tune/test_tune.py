@@ -279,3 +279,76 @@ def test_verbose_prints_the_config_to_paste(capsys):
     tfn.tune(add, effort="quick", use_cache=False)(x, y)
     err = capsys.readouterr().err
     assert "tilefn.tune: add:" in err and "tfn.Config(block_sizes=" in err
+
+
+# --- register_tunable knobs ------------------------------------------------------------------
+def tiled(x):
+    """x * 2 in square tiles of a tunable size: small tiles are many interpreted programs (slow);
+    `sign` = -1 computes a wrong answer."""
+    block = tl.register_tunable("block", (2, 16), default=16)
+    sign = tl.register_tunable("sign", (1, -1))
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.shape[0], block_size=block):
+        for tn in tl.tile(x.shape[1], block_size=block):
+            out[tm, tn] = x[tm, tn] * 2 * sign
+    return out
+
+
+def test_configs_choose_among_tunable_values_by_speed_and_correctness(evaluations, caplog):
+    x = torch.randn(16, 16)
+    slow, wrong, fast = (tfn.Config(tunables=t) for t in ({"block": 2}, {"sign": -1}, {"block": 16, "sign": 1}))
+    with caplog.at_level(logging.INFO, logger="tilefn.tune"):
+        tuned = tfn.tune(tiled, configs=[slow, wrong, fast], use_cache=False, verbose=False)
+        torch.testing.assert_close(tuned(x), x * 2)
+    assert evaluations == [slow, wrong, fast]
+    assert tuned.best_config(x) == fast  # 64 programs of 2x2 tiles take ~30x as long on the interpreter
+    assert any("wrong result" in r.getMessage() and "'sign': -1" in r.getMessage() for r in caplog.records)
+
+
+def two_ways(x):
+    """x * 2 as a product or a sum; `sign` = -1 computes a wrong answer."""
+    algo = tl.register_tunable("algo", ("mul", "add"))
+    sign = tl.register_tunable("sign", (1, -1))
+    out = torch.empty_like(x)
+    for t in tl.tile(x.shape):
+        out[t] = (x[t] * 2 if algo == "mul" else x[t] + x[t]) * sign
+    return out
+
+
+@pytest.mark.parametrize("search", ["random", "pattern", "de", "default"])
+def test_every_search_explores_tunables(search, evaluations):
+    x = torch.randn(2, 8)  # few tiles at any block size: the interpreter runs each quickly
+    tuned = tfn.tune(two_ways, effort="full", search=search, use_cache=False, verbose=False)
+    torch.testing.assert_close(tuned(x), x * 2)
+    tried = {dict(c.tunables)["algo"] for c in evaluations} | {dict(c.tunables)["sign"] for c in evaluations}
+    assert tried == {"mul", "add", 1, -1}  # every value of both knobs was tried (sign=-1 and found wrong)
+    assert dict(tuned.best_config(x).tunables)["sign"] == 1
+
+
+def test_the_disk_cache_keeps_tunables(evaluations, cache_dir):
+    x = torch.randn(16, 16)
+    configs = [tfn.Config(tunables={"block": 2}), tfn.Config(tunables={"block": 16})]
+    first = tfn.tune(tiled, configs=configs, verbose=False)
+    first(x)
+    count = len(evaluations)
+    second = tfn.tune(tiled, configs=configs, verbose=False)
+    torch.testing.assert_close(second(x), x * 2)
+    assert len(evaluations) == count and second.best_config(x) == first.best_config(x) == configs[1]
+
+
+def test_the_cache_key_follows_the_choices():
+    def other_choices(x):
+        block = tl.register_tunable("block", (4, 16), default=16)
+        sign = tl.register_tunable("sign", (1, -1))
+        out = torch.empty_like(x)
+        for tm in tl.tile(x.shape[0], block_size=block):
+            for tn in tl.tile(x.shape[1], block_size=block):
+                out[tm, tn] = x[tm, tn] * 2 * sign
+        return out
+
+    other_choices.__name__ = "tiled"
+    x = torch.randn(16, 16)
+    program, again = tfn.make_ir(tiled)(x), tfn.make_ir(tiled)(x)
+    assert str(program).replace("[2, 16]", "[4, 16]") == str(tfn.make_ir(other_choices)(x))  # only the choices differ
+    assert cache.cache_key(program, x.device) == cache.cache_key(again, x.device)
+    assert cache.cache_key(program, x.device) != cache.cache_key(tfn.make_ir(other_choices)(x), x.device)

@@ -1,15 +1,11 @@
 """Helion's search-space fragments for `hl.register_tunable(name, fragment)`.
 
-A fragment gives a knob's valid values and its default. tilefn reads the knob's value from the
-Config (`helion.Config(name=value)`) or uses the default; tilefn.tune does not search these knobs.
+A fragment gives a knob's valid values (`values()`) and its default; `hl.register_tunable`
+registers them with tilefn's `register_tunable`, so `tfn.tune` searches them.
 """
 from __future__ import annotations
 
 import attrs
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @attrs.frozen
@@ -21,11 +17,9 @@ class PowerOfTwoFragment:
     def default(self) -> int:
         return self.default_val if self.default_val is not None else self.low
 
-    def valid(self, value) -> bool:
-        return _is_int(value) and self.low <= value <= self.high and value & (value - 1) == 0
-
-    def describe(self) -> str:
-        return f"a power of two in [{self.low}, {self.high}]"
+    def values(self) -> tuple:
+        return tuple(1 << i for i in range(max(self.low, 1).bit_length() - 1, self.high.bit_length())
+                     if self.low <= 1 << i <= self.high)
 
 
 @attrs.frozen
@@ -37,11 +31,8 @@ class IntegerFragment:
     def default(self) -> int:
         return self.default_val if self.default_val is not None else self.low
 
-    def valid(self, value) -> bool:
-        return _is_int(value) and self.low <= value <= self.high
-
-    def describe(self) -> str:
-        return f"an int in [{self.low}, {self.high}]"
+    def values(self) -> tuple:
+        return tuple(range(self.low, self.high + 1))
 
 
 @attrs.frozen
@@ -51,11 +42,8 @@ class EnumFragment:
     def default(self):
         return self.choices[0]
 
-    def valid(self, value) -> bool:
-        return value in self.choices
-
-    def describe(self) -> str:
-        return f"one of {list(self.choices)}"
+    def values(self) -> tuple:
+        return self.choices
 
 
 @attrs.frozen
@@ -63,11 +51,8 @@ class BooleanFragment:
     def default(self) -> bool:
         return False
 
-    def valid(self, value) -> bool:
-        return isinstance(value, bool)
-
-    def describe(self) -> str:
-        return "True or False"
+    def values(self) -> tuple:
+        return (False, True)
 
 
 FRAGMENTS = (PowerOfTwoFragment, IntegerFragment, EnumFragment, BooleanFragment)

@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 
 from ..config import Config as TfnConfig
+from ..errors import ConfigError  # a Config key or value tilefn does not accept (a ValueError)
 
 # Helion keys that are tfn.Config fields of the same name
 DIRECT = ("block_sizes", "loop_orders", "flatten_loops", "l2_groupings", "reduction_loops",
@@ -33,10 +34,6 @@ EVICTION = {"": "", "first": "evict_first", "last": "evict_last", "evict_first":
             "evict_last": "evict_last", "evict_normal": ""}
 EVICTION_BACK = {"": "", "evict_first": "first", "evict_last": "last"}
 PID_TYPES = ("flat", "xyz", "persistent_blocked", "persistent_interleaved")
-
-
-class ConfigError(ValueError):
-    """A Config key or value tilefn does not accept."""
 
 
 def _flat(sizes):

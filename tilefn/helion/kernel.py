@@ -23,7 +23,6 @@ import torch
 from ..config import Config as TfnConfig
 from ..jit import JitFunction, signature_key
 from ..tune.tune import TunedFunction
-from . import _tunables
 from .config import Config
 from .settings import Settings
 
@@ -146,22 +145,19 @@ class Kernel:
         functools.update_wrapper(self, fn)
         self.name = fn.__name__
         self._signature = inspect.signature(fn)
-        self._jits: dict[tuple, JitFunction] = {}
-        groups = {c.tunables for c in self.configs}
-        if len(groups) > 1:
-            raise NotImplementedError(
-                f"{self.name}: configs set hl.register_tunable knobs to different values; tilefn traces the "
-                "kernel once per set of knob values and tunes one set at a time: pass configs sharing them")
-        self._base_tunables = next(iter(groups), ())
+        # the first config's hl.register_tunable values are where tuning starts (and what lowering
+        # without a config uses); every config is traced with its own
+        base = self.configs[0].tunables if self.configs else ()
+        self._jit = JitFunction(fn, config=TfnConfig(tunables=base) if base else None)
         fixed = self.configs[0] if len(self.configs) == 1 and not settings.force_autotune else None
-        self._tuned = _Tuned(self._jit_for(self._base_tunables), settings, fixed=fixed,
+        self._tuned = _Tuned(self._jit, settings, fixed=fixed,
                              configs=self.configs if len(self.configs) > 1 else None,
                              use_cache=not settings.force_autotune)
         self._eager = None
         if settings.ref_mode == "eager":
             from ..interpret import interpret
 
-            self._eager = interpret(self._jit_for(self._base_tunables), config=fixed)
+            self._eager = interpret(self._jit, config=fixed)
         self._hooked = settings.print_output_code or settings.print_repro or self._eager is not None
         self._seen: set = set()
         settings.warn_ignored(self.name)
@@ -196,17 +192,9 @@ class Kernel:
 
             print(repro_script(self, args, config), file=sys.stderr)
         if self.settings.print_output_code:
-            source = self._jit_for(config.tunables or self._base_tunables).lower(*args, config=config).source
+            source = self._jit.lower(*args, config=config).source
             print(f"# tilefn.helion: {self.name} with {Config.of(config)!r}\n{source}", file=sys.stderr)
         self._seen.add(key)
-
-    # --- tracing under a config's tunable knobs ---------------------------------------------
-    def _jit_for(self, tunables) -> JitFunction:
-        tunables = tuple(tunables)
-        jitted = self._jits.get(tunables)
-        if jitted is None:
-            jitted = self._jits[tunables] = JitFunction(_tunables.with_tunables(self.fn, dict(tunables)))
-        return jitted
 
     # --- Helion's kernel API ------------------------------------------------------------------
     def bind(self, args) -> "BoundKernel":
@@ -229,7 +217,7 @@ class Kernel:
         effort = options.pop("effort", None) or self.settings.autotune_effort
         if options:
             raise TypeError(f"{self.name}.autotune() got unsupported options {sorted(options)}")
-        tuner = _Tuned(self._jit_for(self._base_tunables), self.settings,
+        tuner = _Tuned(self._jit, self.settings,
                        configs=self.configs if len(self.configs) > 1 else None,
                        effort="quick" if effort == "none" else effort, use_cache=not force)
         tuner.__name__ = self.name
@@ -266,10 +254,7 @@ class BoundKernel:
         return Config.of(config)
 
     def lower(self, config=None):
-        config = self._config(config)
-        # a tuned config carries no knob values of its own: the kernel's (from its configs) apply
-        tunables = (config.tunables if config is not None else ()) or self.kernel._base_tunables
-        return self.kernel._jit_for(tunables).lower(*self.args, config=config)
+        return self.kernel._jit.lower(*self.args, config=self._config(config))
 
     def to_triton_code(self, config=None) -> str:
         """The generated Triton source (kernel and launcher) for `config`, else the kernel's known

@@ -58,6 +58,16 @@ class BlockInfo:
 
 
 @attrs.frozen
+class Tunable:
+    """A knob the kernel registers with `register_tunable`: its choices, default and traced value."""
+
+    name: str
+    choices: tuple = attrs.field(converter=tuple)
+    default: Any
+    value: Any
+
+
+@attrs.frozen
 class Program:
     """A traced kernel function: host equations around at most one `kernel` equation."""
 
@@ -69,6 +79,7 @@ class Program:
     consts: tuple = attrs.field(converter=tuple, factory=tuple)  # (Var, captured tensor) pairs
     hints: PMap = attrs.field(converter=pmap, factory=pmap)  # Var -> the user's name for it
     params: tuple = attrs.field(converter=tuple, factory=tuple)  # (name, Var or None if static) per argument
+    tunables: tuple = attrs.field(converter=tuple, factory=tuple)  # Tunable per register_tunable name
 
     @property
     def kernel(self) -> Eqn | None:

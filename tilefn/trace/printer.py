@@ -152,6 +152,8 @@ def print_program(program) -> str:
         extent = "dynamic" if block.extent is None else block.extent
         fixed = f", fixed at {block.fixed}" if block.fixed else ""
         lines.append(f"  # B{block.id}: block size over extent {extent}{fixed}")
+    for t in program.tunables:
+        lines.append(f"  # tunable {t.name} = {t.value!r} of {list(t.choices)!r}, default {t.default!r}")
     for eqn in program.eqns:
         lines += _eqn_lines(eqn, namer, program.blocks, 1)
     outs = program.outputs

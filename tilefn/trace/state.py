@@ -32,7 +32,9 @@ class RegionBuilder:
 class TraceState:
     """Everything one call of `make_ir` accumulates."""
 
-    def __init__(self):
+    def __init__(self, tunable_values=()):
+        self.tunable_values: dict = dict(tunable_values)  # the Config's register_tunable values
+        self.tunables: dict = {}  # name -> Tunable, in registration order
         self.host_eqns: list[Eqn] = []
         self.kernel: RegionBuilder | None = None  # the kernel's top-level region, once a loop opened
         self.region: RegionBuilder | None = None  # the innermost open loop body
@@ -81,9 +83,9 @@ def require() -> TraceState:
 
 
 @contextlib.contextmanager
-def tracing():
+def tracing(tunable_values=()):
     previous = current()
-    _local.state = TraceState()
+    _local.state = TraceState(tunable_values)
     try:
         yield _local.state
     finally:

@@ -10,6 +10,7 @@ from . import state as st
 from .dispatch import TraceMode, op_name
 from .ir import Eqn, Lit, Program, Region, Var, walk_eqns
 from .proxies import DeviceValue, HostTensor, Tile
+from .tunables import check_claimed
 from .types import HostType, PyScalarType, host_type_of
 
 STATIC_ARG_TYPES = (bool, int, float, str, type(None), torch.dtype, torch.device)
@@ -102,9 +103,9 @@ def _is_view(eqn) -> bool:
                                           "squeeze", "expand", "flatten", "__getitem__", "view_as"}
 
 
-def trace(fn, args, kwargs) -> Program:
-    """Run `fn` on proxies and return the Program it builds."""
-    with st.tracing() as state, TraceMode():
+def trace(fn, args, kwargs, tunables=()) -> Program:
+    """Run `fn` on proxies and return the Program it builds (`register_tunable` reads `tunables`)."""
+    with st.tracing(tunables) as state, TraceMode():
         bound, inputs, params = _proxy_args(fn, args, kwargs)
         try:
             result = fn(*bound.args, **bound.kwargs)
@@ -114,6 +115,7 @@ def trace(fn, args, kwargs) -> Program:
             raise TracingError("a tile loop did not finish (`break` or `return` inside a tile loop "
                                "is not supported)", source=None)
         outputs = _outputs(result)
+        check_claimed(state, fn)
     eqns = list(state.host_eqns)
     if state.kernel is not None:
         kernel = _kernel_eqn(state)
@@ -123,4 +125,4 @@ def trace(fn, args, kwargs) -> Program:
         eqns.append(kernel)
         eqns += after
     return Program(fn.__name__, inputs, eqns, outputs, state.blocks,
-                   [entry for entry in state.consts.values()], state.hints, params)
+                   [entry for entry in state.consts.values()], state.hints, params, state.tunables.values())

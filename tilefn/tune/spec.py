@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 
 from ..config import Config
+from ..errors import TilefnError
 from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
 from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
 from ..trace.ir import Program
@@ -32,6 +33,8 @@ class Knob:
 
     def get(self, config: Config):
         value = getattr(config, self.field)
+        if self.field == "tunables":  # indexed by the register_tunable name
+            return dict(value).get(self.index)
         if self.index is None:
             return value
         return value[self.index] if self.index < len(value) else LIST_FIELDS.get(self.field)
@@ -57,16 +60,34 @@ def _pow2_range(low: int, high: int) -> tuple:
     return tuple(1 << i for i in range(low.bit_length() - 1, high.bit_length()) if low <= 1 << i <= high)
 
 
+def _sizes(traced: Program, program: Program, config: Config) -> list:
+    """`config`'s size per block of `program` (`traced` after rewrites): explicit sizes win, blocks
+    `config` leaves out (ones only other tunable values add) take their defaults, as lowering does."""
+    sizes = list(config.block_sizes)
+    if len(sizes) < len(traced.blocks):
+        sizes += default_config(traced).block_sizes[len(sizes):]
+    sizes += [None] * (len(program.blocks) - len(sizes))
+    for block in program.blocks:  # chunk blocks that reduction_loops added, and explicit sizes
+        if block.fixed:
+            sizes[block.id] = block.fixed
+    return sizes
+
+
 @attrs.frozen
 class ConfigSpec:
-    """Every knob's domain for one Program, plus the heuristic default as the starting point."""
+    """Every knob's domain for one Program, plus the heuristic default as the starting point.
+
+    `retrace(tunables) -> Program` (optional) gives the Program under other `register_tunable`
+    values, so size checks see what a candidate's tunables build (else `program` is used).
+    """
 
     program: Program
     knobs: tuple
-    base: Config  # the heuristic default: what unset knobs keep
+    base: Config  # the heuristic default (with the program's tunable values): what unset knobs keep
+    retrace: Callable | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
-    def of(cls, program: Program) -> "ConfigSpec":
+    def of(cls, program: Program, retrace: Callable | None = None) -> "ConfigSpec":
         eqns = kernel_eqns(program)
         roles = dot_roles(eqns)
         knobs = []
@@ -91,7 +112,18 @@ class ConfigSpec:
                     knobs.append(Knob("range_num_stages", i, RANGE_STAGES))
         knobs.append(Knob("num_warps", None, WARPS))
         knobs.append(Knob("num_stages", None, STAGES if roles else (1, 2, 3)))
-        return cls(program, tuple(knobs), default_config(program))
+        knobs += [Knob("tunables", t.name, t.choices) for t in program.tunables]
+        base = attrs.evolve(default_config(program), tunables={t.name: t.value for t in program.tunables})
+        return cls(program, tuple(knobs), base, retrace)
+
+    def program_for(self, config: Config) -> Program | None:
+        """The Program `config`'s tunables build (None if tracing with them fails)."""
+        if self.retrace is None or not self.program.tunables or config.tunables == self.base.tunables:
+            return self.program
+        try:
+            return self.retrace(config.tunables)
+        except TilefnError:
+            return None
 
     # --- building configs ---------------------------------------------------------------
     def build(self, values: dict, base: Config | None = None) -> Config:
@@ -110,6 +142,7 @@ class ConfigSpec:
             fields[field] = current
         for field in ("num_warps", "num_stages"):
             fields[field] = values.get(field, getattr(self.base, field))
+        fields["tunables"] = {**dict(self.base.tunables), **values.get("tunables", {})}
         return attrs.evolve(base if base is not None else self.base, **fields)
 
     def values(self, config: Config) -> dict:
@@ -158,24 +191,25 @@ class ConfigSpec:
 
     def largest_value(self, config: Config) -> int:
         """Elements of the largest value the kernel holds under `config` (after its looped reductions)."""
-        program = looped_reductions(self.program, config)
-        sizes = list(config.block_sizes) + [None] * (len(program.blocks) - len(config.block_sizes))
-        for block in program.blocks:  # chunk blocks that reduction_loops added, and explicit sizes
-            if block.fixed:
-                sizes[block.id] = block.fixed
-        return largest_value(kernel_eqns(program), attrs.evolve(config, block_sizes=sizes))
+        traced = self.program_for(config)
+        program = looped_reductions(traced, config)
+        return largest_value(kernel_eqns(program), attrs.evolve(config, block_sizes=_sizes(traced, program, config)))
 
     def fits(self, config: Config) -> bool:
-        """The largest value fits in registers, and pipelined dot operands fit in shared memory."""
+        """The largest value fits in registers, and pipelined dot operands fit in shared memory
+        (False when the Program of `config`'s tunables fails to trace)."""
+        if self.program_for(config) is None:
+            return False
         return self.largest_value(config) <= MAX_TILE_ELEMENTS and self.dot_shared_bytes(config) <= MAX_SHARED_BYTES
 
     def dot_shared_bytes(self, config: Config) -> int:
         """Shared memory the pipelined matrix-product operands need: stages x (A tile + B tile)."""
-        largest = 0
-        for eqn in kernel_eqns(self.program):
+        largest, traced = 0, self.program_for(config)
+        sizes = _sizes(traced, traced, config)
+        for eqn in kernel_eqns(traced):
             if eqn.prim != "dot":
                 continue
-            tiles = sum(math.prod(config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d)
+            tiles = sum(math.prod(sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d)
                                   for d in operand.type.shape) * operand.type.dtype.itemsize
                         for operand in eqn.inputs[:2])
             largest = max(largest, tiles * max(config.num_stages or 1, 1))

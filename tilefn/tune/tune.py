@@ -63,7 +63,7 @@ class TunedFunction:
     def _tune(self, key, args) -> Config:
         program, _ = self.jitted.trace_and_bind(args, {})
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
-        spec = ConfigSpec.of(program)
+        spec = ConfigSpec.of(program, retrace=lambda tunables: self.jitted.trace_and_bind(args, {}, tunables)[0])
         cache_key = cache.cache_key(program, device) + f"-{self.effort}-{self.search}"
         if self.configs:  # a stable digest: hash() of strings differs from one process to the next
             cache_key += "-" + hashlib.sha256(repr(self.configs).encode()).hexdigest()[:16]
