@@ -6,6 +6,14 @@ import attrs
 _tuple = lambda v: tuple(v) if v is not None else ()  # noqa: E731
 
 
+def _indexing(value):
+    """One string for every access, or a tuple per access (empty: all pointers)."""
+    if isinstance(value, str):
+        return value
+    value = tuple(value or ())
+    return value if value else "pointer"
+
+
 @attrs.frozen
 class Config:
     """Block sizes per block symbol and the code-generation knobs; prints as pasteable Python.
@@ -46,7 +54,7 @@ class Config:
     static_ranges: tuple = attrs.field(default=(), converter=_tuple)
     num_warps: int | None = None
     num_stages: int | None = None
-    indexing: str | tuple = "pointer"
+    indexing: str | tuple = attrs.field(default="pointer", converter=_indexing)
     pid_type: str = "flat"
     load_eviction_policies: tuple = attrs.field(default=(), converter=_tuple)
     tunables: tuple = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v or {}).items())))

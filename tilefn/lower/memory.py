@@ -39,7 +39,6 @@ class BoxDim:
     lanes: str  # box extent as source text (a constexpr name or a number)
     size: int  # box extent as an int
     bound: str | None  # where the valid lanes end when the box may overhang it; None: never overhangs
-    kept: bool  # the loaded value keeps this dimension (tiles and slices; not ints or scalars)
 
 
 def _offset_of_scalar(em: Emitter, atom) -> str:
@@ -49,14 +48,21 @@ def _offset_of_scalar(em: Emitter, atom) -> str:
     return text
 
 
+def dense_access(eqn) -> bool:
+    """Whether a load/store reads or writes a dense box: tiles, slices, ints and scalars only, no extra
+    mask, at least one tile or slice, a non-bool tensor spanning less than 2**31 elements."""
+    tensor, index = eqn.inputs[0], eqn.params["index"]
+    span = sum((s - 1) * st for s, st in zip(tensor.type.shape, tensor.type.strides))
+    return (not eqn.params["masked"] and tensor.type.dtype != torch.bool and span < 2 ** 31
+            and all(entry[0] in ("new", "tile", "slice", "int", "scalar") for entry in index)
+            and any(entry[0] in ("tile", "slice") for entry in index))
+
+
 def box(em: Emitter, eqn) -> list[BoxDim] | None:
     """The box a load/store reads or writes, one entry per tensor dimension; None unless it is dense."""
-    if eqn.params["masked"]:
+    if not dense_access(eqn):
         return None
-    tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
-    sizes, strides = tensor.type.shape, tensor.type.strides
-    if tensor.type.dtype == torch.bool or sum((s - 1) * st for s, st in zip(sizes, strides)) >= 2 ** 31:
-        return None
+    rest = list(eqn.inputs[1:])
     dims = []
     for entry in eqn.params["index"]:
         kind = entry[0]
@@ -67,18 +73,16 @@ def box(em: Emitter, eqn) -> list[BoxDim] | None:
             bound = em.tile_ends[dim.tile] if em.dim_mask(dim) is not None else None
             name = em.tiles[dim.tile]
             offset = f"off_{name}" if em.tile_begins[name].isdigit() else f"tl.cast(off_{name}, tl.int32)"
-            dims.append(BoxDim(offset, em.dim_expr(dim), em.lanes(dim), bound, True))
+            dims.append(BoxDim(offset, em.dim_expr(dim), em.lanes(dim), bound))
         elif kind == "slice":
             start, stop = entry[1], entry[2]
             lanes = next_power_of_2(stop - start)
-            dims.append(BoxDim(str(start), str(lanes), lanes, str(stop) if lanes != stop - start else None, True))
+            dims.append(BoxDim(str(start), str(lanes), lanes, str(stop) if lanes != stop - start else None))
         elif kind == "int":
-            dims.append(BoxDim(str(entry[1]), "1", 1, None, False))
-        elif kind == "scalar":
-            dims.append(BoxDim(_offset_of_scalar(em, rest.pop(0)), "1", 1, None, False))
-        else:  # a gather through an index tensor
-            return None
-    return dims if any(d.kept for d in dims) else None
+            dims.append(BoxDim(str(entry[1]), "1", 1, None))
+        else:  # a scalar index
+            dims.append(BoxDim(_offset_of_scalar(em, rest.pop(0)), "1", 1, None))
+    return dims
 
 
 def _static_offset(em: Emitter, dim: BoxDim) -> int | None:

@@ -186,11 +186,17 @@ def _coarse_variants(spec: ConfigSpec):
     roles = dot_roles(kernel_eqns(spec.program))
     by_role = {role: block for block, role in roles.items()}
     if {"m", "n", "k"} <= by_role.keys():
-        for m, n, k, warps, stages in MATMUL_TILES:
+        for i, (m, n, k, warps, stages) in enumerate(MATMUL_TILES):
             values = spec.values(base)
             for role, size in (("m", m), ("n", n), ("k", k)):
                 values.setdefault("block_sizes", {})[by_role[role]] = size
-            yield attrs.evolve(spec.build(values), num_warps=warps, num_stages=stages)
+            for knob in spec.knobs:
+                if knob.field == "l2_groupings" and 8 in knob.choices:
+                    set_value(values, knob, 8)
+            tiling = attrs.evolve(spec.build(values), num_warps=warps, num_stages=stages)
+            yield tiling
+            if i == 0:  # the best tiling on H100 also with TMA loads and a persistent grid
+                yield _with_tma(spec, tiling)
     for warps in (base.num_warps // 2, base.num_warps * 2):
         if warps >= 1:
             yield attrs.evolve(base, num_warps=warps)
@@ -200,6 +206,17 @@ def _coarse_variants(spec: ConfigSpec):
         for knob in loops:
             values.setdefault("reduction_loops", {})[knob.index] = knob.choices[-1]
         yield spec.build(values)
+
+
+def _with_tma(spec: ConfigSpec, config: Config) -> Config:
+    """`config` with tensor descriptors wherever the spec offers them, and a persistent interleaved grid."""
+    values = spec.values(config)
+    for knob in spec.knobs:
+        if knob.field == "indexing" and "tensor_descriptor" in knob.choices:
+            set_value(values, knob, "tensor_descriptor")
+        if knob.field == "pid_type":
+            set_value(values, knob, "persistent_interleaved")
+    return spec.build(values, base=config)
 
 
 SEARCHES = {"random": random_search, "pattern": pattern_search, "de": differential_evolution,

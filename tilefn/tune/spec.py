@@ -9,6 +9,7 @@ import attrs
 
 from ..config import Config
 from ..errors import TilefnError
+from ..lower.memory import dense_access
 from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
 from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
 from ..trace.ir import Program
@@ -19,7 +20,9 @@ MAX_TILE_ELEMENTS = 1 << 16  # more than this in one value spills registers on a
 WARPS = (1, 2, 4, 8, 16, 32)
 L2_GROUPS = (1, 4, 8, 16)  # 1 = no grouping
 RANGE_STAGES = (0, 2, 3, 4)  # 0 = the kernel-wide num_stages
-LIST_FIELDS = {"block_sizes": None, "reduction_loops": None, "l2_groupings": 1, "range_num_stages": 0}
+LIST_FIELDS = {"block_sizes": None, "reduction_loops": None, "l2_groupings": 1, "range_num_stages": 0,
+               "indexing": "pointer"}
+PID_TYPES = ("flat", "persistent_interleaved", "persistent_blocked")  # ("xyz" excludes l2_groupings)
 STAGES = (1, 2, 3, 4, 5)
 
 
@@ -35,7 +38,7 @@ class Knob:
         value = getattr(config, self.field)
         if self.field == "tunables":  # indexed by the register_tunable name
             return dict(value).get(self.index)
-        if self.index is None:
+        if self.index is None or isinstance(value, str):  # (indexing: one string for every access)
             return value
         return value[self.index] if self.index < len(value) else LIST_FIELDS.get(self.field)
 
@@ -110,6 +113,10 @@ class ConfigSpec:
             if not reduction_extents(program):  # (chunk loops would shift the inner-loop positions)
                 for i, _ in enumerate(inner_loops(program)):
                     knobs.append(Knob("range_num_stages", i, RANGE_STAGES))
+            knobs.append(Knob("pid_type", None, PID_TYPES))
+        forms = ("pointer", "block_ptr", "tensor_descriptor") if _has_tma(program) else ("pointer", "block_ptr")
+        accesses = [e for e in eqns if e.prim in ("load", "store")]
+        knobs += [Knob("indexing", i, forms) for i, eqn in enumerate(accesses) if dense_access(eqn)]
         knobs.append(Knob("num_warps", None, WARPS))
         knobs.append(Knob("num_stages", None, STAGES if roles else (1, 2, 3)))
         knobs += [Knob("tunables", t.name, t.choices) for t in program.tunables]
@@ -133,7 +140,7 @@ class ConfigSpec:
         """
         fields = {}
         for field, unset in LIST_FIELDS.items():
-            current = list(getattr(self.base, field))
+            current = self._as_list(getattr(self.base, field), field)
             for index, value in values.get(field, {}).items():
                 current += [unset] * (index + 1 - len(current))
                 current[index] = value
@@ -142,8 +149,17 @@ class ConfigSpec:
             fields[field] = current
         for field in ("num_warps", "num_stages"):
             fields[field] = values.get(field, getattr(self.base, field))
+        if "pid_type" in values:  # a knob of matrix-product kernels only
+            fields["pid_type"] = values["pid_type"]
         fields["tunables"] = {**dict(self.base.tunables), **values.get("tunables", {})}
         return attrs.evolve(base if base is not None else self.base, **fields)
+
+    def _as_list(self, value, field: str) -> list:
+        """A list field's value as a list (`indexing` may be one string for every access)."""
+        if not isinstance(value, str):
+            return list(value)
+        accesses = [k.index + 1 for k in self.knobs if k.field == field]
+        return [] if value == LIST_FIELDS[field] else [value] * max(accesses, default=0)
 
     def values(self, config: Config) -> dict:
         out: dict[str, Any] = {}
@@ -248,3 +264,13 @@ class ConfigSpec:
             set_value(values, knob, smaller)
             fixed = self.build(values, base=config)
         return fixed
+
+
+def _has_tma(program: Program) -> bool:
+    """Whether the kernel's device has tensor descriptors: Hopper+ GPUs, and Triton's CPU interpreter."""
+    device = next((v.type.device for v in program.inputs if hasattr(v.type, "device")), "cpu")
+    if not str(device).startswith("cuda"):
+        return True
+    import torch
+
+    return torch.cuda.get_device_capability(torch.device(device))[0] >= 9
