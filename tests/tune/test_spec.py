@@ -256,7 +256,7 @@ def test_neighbors_differ_in_one_knob_by_one_step(fn, shapes):
 
 def test_neighbors_at_the_register_limit_leave_out_steps_that_need_repair():
     spec = spec_for(add, (4096, 4096), (4096, 4096))
-    config = spec.normalize(tfn.Config(block_sizes=[2048, 32]))
+    config = spec.normalize(tfn.Config(block_sizes=[2048, 32], num_warps=32))
     assert spec.largest_value(config) == MAX_TILE_ELEMENTS
     neighbors = spec.neighbors(config)
     assert all(n.block_sizes in ((1024, 32), (2048, 16)) or n.block_sizes == (2048, 32) for n in neighbors)
@@ -287,10 +287,18 @@ def test_normalize_fills_unset_knobs_from_the_default_and_keeps_other_fields():
 
 def test_normalize_shrinks_oversize_configs():
     spec = spec_for(add, (4096, 4096), (4096, 4096))
-    fixed = spec.normalize(tfn.Config(block_sizes=[4096, 4096]))
+    fixed = spec.normalize(tfn.Config(block_sizes=[4096, 4096], num_warps=32))
     assert fixed.block_sizes == (256, 256)  # the largest block halves first, until 65536 elements
     assert spec.fits(fixed)
-    assert spec.normalize(tfn.Config(block_sizes=[4096, 1])).block_sizes == (4096, 1)  # fits: unchanged
+    assert spec.normalize(tfn.Config(block_sizes=[4096, 1], num_warps=32)).block_sizes == (4096, 1)  # fits
+
+
+def test_normalize_keeps_elements_per_thread_in_registers():
+    spec = spec_for(add, (4096, 4096), (4096, 4096))
+    fixed = spec.normalize(tfn.Config(block_sizes=[4096, 4], num_warps=1))
+    assert fixed.block_sizes == (2048, 4)  # 8192 elements for 32 threads: 256 each
+    assert not spec.fits(tfn.Config(block_sizes=[512, 32], num_warps=1)) and spec.fits(
+        tfn.Config(block_sizes=[512, 32], num_warps=2))
 
 
 def test_normalize_chunks_rows_when_blocks_cannot_shrink():
@@ -402,11 +410,12 @@ def test_normalize_snaps_fills_and_drops_tunables():
 def test_size_checks_see_the_program_of_the_candidates_tunables():
     x = torch.empty(4096, 4096)
     spec = tt.spec_of(tall_tiles, x)  # retraces per tunable assignment
-    tall = spec.normalize(spec.build({"tunables": {"rows": 4096}, "block_sizes": {1: 4096}}))
+    tall = spec.normalize(spec.build({"tunables": {"rows": 4096}, "block_sizes": {1: 4096}, "num_warps": 32}))
     assert tall.block_sizes[1] == 16 and spec.largest_value(tall) == MAX_TILE_ELEMENTS
-    assert spec.normalize(spec.build({"block_sizes": {1: 4096}})).block_sizes[1] == 4096  # rows=1
+    assert spec.normalize(spec.build({"block_sizes": {1: 4096}, "num_warps": 32})).block_sizes[1] == 4096  # rows=1
     blind = ConfigSpec.of(spec.program)  # without retracing: the base program's sizes
-    assert blind.normalize(blind.build({"tunables": {"rows": 4096}, "block_sizes": {1: 4096}})).block_sizes[1] == 4096
+    wide = {"tunables": {"rows": 4096}, "block_sizes": {1: 4096}, "num_warps": 32}
+    assert blind.normalize(blind.build(wide)).block_sizes[1] == 4096
     rng = random.Random(0)
     for _ in range(10):
         config = spec.random(rng)

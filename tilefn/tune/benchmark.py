@@ -11,7 +11,7 @@ import torch
 from ..config import Config
 
 log = logging.getLogger("tilefn.tune")
-COMPILE_TIMEOUT = 120.0  # seconds for one batch of parallel compilations
+COMPILE_TIMEOUT = 60.0  # seconds for one batch of parallel compilations
 
 
 def _tensors(tree):
@@ -52,6 +52,7 @@ class Benchmarker:
         self.expected = self._trusted(trusted_config)
         self.failures = 0
         self.broken: set = set()  # configs whose compilation failed or hung in a worker
+        self.prefetched: set = set()
 
     def restore(self):
         """Put back the inputs as they were before tuning touched them."""
@@ -78,9 +79,12 @@ class Benchmarker:
         return _tensors(out) + [a for a in self.args if isinstance(a, torch.Tensor)]
 
     def prefetch(self, configs) -> None:
-        """Compile `configs` in parallel worker processes first (CUDA only: the interpreter needs none)."""
-        if not self.cuda or len(configs) < 2:
+        """Compile `configs` in worker processes, in parallel and under a timeout (CUDA only: the
+        interpreter compiles nothing), so that a compiler hang costs the timeout, not the tuning."""
+        configs = [c for c in dict.fromkeys(configs) if c not in self.prefetched]
+        if not self.cuda or not configs:
             return
+        self.prefetched.update(configs)
         from .workers import compile_all
 
         lowered = []
@@ -94,6 +98,7 @@ class Benchmarker:
                 self.broken.add(config)
 
     def __call__(self, config: Config) -> float:
+        self.prefetch([config])  # (one the search did not prefetch)
         if config in self.broken:
             log.info("skipped %s: compilation failed or timed out in a worker", config)
             self.failures += 1

@@ -17,6 +17,7 @@ from ..trace.types import TileDim
 
 MAX_SHARED_BYTES = 227 * 1024  # an H100 block's shared memory (A100: 163 KB; smaller GPUs fail and are skipped)
 MAX_TILE_ELEMENTS = 1 << 16  # more than this in one value spills registers on any current GPU
+MAX_PER_THREAD = 256  # elements of one value per thread: beyond it ptxas spills and can take minutes
 WARPS = (1, 2, 4, 8, 16, 32)
 L2_GROUPS = (1, 4, 8, 16)  # 1 = no grouping
 RANGE_STAGES = (0, 2, 3, 4)  # 0 = the kernel-wide num_stages
@@ -216,7 +217,8 @@ class ConfigSpec:
         (False when the Program of `config`'s tunables fails to trace)."""
         if self.program_for(config) is None:
             return False
-        return self.largest_value(config) <= MAX_TILE_ELEMENTS and self.dot_shared_bytes(config) <= MAX_SHARED_BYTES
+        per_block = min(MAX_TILE_ELEMENTS, MAX_PER_THREAD * 32 * (config.num_warps or 4))
+        return self.largest_value(config) <= per_block and self.dot_shared_bytes(config) <= MAX_SHARED_BYTES
 
     def dot_shared_bytes(self, config: Config) -> int:
         """Shared memory the pipelined matrix-product operands need: stages x (A tile + B tile)."""
