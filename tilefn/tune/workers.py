@@ -20,9 +20,10 @@ _SIZE: int | None = None  # most workers at once: read at the first batch after 
 
 
 def _quiet() -> None:
-    """Workers' stderr goes nowhere: a failing candidate makes ptxas dump its whole PTX there; the
-    failure is reported (logged) by the tuner instead."""
+    """Workers' stdout and stderr go nowhere: a failing candidate makes ptxas dump its whole PTX
+    there; the failure is reported (logged) by the tuner instead."""
     devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
     os.dup2(devnull, 2)
 
 
