@@ -44,9 +44,16 @@ def main():
     bench.prefetch(candidates)
     rows = sorted(((bench(c) * 1e3, c) for c in candidates), key=lambda row: row[0])
     print(f"cuBLAS {size}^3: {cublas:.4f} ms = {2 * size ** 3 / cublas / 1e9:.0f} TFLOP/s")
-    print(f"{'ms':>7} {'% cuBLAS':>8}  config")
+    print(f"{'ms':>7} {'% cuBLAS':>8}  config   (tuning's timing: do_bench warmup 5 ms, rep 20 ms)")
     for ms, config in rows:
         print(f"{ms:7.4f} {100 * cublas / ms:7.1f}%  {config}")
+    print("\nthe best five and cuBLAS re-timed alike, interleaved, 3 rounds each of short and long do_bench:")
+    top = [(config, matmul.lower(a, b, config=config).compile()) for _, config in rows[:5]]
+    for name, rep in (("short", dict(warmup=5, rep=20)), ("long", dict(warmup=25, rep=100))):
+        for _ in range(3):
+            base = do_bench(lambda: a @ b, return_mode="median", **rep)
+            ratios = [base / do_bench(lambda: run(a, b), return_mode="median", **rep) for _, run in top]
+            print(f"  {name}: cuBLAS {base:.4f} ms; " + " ".join(f"{100 * r:.1f}%" for r in ratios))
 
 
 if __name__ == "__main__":
