@@ -383,3 +383,11 @@ def _softmax(x):
     for tm in tl.tile(x.shape[0]):
         out[tm, :] = torch.softmax(x[tm, :], dim=1)
     return out
+
+
+def test_flatten_loops_is_refused_clearly_and_false_is_accepted():
+    x, y = torch.randn(8, 16), torch.randn(8, 16)
+    with pytest.raises(tfn.TilefnError, match="flatten_loops"):
+        tfn.jit(add2d).lower(x, y, config=tfn.Config(block_sizes=[4, 8], flatten_loops=[True]))
+    got = tfn.jit(add2d, config=tfn.Config(block_sizes=[4, 8], flatten_loops=[False]))(x, y)
+    torch.testing.assert_close(got, x + y)

@@ -58,6 +58,10 @@ class KernelWriter:
         em.depth = 1
         loops = list(kernel.params["region"].eqns)
         self._check_pid_type(loops)
+        if any(self.config.flatten_loops):
+            raise TilefnError("Config flatten_loops=True is not supported by tilefn yet (every top-level loop "
+                              "already runs on one flat program id; use loop_orders / l2_groupings)",
+                              loops[0].source if loops else None)
         self.inner_index = 0  # position of the next inner loop: indexes the range_* lists
         ordered = [loop for loop in loops if len(loop.params["dims"]) > 1]
         self.knobs = {id(loop): (self._loop_order(loop, k), self._l2_grouping(loop, k))
