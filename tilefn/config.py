@@ -6,6 +6,14 @@ import attrs
 _tuple = lambda v: tuple(v) if v is not None else ()  # noqa: E731
 
 
+def _lists(value):
+    return [_lists(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
 def _indexing(value):
     """One string for every access, or a tuple per access (empty: all pointers)."""
     if isinstance(value, str):
@@ -58,6 +66,15 @@ class Config:
     pid_type: str = "flat"
     load_eviction_policies: tuple = attrs.field(default=(), converter=_tuple)
     tunables: tuple = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v or {}).items())))
+
+    def to_fields(self) -> dict:
+        """The fields as JSON-ready values (tuples as lists)."""
+        return {k: _lists(v) for k, v in attrs.asdict(self, recurse=False).items()}
+
+    @classmethod
+    def from_fields(cls, fields: dict) -> "Config":
+        """The Config `to_fields` gave (lists back to tuples: a Config stays hashable)."""
+        return cls(**{k: _tuples(v) for k, v in fields.items()})
 
     def __repr__(self) -> str:
         defaults = Config.__new__(Config)

@@ -12,6 +12,7 @@ import torch
 import tilefn as tfn
 from tilefn import lang as tl
 from tilefn.errors import TilefnError
+from tilefn.testing import compile_for_gpu
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 FORMS = ["pointer", "block_ptr", "tensor_descriptor"]
@@ -37,7 +38,7 @@ def row_softmax(x):
 
 
 def plane_scale(x, scale):
-    """Int and scalar indices: x[0, i, tn] * scale[i] into out[i, tn]."""
+    """Int and scalar indices: x[0, i, tn] * 2 into out[i, tn]."""
     _, rows, n = x.shape
     out = torch.empty([rows, n], dtype=x.dtype, device=x.device)
     for i in tl.grid(rows):
@@ -59,6 +60,28 @@ def add_partial(x, y):
     out = torch.zeros_like(x)
     for tm in tl.tile(x.shape[0]):
         out[tm, 0:30] = x[tm, 0:30] + y[tm, 0:30]
+    return out
+
+
+def prefix_sums(values, counts):
+    """Row r sums the first counts[r] rows of values: a tile loop whose end is a loaded int64."""
+    n, d = counts.shape[0], values.shape[1]
+    out = torch.empty([n, d], dtype=torch.float32, device=values.device)
+    for r in tl.grid(n):
+        for td in tl.tile(d):
+            acc = tl.zeros([td], dtype=torch.float32)
+            for tv in tl.tile(0, counts[r]):
+                acc = acc + torch.sum(values[tv, td], dim=0)
+            out[r, td] = acc
+    return out
+
+
+def doubled_head(values, counts):
+    """The first counts[0] rows doubled: a scalar row index from a loop over a loaded bound."""
+    out = torch.zeros_like(values)
+    for td in tl.tile(values.shape[1]):
+        for i in tl.grid(counts[0]):
+            out[i, td] = values[i, td] * 2.0
     return out
 
 
@@ -96,6 +119,21 @@ def test_a_slice_short_of_the_row_stores_only_inside_it(form):
     want = torch.zeros_like(x)
     want[:, :30] = x[:, :30] + y[:, :30]
     torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_offsets_from_loaded_bounds_are_int32_for_block_forms(form):
+    """The interpreter accepts 64-bit block offsets; the GPU compiler does not: both are checked."""
+    values, counts = torch.randn(20, 48), torch.tensor([3, 20, 0, 7])
+    config = tfn.Config(block_sizes=[16, 4], indexing=form)
+    want = torch.stack([values[:c].sum(0) for c in counts.tolist()])
+    torch.testing.assert_close(tfn.jit(prefix_sums, config=config)(values, counts), want, atol=1e-4, rtol=1e-4)
+    assert ".target sm_90" in compile_for_gpu(prefix_sums, values, counts, config=config).asm["ptx"]
+    config = tfn.Config(block_sizes=[16], indexing=form)
+    want = torch.zeros_like(values)
+    want[:3] = values[:3] * 2.0
+    torch.testing.assert_close(tfn.jit(doubled_head, config=config)(values, counts), want)
+    assert ".target sm_90" in compile_for_gpu(doubled_head, values, counts, config=config).asm["ptx"]
 
 
 def test_descriptors_are_made_once_at_the_top_of_the_kernel():

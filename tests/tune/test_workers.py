@@ -72,3 +72,23 @@ def test_hung_job_is_killed(tmp_path):
     assert workers.compile_all([1, 2, 3], timeout=60, fn=succeed) == [True] * 3
     assert len(multiprocessing.active_children()) == 2
 
+
+
+def pause(seconds) -> None:
+    """A slow but healthy compilation."""
+    time.sleep(seconds)
+
+
+def test_each_job_has_the_timeout_from_when_it_starts(monkeypatch, tmp_path):
+    """One worker, a hang first: the jobs queued behind it still run, each with its own timeout."""
+    monkeypatch.setenv("TILEFN_COMPILE_WORKERS", "1")
+    workers.shutdown()
+    assert workers.compile_all([1], timeout=60, fn=succeed) == [True]  # the worker started
+    jobs = [(hang, str(tmp_path / "pids")), (pause, 1.0), (pause, 1.0)]
+    assert workers.compile_all(jobs, timeout=1.5, fn=call) == [False, True, True]
+
+
+def test_a_batch_of_unsendable_jobs_returns_at_once():
+    start = time.monotonic()
+    assert workers.compile_all([lambda: None], timeout=30, fn=call) == [False]  # a lambda does not pickle
+    assert time.monotonic() - start < 5

@@ -156,6 +156,8 @@ class KernelWriter:
         if self.em.interpret:
             return 4
         device = next((v.type.device for v in self.program.kernel.inputs if isinstance(v.type, HostType)), "cuda")
+        if not str(device).startswith("cuda"):  # compiled for a GPU from CPU tensors (compile_for_gpu)
+            return OFFLINE_SMS
         return self._cuda_sms(str(device))
 
     def _loop_order(self, loop, k) -> tuple:
@@ -341,6 +343,7 @@ class KernelWriter:
 
 
 PID_TYPES = ("flat", "xyz", "persistent_blocked", "persistent_interleaved")
+OFFLINE_SMS = 132  # an H100 SXM's SM count: persistent grids compiled with no GPU present
 
 
 @functools.cache

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import TilefnError
 from ..trace.ir import Var
-from .emit import Emitter, tl_dtype
+from .emit import Emitter
 from .heuristics import next_power_of_2
 
 INDEXING = ("pointer", "block_ptr", "tensor_descriptor")
@@ -39,23 +39,31 @@ class BoxDim:
     lanes: str  # box extent as source text (a constexpr name or a number)
     size: int  # box extent as an int
     bound: str | None  # where the valid lanes end when the box may overhang it; None: never overhangs
+    start: int | None  # a static int the first index is (tiles: begin) plus a multiple of `size`; None: unknown
 
 
-def _offset_of_scalar(em: Emitter, atom) -> str:
-    text = em(atom)
-    if isinstance(atom, Var) and atom.type.dtype != torch.int32:
-        return f"({text}).to(tl.int32)"
-    return text
+def _int32(text: str) -> str:
+    """An index as int32 (block pointers and descriptors take no other): a runtime value may be int64
+    in Triton even where the IR says int32 (a loop over a loaded bound)."""
+    return text if _literal_int(text) is not None else f"tl.cast({text}, tl.int32)"
+
+
+def _literal_int(text: str) -> int | None:
+    return int(text) if text.lstrip("-").isdigit() else None
 
 
 def dense_access(eqn) -> bool:
     """Whether a load/store reads or writes a dense box: tiles, slices, ints and scalars only, no extra
     mask, at least one tile or slice, a non-bool tensor spanning less than 2**31 elements."""
     tensor, index = eqn.inputs[0], eqn.params["index"]
-    span = sum((s - 1) * st for s, st in zip(tensor.type.shape, tensor.type.strides))
-    return (not eqn.params["masked"] and tensor.type.dtype != torch.bool and span < 2 ** 31
+    return (not eqn.params["masked"] and tensor.type.dtype != torch.bool and not _span_is_wide(tensor.type)
             and all(entry[0] in ("new", "tile", "slice", "int", "scalar") for entry in index)
             and any(entry[0] in ("tile", "slice") for entry in index))
+
+
+def _span_is_wide(tensor_type) -> bool:
+    """Whether some element lies 2**31 or more elements past the base: int32 offsets overflow."""
+    return sum((s - 1) * st for s, st in zip(tensor_type.shape, tensor_type.strides)) >= 2 ** 31
 
 
 def box(em: Emitter, eqn) -> list[BoxDim] | None:
@@ -72,25 +80,19 @@ def box(em: Emitter, eqn) -> list[BoxDim] | None:
             dim = rest.pop(0).type.dim
             bound = em.tile_ends[dim.tile] if em.dim_mask(dim) is not None else None
             name = em.tiles[dim.tile]
-            offset = f"off_{name}" if em.tile_begins[name].isdigit() else f"tl.cast(off_{name}, tl.int32)"
-            dims.append(BoxDim(offset, em.dim_expr(dim), em.lanes(dim), bound))
+            begin, end = em.tile_begins[name], em.tile_ends[dim.tile]
+            static = _literal_int(begin) is not None and _literal_int(end) is not None  # then off_ is int32
+            offset = f"off_{name}" if static else _int32(f"off_{name}")
+            dims.append(BoxDim(offset, em.dim_expr(dim), em.lanes(dim), bound, _literal_int(begin)))
         elif kind == "slice":
             start, stop = entry[1], entry[2]
             lanes = next_power_of_2(stop - start)
-            dims.append(BoxDim(str(start), str(lanes), lanes, str(stop) if lanes != stop - start else None))
+            dims.append(BoxDim(str(start), str(lanes), lanes, str(stop) if lanes != stop - start else None, start))
         elif kind == "int":
-            dims.append(BoxDim(str(entry[1]), "1", 1, None))
+            dims.append(BoxDim(str(entry[1]), "1", 1, None, entry[1]))
         else:  # a scalar index
-            dims.append(BoxDim(_offset_of_scalar(em, rest.pop(0)), "1", 1, None))
+            dims.append(BoxDim(_int32(em(rest.pop(0))), "1", 1, None, None))
     return dims
-
-
-def _static_offset(em: Emitter, dim: BoxDim) -> int | None:
-    """The box's first index when it is a multiple of its extent plus a static start, else None."""
-    if dim.offset.startswith("off_"):
-        begin = em.tile_begins.get(dim.offset[4:], "")  # (a runtime begin has a cast: not found)
-        return int(begin) if begin.lstrip("-").isdigit() else None
-    return int(dim.offset) if dim.offset.lstrip("-").isdigit() else None
 
 
 def descriptor_ok(em: Emitter, tensor, dims: list[BoxDim]) -> bool:
@@ -101,7 +103,7 @@ def descriptor_ok(em: Emitter, tensor, dims: list[BoxDim]) -> bool:
         return False
     if any(st <= 0 or st * item % 16 for st in t.strides[:-1]) or any(d.size > 256 for d in dims):
         return False
-    last_start = _static_offset(em, dims[-1])
+    last_start = dims[-1].start
     if dims[-1].size * item < 16 or last_start is None or last_start * item % 16:
         return False
     return all(d.bound is None or d.bound == str(size) for d, size in zip(dims, t.shape))
@@ -145,10 +147,12 @@ def _box_form(em: Emitter, eqn, position: int) -> tuple[str, list[BoxDim] | None
 
 
 def _reshaped(expr: str, have: list[str], want: list[str]) -> str:
+    """`expr` reshaped from lanes `have` to `want` (the box's int/scalar dims dropped, new axes added)."""
     return expr if have == want else f"tl.reshape({expr}, [{', '.join(want)}])"
 
 
 def lower_load(em: Emitter, eqn) -> None:
+    """A load through the indexing form the Config picks (descriptor loads take no eviction policy)."""
     shape = eqn.outputs[0].type.shape
     policy = em.eviction_policy()
     form, dims = _box_form(em, eqn, em.next_memory_access())
@@ -174,6 +178,7 @@ def lower_load(em: Emitter, eqn) -> None:
 
 
 def lower_store(em: Emitter, eqn) -> None:
+    """A store through the indexing form the Config picks."""
     value_var = eqn.inputs[-2] if eqn.params["masked"] else eqn.inputs[-1]
     shape = value_var.type.shape if isinstance(value_var, Var) else ()
     form, dims = _box_form(em, eqn, em.next_memory_access())
@@ -188,8 +193,6 @@ def lower_store(em: Emitter, eqn) -> None:
         return
     tensor = eqn.inputs[0]
     value = _reshaped(em(value_var), [em.dim_expr(d) for d in shape], [d.lanes for d in dims])
-    if value_var.type.dtype != tensor.type.dtype:
-        value = f"{value}.to({tl_dtype(tensor.type.dtype)})"
     if form == "tensor_descriptor":
         em.emit(f"{_descriptor(em, tensor, dims)}.store([{', '.join(d.offset for d in dims)}], {value})")
     else:
@@ -200,8 +203,7 @@ def lower_store(em: Emitter, eqn) -> None:
 def address(em: Emitter, eqn, shape):
     """Pointer expression and mask for a load/store of `shape` through `eqn`'s index."""
     tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
-    strides, sizes = tensor.type.strides, tensor.type.shape
-    wide = sum((s - 1) * st for s, st in zip(sizes, strides)) >= 2 ** 31
+    strides, wide = tensor.type.strides, _span_is_wide(tensor.type)
     rank, axis, dim_axis, terms = len(shape), 0, 0, []
     for entry in eqn.params["index"]:
         kind = entry[0]

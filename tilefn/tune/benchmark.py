@@ -49,10 +49,10 @@ class Benchmarker:
         self.jitted, self.args, self.repetitions = jitted, args, repetitions
         self.saved = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
         self.cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
-        self.expected = self._trusted(trusted_config)
         self.failures = 0
         self.broken: set = set()  # configs whose compilation failed or hung in a worker
         self.prefetched: set = set()
+        self.expected = self._trusted(trusted_config)
 
     def restore(self):
         """Put back the inputs as they were before tuning touched them."""
@@ -64,8 +64,11 @@ class Benchmarker:
                 arg.copy_(saved)
 
     def _trusted(self, config: Config):
+        self.prefetch([config])  # (a worker first: a compiler hang costs the timeout)
         self._restore()
         try:
+            if config in self.broken:
+                raise RuntimeError("the trusted config did not compile")
             out = self.jitted.lower(*self.args, config=config).compile()(*self.args)
         except Exception:  # the default failed: fall back to the reference semantics
             from ..interpret import interpret

@@ -8,7 +8,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import attrs
 import torch
 import triton
 
@@ -37,23 +36,16 @@ def load(key: str) -> Config | None:
     if not path.is_file():
         return None
     try:
-        fields = json.loads(path.read_text())["config"]
-        return Config(**{k: _tuples(v) for k, v in fields.items()})
+        return Config.from_fields(json.loads(path.read_text())["config"])
     except Exception as exc:  # a corrupt or outdated entry is ignored, never fatal
         log.warning("ignoring corrupt tilefn tune cache entry %s: %s", path, exc)
         return None
 
 
-def _tuples(value):
-    """JSON lists back to tuples (nested too): a Config must stay hashable."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
-
-
 def store(key: str, config: Config, seconds: float) -> None:
     path = cache_dir() / f"{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.asdict(config, recurse=False).items()}
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump({"config": data, "seconds": seconds}, f)
+        json.dump({"config": config.to_fields(), "seconds": seconds}, f)
     os.replace(tmp, path)

@@ -9,7 +9,8 @@ import attrs
 
 from ..config import Config
 from ..errors import TilefnError
-from ..lower.memory import dense_access
+from ..lower.memory import INDEXING, dense_access
+from ..lower.passes import rewrite
 from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
 from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
 from ..trace.ir import Program
@@ -115,8 +116,10 @@ class ConfigSpec:
                 for i, _ in enumerate(inner_loops(program)):
                     knobs.append(Knob("range_num_stages", i, RANGE_STAGES))
             knobs.append(Knob("pid_type", None, PID_TYPES))
-        forms = ("pointer", "block_ptr", "tensor_descriptor") if _has_tma(program) else ("pointer", "block_ptr")
-        accesses = [e for e in eqns if e.prim in ("load", "store")]
+        forms = INDEXING if _has_tma(program) else tuple(f for f in INDEXING if f != "tensor_descriptor")
+        # accesses numbered as lowering numbers them: after CSE/DCE (and the default's looped reductions)
+        lowered = kernel_eqns(rewrite(program, default_config(program)))
+        accesses = [e for e in lowered if e.prim in ("load", "store")]
         knobs += [Knob("indexing", i, forms) for i, eqn in enumerate(accesses) if dense_access(eqn)]
         knobs.append(Knob("num_warps", None, WARPS))
         knobs.append(Knob("num_stages", None, STAGES if roles else (1, 2, 3)))
@@ -217,8 +220,8 @@ class ConfigSpec:
         (False when the Program of `config`'s tunables fails to trace)."""
         if self.program_for(config) is None:
             return False
-        per_block = min(MAX_TILE_ELEMENTS, MAX_PER_THREAD * 32 * (config.num_warps or 4))
-        return self.largest_value(config) <= per_block and self.dot_shared_bytes(config) <= MAX_SHARED_BYTES
+        most = min(MAX_TILE_ELEMENTS, MAX_PER_THREAD * 32 * (config.num_warps or 4))
+        return self.largest_value(config) <= most and self.dot_shared_bytes(config) <= MAX_SHARED_BYTES
 
     def dot_shared_bytes(self, config: Config) -> int:
         """Shared memory the pipelined matrix-product operands need: stages x (A tile + B tile)."""
@@ -257,8 +260,8 @@ class ConfigSpec:
             else:  # None (whole row) -> the largest chunk -> smaller chunks
                 chunkable = [k for k in rows if k.get(fixed) is None or k.choices.index(k.get(fixed)) > 1]
                 if not chunkable:
-                    raise ValueError(f"{config} holds more than {MAX_TILE_ELEMENTS} elements in one value "
-                                     "even with its smallest blocks")
+                    raise ValueError(f"{config} holds a value too large for registers (over {MAX_TILE_ELEMENTS} "
+                                     f"elements, or {MAX_PER_THREAD} per thread) even with its smallest blocks")
                 knob = max(chunkable, key=lambda k: k.get(fixed) or math.inf)
                 current = knob.get(fixed)
                 smaller = knob.choices[-1] if current is None else knob.choices[knob.choices.index(current) - 1]

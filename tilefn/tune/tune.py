@@ -11,7 +11,7 @@ import torch
 
 from ..config import Config
 from ..jit import as_traceable, last_call_guard, signature_key
-from . import cache
+from . import cache, table as tables
 from .benchmark import Benchmarker
 from .search import SEARCHES
 from .spec import ConfigSpec
@@ -24,7 +24,7 @@ class TunedFunction:
     """Tunes on the first call per signature; later calls run the winner with jit's overhead."""
 
     def __init__(self, jitted, effort: str = "quick", search: str = "default", configs=None,
-                 use_cache: bool = True, seed: int = 0, verbose: bool = True):
+                 use_cache: bool = True, seed: int = 0, verbose: bool = True, table=None):
         if effort not in BUDGETS["cuda"]:
             raise ValueError(f"effort must be one of {sorted(BUDGETS['cuda'])}, got {effort!r}")
         if search not in SEARCHES:
@@ -32,18 +32,26 @@ class TunedFunction:
         self.jitted = as_traceable(jitted)
         self.effort, self.search, self.configs = effort, search, list(configs) if configs else None
         self.use_cache, self.seed, self.verbose = use_cache, seed, verbose
+        self.shipped = tables.read(table)  # configs a library ships: used as they are, never tuned
         self._best: dict[tuple, Config] = {}
+        self._rows: dict[tuple, tuple] = {}  # signature key -> (device name, signature text)
         self._executables: dict[tuple, object] = {}
         self._last = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.__name__ = getattr(self.jitted, "__name__", "kernel")
 
     def best_config(self, *args) -> Config:
         """The winning Config for these arguments (tuning now if this signature is new)."""
         key = signature_key(args, {})
-        if key not in self._best:
-            self._tune(key, args)
-        return self._best[key]
+        with self._lock:
+            return self._best.get(key) or self._tune(key, args)
+
+    def table(self) -> dict:
+        """The configs found so far as a shipped-config table (`tfn.tune(fn, table=...)` reads it)."""
+        out: dict = {}
+        for key, (device, signature) in self._rows.items():
+            out.setdefault(device, {})[signature] = self._best[key].to_fields()
+        return out
 
     def __call__(self, *args):
         last = self._last
@@ -61,8 +69,13 @@ class TunedFunction:
         return executable(*args)
 
     def _tune(self, key, args) -> Config:
-        program, _ = self.jitted.trace_and_bind(args, {})
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+        self._rows[key] = (cache.device_name(device), tables.signature_text(args))
+        shipped = tables.lookup(self.shipped, self._rows[key][0], args)
+        if shipped is not None:
+            self._best[key] = shipped
+            return shipped
+        program, _ = self.jitted.trace_and_bind(args, {})
         spec = ConfigSpec.of(program, retrace=lambda tunables: self.jitted.trace_and_bind(args, {}, tunables)[0])
         cache_key = cache.cache_key(program, device) + f"-{self.effort}-{self.search}"
         if self.configs:  # a stable digest: hash() of strings differs from one process to the next
@@ -121,6 +134,10 @@ class _Progress:
 
 
 def tune(fn, effort: str = "quick", search: str = "default", configs=None, use_cache: bool = True,
-         seed: int = 0, verbose: bool = True) -> TunedFunction:
-    """A tuned version of `fn` (a function or a `tfn.jit` kernel): see TunedFunction."""
-    return TunedFunction(fn, effort, search, configs, use_cache, seed, verbose)
+         seed: int = 0, verbose: bool = True, table=None) -> TunedFunction:
+    """A tuned version of `fn` (a function or a `tfn.jit` kernel): see TunedFunction.
+
+    `table`: shipped configs (a mapping or a JSON file from `TunedFunction.table()`, see
+    `tilefn.tune.table`); a signature it lists on this device runs its config without tuning.
+    """
+    return TunedFunction(fn, effort, search, configs, use_cache, seed, verbose, table)

@@ -17,6 +17,7 @@ from multiprocessing.connection import wait
 _CTX = multiprocessing.get_context("spawn")
 _IDLE: list[_Worker] = []  # started workers waiting for a job, kept between batches
 _SIZE: int | None = None  # most workers at once: read at the first batch after shutdown()
+STARTUP_TIMEOUT = 120.0  # seconds a new worker may take to import torch and Triton
 
 
 def _quiet() -> None:
@@ -34,9 +35,13 @@ def _compile(job) -> None:
 
 
 def _serve(conn) -> None:
-    """Worker loop: run each `(fn, job)` received as `fn(job)` and answer whether it succeeded; stop at EOF."""
+    """Worker loop: say "ready" once torch and Triton are imported, then run each `(fn, job)` received
+    as `fn(job)` and answer whether it succeeded; stop at EOF."""
     os.setpgrp()  # its own process group, so that killing it also kills the compilers it started
     _quiet()
+    import tilefn.lower.launch  # noqa: F401  (start-up is not any job's time)
+
+    conn.send("ready")
     while True:
         try:
             message = conn.recv_bytes()
@@ -60,6 +65,13 @@ class _Worker:
         self.process.start()
         child.close()
 
+    def ready(self) -> bool:
+        """Wait (at most STARTUP_TIMEOUT) for the worker to finish starting."""
+        try:
+            return self.conn.poll(STARTUP_TIMEOUT) and self.conn.recv() == "ready"
+        except (EOFError, OSError):
+            return False
+
     def kill(self) -> None:
         """Kill the worker and its process group (nothing is left behind), and reap it."""
         try:
@@ -71,21 +83,30 @@ class _Worker:
         self.conn.close()
 
 
+def _started(count: int) -> list:
+    """`count` new workers, started together, once each is ready (the ones that fail to start are dropped)."""
+    new = [_Worker() for _ in range(max(count, 0))]
+    ready = [worker for worker in new if worker.ready()]
+    for worker in new:
+        if worker not in ready:
+            worker.kill()
+    return ready
+
+
 def compile_all(jobs: list, timeout: float, fn=_compile) -> list[bool]:
     """Compile every job (None: nothing to compile) in parallel; True where it succeeded in time.
 
-    Each job runs as `fn(job)` in a worker (`fn`: a picklable module-level function). Jobs wait for a
-    free worker; at `timeout` seconds, the jobs still running or waiting fail and busy workers are killed.
+    Each job runs as `fn(job)` in a worker (`fn`: a picklable module-level function) and has
+    `timeout` seconds from when a worker takes it: a job still running then fails and its worker
+    is killed; jobs queued behind it still run.
     """
     global _SIZE
     if _SIZE is None:
         _SIZE = max(1, int(os.environ.get("TILEFN_COMPILE_WORKERS", min(8, os.cpu_count() or 1))))
-    deadline = time.monotonic() + timeout
     ok = [job is None for job in jobs]
     queue = [i for i, job in enumerate(jobs) if job is not None]
-    while len(_IDLE) < min(_SIZE, len(queue)):  # start them all before any waits on its start-up
-        _IDLE.append(_Worker())
-    busy: dict = {}  # connection -> (worker, index of its job)
+    _IDLE.extend(_started(min(_SIZE, len(queue)) - len(_IDLE)))
+    busy: dict = {}  # connection -> (worker, index of its job, deadline)
     while queue or busy:
         while queue and (_IDLE or len(busy) < _SIZE):
             i = queue.pop(0)
@@ -93,24 +114,32 @@ def compile_all(jobs: list, timeout: float, fn=_compile) -> list[bool]:
                 message = pickle.dumps((fn, jobs[i]))
             except Exception:  # a job that cannot be sent fails
                 continue
-            worker = _IDLE.pop() if _IDLE else _Worker()
+            if not _IDLE:
+                _IDLE.extend(_started(1))
+                if not _IDLE:  # workers cannot start: nothing compiles
+                    return ok
+            worker = _IDLE.pop()
             try:
                 worker.conn.send_bytes(message)
-                busy[worker.conn] = worker, i
-            except OSError:  # the worker died while idle
+                busy[worker.conn] = worker, i, time.monotonic() + timeout
+            except OSError:  # the worker died while idle: the job goes back to the queue
                 worker.kill()
-        ready = wait(list(busy), timeout=max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        for conn in ready:
-            worker, i = busy.pop(conn)
+                queue.insert(0, i)
+        if not busy:
+            continue
+        earliest = min(deadline for _, _, deadline in busy.values())
+        for conn in wait(list(busy), timeout=max(0.0, earliest - time.monotonic())):
+            worker, i, _ = busy.pop(conn)
             try:
                 ok[i] = conn.recv()
                 _IDLE.append(worker)
             except (EOFError, OSError):  # the worker crashed
                 worker.kill()
-    for worker, _ in busy.values():
-        worker.kill()
+        now = time.monotonic()
+        for conn, (worker, _, deadline) in list(busy.items()):
+            if deadline <= now:  # hung: kill it (its job stays failed)
+                del busy[conn]
+                worker.kill()
     return ok
 
 

@@ -1,0 +1,46 @@
+"""Shipped config tables: tuned configs a library writes once and its users load, never tuning.
+
+A table maps a device name (`torch.cuda.get_device_name`, or "cpu") to argument signatures
+(`signature_text`: dtypes, shapes, strides and static values, readable and stable across
+processes and versions) to Config fields (`Config.to_fields`). It is plain JSON.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..config import Config
+
+
+def signature_text(args) -> str:
+    """`bf16[4096, 4096]/(4096, 1), 1e-05`: what a tuned config is specialised on, as text."""
+    parts = []
+    for arg in args:
+        if isinstance(arg, torch.Tensor):
+            dtype = str(arg.dtype).removeprefix("torch.")
+            parts.append(f"{dtype}{list(arg.shape)}/{tuple(arg.stride())}")
+        else:
+            parts.append(repr(arg))
+    return ", ".join(parts)
+
+
+def read(table) -> dict:
+    """A table from a mapping or a path to its JSON file."""
+    if table is None:
+        return {}
+    if isinstance(table, (str, Path)):
+        return json.loads(Path(table).read_text())
+    return dict(table)
+
+
+def lookup(table: dict, device: str, args) -> Config | None:
+    """The shipped Config for these arguments on this device, if the table has one."""
+    fields = table.get(device, {}).get(signature_text(args))
+    return Config.from_fields(fields) if fields is not None else None
+
+
+def write(table: dict, path) -> None:
+    """Save a table as JSON (sorted keys, so that shipped files diff well)."""
+    Path(path).write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
