@@ -24,6 +24,7 @@ from triton.runtime.jit import JITFunction, mangle_type
 
 _MODULES: dict[str, types.ModuleType] = {}
 _MODULES_LOCK = threading.Lock()
+_INTERPRETER_LOCK = threading.RLock()
 
 
 def _source_path(digest: str) -> Path:
@@ -97,8 +98,9 @@ class _Interpreted(_interp.InterpretedFunction):
     """An InterpretedFunction that works while TRITON_INTERPRET is unset process-wide."""
 
     def run(self, *args: Any, grid: Any, warmup: bool, **kwargs: Any) -> Any:
-        """Run on the CPU through Triton's interpreter, language patched only for this call."""
-        with _interpreting():
+        """Run on the CPU through Triton's interpreter, language patched only for this call (one
+        call at a time: the patches are process-wide)."""
+        with _INTERPRETER_LOCK, _interpreting():
             return super().run(*args, grid=grid, warmup=warmup, **kwargs)
 
 
