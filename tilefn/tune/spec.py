@@ -24,7 +24,7 @@ L2_GROUPS = (1, 4, 8, 16)  # 1 = no grouping
 RANGE_STAGES = (0, 2, 3, 4)  # 0 = the kernel-wide num_stages
 LIST_FIELDS = {"block_sizes": None, "reduction_loops": None, "l2_groupings": 1, "range_num_stages": 0,
                "indexing": "pointer"}
-PID_TYPES = ("flat", "persistent_interleaved", "persistent_blocked")  # ("xyz" excludes l2_groupings)
+SEARCHED_PID_TYPES = ("flat", "persistent_interleaved", "persistent_blocked")  # ("xyz" excludes l2_groupings)
 STAGES = (1, 2, 3, 4, 5)
 
 
@@ -115,7 +115,7 @@ class ConfigSpec:
             if not reduction_extents(program):  # (chunk loops would shift the inner-loop positions)
                 for i, _ in enumerate(inner_loops(program)):
                     knobs.append(Knob("range_num_stages", i, RANGE_STAGES))
-            knobs.append(Knob("pid_type", None, PID_TYPES))
+            knobs.append(Knob("pid_type", None, SEARCHED_PID_TYPES))
         forms = INDEXING if _has_tma(program) else tuple(f for f in INDEXING if f != "tensor_descriptor")
         # accesses numbered as lowering numbers them: after CSE/DCE (and the default's looped reductions)
         lowered = kernel_eqns(rewrite(program, default_config(program)))
@@ -144,7 +144,8 @@ class ConfigSpec:
         """
         fields = {}
         for field, unset in LIST_FIELDS.items():
-            current = self._as_list(getattr(self.base, field), field)
+            value = getattr(self.base, field)
+            current = [] if isinstance(value, str) else list(value)  # (the default's indexing: "pointer")
             for index, value in values.get(field, {}).items():
                 current += [unset] * (index + 1 - len(current))
                 current[index] = value
@@ -157,13 +158,6 @@ class ConfigSpec:
             fields["pid_type"] = values["pid_type"]
         fields["tunables"] = {**dict(self.base.tunables), **values.get("tunables", {})}
         return attrs.evolve(base if base is not None else self.base, **fields)
-
-    def _as_list(self, value, field: str) -> list:
-        """A list field's value as a list (`indexing` may be one string for every access)."""
-        if not isinstance(value, str):
-            return list(value)
-        accesses = [k.index + 1 for k in self.knobs if k.field == field]
-        return [] if value == LIST_FIELDS[field] else [value] * max(accesses, default=0)
 
     def values(self, config: Config) -> dict:
         out: dict[str, Any] = {}
