@@ -473,3 +473,34 @@ def test_shared_memory_checks_use_the_tunable_block_size():
         assert spec.dot_shared_bytes(config) == 3 * (64 * bk + bk * 64) * 4
     big = spec.normalize(spec.build({"block_sizes": {0: 256, 1: 256}, "num_stages": 5, "tunables": {"block_k": 128}}))
     assert spec.dot_shared_bytes(big) <= MAX_SHARED_BYTES and dict(big.tunables)["block_k"] == 128
+
+
+# --- indexing knobs --------------------------------------------------------------------------
+def indexing_knobs(spec):
+    return {k.index: k.choices for k in spec.knobs if k.field == "indexing"}
+
+
+def test_indexing_knobs_offer_tma_only_where_some_block_sizes_allow_it():
+    assert indexing_knobs(spec_for(matmul, (64, 64), (64, 64))) == {
+        i: ("pointer", "block_ptr", "tensor_descriptor") for i in range(3)}  # x, y loads; the store
+    # a whole row of 3000 (4096 lanes) is over TMA's 256 per dimension, whatever the block sizes
+    assert indexing_knobs(spec_for(softmax, (64, 3000))) == {i: ("pointer", "block_ptr") for i in range(2)}
+    # rows of 6 floats: a 24-byte stride is not a multiple of 16 bytes
+    assert indexing_knobs(spec_for(add, (32, 6), (32, 6))) == {i: ("pointer", "block_ptr") for i in range(3)}
+
+
+def test_indexing_positions_follow_the_lowered_accesses():
+    """Two identical loads are one after CSE: the spec numbers the accesses lowering emits."""
+    def twice(x):
+        out = torch.empty_like(x)
+        for tm, tn in tl.tile(x.shape):
+            a = x[tm, tn]
+            b = x[tm, tn]
+            out[tm, tn] = a + b
+        return out
+
+    spec = spec_for(twice, (64, 64))
+    assert sorted(indexing_knobs(spec)) == [0, 1]  # one load, one store
+    config = spec.build({"indexing": {0: "pointer", 1: "tensor_descriptor"}})
+    x = torch.randn(64, 64)
+    assert "out_desc.store(" in tfn.jit(twice).lower(x, config=config).source

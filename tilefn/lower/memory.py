@@ -61,6 +61,29 @@ def dense_access(eqn) -> bool:
             and any(entry[0] in ("tile", "slice") for entry in index))
 
 
+def descriptor_possible(eqn) -> bool:
+    """Whether some block sizes let TMA serve this access: `descriptor_ok`'s rules that hold whatever
+    the block sizes (the tuner offers tensor descriptors only where this is True)."""
+    if not dense_access(eqn):
+        return False
+    t = eqn.inputs[0].type
+    item = t.dtype.itemsize
+    if not (t.aligned and 2 <= len(t.shape) <= 5 and t.strides[-1] == 1):
+        return False
+    if any(st <= 0 or st * item % 16 for st in t.strides[:-1]):
+        return False
+    entries = [entry for entry in eqn.params["index"] if entry[0] != "new"]
+    for entry, size in zip(entries, t.shape):
+        if entry[0] == "slice":
+            lanes = next_power_of_2(entry[2] - entry[1])
+            if lanes > 256 or (lanes != entry[2] - entry[1] and entry[2] != size):
+                return False
+    last = entries[-1]
+    if last[0] in ("int", "scalar"):  # a box one element wide: under TMA's 16 bytes
+        return False
+    return last[0] != "slice" or (next_power_of_2(last[2] - last[1]) * item >= 16 and last[1] * item % 16 == 0)
+
+
 def _span_is_wide(tensor_type) -> bool:
     """Whether some element lies 2**31 or more elements past the base: int32 offsets overflow."""
     return sum((s - 1) * st for s, st in zip(tensor_type.shape, tensor_type.strides)) >= 2 ** 31

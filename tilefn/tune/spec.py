@@ -9,7 +9,7 @@ import attrs
 
 from ..config import Config
 from ..errors import TilefnError
-from ..lower.memory import INDEXING, dense_access
+from ..lower.memory import INDEXING, dense_access, descriptor_possible
 from ..lower.passes import rewrite
 from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
 from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
@@ -116,11 +116,14 @@ class ConfigSpec:
                 for i, _ in enumerate(inner_loops(program)):
                     knobs.append(Knob("range_num_stages", i, RANGE_STAGES))
             knobs.append(Knob("pid_type", None, SEARCHED_PID_TYPES))
-        forms = INDEXING if _has_tma(program) else tuple(f for f in INDEXING if f != "tensor_descriptor")
         # accesses numbered as lowering numbers them: after CSE/DCE (and the default's looped reductions)
         lowered = kernel_eqns(rewrite(program, default_config(program)))
         accesses = [e for e in lowered if e.prim in ("load", "store")]
-        knobs += [Knob("indexing", i, forms) for i, eqn in enumerate(accesses) if dense_access(eqn)]
+        tma = _has_tma(program)
+        for i, eqn in enumerate(accesses):
+            if dense_access(eqn):
+                forms = INDEXING if tma and descriptor_possible(eqn) else ("pointer", "block_ptr")
+                knobs.append(Knob("indexing", i, forms))
         knobs.append(Knob("num_warps", None, WARPS))
         knobs.append(Knob("num_stages", None, STAGES if roles else (1, 2, 3)))
         knobs += [Knob("tunables", t.name, t.choices) for t in program.tunables]
