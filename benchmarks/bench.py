@@ -82,6 +82,7 @@ def rate(amount, ms, unit):
 
 
 def one_line(exc):
+    """An exception as one short line for stderr."""
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200]
 
 
@@ -201,6 +202,7 @@ def ceilings():
 
 
 def fmt_ms(ms):
+    """A time column: milliseconds, or '-' for a peer that did not run (NaN)."""
     return f"{ms:8.3f}" if ms == ms else f"{'-':>8}"
 
 

@@ -29,6 +29,7 @@ def _quiet() -> None:
 
 
 def _compile(job) -> None:
+    """The default job: compile one candidate's generated source into Triton's disk cache."""
     from tilefn.lower.launch import precompile
 
     precompile(*job)
