@@ -191,7 +191,7 @@ class KernelWriter:
                 em.bind(handle, base)
                 em.block_name(dim.block, base)
                 em.tile_ends[dim.tile] = em(loop.inputs[2 * i + 1])
-                em.tile_begins[base] = em(loop.inputs[2 * i])
+                em.tile_begins[dim.tile] = em(loop.inputs[2 * i])
             names.append(base)
         return names
 

@@ -50,7 +50,7 @@ class Emitter:
         self.needs_helpers: set[str] = set()
         self.load_count = 0
         self.memory_count = 0  # loads and stores emitted so far: indexes Config.indexing
-        self.tile_begins: dict[str, str] = {}  # tile base name -> its loop's begin, as source text
+        self.tile_begins: dict[int, str] = {}  # tile number -> its loop's begin, as source text
         self.prologue: list[str] = []  # lines at the top of the kernel (tensor descriptors)
         self.descriptors: dict = {}  # (tensor name, block shape) -> descriptor name
 

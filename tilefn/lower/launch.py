@@ -213,10 +213,11 @@ def make_launcher(source: str, name: str, *, signature_args: Sequence[Any], cons
     if not hasattr(run, "launch") or run.profile_scratch_size:
         return _cuda_launcher(kernel, run, device_index, head, len(consts))
     # Skip CudaLauncher.__call__ and call its C `launch` as it would.
-    head = (run.launch_cooperative_grid, run.launch_pdl) + head
+    flags = (run.launch_cooperative_grid, run.launch_pdl)
     if run.global_scratch_size:  # tensor descriptors made on the device: scratch from torch, not triton.set_allocator
-        return _cuda_launcher(kernel, _with_scratch(run, device_index), device_index, head, len(consts))
-    return _cuda_launcher(kernel, run.launch, device_index, (head[0], head[1], None, None) + head[2:], len(consts))
+        return _cuda_launcher(kernel, _with_scratch(run, device_index), device_index, flags + head, len(consts))
+    no_scratch = (None, None)  # global and profile scratch
+    return _cuda_launcher(kernel, run.launch, device_index, flags + no_scratch + head, len(consts))
 
 
 def _with_scratch(run, device_index: int) -> Callable[..., None]:

@@ -78,7 +78,7 @@ def lower(program: Program, config: Config | None = None, interpret: bool | None
     program = rewrite(program, config)
     sizes = list(config.block_sizes)  # rewrites may add blocks (fixed sizes, e.g. reduction chunks)
     config = attrs.evolve(config, block_sizes=sizes + [b.fixed for b in program.blocks[len(sizes):]])
-    device = _device_of(program)
+    device = device_of(program)
     kernel = write_kernel(program, config, interpret=device.type == "cpu" if interpret is None else interpret)
     namer = Namer(dict(program.hints))
     host_source, host_globals = write_host(program, kernel, namer, pointers=device.type == "cuda")
@@ -88,7 +88,8 @@ def lower(program: Program, config: Config | None = None, interpret: bool | None
     return lowered
 
 
-def _device_of(program: Program) -> torch.device:
+def device_of(program: Program) -> torch.device:
+    """The device of the program's tensors (CPU when it has none)."""
     for var in program.inputs:
         return torch.device(var.type.device)
     for eqn in program.eqns:

@@ -64,14 +64,10 @@ def dense_access(eqn) -> bool:
 def descriptor_possible(eqn) -> bool:
     """Whether some block sizes let TMA serve this access: `descriptor_ok`'s rules that hold whatever
     the block sizes (the tuner offers tensor descriptors only where this is True)."""
-    if not dense_access(eqn):
+    if not (dense_access(eqn) and _tma_tensor(eqn.inputs[0].type)):
         return False
     t = eqn.inputs[0].type
     item = t.dtype.itemsize
-    if not (t.aligned and 2 <= len(t.shape) <= 5 and t.strides[-1] == 1):
-        return False
-    if any(st <= 0 or st * item % 16 for st in t.strides[:-1]):
-        return False
     entries = [entry for entry in eqn.params["index"] if entry[0] != "new"]
     for entry, size in zip(entries, t.shape):
         if entry[0] == "slice":
@@ -101,11 +97,11 @@ def box(em: Emitter, eqn) -> list[BoxDim] | None:
             continue
         if kind == "tile":
             dim = rest.pop(0).type.dim
-            bound = em.tile_ends[dim.tile] if em.dim_mask(dim) is not None else None
-            name = em.tiles[dim.tile]
-            begin, end = em.tile_begins[name], em.tile_ends[dim.tile]
-            static = _literal_int(begin) is not None and _literal_int(end) is not None  # then off_ is int32
-            offset = f"off_{name}" if static else _int32(f"off_{name}")
+            begin, end = em.tile_begins[dim.tile], em.tile_ends[dim.tile]
+            bound = end if em.dim_mask(dim) is not None else None
+            offset = f"off_{em.tiles[dim.tile]}"
+            if _literal_int(begin) is None or _literal_int(end) is None:  # (static bounds: off_ is int32)
+                offset = _int32(offset)
             dims.append(BoxDim(offset, em.dim_expr(dim), em.lanes(dim), bound, _literal_int(begin)))
         elif kind == "slice":
             start, stop = entry[1], entry[2]
@@ -118,13 +114,18 @@ def box(em: Emitter, eqn) -> list[BoxDim] | None:
     return dims
 
 
-def descriptor_ok(em: Emitter, tensor, dims: list[BoxDim]) -> bool:
+def _tma_tensor(t) -> bool:
+    """TMA's rules on the tensor itself: 16-byte aligned base, 2-5 dims, unit last stride, 16-byte strides."""
+    item = t.dtype.itemsize
+    return (t.aligned and 2 <= len(t.shape) <= 5 and t.strides[-1] == 1
+            and not any(st <= 0 or st * item % 16 for st in t.strides[:-1]))
+
+
+def descriptor_ok(tensor, dims: list[BoxDim]) -> bool:
     """Whether TMA can serve this box of `tensor` (see the module docstring)."""
     t = tensor.type
     item = t.dtype.itemsize
-    if not (t.aligned and 2 <= len(dims) <= 5 and t.strides[-1] == 1):
-        return False
-    if any(st <= 0 or st * item % 16 for st in t.strides[:-1]) or any(d.size > 256 for d in dims):
+    if not _tma_tensor(t) or any(d.size > 256 for d in dims):
         return False
     last_start = dims[-1].start
     if dims[-1].size * item < 16 or last_start is None or last_start * item % 16:
@@ -164,7 +165,7 @@ def _box_form(em: Emitter, eqn, position: int) -> tuple[str, list[BoxDim] | None
     dims = box(em, eqn) if choice != "pointer" else None
     if dims is None:
         return "pointer", None
-    if choice == "tensor_descriptor" and not descriptor_ok(em, eqn.inputs[0], dims):
+    if choice == "tensor_descriptor" and not descriptor_ok(eqn.inputs[0], dims):
         return "pointer", None
     return choice, dims
 
@@ -181,10 +182,7 @@ def lower_load(em: Emitter, eqn) -> None:
     form, dims = _box_form(em, eqn, em.next_memory_access())
     tensor = eqn.inputs[0]
     if form == "pointer":
-        pointer, mask, rest = address(em, eqn, shape)
-        if eqn.params["masked"]:
-            extra = em(rest[0])
-            mask = f"({mask}) & {extra}" if mask else extra
+        pointer, mask = address(em, eqn, shape)
         expr = f"tl.load({pointer}" + (f", mask={mask}, other=0" if mask else "") + policy + ")"
         padded = bool(mask)
     else:
@@ -208,10 +206,7 @@ def lower_store(em: Emitter, eqn) -> None:
     if not isinstance(value_var, Var):
         form = "pointer"
     if form == "pointer":
-        pointer, mask, rest = address(em, eqn, shape)
-        if eqn.params["masked"]:
-            extra = em(rest[-1])
-            mask = f"({mask}) & {extra}" if mask else extra
+        pointer, mask = address(em, eqn, shape)
         em.emit(f"tl.store({pointer}, {em(value_var)}" + (f", mask={mask}" if mask else "") + ")")
         return
     tensor = eqn.inputs[0]
@@ -224,7 +219,7 @@ def lower_store(em: Emitter, eqn) -> None:
 
 
 def address(em: Emitter, eqn, shape):
-    """Pointer expression and mask for a load/store of `shape` through `eqn`'s index."""
+    """Pointer expression and mask (with the access's extra mask, if any) for a load/store of `shape`."""
     tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
     strides, wide = tensor.type.strides, _span_is_wide(tensor.type)
     rank, axis, dim_axis, terms = len(shape), 0, 0, []
@@ -260,4 +255,7 @@ def address(em: Emitter, eqn, shape):
         terms.append(offset if stride == 1 else f"{offset} * {stride}")
     pointer = " + ".join([em(tensor)] + terms)
     mask = em.value_mask(shape)
-    return pointer, mask, rest
+    if eqn.params["masked"]:  # the extra mask is the last input (after a store's value)
+        extra = em(eqn.inputs[-1])
+        mask = f"({mask}) & {extra}" if mask else extra
+    return pointer, mask

@@ -6,10 +6,12 @@ import random
 from typing import Any, Callable
 
 import attrs
+import torch
 
 from ..config import Config
 from ..errors import TilefnError
 from ..lower.memory import INDEXING, dense_access, descriptor_possible
+from ..lower.lowered import device_of
 from ..lower.passes import rewrite
 from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
 from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
@@ -117,7 +119,8 @@ class ConfigSpec:
                     knobs.append(Knob("range_num_stages", i, RANGE_STAGES))
             knobs.append(Knob("pid_type", None, SEARCHED_PID_TYPES))
         # accesses numbered as lowering numbers them: after CSE/DCE (and the default's looped reductions)
-        lowered = kernel_eqns(rewrite(program, default_config(program)))
+        default = default_config(program)
+        lowered = kernel_eqns(rewrite(program, default))
         accesses = [e for e in lowered if e.prim in ("load", "store")]
         tma = _has_tma(program)
         for i, eqn in enumerate(accesses):
@@ -127,7 +130,7 @@ class ConfigSpec:
         knobs.append(Knob("num_warps", None, WARPS))
         knobs.append(Knob("num_stages", None, STAGES if roles else (1, 2, 3)))
         knobs += [Knob("tunables", t.name, t.choices) for t in program.tunables]
-        base = attrs.evolve(default_config(program), tunables={t.name: t.value for t in program.tunables})
+        base = attrs.evolve(default, tunables={t.name: t.value for t in program.tunables})
         return cls(program, tuple(knobs), base, retrace)
 
     def program_for(self, config: Config) -> Program | None:
@@ -270,9 +273,7 @@ class ConfigSpec:
 
 def _has_tma(program: Program) -> bool:
     """Whether the kernel's device has tensor descriptors: Hopper+ GPUs, and Triton's CPU interpreter."""
-    device = next((v.type.device for v in program.inputs if hasattr(v.type, "device")), "cpu")
-    if not str(device).startswith("cuda"):
+    device = device_of(program)
+    if device.type != "cuda":
         return True
-    import torch
-
-    return torch.cuda.get_device_capability(torch.device(device))[0] >= 9
+    return torch.cuda.get_device_capability(device)[0] >= 9

@@ -35,9 +35,9 @@ def read(table) -> dict:
     return dict(table)
 
 
-def lookup(table: dict, device: str, args) -> Config | None:
-    """The shipped Config for these arguments on this device, if the table has one."""
-    fields = table.get(device, {}).get(signature_text(args))
+def lookup(table: dict, device: str, signature: str) -> Config | None:
+    """The shipped Config for this signature (`signature_text`) on this device, if the table has one."""
+    fields = table.get(device, {}).get(signature)
     return Config.from_fields(fields) if fields is not None else None
 
 

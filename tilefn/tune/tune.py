@@ -71,7 +71,7 @@ class TunedFunction:
     def _tune(self, key, args) -> Config:
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
         self._rows[key] = (cache.device_name(device), tables.signature_text(args))
-        shipped = tables.lookup(self.shipped, self._rows[key][0], args)
+        shipped = tables.lookup(self.shipped, *self._rows[key])
         if shipped is not None:
             self._best[key] = shipped
             return shipped
