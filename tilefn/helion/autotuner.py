@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import attrs
 
+from ..tune.spec import pow2_range
+
 
 @attrs.frozen
 class PowerOfTwoFragment:
@@ -18,8 +20,7 @@ class PowerOfTwoFragment:
         return self.default_val if self.default_val is not None else self.low
 
     def values(self) -> tuple:
-        return tuple(1 << i for i in range(max(self.low, 1).bit_length() - 1, self.high.bit_length())
-                     if self.low <= 1 << i <= self.high)
+        return pow2_range(max(self.low, 1), self.high)
 
 
 @attrs.frozen

@@ -63,7 +63,8 @@ def set_value(values: dict, knob: Knob, value) -> None:
         values.setdefault(knob.field, {})[knob.index] = value
 
 
-def _pow2_range(low: int, high: int) -> tuple:
+def pow2_range(low: int, high: int) -> tuple:
+    """The powers of two in [low, high] (low >= 1)."""
     return tuple(1 << i for i in range(low.bit_length() - 1, high.bit_length()) if low <= 1 << i <= high)
 
 
@@ -104,9 +105,9 @@ class ConfigSpec:
             extent = next_power_of_2(block.extent or 4096)
             low = 16 if roles.get(block.id) in ("m", "n", "k") else 1
             high = min(max(extent, low), 256 if block.id in roles else 4096)
-            knobs.append(Knob("block_sizes", block.id, _pow2_range(low, high)))
+            knobs.append(Knob("block_sizes", block.id, pow2_range(low, high)))
         for i, extent in enumerate(reduction_extents(program)):
-            chunks = _pow2_range(128, next_power_of_2(extent) // 2)
+            chunks = pow2_range(128, next_power_of_2(extent) // 2)
             if chunks:
                 knobs.append(Knob("reduction_loops", i, (None, *chunks)))
         if roles:  # matrix products: L2-friendly tile order and per-loop software pipelining
