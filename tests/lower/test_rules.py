@@ -13,6 +13,7 @@ from tilefn import lang as tl
 from tilefn.errors import TilefnError
 from tilefn.lower import rules
 from tilefn.lower.codegen import write_kernel
+from tilefn.lower.sites import sites_of
 from tilefn.lower.emit import Emitter
 from tilefn.lower.masks import analyze_masks
 from tilefn.trace.ir import Eqn, Var
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim
 def lower(fn, *args, blocks, gpu=False):
     lowered = tfn.jit(fn).lower(*args, config=tfn.Config(block_sizes=blocks))
     if gpu:  # what the rules emit for a CUDA device (no GPU needed to generate the text)
-        return write_kernel(lowered.program, lowered.config, interpret=False).kernel
+        return write_kernel(lowered.program, lowered.config, lowered.sites, interpret=False).kernel
     return lowered.kernel.kernel
 
 
@@ -385,7 +386,7 @@ def test_every_rule_is_registered_once():
 
 def test_missing_rule_is_a_clear_error():
     program = tfn.make_ir(add)(torch.randn(16), torch.randn(16))
-    em = Emitter(program, tfn.Config(block_sizes=[16]), analyze_masks(program), interpret=True)
+    em = Emitter(program, tfn.Config(block_sizes=[16]), sites_of(program), analyze_masks(program), interpret=True)
     eqn = Eqn("no_such_prim", (), (Var(TensorType((), torch.float32)),), {}, None)
     with pytest.raises(TilefnError, match="no Triton lowering for primitive 'no_such_prim'"):
         rules.lower_eqn(em, eqn)

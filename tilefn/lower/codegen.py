@@ -13,9 +13,11 @@ from ..errors import TilefnError
 from ..trace.dispatch import op_name
 from ..trace.ir import Lit, Program, Var
 from ..trace.types import HostType
+from .config_check import PID_TYPES
 from .emit import TILE_PREFIXES, Emitter
 from .masks import analyze_masks
 from .rules import lower_eqn
+from .sites import Sites
 
 KERNEL_HELPERS = {
     "_mul_combine": "@triton.jit\ndef _mul_combine(a, b):\n    return a * b\n",
@@ -47,9 +49,9 @@ def _static(atom):
 class KernelWriter:
     """Walks the kernel region and writes Triton source."""
 
-    def __init__(self, program: Program, config: Config, interpret: bool):
+    def __init__(self, program: Program, config: Config, sites: Sites, interpret: bool):
         self.program, self.config = program, config
-        self.em = Emitter(program, config, analyze_masks(program), interpret)
+        self.em = Emitter(program, config, sites, analyze_masks(program), interpret)
 
     def write(self) -> KernelSource:
         em, kernel = self.em, self.program.kernel
@@ -58,14 +60,8 @@ class KernelWriter:
         em.depth = 1
         loops = list(kernel.params["region"].eqns)
         self._check_pid_type(loops)
-        if any(self.config.flatten_loops):
-            raise TilefnError("Config flatten_loops=True is not supported by tilefn yet (every top-level loop "
-                              "already runs on one flat program id; use loop_orders / l2_groupings)",
-                              loops[0].source if loops else None)
-        self.inner_index = 0  # position of the next inner loop: indexes the range_* lists
-        ordered = [loop for loop in loops if len(loop.params["dims"]) > 1]
-        self.knobs = {id(loop): (self._loop_order(loop, k), self._l2_grouping(loop, k))
-                      for k, loop in enumerate(ordered)}
+        self.knobs = {id(loop): (self._loop_order(loop), em.knob("l2_groupings", loop) or 1)
+                      for loop in loops if len(loop.params["dims"]) > 1}
         counts = [self._tile_count(loop) for loop in loops]
         total = max(sum(counts), 0)
         if self.config.pid_type == "xyz" and loops:
@@ -84,11 +80,7 @@ class KernelWriter:
 
     # --- the launch grid and the pid decomposition -----------------------------------------
     def _check_pid_type(self, loops) -> None:
-        pid_type = self.config.pid_type
-        if pid_type not in PID_TYPES:
-            raise TilefnError(f"Config pid_type={pid_type!r}: expected one of {', '.join(map(repr, PID_TYPES))}",
-                              None)
-        if pid_type == "xyz" and loops:
+        if self.config.pid_type == "xyz" and loops:
             if len(loops) > 1:
                 raise TilefnError(f"Config pid_type='xyz' needs a single top-level tile loop; this kernel has "
                                   f"{len(loops)} (use 'flat' or a persistent pid_type)", loops[1].source)
@@ -160,21 +152,9 @@ class KernelWriter:
             return OFFLINE_SMS
         return self._cuda_sms(str(device))
 
-    def _loop_order(self, loop, k) -> tuple:
-        n = len(loop.params["dims"])
-        orders = self.config.loop_orders
-        order = orders[k] if k < len(orders) and orders[k] is not None else tuple(range(n))
-        if sorted(order) != list(range(n)):
-            raise TilefnError(f"Config loop_orders[{k}]={list(order)!r} must be a permutation of "
-                              f"{list(range(n))} (this loop has {n} dimensions)", loop.source)
-        return tuple(order)
-
-    def _l2_grouping(self, loop, k) -> int:
-        groups = self.config.l2_groupings
-        group = groups[k] if k < len(groups) and groups[k] is not None else 1
-        if not (isinstance(group, int) and not isinstance(group, bool) and group >= 1):
-            raise TilefnError(f"Config l2_groupings[{k}]={group!r} must be an int >= 1 (1 = off)", loop.source)
-        return group
+    def _loop_order(self, loop) -> tuple:
+        order = self.em.knob("loop_orders", loop)
+        return tuple(order) if order is not None else tuple(range(len(loop.params["dims"])))
 
     def _tile_count(self, loop) -> int:
         return math.prod(self._dim_counts(loop, at_least=0))
@@ -308,41 +288,30 @@ class KernelWriter:
         em.depth = depth
 
     def _range_options(self, loop) -> tuple[bool, list, list]:
-        """This inner loop's range_* / static_ranges entries: (static?, outermost-for options, innermost-for options).
+        """This inner loop's range_* / static_ranges entries (read at its knob site; loops the rewrites
+        add take none): (static?, outermost-for options, innermost-for options).
 
         `flatten` goes on the outermost `for` of a multi-dimensional loop (it flattens the nest
-        from there); the others on the innermost, whose body is the work.
+        from there); the others on the innermost, whose body is the work. `config_check` has
+        made sure a static range comes with no options and static bounds.
         """
-        k, c = self.inner_index, self.config
-        self.inner_index += 1
-        get = lambda values: values[k] if k < len(values) else None  # noqa: E731
+        get = lambda field: self.em.knob(field, loop)  # noqa: E731
         outer, inner = [], []
-        if unroll := get(c.range_unroll_factors):
+        if unroll := get("range_unroll_factors"):
             inner.append(f"loop_unroll_factor={int(unroll)}")
-        if stages := get(c.range_num_stages):
+        if stages := get("range_num_stages"):
             inner.append(f"num_stages={int(stages)}")
-        if (multi_buffer := get(c.range_multi_buffers)) is not None:
+        if (multi_buffer := get("range_multi_buffers")) is not None:
             inner.append(f"disallow_acc_multi_buffer={not multi_buffer}")
-        if get(c.range_flattens):
+        if get("range_flattens"):
             outer.append("flatten=True")
-        if get(c.range_warp_specializes):
+        if get("range_warp_specializes"):
             inner.append("warp_specialize=True")
         # only what this Triton's tl.range accepts
         outer, inner = ([o for o in opts if o.split("=")[0] in _range_kwargs()] for opts in (outer, inner))
-        static = bool(get(c.static_ranges))
-        if static:
-            if outer or inner:
-                raise TilefnError(f"Config static_ranges[{k}]=True excludes the range_* options set for the same "
-                                  f"loop ({', '.join(outer + inner)}): tl.static_range takes none", loop.source)
-            dims = loop.params["dims"]
-            bounds = [a for i in range(len(dims)) for a in loop.inputs[2 * i:2 * i + 2]]
-            if not all(isinstance(a, Lit) and isinstance(a.value, int) for a in bounds):
-                raise TilefnError(f"Config static_ranges[{k}]=True needs a loop with static int bounds; this "
-                                  f"loop's begin/end depend on runtime values", loop.source)
-        return static, outer, inner
+        return bool(get("static_ranges")), outer, inner
 
 
-PID_TYPES = ("flat", "xyz", "persistent_blocked", "persistent_interleaved")
 OFFLINE_SMS = 132  # an H100 SXM's SM count: persistent grids compiled with no GPU present
 
 
@@ -354,11 +323,12 @@ def _range_kwargs() -> frozenset:
     return frozenset(inspect.signature(tl.range.__init__).parameters)
 
 
-def write_kernel(program: Program, config: Config, interpret: bool) -> KernelSource | None:
+def write_kernel(program: Program, config: Config, sites: Sites, interpret: bool) -> KernelSource | None:
+    """The kernel of the rewritten `program` under `config`, its knobs read at `sites` (of its canonical form)."""
     if program.kernel is None:
         return None
     _check_block_sizes(program, config)
-    return KernelWriter(program, config, interpret).write()
+    return KernelWriter(program, config, sites, interpret).write()
 
 
 def _check_block_sizes(program: Program, config: Config) -> None:

@@ -36,8 +36,8 @@ def _identifier(text: str) -> str:
 class Emitter:
     """Accumulates the kernel body; names every IR variable once, from the user's names when known."""
 
-    def __init__(self, program, config, masks, interpret: bool):
-        self.program, self.config, self.masks, self.interpret = program, config, masks, interpret
+    def __init__(self, program, config, sites, masks, interpret: bool):
+        self.program, self.config, self.sites, self.masks, self.interpret = program, config, sites, masks, interpret
         self.hints = dict(program.hints)
         self.lines: list[str] = []
         self.depth = 1
@@ -48,23 +48,13 @@ class Emitter:
         self.zero_padded: set = set()  # vars whose masked-off lanes are known to hold 0
         self.tile_ends: dict[int, str] = {}  # tile number -> its loop's end, as source text
         self.needs_helpers: set[str] = set()
-        self.load_count = 0
-        self.memory_count = 0  # loads and stores emitted so far: indexes Config.indexing
         self.tile_begins: dict[int, str] = {}  # tile number -> its loop's begin, as source text
         self.prologue: list[str] = []  # lines at the top of the kernel (tensor descriptors)
         self.descriptors: dict = {}  # (tensor name, block shape) -> descriptor name
 
-    def eviction_policy(self) -> str:
-        """The eviction policy of the next load, from `load_eviction_policies` in order."""
-        policies = self.config.load_eviction_policies
-        policy = policies[self.load_count] if self.load_count < len(policies) else ""
-        self.load_count += 1
-        return f", eviction_policy={policy!r}" if policy else ""
-
-    def next_memory_access(self) -> int:
-        """The position of the next load or store in program order."""
-        self.memory_count += 1
-        return self.memory_count - 1
+    def knob(self, field: str, eqn):
+        """The Config's `field` entry at `eqn`'s knob site (None when unset or not a site of `field`)."""
+        return self.sites.value(self.config, field, eqn)
 
     # --- names --------------------------------------------------------------------------
     def fresh(self, base: str, derived: tuple = ()) -> str:

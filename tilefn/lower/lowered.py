@@ -11,8 +11,10 @@ from ..config import Config
 from ..trace.ir import Program
 from ..trace.printer import Namer
 from .codegen import KernelSource, write_host, write_kernel
+from .config_check import check_config
 from .heuristics import complete_config
-from .passes import rewrite
+from .passes import CONFIGURED, canonical, run_passes
+from .sites import Sites, sites_of
 
 
 @attrs.frozen(eq=False)
@@ -21,6 +23,7 @@ class Lowered:
 
     program: Program
     config: Config
+    sites: Sites  # the knob sites `config` was read at
     kernel: KernelSource | None
     host_source: str
     host_globals: dict
@@ -74,15 +77,18 @@ def _signature_arg(host_type):
 def lower(program: Program, config: Config | None = None, interpret: bool | None = None) -> Lowered:
     """Rewrite `program`, fill in `config` from the heuristics, and generate the code (for Triton's
     CPU interpreter when `interpret`; default: when the program's tensors are on the CPU)."""
-    config = complete_config(program, config)
-    program = rewrite(program, config)
+    structure = canonical(program)
+    sites = sites_of(structure)
+    config = complete_config(structure, config)
+    check_config(config, sites, program.name)
+    program = run_passes(CONFIGURED, structure, config)
     sizes = list(config.block_sizes)  # rewrites may add blocks (fixed sizes, e.g. reduction chunks)
     config = attrs.evolve(config, block_sizes=sizes + [b.fixed for b in program.blocks[len(sizes):]])
     device = device_of(program)
-    kernel = write_kernel(program, config, interpret=device.type == "cpu" if interpret is None else interpret)
+    kernel = write_kernel(program, config, sites, interpret=device.type == "cpu" if interpret is None else interpret)
     namer = Namer(dict(program.hints))
     host_source, host_globals = write_host(program, kernel, namer, pointers=device.type == "cuda")
-    lowered = Lowered(program, config, kernel, host_source, host_globals, device)
+    lowered = Lowered(program, config, sites, kernel, host_source, host_globals, device)
     if os.environ.get("TILEFN_PRINT_OUTPUT_CODE") == "1":
         print(lowered.source, file=sys.stderr)
     return lowered

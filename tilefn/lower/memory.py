@@ -1,34 +1,20 @@
 """Loads and stores: each access addressed by pointers, a block pointer or a tensor descriptor.
 
-`Config.indexing` picks per memory access (loads and stores in program order, or one string
-for all). A block pointer or a tensor descriptor needs a dense box: every index entry a tile, a
-slice, an int or a scalar (no gathers, no extra mask). A tensor descriptor (TMA on Hopper+)
-further needs a 16-byte aligned base, a contiguous last dimension, 16-byte multiple strides,
-2-5 dimensions, boxes of at most 256 lanes per dimension and 16+ bytes per row, and box edges only
-at the tensor's own bounds. An access that cannot take the asked-for form uses pointers: the
-choice changes speed, never results.
+`Config.indexing` picks per access site (`tilefn.lower.sites`: loads and stores in program
+order, or one string for all). Beyond the access's own rules (`tilefn.lower.access_forms`), a
+tensor descriptor needs boxes of at most 256 lanes per dimension and 16+ bytes per row, and box
+edges only at the tensor's own bounds. An access that cannot take the asked-for form uses
+pointers: the choice changes speed, never results.
 """
 from __future__ import annotations
 
 import attrs
 import torch
 
-from ..errors import TilefnError
 from ..trace.ir import Var
+from .access_forms import dense_access, span_is_wide, tma_tensor
 from .emit import Emitter
 from .heuristics import next_power_of_2
-
-INDEXING = ("pointer", "block_ptr", "tensor_descriptor")
-
-
-def indexing_choice(config, position: int) -> str:
-    """The indexing form Config asks for the memory access at `position` (pointer when unset)."""
-    value = config.indexing
-    if not isinstance(value, str):
-        value = value[position] if position < len(value) and value[position] is not None else "pointer"
-    if value not in INDEXING:
-        raise TilefnError(f"Config indexing={config.indexing!r}: entries are one of {', '.join(map(repr, INDEXING))}")
-    return value
 
 
 @attrs.frozen
@@ -50,39 +36,6 @@ def _int32(text: str) -> str:
 
 def _literal_int(text: str) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
-
-
-def dense_access(eqn) -> bool:
-    """Whether a load/store reads or writes a dense box: tiles, slices, ints and scalars only, no extra
-    mask, at least one tile or slice, a non-bool tensor spanning less than 2**31 elements."""
-    tensor, index = eqn.inputs[0], eqn.params["index"]
-    return (not eqn.params["masked"] and tensor.type.dtype != torch.bool and not _span_is_wide(tensor.type)
-            and all(entry[0] in ("new", "tile", "slice", "int", "scalar") for entry in index)
-            and any(entry[0] in ("tile", "slice") for entry in index))
-
-
-def descriptor_possible(eqn) -> bool:
-    """Whether some block sizes let TMA serve this access: `descriptor_ok`'s rules that hold whatever
-    the block sizes (the tuner offers tensor descriptors only where this is True)."""
-    if not (dense_access(eqn) and _tma_tensor(eqn.inputs[0].type)):
-        return False
-    t = eqn.inputs[0].type
-    item = t.dtype.itemsize
-    entries = [entry for entry in eqn.params["index"] if entry[0] != "new"]
-    for entry, size in zip(entries, t.shape):
-        if entry[0] == "slice":
-            lanes = next_power_of_2(entry[2] - entry[1])
-            if lanes > 256 or (lanes != entry[2] - entry[1] and entry[2] != size):
-                return False
-    last = entries[-1]
-    if last[0] in ("int", "scalar"):  # a box one element wide: under TMA's 16 bytes
-        return False
-    return last[0] != "slice" or (next_power_of_2(last[2] - last[1]) * item >= 16 and last[1] * item % 16 == 0)
-
-
-def _span_is_wide(tensor_type) -> bool:
-    """Whether some element lies 2**31 or more elements past the base: int32 offsets overflow."""
-    return sum((s - 1) * st for s, st in zip(tensor_type.shape, tensor_type.strides)) >= 2 ** 31
 
 
 def box(em: Emitter, eqn) -> list[BoxDim] | None:
@@ -114,18 +67,11 @@ def box(em: Emitter, eqn) -> list[BoxDim] | None:
     return dims
 
 
-def _tma_tensor(t) -> bool:
-    """TMA's rules on the tensor itself: 16-byte aligned base, 2-5 dims, unit last stride, 16-byte strides."""
-    item = t.dtype.itemsize
-    return (t.aligned and 2 <= len(t.shape) <= 5 and t.strides[-1] == 1
-            and not any(st <= 0 or st * item % 16 for st in t.strides[:-1]))
-
-
 def descriptor_ok(tensor, dims: list[BoxDim]) -> bool:
     """Whether TMA can serve this box of `tensor` (see the module docstring)."""
     t = tensor.type
     item = t.dtype.itemsize
-    if not _tma_tensor(t) or any(d.size > 256 for d in dims):
+    if not tma_tensor(t) or any(d.size > 256 for d in dims):
         return False
     last_start = dims[-1].start
     if dims[-1].size * item < 16 or last_start is None or last_start * item % 16:
@@ -159,9 +105,9 @@ def _block_ptr(em: Emitter, tensor, dims: list[BoxDim]) -> tuple[str, str]:
     return name, (f", boundary_check={tuple(checked)}" if checked else "")
 
 
-def _box_form(em: Emitter, eqn, position: int) -> tuple[str, list[BoxDim] | None]:
+def _box_form(em: Emitter, eqn) -> tuple[str, list[BoxDim] | None]:
     """The indexing form this access gets: the Config's choice when the access allows it, else pointer."""
-    choice = indexing_choice(em.config, position)
+    choice = em.knob("indexing", eqn) or "pointer"
     dims = box(em, eqn) if choice != "pointer" else None
     if dims is None:
         return "pointer", None
@@ -178,8 +124,9 @@ def _reshaped(expr: str, have: list[str], want: list[str]) -> str:
 def lower_load(em: Emitter, eqn) -> None:
     """A load through the indexing form the Config picks (descriptor loads take no eviction policy)."""
     shape = eqn.outputs[0].type.shape
-    policy = em.eviction_policy()
-    form, dims = _box_form(em, eqn, em.next_memory_access())
+    policy = em.knob("load_eviction_policies", eqn)
+    policy = f", eviction_policy={policy!r}" if policy else ""
+    form, dims = _box_form(em, eqn)
     tensor = eqn.inputs[0]
     if form == "pointer":
         pointer, mask = address(em, eqn, shape)
@@ -202,7 +149,7 @@ def lower_store(em: Emitter, eqn) -> None:
     """A store through the indexing form the Config picks."""
     value_var = eqn.inputs[-2] if eqn.params["masked"] else eqn.inputs[-1]
     shape = value_var.type.shape if isinstance(value_var, Var) else ()
-    form, dims = _box_form(em, eqn, em.next_memory_access())
+    form, dims = _box_form(em, eqn)
     if not isinstance(value_var, Var):
         form = "pointer"
     if form == "pointer":
@@ -221,7 +168,7 @@ def lower_store(em: Emitter, eqn) -> None:
 def address(em: Emitter, eqn, shape):
     """Pointer expression and mask (with the access's extra mask, if any) for a load/store of `shape`."""
     tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
-    strides, wide = tensor.type.strides, _span_is_wide(tensor.type)
+    strides, wide = tensor.type.strides, span_is_wide(tensor.type)
     rank, axis, dim_axis, terms = len(shape), 0, 0, []
     for entry in eqn.params["index"]:
         kind = entry[0]

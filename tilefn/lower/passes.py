@@ -1,4 +1,8 @@
-"""The rewrite pipeline: a flat list of named Program -> Program passes."""
+"""The rewrite pipeline: flat lists of named Program -> Program passes.
+
+`canonical` runs the Config-independent passes (what knob sites are computed on); `rewrite`
+then applies the Config (looped reductions) and cleans up after it.
+"""
 from __future__ import annotations
 
 import os
@@ -9,15 +13,24 @@ from ..trace.ir import Program
 from .rewrites import cse as _cse, dce as _dce, fold as _fold
 from .rewrites.reduction_loops import looped_reductions
 
-PASSES: list = [("reduction_loops", looped_reductions), ("fold", _fold.fold), ("cse", _cse.cse),
-                ("dce", _dce.dce)]
+CANONICAL: list = [("fold", _fold.fold), ("cse", _cse.cse), ("dce", _dce.dce)]
+CONFIGURED: list = [("reduction_loops", looped_reductions), *CANONICAL]
 
 
-def rewrite(program: Program, config: Config) -> Program:
-    """Run every pass in order; TILEFN_DUMP_PASSES=1 prints the program after each."""
+def run_passes(passes, program: Program, config: Config | None) -> Program:
     dump = os.environ.get("TILEFN_DUMP_PASSES") == "1"
-    for name, fn in PASSES:
+    for name, fn in passes:
         program = fn(program, config)
         if dump:
             print(f"--- after {name} ---\n{program}", file=sys.stderr)
     return program
+
+
+def canonical(program: Program) -> Program:
+    """`program` with its Config-independent rewrites applied (constant folding, CSE, DCE)."""
+    return run_passes(CANONICAL, program, None)
+
+
+def rewrite(program: Program, config: Config) -> Program:
+    """Every pass in order, from the canonical form; TILEFN_DUMP_PASSES=1 prints the program after each."""
+    return run_passes(CONFIGURED, canonical(program), config)

@@ -37,6 +37,7 @@ class Eqn:
     outputs: tuple = attrs.field(converter=tuple)
     params: PMap = attrs.field(converter=pmap, factory=pmap)
     source: SourceInfo | None = attrs.field(default=None, eq=False)
+    site: str | None = attrs.field(default=None, eq=False)  # stable id from the trace: knob sites key on it
 
 
 @attrs.frozen

@@ -123,7 +123,7 @@ class TileLoop:
         inputs = tuple(to_atom(b) for b in self.bounds) + tuple(init.var for _, init, _ in carries)
         eqn = Eqn("loop", inputs, outputs,
                   {"dims": tuple(self.loop_dims), "region": body, "grid": self.top_level},
-                  user_source(3))
+                  user_source(3), state.new_site("loop"))
         self.region.closed = True
         _name_device_values(state, exit_locals, self.region, self.handles)
         state.region = None if self.top_level else self.parent

@@ -45,6 +45,7 @@ class TraceState:
         self.consts: dict[int, tuple] = {}  # id(tensor) -> (Var, tensor)
         self.loops_closed = 0
         self.host_after_loop: list[tuple[int, Eqn]] = []  # (top-level loops closed so far, eqn)
+        self.eqn_count = 0
 
     @property
     def in_device(self) -> bool:
@@ -57,6 +58,11 @@ class TraceState:
     def new_tile_number(self) -> int:
         self.tile_count += 1
         return self.tile_count - 1
+
+    def new_site(self, prim: str) -> str:
+        """A stable id for the next equation, unique in this trace ("load_3"): rewrites keep it."""
+        self.eqn_count += 1
+        return f"{prim}_{self.eqn_count - 1}"
 
     def emit(self, eqn: Eqn) -> None:
         if self.region is not None:
@@ -112,5 +118,5 @@ def bind(prim: str, inputs=(), **params) -> tuple[Var, ...]:
     except (ValueError, TypeError, RuntimeError) as exc:
         raise TracingError(f"{prim}: {exc}") from None
     outputs = tuple(Var(t) for t in out_types)
-    state.emit(Eqn(prim, atoms, outputs, params, user_source(2)))
+    state.emit(Eqn(prim, atoms, outputs, params, user_source(2), state.new_site(prim)))
     return outputs

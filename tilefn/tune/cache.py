@@ -14,7 +14,7 @@ import triton
 from ..config import Config
 
 log = logging.getLogger("tilefn.tune")
-VERSION = "0.1.0"
+VERSION = "0.2.0"  # 0.2: list positions name knob sites of the canonical program (tilefn.lower.sites)
 
 
 def cache_dir() -> Path:

@@ -10,11 +10,11 @@ import torch
 
 from ..config import Config
 from ..errors import TilefnError
-from ..lower.memory import INDEXING, dense_access, descriptor_possible
 from ..lower.lowered import device_of
-from ..lower.passes import rewrite
+from ..lower.passes import canonical
 from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
-from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
+from ..lower.rewrites.reduction_loops import looped_reductions
+from ..lower.sites import sites_of
 from ..trace.ir import Program
 from ..trace.types import TileDim
 
@@ -96,6 +96,9 @@ class ConfigSpec:
 
     @classmethod
     def of(cls, program: Program, retrace: Callable | None = None) -> "ConfigSpec":
+        """The knobs of `program`: block sizes, then one knob per (Config list field, knob site)."""
+        program = canonical(program)
+        sites = sites_of(program)
         eqns = kernel_eqns(program)
         roles = dot_roles(eqns)
         knobs = []
@@ -106,28 +109,21 @@ class ConfigSpec:
             low = 16 if roles.get(block.id) in ("m", "n", "k") else 1
             high = min(max(extent, low), 256 if block.id in roles else 4096)
             knobs.append(Knob("block_sizes", block.id, pow2_range(low, high)))
-        for i, extent in enumerate(reduction_extents(program)):
-            chunks = pow2_range(128, next_power_of_2(extent) // 2)
+        for site in sites.of_field("reduction_loops"):
+            chunks = pow2_range(128, next_power_of_2(site.facts["extent"]) // 2)
             if chunks:
-                knobs.append(Knob("reduction_loops", i, (None, *chunks)))
+                knobs.append(Knob("reduction_loops", site.positions["reduction_loops"], (None, *chunks)))
         if roles:  # matrix products: L2-friendly tile order and per-loop software pipelining
-            from ..lower.loops_info import inner_loops, ordered_loops
-
-            for i, _ in enumerate(ordered_loops(program)):
-                knobs.append(Knob("l2_groupings", i, L2_GROUPS))
-            if not reduction_extents(program):  # (chunk loops would shift the inner-loop positions)
-                for i, _ in enumerate(inner_loops(program)):
-                    knobs.append(Knob("range_num_stages", i, RANGE_STAGES))
+            knobs += [Knob("l2_groupings", s.positions["l2_groupings"], L2_GROUPS) for s in sites.of_field("l2_groupings")]
+            knobs += [Knob("range_num_stages", s.positions["range_num_stages"], RANGE_STAGES)
+                      for s in sites.of_field("range_num_stages")]
             knobs.append(Knob("pid_type", None, SEARCHED_PID_TYPES))
-        # accesses numbered as lowering numbers them: after CSE/DCE (and the default's looped reductions)
         default = default_config(program)
-        lowered = kernel_eqns(rewrite(program, default))
-        accesses = [e for e in lowered if e.prim in ("load", "store")]
         tma = _has_tma(program)
-        for i, eqn in enumerate(accesses):
-            if dense_access(eqn):
-                forms = INDEXING if tma and descriptor_possible(eqn) else ("pointer", "block_ptr")
-                knobs.append(Knob("indexing", i, forms))
+        for site in sites.of_field("indexing"):
+            forms = tuple(f for f in site.facts["forms"] if tma or f != "tensor_descriptor")
+            if len(forms) > 1:
+                knobs.append(Knob("indexing", site.positions["indexing"], forms))
         knobs.append(Knob("num_warps", None, WARPS))
         knobs.append(Knob("num_stages", None, STAGES if roles else (1, 2, 3)))
         knobs += [Knob("tunables", t.name, t.choices) for t in program.tunables]
@@ -139,7 +135,7 @@ class ConfigSpec:
         if self.retrace is None or not self.program.tunables or config.tunables == self.base.tunables:
             return self.program
         try:
-            return self.retrace(config.tunables)
+            return canonical(self.retrace(config.tunables))
         except TilefnError:
             return None
 

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tilefn as tfn
+from tilefn.errors import ConfigError
 from tilefn import lang as tl
 from tilefn.config import Config
 from tilefn.interpret import run_program
@@ -102,4 +103,6 @@ def test_argmax_over_the_row_is_left_whole():
     program = tfn.make_ir(row_argmax)(x)
     rewritten = looped_reductions(program, Config(block_sizes=[4], reduction_loops=[8]))
     assert not loops_in(rewritten)
-    torch.testing.assert_close(tfn.jit(row_argmax, config=Config(reduction_loops=[8]))(x), x.argmax(1))
+    torch.testing.assert_close(tfn.jit(row_argmax)(x), x.argmax(1))
+    with pytest.raises(ConfigError, match=r"reduction_loops has 1 entries but row_argmax has 0 whole-row"):
+        tfn.jit(row_argmax, config=Config(reduction_loops=[8]))(x)  # no site to configure: refused

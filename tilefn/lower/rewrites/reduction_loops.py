@@ -28,7 +28,8 @@ class _Bail(Exception):
     """The body uses the row in a way this rewrite does not handle."""
 
 
-def _reduced_extent(eqn):
+def reduced_extent(eqn):
+    """The static extent (> 1) `eqn` reduces whole, if it is a reduction this rewrite can loop."""
     if eqn.prim not in COMBINE:
         return None
     dim = eqn.inputs[0].type.shape[eqn.params["axis"]]
@@ -40,7 +41,7 @@ def reduction_extents(program) -> list[int]:
     extents = []
     for loop in grid_loops(program):
         for eqn in loop.params["region"].eqns:
-            extent = _reduced_extent(eqn)
+            extent = reduced_extent(eqn)
             if extent is not None and extent not in extents:
                 extents.append(extent)
     return extents
@@ -96,19 +97,26 @@ class _Chunker:
             if "shape" in params:
                 params = params.set("shape", self.chunk_type(TensorType(params["shape"], torch.float32)).shape)
         outputs = tuple(Var(self.chunk_type(o.type)) if self.is_row(o) else Var(o.type) for o in eqn.outputs)
-        body.append(attrs.evolve(eqn, inputs=tuple(inputs), outputs=outputs, params=params))
+        body.append(attrs.evolve(eqn, inputs=tuple(inputs), outputs=outputs, params=params, site=_copied(eqn)))
         mapping.update(zip(eqn.outputs, outputs))
         return mapping[atom]
 
-    def loop(self, build, tile_var, carries=()):
-        """A loop eqn over the row's chunks; `build(body, mapping)` fills the body and returns results."""
+    def loop(self, build, tile_var, origin, carries=()):
+        """A loop eqn over the row's chunks for `origin` (a reduction or store); `build(body, mapping)`
+        fills the body and returns results."""
         body, mapping = [], {}
         params = [init_param for _, init_param in carries]
         results = build(body, mapping)
         region = Region([tile_var, *params], body, results)
         inputs = (Lit(0, PyScalarType(int)), Lit(self.n, PyScalarType(int)), *(init for init, _ in carries))
         outputs = tuple(Var(r.type) for r in results)
-        return Eqn("loop", inputs, outputs, {"dims": (("tile", self.dim),), "region": region, "grid": False})
+        return Eqn("loop", inputs, outputs, {"dims": (("tile", self.dim),), "region": region, "grid": False},
+                   origin.source, f"{origin.site}/loop" if origin.site is not None else None)
+
+
+def _copied(eqn) -> str | None:
+    """The site id of a chunk's copy of `eqn`: configured as `eqn` itself (see `tilefn.lower.sites`)."""
+    return f"{eqn.site}/chunk" if eqn.site is not None and "/" not in eqn.site else eqn.site
 
 
 def _new_tile(chunker):
@@ -132,11 +140,11 @@ def _looped_reduction(chunker, eqn):
             body.append(Eqn("convert", (chunk,), (wide,), {"dtype": acc_dtype}, eqn.source))
             chunk = wide
         partial, combined = Var(acc_type), Var(acc_type)
-        body.append(attrs.evolve(eqn, inputs=(chunk,), outputs=(partial,)))
+        body.append(attrs.evolve(eqn, inputs=(chunk,), outputs=(partial,), site=_copied(eqn)))
         body.append(Eqn(COMBINE[eqn.prim], (param, partial), (combined,), {}, eqn.source))
         return [combined]
 
-    loop = chunker.loop(build, tile_var, carries=[(init, param)])
+    loop = chunker.loop(build, tile_var, eqn, carries=[(init, param)])
     if acc_dtype == out.type.dtype:
         loop = attrs.evolve(loop, outputs=(out,))
         return eqns + [loop]
@@ -149,10 +157,11 @@ def _looped_store(chunker, eqn):
     def build(body, mapping):
         entries, inputs, rest = chunker.chunk_index(eqn, tile_var)
         atoms = [chunker.materialize(a, body, mapping, tile_var) for a in inputs + rest]
-        body.append(attrs.evolve(eqn, inputs=(eqn.inputs[0], *atoms), params=eqn.params.set("index", entries)))
+        body.append(attrs.evolve(eqn, inputs=(eqn.inputs[0], *atoms), params=eqn.params.set("index", entries),
+                                 site=_copied(eqn)))
         return []
 
-    return [chunker.loop(build, tile_var)]
+    return [chunker.loop(build, tile_var, eqn)]
 
 
 def _rewrite_body(region, n, dim):
@@ -161,7 +170,7 @@ def _rewrite_body(region, n, dim):
     for eqn in region.eqns:
         if eqn.prim == "loop":
             raise _Bail
-        if _reduced_extent(eqn) == n:
+        if reduced_extent(eqn) == n:
             out += _looped_reduction(chunker, eqn)
         elif eqn.prim == "store" and any(chunker.is_row(a) for a in eqn.inputs[1:]):
             out += _looped_store(chunker, eqn)
