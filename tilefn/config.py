@@ -26,8 +26,9 @@ def _indexing(value):
 class Config:
     """Block sizes per block symbol and the code-generation knobs; prints as pasteable Python.
 
-    Per-loop lists may be short or empty: a missing entry (or None) means the default. Which loop
-    an index refers to: `tilefn.lower.loops_info` (`ordered_loops`, `inner_loops`).
+    Per-site lists may be short or empty: a missing entry (or None) means the default; a longer
+    list than the kernel has sites for is a ConfigError. Which place an index names (Helion's
+    numbering, fixed whatever the other knobs do): `tilefn.lower.sites`.
 
     - `loop_orders[i]`: a permutation of the dims of the i-th top-level loop with 2+ dims, listed
       slowest to fastest varying in the pid decomposition (default: identity, last dim fastest).
@@ -36,9 +37,9 @@ class Config:
       Needs a flat pid (not with pid_type "xyz").
     - `range_unroll_factors`, `range_num_stages` (ints, 0 = unset), `range_multi_buffers`
       (None = unset, False -> disallow_acc_multi_buffer=True), `range_flattens`,
-      `range_warp_specializes` (bools): per inner loop (depth first, reduction-chunk loops of
-      the rewritten program included), the `tl.range(...)` keyword arguments; flatten goes on the
-      outermost `for` of a multi-dim inner loop, the others on the innermost.
+      `range_warp_specializes` (bools): per inner loop the kernel writes (depth first; the chunk
+      loops of looped reductions take none, as in Helion), the `tl.range(...)` keyword arguments;
+      flatten goes on the outermost `for` of a multi-dim inner loop, the others on the innermost.
     - `static_ranges[i]`: True -> `tl.static_range` (static int bounds only; excludes range_*).
     - `pid_type`: "flat" (one program_id(0), decomposed), "xyz" (one top-level loop of <= 3 dims,
       fastest dim on program_id(0)), "persistent_blocked" / "persistent_interleaved" (min(tiles,
@@ -46,7 +47,7 @@ class Config:
     - `indexing`: "pointer", "block_ptr" or "tensor_descriptor" (TMA, Hopper+) for every load and
       store, or a list with one entry per access in program order (None = pointer). An access
       that cannot take the form (a gather, a masked load, misaligned strides: see
-      `tilefn.lower.memory`) uses pointers.
+      `tilefn.lower.access_forms` and `tilefn.lower.memory`) uses pointers.
     """
 
     block_sizes: tuple = attrs.field(default=(), converter=_tuple)
