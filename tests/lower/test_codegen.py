@@ -361,3 +361,34 @@ def test_source_is_identical_across_processes():
     there = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT,
                            check=True).stdout
     assert there == here
+
+
+def test_grid_offsets_past_int32_are_computed_in_int64():
+    """2**31 + 8 elements: `pid * BLOCK` in int32 would wrap (out of bounds on a GPU, a segfault on CPU)."""
+    def double(x):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.shape[0]):
+            out[t] = x[t] * 2
+        return out
+
+    big = torch.empty(2 ** 31 + 8, dtype=torch.int8)  # never touched: lowering only reads metadata
+    source = tfn.jit(double).lower(big).kernel.kernel
+    assert "off_t = ((pid).to(tl.int64)) * BLOCK_T" in source, source
+    small = tfn.jit(double).lower(torch.empty(1 << 20, dtype=torch.int8)).kernel.kernel
+    assert "to(tl.int64)" not in small, small
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_kernel_over_more_than_2_31_elements_runs_on_the_gpu():
+    def add_one(x):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.shape[0]):
+            out[t] = x[t] + 1
+        return out
+
+    x = torch.zeros(2 ** 31 + 4096 + 3, dtype=torch.int8, device="cuda")
+    x[-5:] = torch.arange(5, dtype=torch.int8, device="cuda")
+    out = tfn.jit(add_one)(x)
+    assert torch.equal(out[-5:].cpu(), torch.arange(1, 6, dtype=torch.int8))
+    assert bool((out[: 2 ** 31] == 1).all())

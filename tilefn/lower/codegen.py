@@ -46,6 +46,11 @@ def _static(atom):
     return atom.value if isinstance(atom, Lit) else None
 
 
+def _past_int32(end, block: int) -> bool:
+    """Whether a grid dimension's offsets (up to `end` plus one block) can exceed int32."""
+    return _static(end) is None or _static(end) + block > 2 ** 31 - 1
+
+
 class KernelWriter:
     """Walks the kernel region and writes Triton source."""
 
@@ -206,6 +211,8 @@ class KernelWriter:
                 em.bind(region.params[i], names[i])
             else:
                 block = em.dim_expr(dim)
+                if _past_int32(loop.inputs[2 * i + 1], em.block(dim.block)):  # pid * block would wrap in int32
+                    index = f"({index}).to(tl.int64)"
                 em.emit(f"off_{names[i]} = {begin} + ({index}) * {block}" if begin != "0" else f"off_{names[i]} = ({index}) * {block}")
                 self._tile_lanes(names[i], dim, em(loop.inputs[2 * i + 1]))
         self._body(region)
