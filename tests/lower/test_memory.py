@@ -202,3 +202,38 @@ def test_each_form_compiles_and_runs_on_the_gpu(form):
     z = torch.randn(1000, 500, device="cuda", dtype=torch.bfloat16)
     got = tfn.jit(row_softmax, config=tfn.Config(block_sizes=[2], indexing=form))(z)
     torch.testing.assert_close(got, torch.softmax(z.float(), dim=1).to(z.dtype), atol=1e-2, rtol=1e-2)
+
+
+def col_sum(x):
+    out = torch.empty([x.shape[1]], dtype=x.dtype)
+    for tn in tl.tile(x.shape[1]):
+        acc = tl.zeros([tn], dtype=torch.float32)
+        for tm in tl.tile(x.shape[0]):
+            acc = acc + x[tm, tn].sum(0)
+        out[tn] = acc
+    return out
+
+
+def add2d(x, y):
+    out = torch.empty([y.shape[0], y.shape[1]], dtype=y.dtype)
+    for tm, tn in tl.tile([y.shape[0], y.shape[1]]):
+        out[tm, tn] = x[tm, tn] + y[tm, tn]
+    return out
+
+
+@pytest.mark.parametrize("shape", [(64, 4), (100, 3), (128, 16), (7, 1)])
+@pytest.mark.parametrize("form", ["pointer", "block_ptr"])
+def test_an_expanded_input_loads_a_full_tile_on_its_stride_0_axes(shape, form):
+    """A stride-0 axis adds no pointer term; the pointer must still span it (a [1, N] tile summed
+    over rows was a silent wrong answer)."""
+    x = torch.randn(shape[1]).expand(*shape)
+    config = tfn.Config(block_sizes=[4, 16], indexing=form)
+    torch.testing.assert_close(tfn.jit(col_sum, config=config)(x), x.sum(0), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(tfn.interpret(col_sum)(x), x.sum(0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (64, 64), (100, 3)])
+def test_a_fully_stride_0_input_works_at_every_shape(shape):
+    x, y = torch.tensor(2.0).expand(*shape), torch.randn(*shape)
+    torch.testing.assert_close(tfn.jit(add2d)(x, y), x + y)
+    torch.testing.assert_close(tfn.jit(add2d)(y, x), x + y)

@@ -169,7 +169,7 @@ def address(em: Emitter, eqn, shape):
     """Pointer expression and mask (with the access's extra mask, if any) for a load/store of `shape`."""
     tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
     strides, wide = tensor.type.strides, span_is_wide(tensor.type)
-    rank, axis, dim_axis, terms = len(shape), 0, 0, []
+    rank, axis, dim_axis, terms, broadcast = len(shape), 0, 0, [], False
     for entry in eqn.params["index"]:
         kind = entry[0]
         if kind == "new":
@@ -195,11 +195,15 @@ def address(em: Emitter, eqn, shape):
             offset = f"{em(index)}[{sub}]" if rank > g else em(index)
             axis += g
         dim_axis += 1
+        if stride == 0 and kind in ("tile", "slice", "gather"):
+            broadcast = True  # (an expanded tensor) the pointer must still span this axis
         if offset is None or stride == 0:
             continue
         if wide:
             offset = f"({offset}).to(tl.int64)"
         terms.append(offset if stride == 1 else f"{offset} * {stride}")
+    if broadcast:
+        terms.append(f"tl.zeros({em.shape_expr(shape)}, dtype=tl.int32)")
     pointer = " + ".join([em(tensor)] + terms)
     mask = em.value_mask(shape)
     if eqn.params["masked"]:  # the extra mask is the last input (after a store's value)
