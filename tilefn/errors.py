@@ -37,7 +37,7 @@ class SourceInfo:
 
 def _is_internal(filename: str) -> bool:
     path = os.path.abspath(filename)
-    return path.startswith(_SKIPPED_DIRS) or filename.startswith("<frozen")
+    return path.startswith(_SKIPPED_DIRS) or filename.startswith(("<frozen", "<tilefn"))  # (generated launchers)
 
 
 def user_frame(depth: int = 1):

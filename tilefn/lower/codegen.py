@@ -13,6 +13,7 @@ from ..errors import TilefnError
 from ..trace.dispatch import op_name
 from ..trace.ir import Lit, Program, Var
 from ..trace.types import HostType
+from .aliasing import overlap_guards, refuse_overlap
 from .config_check import PID_TYPES
 from .emit import TILE_PREFIXES, Emitter
 from .masks import analyze_masks
@@ -371,7 +372,9 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
     consts: dict = {}
     # every argument of the kernel, in order, so the jit can pass its own *args straight through
     args = ", ".join(names(var) if var is not None else f"_{name}=None" for name, var in program.params)
-    lines = [f"def {program.name}({args}):"]
+    lines = [f"def {program.name}({args}):", *overlap_guards(program, names)]
+    if len(lines) > 1:
+        consts["_refuse_overlap"] = refuse_overlap
     for var, tensor in program.consts:
         consts[names(var)] = tensor
     for eqn in program.eqns:

@@ -10,6 +10,7 @@ import torch
 from ..config import Config
 from ..trace.ir import Program
 from ..trace.printer import Namer
+from .aliasing import check_internal_overlap
 from .codegen import KernelSource, write_host, write_kernel
 from .config_check import check_config
 from .heuristics import complete_config
@@ -77,6 +78,7 @@ def _signature_arg(host_type):
 def lower(program: Program, config: Config | None = None, interpret: bool | None = None) -> Lowered:
     """Rewrite `program`, fill in `config` from the heuristics, and generate the code (for Triton's
     CPU interpreter when `interpret`; default: when the program's tensors are on the CPU)."""
+    check_internal_overlap(program)
     structure = canonical(program)
     sites = sites_of(structure)
     config = complete_config(structure, config)
