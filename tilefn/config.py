@@ -27,7 +27,7 @@ class Config:
     """Block sizes per block symbol and the code-generation knobs; prints as pasteable Python.
 
     Per-loop lists may be short or empty: a missing entry (or None) means the default. Which loop
-    an index refers to: `tilefn.lower.loops_info` (`ordered_loops`, `inner_loops`).
+    an index refers to: `tilefn.trace.queries` (`ordered_loops`, `inner_loops`).
 
     - `loop_orders[i]`: a permutation of the dims of the i-th top-level loop with 2+ dims, listed
       slowest to fastest varying in the pid decomposition (default: identity, last dim fastest).

@@ -16,7 +16,7 @@ import torch
 from ..errors import TilefnError
 from ..trace.ir import Var
 from .emit import Emitter
-from .heuristics import next_power_of_2
+from ..trace.queries import next_power_of_2
 
 INDEXING = ("pointer", "block_ptr", "tensor_descriptor")
 

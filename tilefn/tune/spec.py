@@ -13,9 +13,10 @@ from ..errors import TilefnError
 from ..lower.memory import INDEXING, dense_access, descriptor_possible
 from ..lower.lowered import device_of
 from ..lower.passes import rewrite
-from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
+from ..lower.defaults import default_config
 from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
 from ..trace.ir import Program
+from ..trace.queries import dot_roles, inner_loops, kernel_eqns, largest_value, next_power_of_2, ordered_loops
 from ..trace.types import TileDim
 
 MAX_SHARED_BYTES = 227 * 1024  # an H100 block's shared memory (A100: 163 KB; smaller GPUs fail and are skipped)
@@ -111,8 +112,6 @@ class ConfigSpec:
             if chunks:
                 knobs.append(Knob("reduction_loops", i, (None, *chunks)))
         if roles:  # matrix products: L2-friendly tile order and per-loop software pipelining
-            from ..lower.loops_info import inner_loops, ordered_loops
-
             for i, _ in enumerate(ordered_loops(program)):
                 knobs.append(Knob("l2_groupings", i, L2_GROUPS))
             if not reduction_extents(program):  # (chunk loops would shift the inner-loop positions)
