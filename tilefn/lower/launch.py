@@ -17,6 +17,7 @@ import attrs
 import torch
 import triton
 import triton.language as tl
+from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource, CompiledKernel
 from triton.runtime import driver
 from triton.runtime import interpreter as _interp
@@ -179,8 +180,6 @@ def precompile(source: str, name: str, signature_args: Sequence[Any], constexprs
 def compile_offline(source: str, name: str, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
                     num_warps: int, num_stages: int, arch: int) -> CompiledKernel:
     """Compile for an NVIDIA GPU of compute capability `arch` (90: Hopper) with no GPU present."""
-    from triton.backends.compiler import GPUTarget
-
     jit_fn = load_kernel(source, name, interpret=False)
     return _compile_cuda(jit_fn, signature_args, dict(constexprs), num_warps=num_warps, num_stages=num_stages,
                          target=GPUTarget("cuda", arch, 32))
