@@ -9,10 +9,12 @@ import torch
 
 from .config import Config
 from .errors import TracingError
+from .lower.defaults import complete_config
 from .trace.host import evaluate_host
 from .trace.ir import Lit, Program, Var
 from .trace.primitives import POINTWISE
 from .trace.types import TileDim
+from .traced import as_traced
 
 RULES: dict[str, Callable] = {}
 
@@ -61,8 +63,6 @@ def eval_eqns(eqns, env, ctx) -> None:
 
 def run_program(program: Program, tensors, config: Config | None = None):
     """Evaluate `program` on the tensor arguments (in order); returns what the kernel returns."""
-    from .lower.heuristics import complete_config
-
     block_sizes = list(complete_config(program, config).block_sizes)
     device = tensors[0].device if tensors else torch.device("cpu")
     ctx = Context(block_sizes, device)
@@ -284,9 +284,7 @@ def _store(ctx, eqn, tensor, *rest):
 
 def interpret(fn, config: Config | None = None):
     """`fn` run by the reference interpreter: traced (with `config`'s tunables), then evaluated with eager PyTorch."""
-    from .jit import as_traceable
-
-    kernel = as_traceable(fn)
+    kernel = as_traced(fn)
 
     def run(*args, **kwargs):
         program, tensors = kernel.trace_and_bind(args, kwargs, config.tunables if config is not None else None)

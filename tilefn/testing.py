@@ -26,6 +26,8 @@ import torch
 from .config import Config
 from .interpret import interpret
 from .jit import as_traceable
+from .lower import backend
+from .lower.lowered import lower
 from .tune.spec import ConfigSpec
 
 try:
@@ -225,12 +227,9 @@ def compile_for_gpu(kernel, *args, config: Config | None = None, arch: int = 90)
     """Compile `kernel` for `args` (CPU tensors will do) as for an NVIDIA GPU of compute capability
     `arch`, with no GPU present: Triton's front end and ptxas run, nothing launches. Raises what the
     compiler raises; returns Triton's CompiledKernel (`.asm["ptx"]`, `.asm["ttgir"]`, ...)."""
-    from .lower.launch import compile_offline
-    from .lower.lowered import lower
-
     jitted = as_traceable(kernel)
     program, _ = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None)
     job = lower(program, config, interpret=False).compile_job()
     if job is None:
         raise ValueError(f"{jitted.__name__} has no tile loops: no kernel to compile")
-    return compile_offline(*job, arch=arch)
+    return backend.launch().compile_offline(*job, arch=arch)

@@ -13,8 +13,6 @@ import torch
 import tilefn as tfn
 from tilefn.errors import ConfigError
 from tilefn import lang as tl
-from tilefn.lower.loops_info import grid_loops, inner_loops, ordered_loops
-from tilefn.lower.passes import rewrite
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
@@ -351,21 +349,6 @@ def test_persistent_with_fewer_tiles_than_programs_launches_one_per_tile():
     close(out, x.sum(1))
     assert launch_grid(lowered) == ("2", "1", "1")
     assert "for virtual_pid in tl.range(pid * 1, pid * 1 + 1):" in lowered.kernel.kernel
-
-
-# --- loops_info ----------------------------------------------------------------------------------
-def test_loops_info_lists_the_loops_the_knob_lists_index():
-    program = tfn.make_ir(two_inner_loops)(torch.randn(6, 40))
-    assert len(grid_loops(program)) == 1 and ordered_loops(program) == []
-    assert len(inner_loops(program)) == 2
-    program = tfn.make_ir(two_loops)(torch.randn(50), torch.randn(20, 30))
-    assert len(grid_loops(program)) == 2 and len(ordered_loops(program)) == 1
-    assert inner_loops(program) == []
-    # a reduction chunk loop is an inner loop of the rewritten program
-    program = tfn.make_ir(_softmax)(torch.randn(4, 64))
-    assert inner_loops(program) == []
-    config = tfn.Config(block_sizes=[2], reduction_loops=[16])
-    assert len(inner_loops(rewrite(program, config))) == 3  # max, sum, store
 
 
 def test_range_lists_name_the_users_loops_only_not_reduction_chunk_loops():

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import tilefn as tfn
 import tilefn.testing as tt
 from tilefn import lang as tl
-from tilefn.lower.heuristics import default_config, next_power_of_2
+from tilefn.lower.defaults import default_config
+from tilefn.trace.queries import next_power_of_2
 from tilefn.tune.spec import MAX_SHARED_BYTES, MAX_TILE_ELEMENTS, STAGES, WARPS, ConfigSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")

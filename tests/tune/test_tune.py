@@ -352,3 +352,30 @@ def test_the_cache_key_follows_the_choices():
     assert str(program).replace("[2, 16]", "[4, 16]") == str(tfn.make_ir(other_choices)(x))  # only the choices differ
     assert cache.cache_key(program, x.device) == cache.cache_key(again, x.device)
     assert cache.cache_key(program, x.device) != cache.cache_key(tfn.make_ir(other_choices)(x), x.device)
+
+
+# --- hooks for front ends ------------------------------------------------------------------
+def test_set_config_runs_that_config_from_the_next_call(evaluations):
+    x = torch.zeros(8)
+    tuned = tfn.tune(by_block, effort="none", verbose=False)
+    assert tuned.known_config(x) is None and tuned.signatures() == []
+    torch.testing.assert_close(tuned(x), torch.full([8], 8.0))  # the default's block of 8
+    assert tuned.known_config(x) == tuned.best_config(x) and len(tuned.signatures()) == 1
+    tuned.set_config((x,), tfn.Config(block_sizes=[2]))
+    torch.testing.assert_close(tuned(torch.zeros(8)), torch.full([8], 2.0))  # not the old fast path
+    assert tuned.known_config(x) == tfn.Config(block_sizes=[2]) and len(tuned.signatures()) == 1
+
+
+def test_pick_config_decides_a_new_signatures_config_once(evaluations):
+    picked = []
+
+    class Fixed(tfn.TunedFunction):
+        def pick_config(self, args):
+            picked.append(args[0].shape)
+            return tfn.Config(block_sizes=[4])
+
+    tuned = Fixed(tfn.jit(by_block), verbose=False)
+    for _ in range(3):
+        torch.testing.assert_close(tuned(torch.zeros(8)), torch.full([8], 4.0))
+    tuned(torch.zeros(5))
+    assert picked == [torch.Size([8]), torch.Size([5])] and evaluations == []

@@ -15,15 +15,19 @@ import functools
 import inspect
 import io
 import logging
+import os
 import sys
 import time
 
 import torch
 
 from ..config import Config as TfnConfig
-from ..jit import JitFunction, signature_key
+from ..interpret import interpret
+from ..jit import JitFunction
+from ..signature_cache import signature_key
 from ..tune.tune import TunedFunction
 from .config import Config
+from .repro import repro_script
 from .settings import Settings
 
 
@@ -37,22 +41,20 @@ class _Tuned(TunedFunction):
                          verbose=settings.autotune_progress_bar)
         self.settings, self.fixed = settings, fixed
 
-    def _tune(self, key, args):
+    def pick_config(self, args):
+        """The fixed config, else tfn.tune's pick (logged under autotune_log) with the overrides on top."""
         if self.fixed is not None:
-            self._best[key] = self.fixed
             return self.fixed
         if self.settings.autotune_log:
-            best = self._logged_tune(key, args)
+            best = self._logged_pick(args)
         else:
-            best = super()._tune(key, args)
+            best = super().pick_config(args)
         overrides = dict(self.settings.autotune_config_overrides)
         if overrides:
             best = Config(**{**Config.of(best).to_dict(), **overrides})
-        best = Config.of(best)
-        self._best[key] = best
-        return best
+        return Config.of(best)
 
-    def _logged_tune(self, key, args):
+    def _logged_pick(self, args):
         """Helion's autotune_log: `<base>.log` gets the tuner's messages, `<base>.csv` one row per tuning."""
         base = self.settings.autotune_log
         buffer = io.StringIO()
@@ -65,7 +67,7 @@ class _Tuned(TunedFunction):
         start = time.perf_counter()
         try:
             with contextlib.redirect_stderr(_Tee(sys.stderr, buffer)):
-                best = super()._tune(key, args)
+                best = super().pick_config(args)
         finally:
             logger.removeHandler(handler)
             logger.setLevel(old_level)
@@ -76,23 +78,13 @@ class _Tuned(TunedFunction):
             f.write(buffer.getvalue())
             f.write(f"{self.__name__}({signature}): effort={self.effort} search={self.search} "
                     f"tuned in {seconds:.2f} s, best {Config.of(best)!r}\n")
-        new = not _exists(f"{base}.csv")
+        new = not os.path.exists(f"{base}.csv")
         with open(f"{base}.csv", "a") as f:
             if new:
                 f.write("kernel,signature,effort,search,tune_seconds,config\n")
             f.write(",".join(_csv(v) for v in (self.__name__, signature, self.effort, self.search,
                                                   f"{seconds:.3f}", repr(Config.of(best)))) + "\n")
         return best
-
-    def choose(self, key, config) -> None:
-        """Run `config` for this signature from now on."""
-        with self._lock:
-            self._best[key] = config
-            self._executables.pop(key, None)
-            self._last = None
-
-    def known(self, key):
-        return self._best.get(key)
 
 
 class _Tee(io.TextIOBase):
@@ -112,12 +104,6 @@ class _Tee(io.TextIOBase):
         return self.streams[0].isatty()
 
 
-def _exists(path) -> bool:
-    import os
-
-    return os.path.exists(path)
-
-
 def _csv(value: str) -> str:
     value = str(value)
     return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
@@ -134,7 +120,10 @@ def describe_args(args) -> str:
 
 
 class Kernel:
-    """What `@helion.kernel` returns: call it like the function; `.bind(args)`, `.autotune(args)`."""
+    """What `@helion.kernel` returns: call it like the function; `.bind(args)`, `.autotune(args)`.
+
+    `.jitted` is its `tfn.jit` kernel, `.tuned` the `TunedFunction` calls go to.
+    """
 
     def __init__(self, fn, *, configs=(), settings: Settings):
         if isinstance(fn, Kernel):
@@ -148,16 +137,14 @@ class Kernel:
         # the first config's hl.register_tunable values are where tuning starts (and what lowering
         # without a config uses); every config is traced with its own
         base = self.configs[0].tunables if self.configs else ()
-        self._jit = JitFunction(fn, config=TfnConfig(tunables=base) if base else None)
+        self.jitted = JitFunction(fn, config=TfnConfig(tunables=base) if base else None)
         fixed = self.configs[0] if len(self.configs) == 1 and not settings.force_autotune else None
-        self._tuned = _Tuned(self._jit, settings, fixed=fixed,
-                             configs=self.configs if len(self.configs) > 1 else None,
-                             use_cache=not settings.force_autotune)
+        self.tuned = _Tuned(self.jitted, settings, fixed=fixed,
+                            configs=self.configs if len(self.configs) > 1 else None,
+                            use_cache=not settings.force_autotune)
         self._eager = None
         if settings.ref_mode == "eager":
-            from ..interpret import interpret
-
-            self._eager = interpret(self._jit, config=fixed)
+            self._eager = interpret(self.jitted, config=fixed)
         self._hooked = settings.print_output_code or settings.print_repro or self._eager is not None
         self._seen: set = set()
         settings.warn_ignored(self.name)
@@ -170,7 +157,7 @@ class Kernel:
             if self._eager is not None:  # ref_mode="eager" / HELION_INTERPRET=1: eager PyTorch, tile by tile
                 return self._eager(*args)
             self._report_new_signature(args)
-        return self._tuned(*args)
+        return self.tuned(*args)
 
     def _positional(self, args, kwargs) -> tuple:
         try:
@@ -186,13 +173,11 @@ class Kernel:
         key = signature_key(args, {})
         if key in self._seen:
             return
-        config = self._tuned.best_config(*args)
+        config = self.tuned.best_config(*args)
         if self.settings.print_repro:
-            from .repro import repro_script
-
             print(repro_script(self, args, config), file=sys.stderr)
         if self.settings.print_output_code:
-            source = self._jit.lower(*args, config=config).source
+            source = self.jitted.lower(*args, config=config).source
             print(f"# tilefn.helion: {self.name} with {Config.of(config)!r}\n{source}", file=sys.stderr)
         self._seen.add(key)
 
@@ -210,20 +195,19 @@ class Kernel:
         `configs=` list), tuning searches the whole space, as Helion's does; with a list, among it.
         """
         args = tuple(args)
-        key = signature_key(args, {})
-        known = self._tuned.known(key)
-        if not force and known is not None and self._tuned.fixed is None:
+        known = self.tuned.known_config(*args)
+        if not force and known is not None and self.tuned.fixed is None:
             return Config.of(known)
         effort = options.pop("effort", None) or self.settings.autotune_effort
         if options:
             raise TypeError(f"{self.name}.autotune() got unsupported options {sorted(options)}")
-        tuner = _Tuned(self._jit, self.settings,
+        tuner = _Tuned(self.jitted, self.settings,
                        configs=self.configs if len(self.configs) > 1 else None,
                        effort="quick" if effort == "none" else effort, use_cache=not force)
         tuner.__name__ = self.name
         best = Config.of(tuner.best_config(*args))
-        self._tuned.choose(key, best)
-        self._seen.discard(key)
+        self.tuned.set_config(args, best)
+        self._seen.discard(signature_key(args, {}))
         return best
 
     def reset(self) -> None:
@@ -240,12 +224,11 @@ class BoundKernel:
     def __init__(self, kernel: Kernel, args: tuple):
         self.kernel, self.args = kernel, args
         self.fn, self.settings = kernel.fn, kernel.settings
-        self._key = signature_key(args, {})
 
     @property
     def config(self) -> Config | None:
         """The config calls with these arguments run, where known (fixed, tuned or chosen)."""
-        known = self.kernel._tuned.known(self._key) or self.kernel._tuned.fixed
+        known = self.kernel.tuned.known_config(*self.args) or self.kernel.tuned.fixed
         return Config.of(known)
 
     def _config(self, config):
@@ -254,7 +237,7 @@ class BoundKernel:
         return Config.of(config)
 
     def lower(self, config=None):
-        return self.kernel._jit.lower(*self.args, config=self._config(config))
+        return self.kernel.jitted.lower(*self.args, config=self._config(config))
 
     def to_triton_code(self, config=None) -> str:
         """The generated Triton source (kernel and launcher) for `config`, else the kernel's known
@@ -266,7 +249,7 @@ class BoundKernel:
         return self.lower(config).compile()
 
     def set_config(self, config) -> None:
-        self.kernel._tuned.choose(self._key, Config.of(config))
+        self.kernel.tuned.set_config(self.args, Config.of(config))
 
     def autotune(self, args=None, force: bool = True, **options) -> Config:
         return self.kernel.autotune(self.args if args is None else args, force=force, **options)

@@ -11,6 +11,7 @@ import torch
 from .. import lang as _lang
 from ..lang import Tile, dot, grid, register_block_size, static_range, store, tile  # noqa: F401
 from ..trace.proxies import DeviceValue as _DeviceValue
+from .autotuner import FRAGMENTS
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "register_block_size",
            "static_range", "Tile", "specialize", "register_tunable", "tile_index", "tile_begin",
@@ -55,8 +56,6 @@ def specialize(value):
 def register_tunable(name: str, fragment):
     """A kernel's own knob, searched by tuning: its value comes from the Config
     (`helion.Config(name=value)`), else the fragment's default (`tilefn.lang.register_tunable`)."""
-    from .autotuner import FRAGMENTS
-
     if not isinstance(fragment, FRAGMENTS):
         raise TypeError("hl.register_tunable(name, fragment): fragment is one of tilefn.helion.autotuner's "
                         f"{[f.__name__ for f in FRAGMENTS]}, got {type(fragment).__name__}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .heuristics import next_power_of_2
+from ..trace.queries import next_power_of_2
 
 INDEXING = ("pointer", "block_ptr", "tensor_descriptor")
 

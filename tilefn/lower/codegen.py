@@ -13,6 +13,7 @@ from ..errors import TilefnError
 from ..trace.dispatch import op_name
 from ..trace.ir import Lit, Program, Var
 from ..trace.types import HostType
+from . import backend
 from .aliasing import overlap_guards, refuse_overlap
 from .config_check import PID_TYPES
 from .emit import TILE_PREFIXES, Emitter
@@ -326,9 +327,7 @@ OFFLINE_SMS = 132  # an H100 SXM's SM count: persistent grids compiled with no G
 @functools.cache
 def _range_kwargs() -> frozenset:
     """The keyword arguments this Triton's `tl.range` accepts (imported late: tilefn imports without Triton)."""
-    import triton.language as tl
-
-    return frozenset(inspect.signature(tl.range.__init__).parameters)
+    return frozenset(inspect.signature(backend.triton().language.range.__init__).parameters)
 
 
 def write_kernel(program: Program, config: Config, sites: Sites, interpret: bool) -> KernelSource | None:

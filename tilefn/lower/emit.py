@@ -8,7 +8,7 @@ import torch
 
 from ..trace.ir import Lit, Var
 from ..trace.types import TileDim, TileType
-from .heuristics import next_power_of_2
+from ..trace.queries import next_power_of_2
 
 TL_DTYPES = {
     torch.float64: "tl.float64", torch.float32: "tl.float32", torch.float16: "tl.float16",

@@ -17,20 +17,22 @@ import attrs
 import torch
 import triton
 import triton.language as tl
+from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource, CompiledKernel
 from triton.runtime import driver
 from triton.runtime import interpreter as _interp
 from triton.runtime.jit import JITFunction, mangle_type
+
+from ..settings import Settings
 
 _MODULES: dict[str, types.ModuleType] = {}
 _MODULES_LOCK = threading.Lock()
 _INTERPRETER_LOCK = threading.RLock()
 
 
-def _source_path(digest: str) -> Path:
+def _source_path(digest: str, cache_dir: Path) -> Path:
     """Return the content-addressed file that holds the source with this sha256."""
-    root = Path(os.environ.get("TILEFN_CACHE_DIR") or Path.home() / ".cache" / "tilefn")
-    return root / "src" / f"{digest}.py"
+    return cache_dir / "src" / f"{digest}.py"
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -46,12 +48,13 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _import_source(source: str) -> types.ModuleType:
-    """Import `source` from its cache file once per process (inspect.getsource needs a real file)."""
+def _import_source(source: str, cache_dir: Path | None) -> types.ModuleType:
+    """Import `source` from its file under `cache_dir` (default: `Settings.from_env().cache_dir`) once per
+    process (inspect.getsource needs a real file)."""
     digest = hashlib.sha256(source.encode()).hexdigest()
     with _MODULES_LOCK:
         if digest not in _MODULES:
-            path = _source_path(digest)
+            path = _source_path(digest, cache_dir if cache_dir is not None else Settings.from_env().cache_dir)
             if not path.is_file() or path.read_text() != source:
                 _write_atomic(path, source)
             mod_name = f"_tilefn_src_{digest}"
@@ -104,9 +107,9 @@ class _Interpreted(_interp.InterpretedFunction):
             return super().run(*args, grid=grid, warmup=warmup, **kwargs)
 
 
-def load_kernel(source: str, name: str, *, interpret: bool) -> Any:
+def load_kernel(source: str, name: str, *, interpret: bool, cache_dir: Path | None = None) -> Any:
     """Import `source` from a cached file and return its JITFunction `name` (an interpreter function if interpret)."""
-    fn = getattr(_import_source(source), name)
+    fn = getattr(_import_source(source, cache_dir), name)
     return _Interpreted(fn.fn) if interpret else fn
 
 
@@ -177,18 +180,17 @@ def precompile(source: str, name: str, signature_args: Sequence[Any], constexprs
 def compile_offline(source: str, name: str, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
                     num_warps: int, num_stages: int, arch: int) -> CompiledKernel:
     """Compile for an NVIDIA GPU of compute capability `arch` (90: Hopper) with no GPU present."""
-    from triton.backends.compiler import GPUTarget
-
     jit_fn = load_kernel(source, name, interpret=False)
     return _compile_cuda(jit_fn, signature_args, dict(constexprs), num_warps=num_warps, num_stages=num_stages,
                          target=GPUTarget("cuda", arch, 32))
 
 
 def make_launcher(source: str, name: str, *, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
-                  num_warps: int, num_stages: int, device: torch.device | str) -> Launcher:
+                  num_warps: int, num_stages: int, device: torch.device | str,
+                  cache_dir: Path | None = None) -> Launcher:
     """Build a Launcher for kernel `name` of `source`: compiled for a CUDA device, interpreted for the CPU."""
     device = torch.device(device)
-    fn = load_kernel(source, name, interpret=False)
+    fn = load_kernel(source, name, interpret=False, cache_dir=cache_dir)
     jit_fn = fn if isinstance(fn, JITFunction) else JITFunction(fn.fn)  # TRITON_INTERPRET=1 process-wide
     consts = {p.name: p.default for p in jit_fn.params if p.is_constexpr and p.has_default} | dict(constexprs)
     if missing := [p.name for p in jit_fn.params if p.is_constexpr and p.name not in consts]:

@@ -1,19 +1,21 @@
 """A Program lowered under one Config: readable source, and the executable compiled from it."""
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
 import attrs
 import torch
 
 from ..config import Config
+from ..settings import Settings
 from ..trace.ir import Program
 from ..trace.printer import Namer
+from . import backend
 from .aliasing import check_internal_overlap
 from .codegen import KernelSource, write_host, write_kernel
 from .config_check import check_config
-from .heuristics import complete_config
+from .defaults import complete_config
 from .passes import CONFIGURED, canonical, run_passes
 from .sites import Sites, sites_of
 
@@ -29,6 +31,7 @@ class Lowered:
     host_source: str
     host_globals: dict
     device: torch.device
+    cache_dir: Path
 
     @property
     def source(self) -> str:
@@ -50,15 +53,14 @@ class Lowered:
 
     def compile(self):
         """The host function, with its kernel compiled (for CUDA) or interpreted (for CPU tensors)."""
-        from .launch import make_launcher
-
         namespace = {"torch": torch, **self.host_globals}
         if self.kernel is not None:
             k = self.kernel
             signature = [_signature_arg(v.type) for v in k.operands]
-            namespace["_launch"] = make_launcher(
+            namespace["_launch"] = backend.launch().make_launcher(
                 k.kernel, k.kernel_name, signature_args=signature, constexprs=k.constexprs,
-                num_warps=k.num_warps, num_stages=k.num_stages, device=self.device)
+                num_warps=k.num_warps, num_stages=k.num_stages, device=self.device,
+                cache_dir=self.cache_dir)
         exec(compile(self.host_source, f"<tilefn launcher {self.program.name}>", "exec"), namespace)
         return namespace[self.program.name]
 
@@ -69,29 +71,31 @@ _PTR_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*
 
 
 def _signature_arg(host_type):
-    from .launch import AlignedPointer
-
     kind = _PTR_TYPES[host_type.dtype]
-    return AlignedPointer(kind) if host_type.aligned else kind
+    return backend.launch().AlignedPointer(kind) if host_type.aligned else kind
 
 
-def lower(program: Program, config: Config | None = None, interpret: bool | None = None) -> Lowered:
+def lower(program: Program, config: Config | None = None, interpret: bool | None = None,
+          settings: Settings | None = None) -> Lowered:
     """Rewrite `program`, fill in `config` from the heuristics, and generate the code (for Triton's
-    CPU interpreter when `interpret`; default: when the program's tensors are on the CPU)."""
+    CPU interpreter when `interpret`; default: when the program's tensors are on the CPU), under
+    `settings` (default: `Settings.from_env()`). The Config is checked against the knob sites of
+    the canonical program first."""
+    settings = settings if settings is not None else Settings.from_env()
     check_internal_overlap(program)
-    structure = canonical(program)
+    structure = canonical(program, settings)
     sites = sites_of(structure)
     config = complete_config(structure, config)
     check_config(config, sites, program.name)
-    program = run_passes(CONFIGURED, structure, config)
+    program = run_passes(CONFIGURED, structure, config, settings)
     sizes = list(config.block_sizes)  # rewrites may add blocks (fixed sizes, e.g. reduction chunks)
     config = attrs.evolve(config, block_sizes=sizes + [b.fixed for b in program.blocks[len(sizes):]])
     device = device_of(program)
     kernel = write_kernel(program, config, sites, interpret=device.type == "cpu" if interpret is None else interpret)
     namer = Namer(dict(program.hints))
     host_source, host_globals = write_host(program, kernel, namer, pointers=device.type == "cuda")
-    lowered = Lowered(program, config, sites, kernel, host_source, host_globals, device)
-    if os.environ.get("TILEFN_PRINT_OUTPUT_CODE") == "1":
+    lowered = Lowered(program, config, sites, kernel, host_source, host_globals, device, settings.cache_dir)
+    if settings.print_output_code:
         print(lowered.source, file=sys.stderr)
     return lowered
 

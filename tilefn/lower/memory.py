@@ -14,7 +14,7 @@ import torch
 from ..trace.ir import Var
 from .access_forms import dense_access, span_is_wide, tma_tensor
 from .emit import Emitter
-from .heuristics import next_power_of_2
+from ..trace.queries import next_power_of_2
 
 
 @attrs.frozen

@@ -5,10 +5,10 @@ then applies the Config (looped reductions) and cleans up after it.
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from ..config import Config
+from ..settings import Settings
 from ..trace.ir import Program
 from .rewrites import cse as _cse, dce as _dce, fold as _fold
 from .rewrites.reduction_loops import looped_reductions
@@ -17,8 +17,9 @@ CANONICAL: list = [("fold", _fold.fold), ("cse", _cse.cse), ("dce", _dce.dce)]
 CONFIGURED: list = [("reduction_loops", looped_reductions), *CANONICAL]
 
 
-def run_passes(passes, program: Program, config: Config | None) -> Program:
-    dump = os.environ.get("TILEFN_DUMP_PASSES") == "1"
+def run_passes(passes, program: Program, config: Config | None, settings: Settings | None = None) -> Program:
+    """Run `passes` in order; `settings.dump_passes` (TILEFN_DUMP_PASSES=1) prints the program after each."""
+    dump = (settings if settings is not None else Settings.from_env()).dump_passes
     for name, fn in passes:
         program = fn(program, config)
         if dump:
@@ -26,11 +27,11 @@ def run_passes(passes, program: Program, config: Config | None) -> Program:
     return program
 
 
-def canonical(program: Program) -> Program:
+def canonical(program: Program, settings: Settings | None = None) -> Program:
     """`program` with its Config-independent rewrites applied (constant folding, CSE, DCE)."""
-    return run_passes(CANONICAL, program, None)
+    return run_passes(CANONICAL, program, None, settings)
 
 
-def rewrite(program: Program, config: Config) -> Program:
-    """Every pass in order, from the canonical form; TILEFN_DUMP_PASSES=1 prints the program after each."""
-    return run_passes(CONFIGURED, canonical(program), config)
+def rewrite(program: Program, config: Config, settings: Settings | None = None) -> Program:
+    """Every pass in order, from the canonical form."""
+    return run_passes(CONFIGURED, canonical(program, settings), config, settings)

@@ -27,7 +27,7 @@ from pyrsistent.typing import PMap
 from ..errors import SourceInfo
 from ..trace.ir import Lit, Program, walk_eqns
 from .access_forms import access_forms
-from .loops_info import grid_loops
+from ..trace.queries import grid_loops
 from .rewrites.reduction_loops import reduced_extent
 
 FIELD_KINDS = {  # Config list field -> the site kinds its entries configure, in one numbering

@@ -9,6 +9,9 @@ import time
 import torch
 
 from ..config import Config
+from ..interpret import interpret
+from ..lower import backend
+from .workers import compile_all
 
 log = logging.getLogger("tilefn.tune")
 COMPILE_TIMEOUT = 60.0  # seconds for one batch of parallel compilations
@@ -71,8 +74,6 @@ class Benchmarker:
                 raise RuntimeError("the trusted config did not compile")
             out = self.jitted.lower(*self.args, config=config).compile()(*self.args)
         except Exception:  # the default failed: fall back to the reference semantics
-            from ..interpret import interpret
-
             self._restore()
             out = interpret(self.jitted, config=config)(*self.args)
         return [t.clone() for t in self._observed(out)]
@@ -88,8 +89,6 @@ class Benchmarker:
         if not self.cuda or not configs:
             return
         self.prefetched.update(configs)
-        from .workers import compile_all
-
         lowered = []
         for config in configs:
             try:
@@ -121,9 +120,7 @@ class Benchmarker:
 
     def _time(self, run) -> float:
         if self.cuda:
-            from triton.testing import do_bench
-
-            return do_bench(lambda: run(*self.args), warmup=5, rep=20, return_mode="median") * 1e-3
+            return backend.do_bench(lambda: run(*self.args), warmup=5, rep=20, return_mode="median") * 1e-3
         samples = []
         for _ in range(self.repetitions):
             start = time.perf_counter()

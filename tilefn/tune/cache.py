@@ -9,16 +9,18 @@ import tempfile
 from pathlib import Path
 
 import torch
-import triton
 
 from ..config import Config
+from ..lower import backend
+from ..settings import Settings
 
 log = logging.getLogger("tilefn.tune")
 VERSION = "0.2.0"  # 0.2: list positions name knob sites of the canonical program (tilefn.lower.sites)
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("TILEFN_CACHE_DIR") or Path.home() / ".cache" / "tilefn") / "tune"
+    """Where tuned configs are kept: `Settings.cache_dir` / "tune"."""
+    return Settings.from_env().cache_dir / "tune"
 
 
 def device_name(device: torch.device) -> str:
@@ -27,7 +29,7 @@ def device_name(device: torch.device) -> str:
 
 def cache_key(program, device: torch.device) -> str:
     """A hash of the printed program (shapes, dtypes, strides, captured values) and the toolchain."""
-    text = "\n".join([str(program), device_name(device), torch.__version__, triton.__version__, VERSION])
+    text = "\n".join([str(program), device_name(device), torch.__version__, backend.triton().__version__, VERSION])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -12,7 +12,7 @@ from typing import Callable
 import attrs
 
 from ..config import Config
-from ..lower.heuristics import dot_roles, kernel_eqns
+from ..trace.queries import dot_roles, kernel_eqns
 from .spec import ConfigSpec, set_value
 
 

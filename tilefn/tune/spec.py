@@ -11,11 +11,12 @@ import torch
 from ..config import Config
 from ..errors import TilefnError
 from ..lower.lowered import device_of
+from ..lower.defaults import default_config
 from ..lower.passes import canonical
-from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
 from ..lower.rewrites.reduction_loops import looped_reductions
 from ..lower.sites import sites_of
 from ..trace.ir import Program
+from ..trace.queries import dot_roles, kernel_eqns, largest_value, next_power_of_2
 from ..trace.types import TileDim
 
 MAX_SHARED_BYTES = 227 * 1024  # an H100 block's shared memory (A100: 163 KB; smaller GPUs fail and are skipped)

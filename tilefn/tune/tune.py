@@ -4,13 +4,13 @@ from __future__ import annotations
 import hashlib
 import random
 import sys
-import threading
 import time
 
 import torch
 
 from ..config import Config
-from ..jit import as_traceable, last_call_guard, signature_key
+from ..jit import as_traceable
+from ..signature_cache import SignatureCache, signature_key
 from . import cache, table as tables
 from .benchmark import Benchmarker
 from .search import SEARCHES
@@ -21,7 +21,12 @@ BUDGETS = {"cuda": {"none": 1, "quick": 30, "full": 150}, "cpu": {"none": 1, "qu
 
 
 class TunedFunction:
-    """Tunes on the first call per signature; later calls run the winner with jit's overhead."""
+    """Tunes on the first call per signature; later calls run the winner with jit's overhead.
+
+    Hooks for front ends: override `pick_config(args)` to change how a new signature's config is
+    picked; `set_config(args, config)` fixes one; `known_config(*args)` and `signatures()` say
+    what is chosen so far.
+    """
 
     def __init__(self, jitted, effort: str = "quick", search: str = "default", configs=None,
                  use_cache: bool = True, seed: int = 0, verbose: bool = True, table=None):
@@ -33,47 +38,36 @@ class TunedFunction:
         self.effort, self.search, self.configs = effort, search, list(configs) if configs else None
         self.use_cache, self.seed, self.verbose = use_cache, seed, verbose
         self.shipped = tables.read(table)  # configs a library ships: used as they are, never tuned
-        self._best: dict[tuple, Config] = {}
+        self._configs = SignatureCache()  # signature key -> the Config its calls run
         self._rows: dict[tuple, tuple] = {}  # signature key -> (device name, signature text)
-        self._executables: dict[tuple, object] = {}
-        self._last = None
-        self._lock = threading.RLock()
+        self._executables = SignatureCache()
         self.__name__ = getattr(self.jitted, "__name__", "kernel")
 
     def best_config(self, *args) -> Config:
         """The winning Config for these arguments (tuning now if this signature is new)."""
+        return self._configs.get_or_make(signature_key(args, {}), lambda: self.pick_config(args))
+
+    def known_config(self, *args) -> Config | None:
+        """The Config calls with these arguments run, if one is picked or set already (never tunes)."""
+        return self._configs.get(signature_key(args, {}))
+
+    def set_config(self, args, config: Config) -> None:
+        """Run `config` for `args`' signature from now on (instead of what was picked or tuned)."""
         key = signature_key(args, {})
-        with self._lock:
-            return self._best.get(key) or self._tune(key, args)
+        self._configs.set(key, config)
+        self._executables.discard(key)
 
-    def table(self) -> dict:
-        """The configs found so far as a shipped-config table (`tfn.tune(fn, table=...)` reads it)."""
-        out: dict = {}
-        for key, (device, signature) in self._rows.items():
-            out.setdefault(device, {})[signature] = self._best[key].to_fields()
-        return out
+    def signatures(self) -> list:
+        """The signature keys (`tilefn.signature_cache.signature_key`) with a config so far, oldest first."""
+        return self._configs.keys()
 
-    def __call__(self, *args):
-        last = self._last
-        if last is not None and last[0](args):
-            return last[1](*args)
-        key = signature_key(args, {})
-        executable = self._executables.get(key)
-        if executable is None:
-            with self._lock:
-                config = self._best.get(key) or self._tune(key, args)
-                executable = self.jitted.lower(*args, config=config).compile()
-                self._executables[key] = executable
-        guard = last_call_guard(args)
-        self._last = (guard, executable) if guard is not None else None
-        return executable(*args)
-
-    def _tune(self, key, args) -> Config:
+    def pick_config(self, args) -> Config:
+        """How a new signature's config is picked (once per signature; override to change it): the
+        shipped table's, else the on-disk cache's, else the search's."""
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
-        self._rows[key] = (cache.device_name(device), tables.signature_text(args))
-        shipped = tables.lookup(self.shipped, *self._rows[key])
+        row = self._rows[signature_key(args, {})] = (cache.device_name(device), tables.signature_text(args))
+        shipped = tables.lookup(self.shipped, *row)
         if shipped is not None:
-            self._best[key] = shipped
             return shipped
         program, _ = self.jitted.trace_and_bind(args, {})
         spec = ConfigSpec.of(program, retrace=lambda tunables: self.jitted.trace_and_bind(args, {}, tunables)[0])
@@ -83,8 +77,26 @@ class TunedFunction:
         best = cache.load(cache_key) if self.use_cache else None
         if best is None:
             best = self._search(spec, args, device, cache_key)
-        self._best[key] = best
         return best
+
+    def table(self) -> dict:
+        """The configs found so far as a shipped-config table (`tfn.tune(fn, table=...)` reads it)."""
+        out: dict = {}
+        for key, (device, signature) in self._rows.items():
+            out.setdefault(device, {})[signature] = self._configs.get(key).to_fields()
+        return out
+
+    def __call__(self, *args):
+        last = self._executables.last
+        if last is not None and last[0](args):
+            return last[1](*args)
+        key = signature_key(args, {})
+        executable = self._executables.get(key)
+        if executable is None:
+            executable = self._executables.get_or_make(
+                key, lambda: self.jitted.lower(*args, config=self.best_config(*args)).compile())
+        self._executables.remember(args, executable)
+        return executable(*args)
 
     def _search(self, spec: ConfigSpec, args, device, cache_key) -> Config:
         budget = BUDGETS["cuda" if device.type == "cuda" else "cpu"][self.effort]

@@ -14,6 +14,9 @@ import signal
 import time
 from multiprocessing.connection import wait
 
+from ..lower import backend
+from ..settings import Settings
+
 _CTX = multiprocessing.get_context("spawn")
 _IDLE: list[_Worker] = []  # started workers waiting for a job, kept between batches
 _SIZE: int | None = None  # most workers at once: read at the first batch after shutdown()
@@ -30,9 +33,7 @@ def _quiet() -> None:
 
 def _compile(job) -> None:
     """The default job: compile one candidate's generated source into Triton's disk cache."""
-    from tilefn.lower.launch import precompile
-
-    precompile(*job)
+    backend.launch().precompile(*job)
 
 
 def _serve(conn) -> None:
@@ -40,7 +41,7 @@ def _serve(conn) -> None:
     as `fn(job)` and answer whether it succeeded; stop at EOF."""
     os.setpgrp()  # its own process group, so that killing it also kills the compilers it started
     _quiet()
-    import tilefn.lower.launch  # noqa: F401  (start-up is not any job's time)
+    backend.launch()  # (start-up is not any job's time)
 
     conn.send("ready")
     while True:
@@ -103,7 +104,7 @@ def compile_all(jobs: list, timeout: float, fn=_compile) -> list[bool]:
     """
     global _SIZE
     if _SIZE is None:
-        _SIZE = max(1, int(os.environ.get("TILEFN_COMPILE_WORKERS", min(8, os.cpu_count() or 1))))
+        _SIZE = Settings.from_env().compile_workers
     ok = [job is None for job in jobs]
     queue = [i for i, job in enumerate(jobs) if job is not None]
     _IDLE.extend(_started(min(_SIZE, len(queue)) - len(_IDLE)))

@@ -17,7 +17,7 @@ import torch
 from ...trace.ir import BlockInfo, Eqn, Lit, Region, Var, walk_eqns
 from ...trace.primitives import POINTWISE, reduction_identity
 from ...trace.types import PyScalarType, TensorType, TileDim, TileType
-from ..loops_info import grid_loops
+from ...trace.queries import grid_loops
 
 COMBINE = {"reduce_sum": "add", "reduce_max": "maximum", "reduce_min": "minimum", "reduce_prod": "mul"}
 ROW_WISE = {"convert", "expand_dims", "squeeze", "permute", "broadcast_to", "full", "load", *COMBINE,

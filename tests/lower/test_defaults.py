@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import tilefn as tfn
 from tilefn import lang as tl
-from tilefn.lower.heuristics import complete_config, default_config, next_power_of_2
+from tilefn.lower.defaults import complete_config, default_config
+from tilefn.trace.queries import next_power_of_2
 from tilefn.trace.ir import walk_eqns
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")

@@ -1,0 +1,130 @@
+"""Argument signature -> value (a Program, a Config, an executable), with a fast path for a repeated call.
+
+`signature_key(args, kwargs)` is what a kernel is specialised on. `SignatureCache` stores one value
+per key, made once (thread-safe), and remembers the most recent positional call's value behind a
+cheap guard (`last`): a caller's fast path is
+
+    last = cache.last
+    if last is not None and last[0](args):
+        return last[1](*args)
+
+a guard check plus the call, with no Python frame of the cache's own.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import torch
+
+from .errors import ArgumentError
+from .trace.tracer import STATIC_ARG_TYPES
+
+try:
+    from torch._C._dynamo.guards import TensorGuards
+except ImportError:  # a private API: without it the signature key alone still works
+    TensorGuards = None
+
+
+def signature_key(args, kwargs) -> tuple:
+    """What a traced program is specialised on: tensor metadata and static argument values."""
+    key = []
+    for x in args if not kwargs else (*args, *sorted(kwargs.items())):
+        if isinstance(x, tuple) and kwargs:  # a (name, value) pair from kwargs
+            key.append(x[0])
+            x = x[1]
+        if isinstance(x, torch.Tensor):
+            key += (x.dtype, x.shape, x.stride(), x.device, x.data_ptr() % 16 == 0)
+        elif isinstance(x, STATIC_ARG_TYPES):
+            key += (type(x), x)
+        else:
+            raise ArgumentError(f"an argument is a {type(x).__name__}; kernels take tensors, Python "
+                                "numbers, strings, dtypes and devices", source=None)
+    return tuple(key)
+
+
+def last_call_guard(args):
+    """A cheap check that later positional `args` have this call's signature, or None if unavailable.
+
+    Tensor metadata is compared by torch's C++ TensorGuards (what torch.compile's guards use):
+    about 0.2 us instead of building and hashing a signature key. Static values and the 16-byte
+    alignment a kernel was compiled to assume are checked in Python.
+    """
+    if TensorGuards is None:
+        return None
+    positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+    tensors = [args[i] for i in positions]
+    statics = [(i, type(a), a) for i, a in enumerate(args) if not isinstance(a, torch.Tensor)]
+    aligned = [i for i in positions if args[i].data_ptr() % 16 == 0]
+    try:
+        guards = TensorGuards(*tensors, dynamic_dims_sizes=[list(t.shape) for t in tensors],
+                              dynamic_dims_strides=[list(t.stride()) for t in tensors])
+    except Exception:  # a private API: if it changes, the signature key alone still works
+        return None
+    count, check = len(args), guards.check
+
+    def matches(call_args) -> bool:
+        try:
+            if len(call_args) != count or any(type(call_args[i]) is not t or call_args[i] != v for i, t, v in statics):
+                return False
+            if not check(*(call_args if not statics else [call_args[i] for i in positions])):
+                return False
+            return not any(call_args[i].data_ptr() & 15 for i in aligned)
+        except Exception:
+            return False
+
+    return matches
+
+
+class SignatureCache:
+    """One value per signature key, made once; `last` is (guard, value) of the latest remembered call.
+
+    `get(key)` is the store's own dict lookup (no Python frame). `last` is read by callers' fast
+    paths and written only by `remember`; `set` and `discard` clear it, so a replaced or dropped
+    value never runs through a stale guard.
+    """
+
+    def __init__(self):
+        self._values: dict = {}
+        self._lock = threading.RLock()
+        self.last: tuple | None = None
+        self.get = self._values.get
+
+    def get_or_make(self, key, make: Callable[[], object]):
+        """The value for `key`, made by `make()` if there is none (once: under the cache's lock)."""
+        value = self._values.get(key)
+        if value is None:
+            with self._lock:
+                value = self._values.get(key)
+                if value is None:
+                    value = make()
+                    self._values[key] = value
+        return value
+
+    def set(self, key, value) -> None:
+        """Store `value` for `key`, replacing what was there."""
+        with self._lock:
+            self._values[key] = value
+            self.last = None
+
+    def discard(self, key) -> None:
+        """Forget `key`'s value (nothing happens if there is none)."""
+        with self._lock:
+            self._values.pop(key, None)
+            self.last = None
+
+    def remember(self, args, value) -> None:
+        """Make `value` the fast path's answer for positional calls with `args`' signature."""
+        guard = last_call_guard(args)
+        self.last = (guard, value) if guard is not None else None
+
+    def keys(self) -> list:
+        """The signature keys stored so far, oldest first."""
+        with self._lock:
+            return list(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key) -> bool:
+        return key in self._values

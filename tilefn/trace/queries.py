@@ -1,0 +1,78 @@
+"""Questions about a Program's structure: its kernel's equations, loops, matrix-product blocks, sizes.
+
+Which loops the per-loop Config lists index (for sizing them: the tuner's ConfigSpec):
+
+- `loop_orders` and `l2_groupings`: one entry per `ordered_loops(program)` (top-level loops of
+  two or more dimensions, in program order).
+- `range_*` and `static_ranges`: one entry per `inner_loops(program)` (loops nested in a
+  top-level loop, depth first, in program order).
+
+Indices refer to the program code generation sees, i.e. after the rewrites
+(`tilefn.lower.passes.rewrite(program, config)`): a `reduction_loops` chunk loop is an inner
+loop too, at the position of the reduction it replaces.
+"""
+from __future__ import annotations
+
+import math
+
+from .ir import Program, walk_eqns
+from .types import TileDim
+
+
+def next_power_of_2(n: int) -> int:
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def kernel_eqns(program: Program):
+    """Every equation inside the kernel, nested loop bodies included (none without a kernel)."""
+    kernel = program.kernel
+    return list(walk_eqns(kernel.params["region"].eqns)) if kernel is not None else []
+
+
+def dot_roles(eqns) -> dict[int, str]:
+    """block id -> "m", "n", "k" or "batch" for the blocks that tile matrix-product operands."""
+    roles = {}
+    for eqn in eqns:
+        if eqn.prim != "dot":
+            continue
+        a, b = eqn.inputs[0].type.shape, eqn.inputs[1].type.shape
+        named = {a[-2]: "m", b[-1]: "n", a[-1]: "k"}
+        for dim in a[:-2]:
+            named.setdefault(dim, "batch")
+        for dim, role in named.items():
+            if isinstance(dim, TileDim):
+                roles.setdefault(dim.block, role)
+    return roles
+
+
+def largest_value(eqns, config) -> int:
+    """Elements of the largest value in the kernel under `config`'s block sizes."""
+    largest = 1
+    for eqn in eqns:
+        for var in eqn.outputs:
+            shape = getattr(var.type, "shape", ())
+            lanes = [config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d) for d in shape]
+            largest = max(largest, math.prod(lanes) if lanes else 1)
+    return largest
+
+
+def grid_loops(program) -> list:
+    """The top-level (grid) `loop` equations, in order."""
+    kernel = program.kernel
+    return list(kernel.params["region"].eqns) if kernel is not None else []
+
+
+def grid_blocks(program: Program) -> list[int]:
+    """Block ids of the outermost (grid) loops, outermost dimension first."""
+    return [dim.block for loop in grid_loops(program) for kind, dim in loop.params["dims"] if kind == "tile"]
+
+
+def ordered_loops(program) -> list:
+    """Top-level loops with more than one dimension: `loop_orders[i]` / `l2_groupings[i]` apply to the i-th."""
+    return [loop for loop in grid_loops(program) if len(loop.params["dims"]) > 1]
+
+
+def inner_loops(program) -> list:
+    """Nested `loop` equations, depth first: `range_*[i]` / `static_ranges[i]` apply to the i-th."""
+    return [eqn for loop in grid_loops(program) for eqn in walk_eqns(loop.params["region"].eqns)
+            if eqn.prim == "loop" and not eqn.params["grid"]]

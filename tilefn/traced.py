@@ -1,0 +1,54 @@
+"""A kernel function traced once per argument signature (and `register_tunable` values) into a Program."""
+from __future__ import annotations
+
+import functools
+import inspect
+
+import torch
+
+from .config import Config
+from .errors import ArgumentError, TilefnError
+from .signature_cache import SignatureCache, signature_key
+from .trace.ir import Program
+from .trace.tracer import trace
+
+
+class TracedFunction:
+    """`fn` and its Programs, one per (signature, tunables); what `tfn.interpret` and `make_ir` need."""
+
+    def __init__(self, fn, config: Config | None = None):
+        self.fn = fn
+        self.config = config
+        self._programs = SignatureCache()
+        functools.update_wrapper(self, fn)
+
+    def trace_and_bind(self, args, kwargs, tunables=None) -> tuple[Program, list]:
+        """The Program for these arguments and `register_tunable` values (default: this function's
+        config's), traced once per (signature, tunables), and its tensor operands."""
+        if tunables is None:
+            tunables = self.config.tunables if self.config is not None else ()
+        try:
+            key = signature_key(args, kwargs)
+        except ArgumentError:
+            key = None  # tracing names the offending argument
+        if tunables and key is not None:
+            key = (key, tunables)
+        make = functools.partial(self._trace, args, kwargs, tunables)
+        program = make() if key is None else self._programs.get_or_make(key, make)
+        values = self._bind(args, kwargs).arguments.values() if kwargs else args
+        return program, [v for v in values if isinstance(v, torch.Tensor)]
+
+    def _trace(self, args, kwargs, tunables) -> Program:
+        try:
+            return trace(self.fn, args, kwargs, tunables)
+        except TilefnError as exc:
+            raise exc.with_traceback(None) from None
+
+    def _bind(self, args, kwargs) -> inspect.BoundArguments:
+        """`fn`'s parameters bound to these arguments."""
+        return inspect.signature(self.fn).bind(*args, **kwargs)
+
+
+def as_traced(fn) -> TracedFunction:
+    """`fn` itself if it is already traced per signature (a `tfn.jit` kernel), else a TracedFunction of it."""
+    return fn if isinstance(fn, TracedFunction) else TracedFunction(fn)
