@@ -100,29 +100,32 @@ def compile_all(jobs: list, timeout: float, fn=_compile) -> list[bool]:
 
     Each job runs as `fn(job)` in a worker (`fn`: a picklable module-level function) and has
     `timeout` seconds from when a worker takes it: a job still running then fails and its worker
-    is killed; jobs queued behind it still run.
+    is killed; jobs queued behind it still run. A job that cannot be pickled fails at once.
     """
     global _SIZE
     if _SIZE is None:
         _SIZE = Settings.from_env().compile_workers
     ok = [job is None for job in jobs]
-    queue = [i for i, job in enumerate(jobs) if job is not None]
+    messages = {}
+    for i, job in enumerate(jobs):
+        try:
+            if job is not None:
+                messages[i] = pickle.dumps((fn, job))
+        except Exception:  # a job that cannot be sent fails (and starts no worker)
+            pass
+    queue = list(messages)
     _IDLE.extend(_started(min(_SIZE, len(queue)) - len(_IDLE)))
     busy: dict = {}  # connection -> (worker, index of its job, deadline)
     while queue or busy:
         while queue and (_IDLE or len(busy) < _SIZE):
             i = queue.pop(0)
-            try:
-                message = pickle.dumps((fn, jobs[i]))
-            except Exception:  # a job that cannot be sent fails
-                continue
             if not _IDLE:
                 _IDLE.extend(_started(1))
                 if not _IDLE:  # workers cannot start: nothing compiles
                     return ok
             worker = _IDLE.pop()
             try:
-                worker.conn.send_bytes(message)
+                worker.conn.send_bytes(messages[i])
                 busy[worker.conn] = worker, i, time.monotonic() + timeout
             except OSError:  # the worker died while idle: the job goes back to the queue
                 worker.kill()
