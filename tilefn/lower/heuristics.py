@@ -7,6 +7,7 @@ import attrs
 
 from ..config import Config
 from ..trace.ir import Program, walk_eqns
+from ..trace.primitives import dot_p
 from ..trace.types import TileDim
 
 TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
@@ -26,7 +27,7 @@ def dot_roles(eqns) -> dict[int, str]:
     """block id -> "m", "n", "k" or "batch" for the blocks that tile matrix-product operands."""
     roles = {}
     for eqn in eqns:
-        if eqn.prim != "dot":
+        if eqn.prim is not dot_p:
             continue
         a, b = eqn.inputs[0].type.shape, eqn.inputs[1].type.shape
         named = {a[-2]: "m", b[-1]: "n", a[-1]: "k"}

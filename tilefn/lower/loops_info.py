@@ -12,6 +12,7 @@ loop too, at the position of the reduction it replaces.
 from __future__ import annotations
 
 from ..trace.ir import walk_eqns
+from ..trace.primitives import loop_p
 
 
 def grid_loops(program) -> list:
@@ -28,4 +29,4 @@ def ordered_loops(program) -> list:
 def inner_loops(program) -> list:
     """Nested `loop` equations, depth first: `range_*[i]` / `static_ranges[i]` apply to the i-th."""
     return [eqn for loop in grid_loops(program) for eqn in walk_eqns(loop.params["region"].eqns)
-            if eqn.prim == "loop" and not eqn.params["grid"]]
+            if eqn.prim is loop_p and not eqn.params["grid"]]

@@ -16,6 +16,7 @@ from ..lower.passes import rewrite
 from ..lower.heuristics import dot_roles, kernel_eqns, largest_value, default_config, next_power_of_2
 from ..lower.rewrites.reduction_loops import looped_reductions, reduction_extents
 from ..trace.ir import Program
+from ..trace.primitives import dot_p, load_p, store_p
 from ..trace.types import TileDim
 
 MAX_SHARED_BYTES = 227 * 1024  # an H100 block's shared memory (A100: 163 KB; smaller GPUs fail and are skipped)
@@ -122,7 +123,7 @@ class ConfigSpec:
         # accesses numbered as lowering numbers them: after CSE/DCE (and the default's looped reductions)
         default = default_config(program)
         lowered = kernel_eqns(rewrite(program, default))
-        accesses = [e for e in lowered if e.prim in ("load", "store")]
+        accesses = [e for e in lowered if e.prim in (load_p, store_p)]
         tma = _has_tma(program)
         for i, eqn in enumerate(accesses):
             if dense_access(eqn):
@@ -229,7 +230,7 @@ class ConfigSpec:
         largest, traced = 0, self.program_for(config)
         sizes = _sizes(traced, traced, config)
         for eqn in kernel_eqns(traced):
-            if eqn.prim != "dot":
+            if eqn.prim is not dot_p:
                 continue
             tiles = sum(math.prod(sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d)
                                   for d in operand.type.shape) * operand.type.dtype.itemsize
