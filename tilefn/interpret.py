@@ -11,7 +11,7 @@ from .errors import TracingError
 from .rule_table import RuleTable
 from .trace import primitives as p
 from .trace.host import evaluate_host
-from .trace.ir import Lit, Program, Var
+from .trace.ir import Lit, Program
 from .trace.types import TileDim
 
 RULES = RuleTable("interpreter rule")  # Primitive -> (ctx, eqn, *input values) -> output values

@@ -11,11 +11,11 @@ import torch
 
 from ..errors import LoopCarryError, ShapeError, TracingError
 from . import state as st
-from .ir import Eqn, Lit, Region, Var, substitute, walk_eqns
+from .ir import Eqn, Region, Var, substitute, walk_eqns
 from .primitives import loop_p
 from .proxies import BlockSize, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
 from .state import RegionBuilder
-from .types import PyScalarType, TensorType, TileDim, TileType
+from .types import TensorType, TileDim, TileType
 from ..errors import user_source
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import attrs
-
 from ..errors import TracingError
 from .ir import BlockInfo, Eqn, Var
 
