@@ -6,9 +6,6 @@ from .interpret import interpret
 from .jit import JitFunction, jit, make_ir
 from .tune.spec import ConfigSpec
 from .tune.tune import TunedFunction, tune
-from .trace.proxies import _install_device_methods
-
-_install_device_methods()
 
 __all__ = ["jit", "make_ir", "interpret", "tune", "Config", "ConfigSpec", "lang", "TilefnError",
            "JitFunction", "TunedFunction"]

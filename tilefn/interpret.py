@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-from typing import Callable
 
 import attrs
 import torch
@@ -10,24 +9,15 @@ import torch
 from .config import Config
 from .errors import TracingError
 from .lower.defaults import complete_config
+from .rule_table import RuleTable
+from .trace import primitives as p
 from .trace.host import evaluate_host
-from .trace.ir import Lit, Program, Var
-from .trace.primitives import POINTWISE
+from .trace.ir import Lit, Program
 from .trace.types import TileDim
 from .traced import as_traced
 
-RULES: dict[str, Callable] = {}
-
-
-def rule(*prims):
-    def wrap(fn):
-        for prim in prims:
-            if prim in RULES:
-                raise ValueError(f"interpreter rule for {prim!r} registered twice")
-            RULES[prim] = fn
-        return fn
-
-    return wrap
+RULES = RuleTable("interpreter rule")  # Primitive -> (ctx, eqn, *input values) -> output values
+rule = RULES.register
 
 
 @attrs.frozen
@@ -80,12 +70,12 @@ def run_program(program: Program, tensors, config: Config | None = None):
     return out(program.outputs)
 
 
-@rule("host")
+@rule(p.host_p)
 def _host(ctx, eqn, *inputs):
     return evaluate_host(eqn, dict(zip(eqn.inputs, inputs)))
 
 
-@rule("kernel")
+@rule(p.kernel_p)
 def _kernel(ctx, eqn, *operands):
     eval_eqns(eqn.params["region"].eqns, ctx.env, ctx)
     return ()
@@ -106,7 +96,7 @@ class _ChainEnv(dict):
         return self.outer[key]
 
 
-@rule("loop")
+@rule(p.loop_p)
 def _loop(ctx, eqn, *inputs):
     dims, region, outer = eqn.params["dims"], eqn.params["region"], ctx.env
     n = len(dims)
@@ -129,71 +119,66 @@ def _loop(ctx, eqn, *inputs):
     return tuple(carries)
 
 
-@rule(*POINTWISE)
+@rule(*p.POINTWISE)
 def _pointwise(ctx, eqn, *args):
-    result = POINTWISE[eqn.prim](*args)
+    result = p.POINTWISE[eqn.prim](*args)
     return (result.to(eqn.outputs[0].type.dtype),)
 
 
-@rule("convert")
+@rule(p.convert_p)
 def _convert(ctx, eqn, x):
     return (x.to(eqn.params["dtype"]),)
 
 
-_REDUCE = {"reduce_sum": torch.sum, "reduce_max": torch.amax, "reduce_min": torch.amin,
-           "reduce_prod": torch.prod, "argmax": torch.argmax, "argmin": torch.argmin}
-
-
-@rule(*_REDUCE)
+@rule(*p.REDUCTIONS)
 def _reduce(ctx, eqn, x):
-    out = _REDUCE[eqn.prim](x, eqn.params["axis"], keepdim=eqn.params["keepdim"])
+    out = p.REDUCTIONS[eqn.prim](x, eqn.params["axis"], keepdim=eqn.params["keepdim"])
     return (out.to(eqn.outputs[0].type.dtype),)
 
 
-@rule("cumsum", "cumprod")
+@rule(*p.SCANS)
 def _scan(ctx, eqn, x):
-    fn = torch.cumsum if eqn.prim == "cumsum" else torch.cumprod
-    return (fn(x, eqn.params["axis"]).to(eqn.outputs[0].type.dtype),)
+    return (p.SCANS[eqn.prim](x, eqn.params["axis"]).to(eqn.outputs[0].type.dtype),)
 
 
-@rule("reshape")
+@rule(p.reshape_p)
 def _reshape(ctx, eqn, x):
     return (x.reshape(ctx.resolve(eqn.params["shape"])),)
 
 
-@rule("permute")
+@rule(p.permute_p)
 def _permute(ctx, eqn, x):
     return (x.permute(eqn.params["perm"]),)
 
 
-@rule("expand_dims")
+@rule(p.expand_dims_p)
 def _expand_dims(ctx, eqn, x):
     return (x.unsqueeze(eqn.params["axis"]),)
 
 
-@rule("squeeze")
+@rule(p.squeeze_p)
 def _squeeze(ctx, eqn, x):
     return (x.squeeze(eqn.params["axis"]),)
 
 
-@rule("broadcast_to")
+@rule(p.broadcast_to_p)
 def _broadcast_to(ctx, eqn, x):
     return (torch.broadcast_to(x, ctx.resolve(eqn.params["shape"])),)
 
 
-@rule("full")
+@rule(p.full_p)
 def _full(ctx, eqn):
     p = eqn.params
     return (torch.full(ctx.resolve(p["shape"]), p["value"], dtype=p["dtype"], device=ctx.device),)
 
 
-@rule("iota")
+@rule(p.iota_p)
 def _iota(ctx, eqn):
     p = eqn.params
     return (torch.arange(p["start"], p["stop"], dtype=p["dtype"], device=ctx.device),)
 
 
-@rule("dot")
+@rule(p.dot_p)
 def _dot(ctx, eqn, a, b, *acc):
     wide = torch.float32 if a.dtype.is_floating_point else torch.int64
     if a.dtype == torch.float64:
@@ -208,32 +193,32 @@ def _int32(ctx, v):
     return torch.tensor(v, dtype=torch.int32, device=ctx.device)
 
 
-@rule("tile_index")
+@rule(p.tile_index_p)
 def _tile_index(ctx, eqn, tile):
     return (torch.arange(tile.begin, tile.end, dtype=torch.int32, device=ctx.device),)
 
 
-@rule("tile_begin")
+@rule(p.tile_begin_p)
 def _tile_begin(ctx, eqn, tile):
     return (_int32(ctx, tile.begin),)
 
 
-@rule("tile_end")
+@rule(p.tile_end_p)
 def _tile_end(ctx, eqn, tile):
     return (_int32(ctx, tile.end),)
 
 
-@rule("tile_len")
+@rule(p.tile_len_p)
 def _tile_len(ctx, eqn, tile):
     return (_int32(ctx, tile.end - tile.begin),)
 
 
-@rule("tile_id")
+@rule(p.tile_id_p)
 def _tile_id(ctx, eqn, tile):
     return (_int32(ctx, tile.begin // tile.block),)
 
 
-@rule("block_size")
+@rule(p.block_size_p)
 def _block_size(ctx, eqn, tile):
     return (_int32(ctx, tile.block),)
 
@@ -261,7 +246,7 @@ def _python_index(entries, atoms, sizes):
     return tuple(index), atoms
 
 
-@rule("load")
+@rule(p.load_p)
 def _load(ctx, eqn, tensor, *rest):
     index, rest = _python_index(eqn.params["index"], rest, tensor.shape)
     value = tensor[index].clone()
@@ -270,7 +255,7 @@ def _load(ctx, eqn, tensor, *rest):
     return (value,)
 
 
-@rule("store")
+@rule(p.store_p)
 def _store(ctx, eqn, tensor, *rest):
     index, rest = _python_index(eqn.params["index"], rest, tensor.shape)
     value = rest[0]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 
 from .errors import ShapeError
-from .trace import device_ops, indexing, tunables
+from .trace import indexing, tunables
+from .trace.ops import creation, matmul
 from .trace import state as st
 from .trace.loops import TileLoop, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
@@ -55,22 +56,22 @@ def static_range(*args):
 
 def zeros(shape, dtype=torch.float32):
     """A tile of zeros; `shape` holds ints and tiles."""
-    return device_ops.full_like_shape(device_ops.shape_entries(shape), 0, dtype)
+    return creation.full_like_shape(creation.shape_entries(shape), 0, dtype)
 
 
 def full(shape, value, dtype=torch.float32):
     """A tile filled with `value`."""
-    return device_ops.full_like_shape(device_ops.shape_entries(shape), value, dtype)
+    return creation.full_like_shape(creation.shape_entries(shape), value, dtype)
 
 
 def arange(start, end=None, dtype=torch.int32):
     """Static int32 indices [start, end)."""
-    return device_ops.arange(start, end, dtype=dtype)
+    return creation.arange(start, end, dtype=dtype)
 
 
 def dot(a, b, acc=None, out_dtype=None):
     """Matrix product with float32 accumulation: `a @ b + acc`."""
-    return device_ops.dot(a, b, acc, out_dtype)
+    return matmul.dot(a, b, acc, out_dtype)
 
 
 def _index_list(index):

@@ -95,7 +95,7 @@ def config_of(fn, *args):
 def dot_blocks(program) -> set[int]:
     blocks = set()
     for eqn in walk_eqns(program.eqns):
-        if eqn.prim == "dot":
+        if eqn.prim.name == "dot":
             for var in eqn.inputs[:2]:
                 blocks |= {d.block for d in var.type.shape if hasattr(d, "block")}
     return blocks
@@ -183,7 +183,7 @@ def test_inner_loop_blocks_are_within_their_extent():
 
 def test_fixed_and_shared_block_sizes_are_kept():
     program, config = config_of(fixed, torch.randn(30, 40))
-    loops = [e for e in walk_eqns(program.eqns) if e.prim == "loop"]
+    loops = [e for e in walk_eqns(program.eqns) if e.prim.name == "loop"]
     (tm_block,), *inner = [[dim.block for _, dim in loop.params["dims"]] for loop in loops]
     assert config.block_sizes[tm_block] == 4
     assert inner[0] == inner[1], "both loops over n use the one registered block size"

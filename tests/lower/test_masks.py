@@ -53,7 +53,7 @@ def scale_in_place(x):
 
 
 def tile_dims(program):
-    return [dim for e in walk_eqns(program.eqns) if e.prim == "loop" for kind, dim in e.params["dims"]
+    return [dim for e in walk_eqns(program.eqns) if e.prim.name == "loop" for kind, dim in e.params["dims"]
             if kind == "tile"]
 
 

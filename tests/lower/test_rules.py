@@ -17,6 +17,7 @@ from tilefn.lower.sites import sites_of
 from tilefn.lower.emit import Emitter
 from tilefn.lower.masks import analyze_masks
 from tilefn.trace.ir import Eqn, Var
+from tilefn.trace.primitives import P, Primitive
 from tilefn.trace.types import TensorType
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
@@ -381,13 +382,13 @@ def test_small_k_blocks_on_gpu(k, bk):
 # --- the registry ------------------------------------------------------------------------------
 def test_every_rule_is_registered_once():
     with pytest.raises(ValueError, match="registered twice"):
-        rules.rule("add")(lambda em, eqn: None)
+        rules.rule(P["add"])(lambda em, eqn: None)
 
 
 def test_missing_rule_is_a_clear_error():
     program = tfn.make_ir(add)(torch.randn(16), torch.randn(16))
     em = Emitter(program, tfn.Config(block_sizes=[16]), sites_of(program), analyze_masks(program), interpret=True)
-    eqn = Eqn("no_such_prim", (), (Var(TensorType((), torch.float32)),), {}, None)
+    eqn = Eqn(Primitive("no_such_prim"), (), (Var(TensorType((), torch.float32)),), {}, None)
     with pytest.raises(TilefnError, match="no Triton lowering for primitive 'no_such_prim'"):
         rules.lower_eqn(em, eqn)
 

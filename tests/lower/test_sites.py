@@ -56,10 +56,10 @@ def test_site_ids_are_stable_through_rewrites_and_copies_keep_their_original():
     program = tfn.make_ir(normalize_then_shift)(x, y)
     s = sites_of(canonical(program))
     looped = rewrite(program, tfn.Config(block_sizes=[2], reduction_loops=[16]))
-    loads = [e for e in walk_eqns(looped.eqns) if e.prim == "load"]
+    loads = [e for e in walk_eqns(looped.eqns) if e.prim.name == "load"]
     assert len(loads) > 2  # the row of x is re-read in the reduction's and the store's chunk loops
     assert {s.of(e).positions["indexing"] for e in loads} == {0, 1}
-    assert all(s.of(e) is not None for e in walk_eqns(looped.eqns) if e.prim in ("load", "store"))
+    assert all(s.of(e) is not None for e in walk_eqns(looped.eqns) if e.prim.name in ("load", "store"))
 
 
 @pytest.mark.parametrize("reduction_loops", [[], [16]])
@@ -90,7 +90,7 @@ def test_value_reads_a_string_for_every_access_and_unset_short_lists():
     x, y = torch.randn(4, 64), torch.randn(4, 64)
     program = canonical(tfn.make_ir(normalize_then_shift)(x, y))
     s = sites_of(program)
-    store = next(e for e in walk_eqns(program.eqns) if e.prim == "store")
+    store = next(e for e in walk_eqns(program.eqns) if e.prim.name == "store")
     assert s.value(tfn.Config(indexing="block_ptr"), "indexing", store) == "block_ptr"
     assert s.value(tfn.Config(indexing=["pointer"]), "indexing", store) is None
     assert s.value(tfn.Config(load_eviction_policies=["evict_last"] * 2), "load_eviction_policies", store) is None

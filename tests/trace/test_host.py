@@ -15,9 +15,9 @@ def run(kernel, *args, config=CONFIG):
 
 def host_prims(program):
     """The torch functions of the host equations, in order, with 'kernel' where the launch is."""
-    from tilefn.trace.dispatch import op_name
+    from tilefn.trace.naming import op_name
 
-    return [op_name(e.params["fn"]) if e.prim == "host" else e.prim for e in program.eqns]
+    return [op_name(e.params["fn"]) if e.prim.name == "host" else e.prim.name for e in program.eqns]
 
 
 def copy_kernel(x):
@@ -228,7 +228,7 @@ def test_several_top_level_loops_make_one_kernel():
     torch.testing.assert_close(c, x - 1)
     program = tfn.make_ir(kernel)(x)
     assert host_prims(program) == ["empty_like", "empty_like", "empty_like", "kernel"]
-    grids = [e for e in program.kernel.params["region"].eqns if e.prim == "loop"]
+    grids = [e for e in program.kernel.params["region"].eqns if e.prim.name == "loop"]
     assert len(grids) == 2 and all(e.params["grid"] for e in grids)
 
 

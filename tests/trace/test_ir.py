@@ -7,6 +7,7 @@ from pyrsistent import PMap, PVector
 import tilefn as tfn
 from tilefn import lang as tl
 from tilefn.trace.ir import Eqn, Lit, Program, Region, Var, substitute, walk_eqns
+from tilefn.trace.primitives import P
 from tilefn.trace.types import PyScalarType, TensorType
 
 
@@ -54,11 +55,11 @@ def test_lit_is_frozen():
 
 def test_eqn_is_frozen_and_its_containers_are_immutable():
     a, b = Var(_f32(4)), Var(_f32(4))
-    eqn = Eqn("add", [a, b], [Var(_f32(4))], {"k": 1})
+    eqn = Eqn(P["add"], [a, b], [Var(_f32(4))], {"k": 1})
     assert isinstance(eqn.inputs, tuple) and isinstance(eqn.outputs, tuple)
     assert isinstance(eqn.params, PMap)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        eqn.prim = "sub"
+        eqn.prim = P["sub"]
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         eqn.inputs = (b, a)
     with pytest.raises(TypeError):
@@ -70,7 +71,7 @@ def test_eqn_is_frozen_and_its_containers_are_immutable():
 
 def test_region_is_frozen_and_its_equations_persistent():
     a = Var(_f32(4))
-    eqn = Eqn("neg", [a], [Var(_f32(4))])
+    eqn = Eqn(P["neg"], [a], [Var(_f32(4))])
     region = Region([a], [eqn], [eqn.outputs[0]])
     assert isinstance(region.eqns, PVector)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
@@ -97,7 +98,7 @@ def test_program_is_frozen(program):
 def test_every_traced_equation_is_frozen(program):
     """Walk the whole traced program, nested regions included: nothing in it is mutable."""
     eqns = list(walk_eqns(program.eqns))
-    assert {e.prim for e in eqns} >= {"host", "kernel", "loop", "load", "dot", "store", "full"}
+    assert {e.prim.name for e in eqns} >= {"host", "kernel", "loop", "load", "dot", "store", "full"}
     for eqn in eqns:
         assert attrs.has(type(eqn)) and type(eqn).__setattr__ is not object.__setattr__
         assert isinstance(eqn.inputs, tuple) and isinstance(eqn.outputs, tuple)
@@ -116,7 +117,7 @@ def test_every_traced_equation_is_frozen(program):
 def test_rewrites_return_new_values(program):
     """`substitute` and `attrs.evolve` build new regions; the traced program is untouched."""
     before = str(program)
-    loop = next(e for e in walk_eqns(program.eqns) if e.prim == "loop" and not e.params["grid"])
+    loop = next(e for e in walk_eqns(program.eqns) if e.prim.name == "loop" and not e.params["grid"])
     region = loop.params["region"]
     carried = region.params[-1]
     fresh = Var(carried.type)

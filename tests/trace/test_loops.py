@@ -11,7 +11,7 @@ CONFIG = tfn.Config(block_sizes=[4, 8, 4])  # small tiles: every loop runs sever
 
 
 def inner_loops(program):
-    return [e for e in walk_eqns(program.eqns) if e.prim == "loop" and not e.params["grid"]]
+    return [e for e in walk_eqns(program.eqns) if e.prim.name == "loop" and not e.params["grid"]]
 
 
 def carried_names(program, loop):

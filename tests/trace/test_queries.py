@@ -87,7 +87,7 @@ def test_dot_roles_name_the_matrix_product_blocks():
 
 def test_kernel_eqns_walk_nested_loops_and_are_empty_without_a_kernel():
     eqns = kernel_eqns(tfn.make_ir(two_inner_loops)(torch.randn(6, 40)))
-    assert sum(e.prim == "loop" for e in eqns) == 3  # the grid loop and its two inner loops
+    assert sum(e.prim.name == "loop" for e in eqns) == 3  # the grid loop and its two inner loops
     assert kernel_eqns(tfn.make_ir(no_kernel)(torch.randn(3))) == []
 
 

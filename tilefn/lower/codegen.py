@@ -10,12 +10,12 @@ import torch
 
 from ..config import Config
 from ..errors import TilefnError
-from ..trace.dispatch import op_name
 from ..trace.ir import Lit, Program, Var
+from ..trace.naming import op_name
+from ..trace.primitives import kernel_p, loop_p
 from ..trace.types import HostType
 from . import backend
 from .aliasing import overlap_guards, refuse_overlap
-from .config_check import PID_TYPES
 from .emit import TILE_PREFIXES, Emitter
 from .masks import analyze_masks
 from .rules import lower_eqn
@@ -255,7 +255,7 @@ class KernelWriter:
 
     def _body(self, region):
         for eqn in region.eqns:
-            if eqn.prim == "loop":
+            if eqn.prim is loop_p:
                 self._inner_loop(eqn)
             else:
                 lower_eqn(self.em, eqn)
@@ -377,7 +377,7 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
     for var, tensor in program.consts:
         consts[names(var)] = tensor
     for eqn in program.eqns:
-        if eqn.prim == "kernel":
+        if eqn.prim is kernel_p:
             if kernel.grid > 0:
                 suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
                 operands = ", ".join(names(v) + suffix for v in kernel.operands)

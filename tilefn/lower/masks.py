@@ -4,6 +4,7 @@ from __future__ import annotations
 import attrs
 
 from ..trace.ir import Lit, walk_eqns
+from ..trace.primitives import loop_p
 
 
 @attrs.frozen
@@ -32,7 +33,7 @@ def analyze_masks(program) -> MaskInfo:
     if kernel is None:
         return MaskInfo({})
     for eqn in walk_eqns(kernel.params["region"].eqns):
-        if eqn.prim != "loop":
+        if eqn.prim is not loop_p:
             continue
         for i, (kind, dim) in enumerate(eqn.params["dims"]):
             if kind != "tile":

@@ -9,7 +9,6 @@ pointers: the choice changes speed, never results.
 from __future__ import annotations
 
 import attrs
-import torch
 
 from ..trace.ir import Var
 from .access_forms import dense_access, span_is_wide, tma_tensor

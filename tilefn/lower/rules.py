@@ -4,25 +4,18 @@ from __future__ import annotations
 import torch
 
 from ..errors import TilefnError
+from ..rule_table import RuleTable
+from ..trace import primitives as p
+from ..trace.abstract_eval import result_dtype
 from ..trace.ir import Lit, Var
-from ..trace.primitives import BINARY, _result_dtype, reduction_identity
+from ..trace.primitives import BINARY, P, reduction_identity
 from ..trace.types import PyScalarType, TensorType, TileDim
 from . import memory
 from .emit import Emitter, tl_dtype
 
-RULES: dict = {}
+RULES = RuleTable("lowering rule")  # Primitive -> (emitter, eqn) -> None: emits the equation's Triton source
+rule = RULES.register
 _HALF = (torch.float16, torch.bfloat16)
-
-
-def rule(*prims):
-    def wrap(fn):
-        for prim in prims:
-            if prim in RULES:
-                raise ValueError(f"lowering rule for {prim!r} registered twice")
-            RULES[prim] = fn
-        return fn
-
-    return wrap
 
 
 def out_dtype(eqn) -> torch.dtype:
@@ -37,17 +30,18 @@ def cast(em: Emitter, atom, dtype) -> str:
 
 
 # --- pointwise ---------------------------------------------------------------------------
-_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "fmod": "%", "eq": "==", "ne": "!=",
+_INFIX = {P[name]: text for name, text in {"add": "+", "sub": "-", "mul": "*", "div": "/", "fmod": "%", "eq": "==", "ne": "!=",
           "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "logical_and": "&", "logical_or": "|",
           "logical_xor": "^", "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^",
-          "lshift": "<<", "rshift": ">>"}
-_COMPARE = {"eq", "ne", "lt", "le", "gt", "ge"}
+          "lshift": "<<", "rshift": ">>"}.items()}
+_COMPARE = {P[name] for name in ("eq", "ne", "lt", "le", "gt", "ge")}
+_LOGICAL = {P[name] for name in ("logical_and", "logical_or", "logical_xor")}
 
 
 def _operand_dtype(eqn) -> torch.dtype:
     """The dtype both operands are brought to before the op (torch's promotion of the inputs)."""
-    if eqn.prim in _COMPARE or eqn.prim.startswith("logical_"):
-        return _result_dtype(torch.add, "add", tuple(a.type for a in eqn.inputs))
+    if eqn.prim in _COMPARE or eqn.prim in _LOGICAL:
+        return result_dtype(torch.add, "add", tuple(a.type for a in eqn.inputs))
     return out_dtype(eqn)
 
 
@@ -67,16 +61,16 @@ def _binary(em: Emitter, eqn):
     prim = eqn.prim
     if prim in _INFIX:
         expr = f"{a} {_INFIX[prim]} {b}"
-    elif prim in ("maximum", "minimum"):
+    elif prim in (P["maximum"], P["minimum"]):
         nan = ", propagate_nan=tl.PropagateNan.ALL" if dtype.is_floating_point else ""
         expr = f"tl.{prim}({a}, {b}{nan})"
-    elif prim == "floordiv":
+    elif prim is P["floordiv"]:
         expr = f"tl.floor({a} / {b})" if dtype.is_floating_point else _int_floordiv(em, a, b)
-    elif prim == "remainder":
+    elif prim is P["remainder"]:
         rem = em.fresh("rem")
         em.emit(f"{rem} = {a} % {b}")
         expr = f"tl.where(({rem} != 0) & (({rem} < 0) != ({b} < 0)), {rem} + {b}, {rem})"
-    elif prim == "pow":
+    elif prim is P["pow"]:
         expr = _pow(em, eqn, a, b)
     else:
         raise TilefnError(f"no Triton lowering for {prim}", source=eqn.source)
@@ -103,17 +97,18 @@ def _pow(em, eqn, a, b):
     return expr if compute == dtype else f"({expr}).to({tl_dtype(dtype)})"
 
 
-_MATH = {"exp": "tl.exp({})", "exp2": "tl.exp2({})", "log": "tl.log({})", "log2": "tl.log2({})",
+_MATH = {P[name]: text for name, text in {"exp": "tl.exp({})", "exp2": "tl.exp2({})", "log": "tl.log({})", "log2": "tl.log2({})",
          "log1p": "tl.log(1.0 + {})", "expm1": "(tl.exp({}) - 1.0)", "sqrt": "tl.sqrt({})",
          "rsqrt": "tl.rsqrt({})", "sin": "tl.sin({})", "cos": "tl.cos({})",
          "tan": "(tl.sin({0}) / tl.cos({0}))", "tanh": "(2.0 * tl.sigmoid(2.0 * {0}) - 1.0)",
          "sigmoid": "tl.sigmoid({})", "erf": "tl.erf({})", "reciprocal": "(1.0 / {})",
          "floor": "tl.floor({})", "ceil": "tl.ceil({})",
-         "trunc": "tl.where({0} < 0, tl.ceil({0}), tl.floor({0}))"}
-_PLAIN = {"neg": "-{}", "abs": "tl.abs({})", "bitwise_not": "~{}", "logical_not": "({} == 0)",
+         "trunc": "tl.where({0} < 0, tl.ceil({0}), tl.floor({0}))"}.items()}
+_PLAIN = {P[name]: text for name, text in {"neg": "-{}", "abs": "tl.abs({})", "bitwise_not": "~{}", "logical_not": "({} == 0)",
           "isnan": "({0} != {0})", "isinf": "(tl.abs({}) == float('inf'))",
           "isfinite": "(tl.abs({}) < float('inf'))",
-          "sign": "(({0} > 0).to({0}.dtype) - ({0} < 0).to({0}.dtype))"}
+          "sign": "(({0} > 0).to({0}.dtype) - ({0} < 0).to({0}.dtype))"}.items()}
+_BOOL_VALUED = {P[name] for name in ("isnan", "isinf", "isfinite", "logical_not")}
 
 
 @rule(*_MATH)
@@ -121,7 +116,7 @@ def _math(em: Emitter, eqn):
     dtype = out_dtype(eqn)
     compute = torch.float32 if dtype in _HALF else dtype
     x = cast(em, eqn.inputs[0], compute)
-    if eqn.prim in ("floor", "ceil", "trunc") and not eqn.inputs[0].type.dtype.is_floating_point:
+    if eqn.prim in (P["floor"], P["ceil"], P["trunc"]) and not eqn.inputs[0].type.dtype.is_floating_point:
         em.bind(eqn.outputs[0], em(eqn.inputs[0]))
         return
     expr = _MATH[eqn.prim].format(x)
@@ -133,10 +128,10 @@ def _plain(em: Emitter, eqn):
     (x,) = eqn.inputs
     compute = compute_dtype(x.type.dtype)
     expr = _PLAIN[eqn.prim].format(cast(em, x, compute))
-    em.assign(eqn.outputs[0], finish(expr, compute if compute != x.type.dtype or eqn.prim not in ("isnan", "isinf", "isfinite", "logical_not") else out_dtype(eqn), out_dtype(eqn)))
+    em.assign(eqn.outputs[0], finish(expr, compute if compute != x.type.dtype or eqn.prim not in _BOOL_VALUED else out_dtype(eqn), out_dtype(eqn)))
 
 
-@rule("round")
+@rule(P["round"])
 def _round(em: Emitter, eqn):
     x = cast(em, eqn.inputs[0], torch.float32)
     r = em.fresh("rounded")
@@ -144,14 +139,14 @@ def _round(em: Emitter, eqn):
     em.assign(eqn.outputs[0], f"tl.where(({r} - {x} == 0.5) & ({r} % 2 != 0), {r} - 1.0, {r}).to({tl_dtype(out_dtype(eqn))})")
 
 
-@rule("where")
+@rule(P["where"])
 def _where(em: Emitter, eqn):
     cond, a, b = eqn.inputs
     dtype = out_dtype(eqn)
     em.assign(eqn.outputs[0], f"tl.where({em(cond)}, {cast(em, a, dtype)}, {cast(em, b, dtype)})")
 
 
-@rule("convert")
+@rule(p.convert_p)
 def _convert(em: Emitter, eqn):
     (x,) = eqn.inputs
     dtype = eqn.params["dtype"]
@@ -165,11 +160,11 @@ def _convert(em: Emitter, eqn):
 
 
 # --- reductions and scans ----------------------------------------------------------------
-_TL_REDUCE = {"reduce_sum": "tl.sum", "reduce_prod": None, "reduce_max": "tl.max",
-              "reduce_min": "tl.min", "argmax": "tl.argmax", "argmin": "tl.argmin"}
+_TL_REDUCE = {p.reduce_sum_p: "tl.sum", p.reduce_prod_p: None, p.reduce_max_p: "tl.max",
+              p.reduce_min_p: "tl.min", p.argmax_p: "tl.argmax", p.argmin_p: "tl.argmin"}
 
 
-_NAN_COMBINE = {"reduce_max": "_max_nan_combine", "reduce_min": "_min_nan_combine"}
+_NAN_COMBINE = {p.reduce_max_p: "_max_nan_combine", p.reduce_min_p: "_min_nan_combine"}
 
 
 @rule(*_TL_REDUCE)
@@ -180,15 +175,15 @@ def _reduce(em: Emitter, eqn):
     compute = compute_dtype(dtype)
     if dtype == torch.bool:
         compute = torch.int32
-    if eqn.prim in ("reduce_sum", "reduce_prod") and out_dtype(eqn) == torch.int64:
+    if eqn.prim in (p.reduce_sum_p, p.reduce_prod_p) and out_dtype(eqn) == torch.int64:
         compute = out_dtype(eqn)  # as torch: integer sums and products accumulate in 64 bits
     value = cast(em, x, compute)
     mask = em.value_mask(x.type.shape, axes={axis})
-    if mask is not None and not (eqn.prim == "reduce_sum" and x in em.zero_padded):
+    if mask is not None and not (eqn.prim is p.reduce_sum_p and x in em.zero_padded):
         masked = em.fresh(f"{em(x)}_masked")
         em.emit(f"{masked} = tl.where({mask}, {value}, {em(Lit(reduction_identity(eqn.prim, compute), None))})")
         value = masked
-    if eqn.prim == "reduce_prod":
+    if eqn.prim is p.reduce_prod_p:
         expr = f"tl.reduce({value}, {axis}, _mul_combine, keep_dims={keepdim})"
         em.needs_helpers.add("_mul_combine")
     elif eqn.prim in _NAN_COMBINE and compute.is_floating_point:  # torch.amax/amin propagate NaN; tl.max/min don't
@@ -199,12 +194,12 @@ def _reduce(em: Emitter, eqn):
     result_dtype = out_dtype(eqn)
     if result_dtype == torch.bool:
         expr = f"({expr} != 0)"
-    elif compute != result_dtype or eqn.prim in ("argmax", "argmin"):
+    elif compute != result_dtype or eqn.prim in (p.argmax_p, p.argmin_p):
         expr = f"{expr}.to({tl_dtype(result_dtype)})"
     em.assign(eqn.outputs[0], expr)
 
 
-@rule("cumsum", "cumprod")
+@rule(*p.SCANS)
 def _scan(em: Emitter, eqn):
     (x,) = eqn.inputs
     dtype = out_dtype(eqn)
@@ -221,7 +216,7 @@ def _check_pow2_dims(em, eqn, shape):
                               "can't be lowered; pad it or keep it out of reshapes", source=eqn.source)
 
 
-@rule("reshape")
+@rule(p.reshape_p)
 def _reshape(em: Emitter, eqn):
     (x,) = eqn.inputs
     _check_pow2_dims(em, eqn, x.type.shape)
@@ -229,22 +224,22 @@ def _reshape(em: Emitter, eqn):
     em.assign(eqn.outputs[0], f"tl.reshape({em(x)}, {em.shape_expr(eqn.params['shape'])})")
 
 
-@rule("squeeze")
+@rule(p.squeeze_p)
 def _squeeze(em: Emitter, eqn):
     em.assign(eqn.outputs[0], f"tl.reshape({em(eqn.inputs[0])}, {em.shape_expr(eqn.outputs[0].type.shape)})")
 
 
-@rule("permute")
+@rule(p.permute_p)
 def _permute(em: Emitter, eqn):
     em.assign(eqn.outputs[0], f"tl.permute({em(eqn.inputs[0])}, {tuple(eqn.params['perm'])})")
 
 
-@rule("expand_dims")
+@rule(p.expand_dims_p)
 def _expand_dims(em: Emitter, eqn):
     em.assign(eqn.outputs[0], f"tl.expand_dims({em(eqn.inputs[0])}, {eqn.params['axis']})")
 
 
-@rule("broadcast_to")
+@rule(p.broadcast_to_p)
 def _broadcast_to(em: Emitter, eqn):
     (x,) = eqn.inputs
     em.assign(eqn.outputs[0], f"tl.broadcast_to({em(x)}, {em.shape_expr(eqn.params['shape'])})")
@@ -252,13 +247,13 @@ def _broadcast_to(em: Emitter, eqn):
         em.zero_padded.add(eqn.outputs[0])
 
 
-@rule("full")
+@rule(p.full_p)
 def _full(em: Emitter, eqn):
     p = eqn.params
     em.assign(eqn.outputs[0], f"tl.full({em.shape_expr(p['shape'])}, {em(Lit(p['value'], None))}, {tl_dtype(p['dtype'])})")
 
 
-@rule("iota")
+@rule(p.iota_p)
 def _iota(em: Emitter, eqn):
     p = eqn.params
     lanes = em.lanes(p["stop"] - p["start"])
@@ -267,7 +262,7 @@ def _iota(em: Emitter, eqn):
 
 
 # --- matrix product ----------------------------------------------------------------------
-@rule("dot")
+@rule(p.dot_p)
 def _dot(em: Emitter, eqn):
     a, b, *acc = eqn.inputs
     k_dim = a.type.shape[-1]
@@ -312,12 +307,12 @@ def _dot(em: Emitter, eqn):
 
 
 # --- tiles -------------------------------------------------------------------------------
-@rule("tile_index")
+@rule(p.tile_index_p)
 def _tile_index(em: Emitter, eqn):
     em.bind(eqn.outputs[0], f"offs_{em.tile_name(eqn.inputs[0])}")
 
 
-@rule("tile_begin")
+@rule(p.tile_begin_p)
 def _tile_begin(em: Emitter, eqn):
     em.bind(eqn.outputs[0], f"off_{em.tile_name(eqn.inputs[0])}")
 
@@ -327,39 +322,39 @@ def _tile_parts(em, tile_var):
     return f"off_{name}", em.dim_expr(tile_var.type.dim), em.tile_ends[tile_var.type.dim.tile]
 
 
-@rule("tile_end")
+@rule(p.tile_end_p)
 def _tile_end(em: Emitter, eqn):
     off, block, end = _tile_parts(em, eqn.inputs[0])
     em.assign(eqn.outputs[0], f"tl.minimum({off} + {block}, {end})")
 
 
-@rule("tile_len")
+@rule(p.tile_len_p)
 def _tile_len(em: Emitter, eqn):
     off, block, end = _tile_parts(em, eqn.inputs[0])
     em.assign(eqn.outputs[0], f"tl.minimum({end} - {off}, {block})")
 
 
-@rule("tile_id")
+@rule(p.tile_id_p)
 def _tile_id(em: Emitter, eqn):
     off, block, _ = _tile_parts(em, eqn.inputs[0])
     em.assign(eqn.outputs[0], f"{off} // {block}")
 
 
-@rule("block_size")
+@rule(p.block_size_p)
 def _block_size(em: Emitter, eqn):
     _, block, _ = _tile_parts(em, eqn.inputs[0])
     em.assign(eqn.outputs[0], f"tl.full([], {block}, tl.int32)")
 
 
 # --- memory ------------------------------------------------------------------------------
-rule("load")(memory.lower_load)
-rule("store")(memory.lower_store)
+rule(p.load_p)(memory.lower_load)
+rule(p.store_p)(memory.lower_store)
 
 
 def lower_eqn(em: Emitter, eqn) -> None:
     fn = RULES.get(eqn.prim)
     if fn is None:
-        raise TilefnError(f"no Triton lowering for primitive {eqn.prim!r}", source=eqn.source)
+        raise TilefnError(f"no Triton lowering for primitive {str(eqn.prim)!r}", source=eqn.source)
     fn(em, eqn)
 
 

@@ -26,8 +26,9 @@ from pyrsistent.typing import PMap
 
 from ..errors import SourceInfo
 from ..trace.ir import Lit, Program, walk_eqns
-from .access_forms import access_forms
+from ..trace.primitives import load_p, loop_p, store_p
 from ..trace.queries import grid_loops
+from .access_forms import access_forms
 from .rewrites.reduction_loops import reduced_extent
 
 FIELD_KINDS = {  # Config list field -> the site kinds its entries configure, in one numbering
@@ -123,9 +124,9 @@ def _raw_sites(program: Program):
                 extents.append(extent)
                 yield "reduction", eqn, {"extent": extent}
         for eqn in walk_eqns(body):
-            if eqn.prim in ("load", "store"):
-                yield eqn.prim, eqn, {"forms": access_forms(eqn)}
-            elif eqn.prim == "loop":
+            if eqn.prim in (load_p, store_p):
+                yield eqn.prim.name, eqn, {"forms": access_forms(eqn)}
+            elif eqn.prim is loop_p:
                 yield "inner_loop", eqn, _loop_facts(eqn)
 
 

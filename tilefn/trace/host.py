@@ -6,9 +6,11 @@ from pyrsistent import pmap
 
 from ..errors import TracingError, user_frame, user_source
 from . import state as st
-from .dispatch import op_name, tree_leaves, tree_map
 from .ir import Eqn, Var
-from .proxies import HostTensor
+from .naming import op_name
+from .primitives import host_p
+from .proxies import HOOKS, HostTensor
+from .pytree import tree_leaves, tree_map
 from .types import HostType, host_type_of
 
 
@@ -43,6 +45,7 @@ def _device_of(args, kwargs) -> torch.device:
     return torch.device("cpu")
 
 
+@HOOKS.register("record_host")
 def record_host(func, args, kwargs):
     """Record `func(*args, **kwargs)` as a host equation; return proxies for its tensor results."""
     state = st.require()
@@ -84,7 +87,7 @@ def record_host(func, args, kwargs):
     out_kind = "none" if result is None else ("tensor" if isinstance(result, torch.Tensor) else "tuple")
     params = pmap({"fn": func, "args": tuple(ir_args), "kwargs": pmap(ir_kwargs), "out_kind": out_kind,
                    "out_types": tuple(v.type for v in outputs)})
-    state.emit(Eqn("host", inputs, outputs, params, user_source(2)))
+    state.emit(Eqn(host_p, inputs, outputs, params, user_source(2)))
     proxies = tuple(HostTensor(v, r, device) for v, r in zip(outputs, out_tensors))
     if out_kind == "tensor":
         return proxies[0]

@@ -4,18 +4,15 @@ from __future__ import annotations
 import torch
 
 from ..errors import ShapeError, TracingError
-from . import state as st
-from .dispatch import apply, check_in_scope
-from .proxies import DeviceValue, HostTensor, Tile
-from .types import TileDim, broadcast_shapes
+from .host import const_var
+from .ops.creation import full_like_shape
+from .primitives import broadcast_to_p, convert_p, load_p, store_p
+from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
+from .types import broadcast_shapes
 
 
 def _tensor_var(tensor):
-    if isinstance(tensor, HostTensor):
-        return tensor.var
-    from .host import const_var
-
-    return const_var(tensor)
+    return tensor.var if isinstance(tensor, HostTensor) else const_var(tensor)
 
 
 def _check_tile_fits(tile: Tile, size: int, axis: int):
@@ -82,15 +79,17 @@ def index_spec(tensor_type, index):
     return tuple(entries), inputs, tuple(shape)
 
 
+@HOOKS.register("load")
 def load(tensor, index, extra_mask=None):
     var = _tensor_var(tensor)
     entries, inputs, shape = index_spec(var.type, index)
     if extra_mask is not None:
         inputs.append(extra_mask)
-    return apply("load", var, *inputs, shape=shape, dtype=var.type.dtype, index=entries,
+    return apply(load_p, var, *inputs, shape=shape, dtype=var.type.dtype, index=entries,
                  masked=extra_mask is not None)
 
 
+@HOOKS.register("store")
 def store(tensor, index, value, extra_mask=None):
     var = _tensor_var(tensor)
     entries, inputs, shape = index_spec(var.type, index)
@@ -98,13 +97,11 @@ def store(tensor, index, value, extra_mask=None):
     inputs.append(value)
     if extra_mask is not None:
         inputs.append(extra_mask)
-    apply("store", var, *inputs, index=entries, masked=extra_mask is not None)
+    apply(store_p, var, *inputs, index=entries, masked=extra_mask is not None)
 
 
 def _as_stored_value(value, shape, dtype):
     """Broadcast and cast what is stored to the destination's shape and dtype, as torch's setitem."""
-    from .device_ops import full_like_shape
-
     if isinstance(value, (int, float, bool)):
         return full_like_shape(shape, value, dtype)
     if not isinstance(value, DeviceValue):
@@ -113,29 +110,7 @@ def _as_stored_value(value, shape, dtype):
         names = lambda s: "[" + ", ".join(map(str, s)) + "]"  # noqa: E731
         raise ShapeError(f"storing a value of shape {names(value.shape)} into a slice of shape {names(shape)}")
     if value.dtype != dtype:
-        value = apply("convert", value, dtype=dtype)
+        value = apply(convert_p, value, dtype=dtype)
     if value.shape != shape:
-        value = apply("broadcast_to", value, shape=shape)
+        value = apply(broadcast_to_p, value, shape=shape)
     return value
-
-
-def getitem_value(value: DeviceValue, index):
-    """`v[:, None]`-style views of a device value: full slices, None and `...` only."""
-    index = index if isinstance(index, tuple) else (index,)
-    consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
-    out, axis = value, 0
-    for item in index:
-        if item is None:
-            out = apply("expand_dims", out, axis=axis)
-            axis += 1
-        elif item is Ellipsis:
-            axis += value.ndim - consumed
-        elif isinstance(item, slice) and item == slice(None):
-            axis += 1
-        else:
-            raise ShapeError("device values can only be indexed with `:`, `None` and `...` "
-                             "(to add broadcast dimensions); load from the host tensor instead")
-    return out
-
-
-__all__ = ["load", "store", "getitem_value", "index_spec", "TileDim"]

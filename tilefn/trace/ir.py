@@ -8,6 +8,10 @@ from pyrsistent import pmap, pvector
 from pyrsistent.typing import PMap, PVector
 
 from ..errors import SourceInfo
+from ..rule_table import RuleTable
+from .primitives import Primitive, kernel_p
+
+TEXT_FORM = RuleTable("text form")  # "program" -> the printer, registered by trace/printer
 
 
 @attrs.frozen(eq=False)
@@ -32,7 +36,7 @@ Atom = Any  # Var | Lit
 class Eqn:
     """One primitive application: `outputs = prim[params](inputs)`."""
 
-    prim: str
+    prim: Primitive
     inputs: tuple = attrs.field(converter=tuple)
     outputs: tuple = attrs.field(converter=tuple)
     params: PMap = attrs.field(converter=pmap, factory=pmap)
@@ -84,12 +88,10 @@ class Program:
 
     @property
     def kernel(self) -> Eqn | None:
-        return next((e for e in self.eqns if e.prim == "kernel"), None)
+        return next((e for e in self.eqns if e.prim is kernel_p), None)
 
     def __str__(self) -> str:
-        from .printer import print_program
-
-        return print_program(self)
+        return TEXT_FORM["program"](self)
 
 
 def substitute(region: Region, mapping: dict) -> Region:

@@ -11,11 +11,11 @@ import torch
 
 from ..errors import LoopCarryError, ShapeError, TracingError
 from . import state as st
-from .dispatch import check_in_scope
-from .ir import Eqn, Lit, Region, Var, substitute, walk_eqns
-from .proxies import BlockSize, DeviceValue, HostTensor, Tile
-from .state import RegionBuilder, to_atom
-from .types import PyScalarType, TensorType, TileDim, TileType
+from .ir import Eqn, Region, Var, substitute, walk_eqns
+from .primitives import loop_p
+from .proxies import BlockSize, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
+from .state import RegionBuilder
+from .types import TensorType, TileDim, TileType
 from ..errors import user_source
 
 
@@ -121,7 +121,7 @@ class TileLoop:
         body = substitute(Region(params, self.region.eqns, [out.var for _, _, out in carries]), mapping)
         outputs = tuple(Var(out.var.type) for _, _, out in carries)
         inputs = tuple(to_atom(b) for b in self.bounds) + tuple(init.var for _, init, _ in carries)
-        eqn = Eqn("loop", inputs, outputs,
+        eqn = Eqn(loop_p, inputs, outputs,
                   {"dims": tuple(self.loop_dims), "region": body, "grid": self.top_level},
                   user_source(3), state.new_site("loop"))
         self.region.closed = True

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import torch
 
-from .dispatch import op_name
-from .ir import Lit, Var
+from ..rule_table import RuleTable
+from . import primitives as p
+from .ir import TEXT_FORM, Lit, Var
+from .naming import op_name
 from .types import TileDim, TileType, dtype_name
+
+PRINTERS = RuleTable("printer")  # Primitive -> (eqn, namer, blocks, indent, lhs) -> lines; else `_op_lines`
 
 
 class Namer:
@@ -101,45 +105,75 @@ def _loop_header(eqn, namer, blocks) -> str:
 
 
 def _eqn_lines(eqn, namer, blocks, indent) -> list[str]:
-    pad = "  " * indent
     outs = ", ".join(namer.typed(v) for v in eqn.outputs)
     lhs = f"{outs} = " if outs else ""
-    if eqn.prim == "host":
-        return [f"{pad}{lhs}{_host_call(eqn, namer)}"]
-    if eqn.prim == "kernel":
-        lines = [f"{pad}kernel({', '.join(namer(v) for v in eqn.inputs)}):"]
-        for inner in eqn.params["region"].eqns:
-            lines += _eqn_lines(inner, namer, blocks, indent + 1)
-        return lines
-    if eqn.prim == "loop":
-        region = eqn.params["region"]
-        for p in region.params:
-            namer(p)
-        lines = [f"{pad}{lhs}{_loop_header(eqn, namer, blocks)}"]
-        for inner in region.eqns:
-            lines += _eqn_lines(inner, namer, blocks, indent + 1)
-        if region.results:
-            lines.append(f"{pad}  yield {', '.join(namer(r) for r in region.results)}")
-        return lines
-    if eqn.prim in ("load", "store"):
-        n_index = sum(1 for e in eqn.params["index"] if e[0] in ("tile", "scalar", "gather"))
-        target = namer(eqn.inputs[0]) + _index(eqn.params["index"], eqn.inputs[1:1 + n_index], namer)
-        rest = [namer(a) for a in eqn.inputs[1 + n_index:]]
-        if eqn.prim == "store":
-            value = rest.pop(0)
-            mask = f" mask={rest[0]}" if rest else ""
-            return [f"{pad}store {target} <- {value}{mask}"]
-        mask = f" mask={rest[0]}" if rest else ""
-        return [f"{pad}{lhs}load {target}{mask}"]
-    params = {k: v for k, v in eqn.params.items() if k not in ("shape", "dtype") or eqn.prim in ("full", "iota", "reshape", "broadcast_to")}
-    params.pop("out_dtype", None) if eqn.prim == "dot" else None
-    if eqn.prim == "convert":
-        params = {"dtype": eqn.params["dtype"]}
-    if eqn.prim in ("full", "iota"):
-        params.pop("dtype", None)
-        params.pop("shape", None)
+    return PRINTERS.get(eqn.prim, _op_lines)(eqn, namer, blocks, indent, lhs)
+
+
+@PRINTERS.register(p.host_p)
+def _host_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    return [f"{'  ' * indent}{lhs}{_host_call(eqn, namer)}"]
+
+
+@PRINTERS.register(p.kernel_p)
+def _kernel_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    lines = [f"{'  ' * indent}kernel({', '.join(namer(v) for v in eqn.inputs)}):"]
+    for inner in eqn.params["region"].eqns:
+        lines += _eqn_lines(inner, namer, blocks, indent + 1)
+    return lines
+
+
+@PRINTERS.register(p.loop_p)
+def _loop_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    pad, region = "  " * indent, eqn.params["region"]
+    for param in region.params:
+        namer(param)
+    lines = [f"{pad}{lhs}{_loop_header(eqn, namer, blocks)}"]
+    for inner in region.eqns:
+        lines += _eqn_lines(inner, namer, blocks, indent + 1)
+    if region.results:
+        lines.append(f"{pad}  yield {', '.join(namer(r) for r in region.results)}")
+    return lines
+
+
+def _access(eqn, namer):
+    """The indexed tensor of a load or store as text, and the names of its remaining operands."""
+    n_index = sum(1 for e in eqn.params["index"] if e[0] in ("tile", "scalar", "gather"))
+    target = namer(eqn.inputs[0]) + _index(eqn.params["index"], eqn.inputs[1:1 + n_index], namer)
+    return target, [namer(a) for a in eqn.inputs[1 + n_index:]]
+
+
+@PRINTERS.register(p.load_p)
+def _load_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    target, rest = _access(eqn, namer)
+    mask = f" mask={rest[0]}" if rest else ""
+    return [f"{'  ' * indent}{lhs}load {target}{mask}"]
+
+
+@PRINTERS.register(p.store_p)
+def _store_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    target, rest = _access(eqn, namer)
+    value = rest.pop(0)
+    mask = f" mask={rest[0]}" if rest else ""
+    return [f"{'  ' * indent}store {target} <- {value}{mask}"]
+
+
+def _op_lines(eqn, namer, blocks, indent, lhs, shown=None) -> list[str]:
+    """`outs = prim[params] inputs`, with the params `shown` picks (default: all but shape and dtype)."""
+    params = shown(eqn.params) if shown else {k: v for k, v in eqn.params.items() if k not in ("shape", "dtype")}
     args = ", ".join(namer(a) for a in eqn.inputs)
-    return [f"{pad}{lhs}{eqn.prim}{_params(params, namer)} {args}".rstrip()]
+    return [f"{'  ' * indent}{lhs}{eqn.prim}{_params(params, namer)} {args}".rstrip()]
+
+
+def _showing(shown):
+    """A printer of the generic form that shows the params `shown(params)` returns."""
+    return lambda eqn, namer, blocks, indent, lhs: _op_lines(eqn, namer, blocks, indent, lhs, shown)
+
+
+PRINTERS.add(p.reshape_p, _showing(dict))
+PRINTERS.add(p.broadcast_to_p, _showing(dict))
+PRINTERS.add(p.dot_p, _showing(lambda params: {k: v for k, v in params.items() if k != "out_dtype"}))
+PRINTERS.add(p.convert_p, _showing(lambda params: {"dtype": params["dtype"]}))
 
 
 def print_program(program) -> str:
@@ -163,3 +197,6 @@ def print_program(program) -> str:
         ret = "None" if outs is None else namer(outs)
     lines.append(f"  return {ret}")
     return "\n".join(lines)
+
+
+TEXT_FORM.add("program", print_program)

@@ -1,9 +1,24 @@
-"""Proxies: the stand-ins a traced kernel computes with instead of real tensors."""
+"""Proxies, the stand-ins a traced kernel computes with, and the routing of the torch calls made on them.
+
+One `TorchFunctionMode` routes every torch call made while tracing: calls on device values go to
+`DEVICE_OPS` (torch name -> handler, filled by `trace/ops/`, which also makes each a DeviceValue
+method), indexing a host tensor in a loop and host calls go to the `HOOKS` that `indexing` and
+`host` register.
+"""
 from __future__ import annotations
 
 import torch
+from torch.overrides import TorchFunctionMode
 
-from ..errors import DataDependentControlFlow, HostReadsDevice, TracingError, UnsupportedOp
+from ..errors import DataDependentControlFlow, HostReadsDevice, TracingError, UnsupportedOp, user_source
+from ..rule_table import RuleTable
+from . import primitives as p
+from . import state as st
+from .abstract_eval import ABSTRACT_EVAL
+from .ir import Eqn, Lit, Var
+from .naming import op_name
+from .pytree import tree_leaves
+from .types import PyScalarType
 
 
 class Proxy:
@@ -13,8 +28,6 @@ class Proxy:
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        from .dispatch import dispatch_torch
-
         return dispatch_torch(func, args, kwargs or {})
 
 
@@ -88,16 +101,14 @@ class Tile(Proxy):
         return self.var.type.dim
 
     def _attr(self, prim):
-        from .dispatch import apply
-
         return apply(prim, self)
 
-    index = property(lambda self: self._attr("tile_index"), doc="The indices of this tile, an int32 tensor")
-    begin = property(lambda self: self._attr("tile_begin"), doc="The first index of this tile")
-    end = property(lambda self: self._attr("tile_end"), doc="One past the last valid index of this tile")
-    id = property(lambda self: self._attr("tile_id"), doc="begin // block_size")
-    count = property(lambda self: self._attr("tile_len"), doc="How many indices of this tile are valid")
-    block_size = property(lambda self: self._attr("block_size"), doc="The tile's block size")
+    index = property(lambda self: self._attr(p.tile_index_p), doc="The indices of this tile, an int32 tensor")
+    begin = property(lambda self: self._attr(p.tile_begin_p), doc="The first index of this tile")
+    end = property(lambda self: self._attr(p.tile_end_p), doc="One past the last valid index of this tile")
+    id = property(lambda self: self._attr(p.tile_id_p), doc="begin // block_size")
+    count = property(lambda self: self._attr(p.tile_len_p), doc="How many indices of this tile are valid")
+    block_size = property(lambda self: self._attr(p.block_size_p), doc="The tile's block size")
 
     def __repr__(self):
         return f"Tile({self.dim})"
@@ -153,18 +164,12 @@ class HostTensor(Proxy):
         method = getattr(torch.Tensor, name, None)
         if method is None:
             raise AttributeError(f"torch.Tensor has no attribute {name!r}")
-        from .dispatch import dispatch_torch
-
         return lambda *args, **kwargs: dispatch_torch(method, (self, *args), kwargs)
 
     def __getitem__(self, index):
-        from .dispatch import dispatch_torch
-
         return dispatch_torch(torch.Tensor.__getitem__, (self, index), {})
 
     def __setitem__(self, index, value):
-        from .dispatch import dispatch_torch
-
         dispatch_torch(torch.Tensor.__setitem__, (self, index, value), {})
 
     def _host_read(self, *_):
@@ -192,8 +197,6 @@ def _host_operator(name):
     method = getattr(torch.Tensor, name)
 
     def operator(self, *args):
-        from .dispatch import dispatch_torch
-
         return dispatch_torch(method, (self, *args), {})
 
     operator.__name__ = name
@@ -214,18 +217,131 @@ class BlockSize:
         return f"BlockSize(B{self.block})"
 
 
-def _install_device_methods():
-    """Give DeviceValue the torch.Tensor methods and operators that tilefn supports."""
-    from .dispatch import DEVICE_METHODS, dispatch_method
+# --- dispatch ------------------------------------------------------------------------------
+HOST_FACTORIES = frozenset({
+    "empty", "zeros", "ones", "full", "rand", "randn", "randint", "arange", "linspace",
+    "tensor", "as_tensor", "empty_strided", "eye", "randperm",
+})
+DEVICE_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "arange"})
 
-    def make(name):
-        def method(self, *args, **kwargs):
-            return dispatch_method(name, self, args, kwargs)
+DEVICE_OPS = RuleTable("device op")  # torch name -> handler on device values, filled by trace/ops/
+HOOKS = RuleTable("trace hook")  # "load", "store" (indexing) and "record_host" (host), registered there
 
-        method.__name__ = name
-        return method
 
-    for name in DEVICE_METHODS:
-        setattr(DeviceValue, name, make(name))
-        if name.startswith("__") and name != "__getitem__":  # a tile in arithmetic means its indices
-            setattr(Tile, name, make(name))
+def op(*names, method=True):
+    """Register a device-op handler under torch names; `method=True` also makes each a DeviceValue method."""
+
+    def wrap(fn):
+        for name in names:
+            DEVICE_OPS.add(name, fn)
+            if method:
+                _install_method(name)
+        return fn
+
+    return wrap
+
+
+def _install_method(name):
+    def method(self, *args, **kwargs):
+        return call_device_op(name, (self, *args), kwargs)
+
+    method.__name__ = name
+    setattr(DeviceValue, name, method)
+    if name.startswith("__") and name != "__getitem__":  # a tile in arithmetic means its indices
+        setattr(Tile, name, method)
+
+
+class TraceMode(TorchFunctionMode):
+    """Active while a kernel is traced: every torch call comes through `dispatch_torch`."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return dispatch_torch(func, args, kwargs or {})
+
+
+def dispatch_torch(func, args, kwargs):
+    state = st.current()
+    leaves = list(tree_leaves((args, kwargs)))
+    if state is None:
+        if any(isinstance(x, Proxy) for x in leaves):
+            raise TracingError("a traced value escaped its kernel")
+        return func(*args, **kwargs)
+    name = op_name(func)
+    if state.in_device:
+        if name in ("__getitem__", "__setitem__") and isinstance(args[0], (HostTensor, torch.Tensor)):
+            tensor = args[0]
+            if name == "__getitem__":
+                return HOOKS["load"](tensor, args[1])
+            return HOOKS["store"](tensor, args[1], args[2])
+        if any(isinstance(x, (DeviceValue, Tile)) for x in leaves) or name in DEVICE_FACTORIES:
+            return call_device_op(name, args, kwargs)
+        if any(isinstance(x, HostTensor) for x in leaves):
+            raise TracingError(
+                f"torch.{name} on a whole host tensor inside a tile loop; index it with tiles "
+                "(x[tile]) to work on a tile of it")
+        return _run_plain(func, args, kwargs)
+    if any(isinstance(x, (DeviceValue, Tile)) for x in leaves):
+        raise TracingError(f"torch.{name} uses a device value outside the tile loop that made it")
+    if any(isinstance(x, HostTensor) for x in leaves) or name in HOST_FACTORIES:
+        return HOOKS["record_host"](func, args, kwargs)
+    return _run_plain(func, args, kwargs)
+
+
+def _run_plain(func, args, kwargs):
+    with torch._C.DisableTorchFunction():
+        return func(*args, **kwargs)
+
+
+def call_device_op(name, args, kwargs):
+    handler = DEVICE_OPS.get(name)
+    if handler is None:
+        raise UnsupportedOp(f"torch.{name} is not supported inside a tile loop")
+    return handler(*args, **kwargs)
+
+
+def to_atom(x):
+    """A Var or Lit for a traced proxy or a Python number."""
+    if isinstance(x, Proxy):
+        return x.var
+    if isinstance(x, (bool, int, float)):
+        return Lit(x, PyScalarType(type(x)))
+    raise TracingError(f"expected a tensor, tile or number, got {type(x).__name__}")
+
+
+def bind(prim, inputs=(), **params) -> tuple[Var, ...]:
+    """Apply a primitive: check it with its abstract-eval rule and append the equation."""
+    state = st.require()
+    atoms = tuple(to_atom(x) if not isinstance(x, (Var, Lit)) else x for x in inputs)
+    try:
+        out_types = ABSTRACT_EVAL[prim](*[a.type for a in atoms], **params)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise TracingError(f"{prim}: {exc}") from None
+    outputs = tuple(Var(t) for t in out_types)
+    state.emit(Eqn(prim, atoms, outputs, params, user_source(2), state.new_site(prim.name)))
+    return outputs
+
+
+def apply(prim, *inputs, **params):
+    """Bind `prim` in the current loop body and wrap its outputs as device values."""
+    state = st.require()
+    for x in inputs:
+        check_in_scope(x)
+    outs = bind(prim, inputs, **params)
+    wrapped = tuple(DeviceValue(v, state.region) for v in outs)
+    return wrapped[0] if len(wrapped) == 1 else wrapped
+
+
+def check_in_scope(x):
+    """A device value may be used only inside the loop body that made it (or one nested in it)."""
+    if isinstance(x, HostTensor):
+        raise TracingError("a whole host tensor is used as a value inside a tile loop; index it "
+                           "with tiles (x[tile]) to load a tile of it")
+    if isinstance(x, (DeviceValue, Tile)):
+        state = st.require()
+        if x.region.closed or state.region is None or not x.region.encloses(state.region):
+            raise TracingError(
+                "a value computed inside a tile loop is used after that loop ended. Only names "
+                "rebound in the loop to a new value (loop carries, e.g. `acc = acc + ...`) "
+                "carry their value out of it")
+    elif isinstance(x, torch.Tensor):
+        raise TracingError("a real tensor is used as a value inside a tile loop; index it with "
+                           "tiles (x[tile]) to load a tile of it")

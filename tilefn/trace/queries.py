@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from .ir import Program, walk_eqns
+from .primitives import dot_p, loop_p
 from .types import TileDim
 
 
@@ -33,7 +34,7 @@ def dot_roles(eqns) -> dict[int, str]:
     """block id -> "m", "n", "k" or "batch" for the blocks that tile matrix-product operands."""
     roles = {}
     for eqn in eqns:
-        if eqn.prim != "dot":
+        if eqn.prim is not dot_p:
             continue
         a, b = eqn.inputs[0].type.shape, eqn.inputs[1].type.shape
         named = {a[-2]: "m", b[-1]: "n", a[-1]: "k"}
@@ -75,4 +76,4 @@ def ordered_loops(program) -> list:
 def inner_loops(program) -> list:
     """Nested `loop` equations, depth first: `range_*[i]` / `static_ranges[i]` apply to the i-th."""
     return [eqn for loop in grid_loops(program) for eqn in walk_eqns(loop.params["region"].eqns)
-            if eqn.prim == "loop" and not eqn.params["grid"]]
+            if eqn.prim is loop_p and not eqn.params["grid"]]

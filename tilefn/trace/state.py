@@ -4,12 +4,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import attrs
-
-from ..errors import TracingError, user_source
-from .ir import BlockInfo, Eqn, Lit, Var
-from .primitives import PRIMITIVES
-from .types import PyScalarType
+from ..errors import TracingError
+from .ir import BlockInfo, Eqn, Var
 
 
 class RegionBuilder:
@@ -96,27 +92,3 @@ def tracing(tunable_values=()):
         yield _local.state
     finally:
         _local.state = previous
-
-
-def to_atom(x):
-    """A Var or Lit for a traced proxy or a Python number."""
-    from .proxies import Proxy
-
-    if isinstance(x, Proxy):
-        return x.var
-    if isinstance(x, (bool, int, float)):
-        return Lit(x, PyScalarType(type(x)))
-    raise TracingError(f"expected a tensor, tile or number, got {type(x).__name__}")
-
-
-def bind(prim: str, inputs=(), **params) -> tuple[Var, ...]:
-    """Apply a primitive: check it with its abstract-eval rule and append the equation."""
-    state = require()
-    atoms = tuple(to_atom(x) if not isinstance(x, (Var, Lit)) else x for x in inputs)
-    try:
-        out_types = PRIMITIVES[prim].abstract_eval(*[a.type for a in atoms], **params)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise TracingError(f"{prim}: {exc}") from None
-    outputs = tuple(Var(t) for t in out_types)
-    state.emit(Eqn(prim, atoms, outputs, params, user_source(2), state.new_site(prim)))
-    return outputs

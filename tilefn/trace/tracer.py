@@ -7,9 +7,10 @@ import torch
 
 from ..errors import ArgumentError, TilefnError, TracingError
 from . import state as st
-from .dispatch import TraceMode, op_name
 from .ir import Eqn, Lit, Program, Region, Var, walk_eqns
-from .proxies import DeviceValue, HostTensor, Tile
+from .naming import op_name
+from .primitives import kernel_p, load_p, store_p
+from .proxies import DeviceValue, HostTensor, Tile, TraceMode
 from .tunables import check_claimed
 from .types import HostType, PyScalarType, host_type_of
 
@@ -63,12 +64,12 @@ def _check_loops_independent(loops) -> None:
     for loop in loops:
         inner = list(walk_eqns(loop.params["region"].eqns))
         for eqn in inner:
-            if eqn.prim == "load" and eqn.inputs[0] in written:
+            if eqn.prim is load_p and eqn.inputs[0] in written:
                 raise TracingError(
                     "this tile loop reads a tensor that an earlier top-level tile loop of the same kernel "
                     "writes; all top-level loops run as one launch, concurrently. Split the kernel into "
                     "two kernels (two functions) to order them", source=eqn.source)
-        written |= {e.inputs[0] for e in inner if e.prim == "store"}
+        written |= {e.inputs[0] for e in inner if e.prim is store_p}
 
 
 def _kernel_eqn(state) -> Eqn:
@@ -79,7 +80,7 @@ def _kernel_eqn(state) -> Eqn:
         for x in eqn.inputs:
             if isinstance(x, Var) and isinstance(x.type, HostType) and x not in operands:
                 operands.append(x)
-    return Eqn("kernel", operands, (), {"region": region})
+    return Eqn(kernel_p, operands, (), {"region": region})
 
 
 def _split_host_after_loops(state, kernel_writes):
@@ -119,7 +120,7 @@ def trace(fn, args, kwargs, tunables=()) -> Program:
     eqns = list(state.host_eqns)
     if state.kernel is not None:
         kernel = _kernel_eqn(state)
-        writes = {e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim == "store"}
+        writes = {e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim is store_p}
         before, after = _split_host_after_loops(state, writes)
         eqns += before
         eqns.append(kernel)

@@ -16,6 +16,7 @@ from ..lower.passes import canonical
 from ..lower.rewrites.reduction_loops import looped_reductions
 from ..lower.sites import sites_of
 from ..trace.ir import Program
+from ..trace.primitives import dot_p
 from ..trace.queries import dot_roles, kernel_eqns, largest_value, next_power_of_2
 from ..trace.types import TileDim
 
@@ -226,7 +227,7 @@ class ConfigSpec:
         largest, traced = 0, self.program_for(config)
         sizes = _sizes(traced, traced, config)
         for eqn in kernel_eqns(traced):
-            if eqn.prim != "dot":
+            if eqn.prim is not dot_p:
                 continue
             tiles = sum(math.prod(sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d)
                                   for d in operand.type.shape) * operand.type.dtype.itemsize

@@ -9,7 +9,7 @@ from tilefn.trace.ir import walk_eqns
 
 
 def prims(program):
-    return [e.prim for e in walk_eqns(program.eqns)]
+    return [e.prim.name for e in walk_eqns(program.eqns)]
 
 
 def check(program, new, args, expected, config=None):
@@ -37,7 +37,7 @@ def test_merges_repeated_load_and_pointwise():
     new = cse(program)
     assert prims(program).count("load") == 2 and prims(new).count("load") == 1
     assert prims(program).count("mul") == 2 and prims(new).count("mul") == 1
-    mul, = [e for e in walk_eqns(new.eqns) if e.prim == "mul"]
+    mul, = [e for e in walk_eqns(new.eqns) if e.prim.name == "mul"]
     assert new.hints[mul.outputs[0]] == "b"  # the merged value keeps a user's name
     check(program, new, [x], (x * 2 + 1) + x * 2)
 
@@ -60,8 +60,8 @@ def test_inner_region_reuses_outer_value():
     new = cse(program)
     assert prims(program).count("tile_index") == 2 and prims(new).count("tile_index") == 1
     assert prims(new).count("mul") == 1
-    inner, = [e for e in walk_eqns(new.eqns) if e.prim == "loop" and e.outputs]
-    assert "tile_index" not in [e.prim for e in inner.params["region"].eqns]
+    inner, = [e for e in walk_eqns(new.eqns) if e.prim.name == "loop" and e.outputs]
+    assert "tile_index" not in [e.prim.name for e in inner.params["region"].eqns]
     rows = torch.arange(8, dtype=torch.float32) * 2
     config = tfn.Config(block_sizes=[8, 4])  # 4 inner tiles
     check(program, new, [x], x + (x.sum(-1) + 4 * rows + rows)[:, None], config)

@@ -10,11 +10,11 @@ from tilefn.trace.ir import walk_eqns
 
 
 def prims(program):
-    return [e.prim for e in walk_eqns(program.eqns)]
+    return [e.prim.name for e in walk_eqns(program.eqns)]
 
 
 def loops(program):
-    return [e for e in walk_eqns(program.eqns) if e.prim == "loop"]
+    return [e for e in walk_eqns(program.eqns) if e.prim.name == "loop"]
 
 
 def check(program, new, args, expected):
@@ -161,7 +161,7 @@ def test_drops_grid_loop_without_effects():
     new = dce(program)
     assert len(program.kernel.params["region"].eqns) == 2
     assert len(new.kernel.params["region"].eqns) == 1
-    assert [e.prim for e in new.eqns] == [e.prim for e in program.eqns]
+    assert [e.prim.name for e in new.eqns] == [e.prim.name for e in program.eqns]
     check(program, new, [x], x + 1)
 
 

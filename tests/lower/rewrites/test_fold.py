@@ -12,7 +12,7 @@ from tilefn.trace.types import PyScalarType, TensorType
 
 
 def prims(program):
-    return [e.prim for e in walk_eqns(program.eqns)]
+    return [e.prim.name for e in walk_eqns(program.eqns)]
 
 
 def check(program, new, args, expected):
@@ -56,8 +56,8 @@ def test_inexact_or_type_changing_identities_stay():
     i, b = torch.tensor([1, -2, 0, 7], dtype=torch.int32), torch.tensor([True, False, True, False])
     program = tfn.make_ir(kept)(x, i, b)
     new = fold(program)
-    folded = [e.prim for e in walk_eqns(program.eqns) if e.prim in ("add", "sub", "mul")]
-    left = [e.prim for e in walk_eqns(new.eqns) if e.prim in ("add", "sub", "mul")]
+    folded = [e.prim.name for e in walk_eqns(program.eqns) if e.prim.name in ("add", "sub", "mul")]
+    left = [e.prim.name for e in walk_eqns(new.eqns) if e.prim.name in ("add", "sub", "mul")]
     # float: x + 0.0, 0.0 + x, x - -0.0 stay (they turn -0.0 into +0.0); i * 1.0 and b * 1 change dtype;
     # int: i + 0, 0 + i, - 0 fold; bool b * True folds (b1 stays b1)
     assert len(folded) - len(left) == 4
@@ -86,7 +86,7 @@ def literal_seeded(program):
             if "region" in e.params:
                 r = e.params["region"]
                 e = attrs.evolve(e, params=e.params.set("region", Region(r.params, edit(r.eqns), r.results)))
-            elif e.prim == "mul" and e.inputs[1] == Lit(0, PyScalarType(int)):
+            elif e.prim.name == "mul" and e.inputs[1] == Lit(0, PyScalarType(int)):
                 e = attrs.evolve(e, inputs=(Lit(5, TensorType((), torch.int32)), e.inputs[1]))
             out.append(e)
         return out
@@ -98,10 +98,10 @@ def test_literal_chain_folds_and_keeps_typed_value_for_non_pointwise_use():
     program = literal_seeded(tfn.make_ir(scalar_chain)(x))
     new = fold(program)
     eqns = list(walk_eqns(new.eqns))
-    assert [e.prim for e in eqns if e.prim in ("add", "mul", "convert", "full")] == ["full", "add", "mul"]
-    full, = [e for e in eqns if e.prim == "full"]  # the loop's initial carry: a typed 0-d value
+    assert [e.prim.name for e in eqns if e.prim.name in ("add", "mul", "convert", "full")] == ["full", "add", "mul"]
+    full, = [e for e in eqns if e.prim.name == "full"]  # the loop's initial carry: a typed 0-d value
     assert dict(full.params) == {"shape": (), "value": 3.0, "dtype": torch.float32}
-    mul, = [e for e in eqns if e.prim == "mul"]
+    mul, = [e for e in eqns if e.prim.name == "mul"]
     assert mul.inputs[1] == Lit(3, TensorType((), torch.int32))
     check(program, new, [x], (x * 3, x.sum(-1) + 3))
     out, total = lower(program).compile()(x)  # through every pass and the Triton interpreter
@@ -122,7 +122,7 @@ def test_literal_values_rounded_to_output_dtype():
     program = literal_seeded(tfn.make_ir(rounded)(x))
     new = fold(program)
     eqns = list(walk_eqns(new.eqns))
-    mul, = [e for e in eqns if e.prim == "mul"]
+    mul, = [e for e in eqns if e.prim.name == "mul"]
     tenth = torch.tensor(0.1, dtype=torch.float16).item()
     assert mul.inputs[1] == Lit(tenth, TensorType((), torch.float32))
     check(program, new, [x], x * tenth)

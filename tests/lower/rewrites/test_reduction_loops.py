@@ -52,7 +52,7 @@ CASES = {
 
 
 def loops_in(program):
-    return [e for e in walk_eqns(program.eqns) if e.prim == "loop" and not e.params["grid"]]
+    return [e for e in walk_eqns(program.eqns) if e.prim.name == "loop" and not e.params["grid"]]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import attrs
 
 from ...trace.ir import Eqn, Lit, Program, Region, Var
-from ...trace.primitives import PRIMITIVES
+from ...trace.primitives import load_p
 from .dce import has_effect
 
 
@@ -32,9 +32,9 @@ def _param_key(value):
 
 def _key(eqn: Eqn, epoch):
     """The table key of a mergeable equation, or None when it must not be merged."""
-    if eqn.prim == "load":
+    if eqn.prim is load_p:
         scope = epoch
-    elif eqn.prim in PRIMITIVES and not PRIMITIVES[eqn.prim].effectful and "region" not in eqn.params:
+    elif not eqn.prim.effectful and "region" not in eqn.params:
         scope = None
     else:
         return None

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import attrs
 
+from ...rule_table import RuleTable
 from ...trace.ir import Eqn, Program, Region, Var
-from ...trace.primitives import PRIMITIVES
+from ...trace.primitives import load_p, loop_p
+
+EFFECTS = RuleTable("effect rule")  # Primitive -> eqn -> bool, where its `effectful` flag isn't the answer
 
 
 def has_effect(eqn: Eqn) -> bool:
     """Whether `eqn` must run even when its outputs are unused."""
-    if eqn.prim == "load":
-        return False
-    if eqn.prim == "loop":
-        return any(has_effect(e) for e in eqn.params["region"].eqns)
-    prim = PRIMITIVES.get(eqn.prim)
-    return prim is None or prim.effectful
+    rule = EFFECTS.get(eqn.prim)
+    return eqn.prim.effectful if rule is None else rule(eqn)
+
+
+EFFECTS.add(load_p, lambda eqn: False)  # an unused load may be dropped
+
+
+@EFFECTS.register(loop_p)
+def _loop_has_effect(eqn: Eqn) -> bool:
+    return any(has_effect(e) for e in eqn.params["region"].eqns)
 
 
 def _vars(atoms) -> set:
@@ -31,7 +38,7 @@ def sweep(eqns, live: set) -> list:
     """The equations of `eqns` needed for `live` (or for effects); `live` becomes what they need."""
     kept = []
     for eqn in reversed(list(eqns)):
-        if eqn.prim == "loop":
+        if eqn.prim is loop_p:
             eqn = _sweep_loop(eqn, live)
         elif "region" in eqn.params:
             eqn = _sweep_nested(eqn, live)

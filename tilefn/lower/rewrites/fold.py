@@ -17,10 +17,10 @@ import attrs
 import torch
 
 from ...trace.ir import Eqn, Lit, Program, Region, Var
-from ...trace.primitives import POINTWISE
+from ...trace.primitives import POINTWISE, P, convert_p, full_p
 from ...trace.types import TensorType
 
-_CONSUMERS = frozenset(POINTWISE) | {"convert"}
+_CONSUMERS = frozenset(POINTWISE) | {convert_p}
 
 
 def _value(lit: Lit):
@@ -39,7 +39,7 @@ def _fold_literal(eqn: Eqn) -> Lit | None:
         return None
     try:
         args = [_value(a) for a in eqn.inputs]
-        result = args[0] if eqn.prim == "convert" else POINTWISE[eqn.prim](*args)
+        result = args[0] if eqn.prim is convert_p else POINTWISE[eqn.prim](*args)
         return Lit(torch.as_tensor(result).to(out.dtype).item(), out)
     except (TypeError, RuntimeError, ValueError, OverflowError):
         return None
@@ -58,15 +58,15 @@ def _identity(eqn: Eqn):
     floating = isinstance(out, TensorType) and out.dtype.is_floating_point
     zero = (lambda a: _is(a, 0, -1.0)) if floating else (lambda a: _is(a, 0))
     candidates = []
-    if eqn.prim == "mul":
+    if eqn.prim is P["mul"]:
         candidates = [ins[0]] * _is(ins[1], 1) + [ins[1]] * _is(ins[0], 1)
-    elif eqn.prim == "div":
+    elif eqn.prim is P["div"]:
         candidates = [ins[0]] * _is(ins[1], 1)
-    elif eqn.prim == "add":
+    elif eqn.prim is P["add"]:
         candidates = [ins[0]] * zero(ins[1]) + [ins[1]] * zero(ins[0])
-    elif eqn.prim == "sub":
+    elif eqn.prim is P["sub"]:
         candidates = [ins[0]] * (_is(ins[1], 0, 1.0) if floating else _is(ins[1], 0))
-    elif eqn.prim == "convert":
+    elif eqn.prim is convert_p:
         candidates = [ins[0]]
     return next((x for x in candidates if isinstance(x, Var) and x.type == out), None)
 
@@ -121,7 +121,7 @@ def _finish(eqns, folded: dict, used: set) -> list:
             continue
         if lit is not None:
             params = {"shape": (), "value": lit.value, "dtype": lit.type.dtype}
-            eqn = Eqn("full", (), eqn.outputs, params, source=eqn.source)
+            eqn = Eqn(full_p, (), eqn.outputs, params, source=eqn.source)
         if "region" in eqn.params:
             region = eqn.params["region"]
             region = Region(region.params, _finish(region.eqns, folded, used), region.results)

@@ -15,12 +15,14 @@ import attrs
 import torch
 
 from ...trace.ir import BlockInfo, Eqn, Lit, Region, Var, walk_eqns
-from ...trace.primitives import POINTWISE, reduction_identity
+from ...trace import primitives as p
+from ...trace.primitives import POINTWISE, P, reduction_identity
 from ...trace.types import PyScalarType, TensorType, TileDim, TileType
 from ...trace.queries import grid_loops
 
-COMBINE = {"reduce_sum": "add", "reduce_max": "maximum", "reduce_min": "minimum", "reduce_prod": "mul"}
-ROW_WISE = {"convert", "expand_dims", "squeeze", "permute", "broadcast_to", "full", "load", *COMBINE,
+COMBINE = {p.reduce_sum_p: P["add"], p.reduce_max_p: P["maximum"], p.reduce_min_p: P["minimum"],
+           p.reduce_prod_p: P["mul"]}
+ROW_WISE = {p.convert_p, p.expand_dims_p, p.squeeze_p, p.permute_p, p.broadcast_to_p, p.full_p, p.load_p, *COMBINE,
             *POINTWISE}
 
 
@@ -88,7 +90,7 @@ class _Chunker:
         if eqn is None or eqn.prim not in ROW_WISE:
             raise _Bail
         params = eqn.params
-        if eqn.prim == "load":
+        if eqn.prim is p.load_p:
             entries, inputs, rest = self.chunk_index(eqn, tile_var)
             inputs = [eqn.inputs[0]] + [self.materialize(a, body, mapping, tile_var) for a in inputs + rest]
             params = params.set("index", entries).set("shape", self.chunk_type(eqn.outputs[0].type).shape)
@@ -110,7 +112,7 @@ class _Chunker:
         region = Region([tile_var, *params], body, results)
         inputs = (Lit(0, PyScalarType(int)), Lit(self.n, PyScalarType(int)), *(init for init, _ in carries))
         outputs = tuple(Var(r.type) for r in results)
-        return Eqn("loop", inputs, outputs, {"dims": (("tile", self.dim),), "region": region, "grid": False},
+        return Eqn(p.loop_p, inputs, outputs, {"dims": (("tile", self.dim),), "region": region, "grid": False},
                    origin.source, f"{origin.site}/loop" if origin.site is not None else None)
 
 
@@ -129,7 +131,7 @@ def _looped_reduction(chunker, eqn):
     acc_dtype = torch.float32 if out.type.dtype in (torch.float16, torch.bfloat16) else out.type.dtype
     acc_type = TensorType(out.type.shape, acc_dtype)
     init = Var(acc_type)
-    eqns = [Eqn("full", (), (init,), {"shape": acc_type.shape, "value": reduction_identity(eqn.prim, acc_dtype),
+    eqns = [Eqn(p.full_p, (), (init,), {"shape": acc_type.shape, "value": reduction_identity(eqn.prim, acc_dtype),
                                        "dtype": acc_dtype}, eqn.source)]
     param, tile_var = Var(acc_type), _new_tile(chunker)
 
@@ -137,7 +139,7 @@ def _looped_reduction(chunker, eqn):
         chunk = chunker.materialize(eqn.inputs[0], body, mapping, tile_var)
         if chunk.type.dtype != acc_dtype:
             wide = Var(TensorType(chunk.type.shape, acc_dtype))
-            body.append(Eqn("convert", (chunk,), (wide,), {"dtype": acc_dtype}, eqn.source))
+            body.append(Eqn(p.convert_p, (chunk,), (wide,), {"dtype": acc_dtype}, eqn.source))
             chunk = wide
         partial, combined = Var(acc_type), Var(acc_type)
         body.append(attrs.evolve(eqn, inputs=(chunk,), outputs=(partial,), site=_copied(eqn)))
@@ -148,7 +150,7 @@ def _looped_reduction(chunker, eqn):
     if acc_dtype == out.type.dtype:
         loop = attrs.evolve(loop, outputs=(out,))
         return eqns + [loop]
-    return eqns + [loop, Eqn("convert", (loop.outputs[0],), (out,), {"dtype": out.type.dtype}, eqn.source)]
+    return eqns + [loop, Eqn(p.convert_p, (loop.outputs[0],), (out,), {"dtype": out.type.dtype}, eqn.source)]
 
 
 def _looped_store(chunker, eqn):
@@ -168,11 +170,11 @@ def _rewrite_body(region, n, dim):
     chunker = _Chunker(region.eqns, n, dim)
     out = []
     for eqn in region.eqns:
-        if eqn.prim == "loop":
+        if eqn.prim is p.loop_p:
             raise _Bail
         if reduced_extent(eqn) == n:
             out += _looped_reduction(chunker, eqn)
-        elif eqn.prim == "store" and any(chunker.is_row(a) for a in eqn.inputs[1:]):
+        elif eqn.prim is p.store_p and any(chunker.is_row(a) for a in eqn.inputs[1:]):
             out += _looped_store(chunker, eqn)
         elif any(chunker.is_row(o) for o in eqn.outputs):
             continue  # recomputed, chunk by chunk, inside the loops that need it
@@ -211,7 +213,7 @@ def looped_reductions(program, config):
 def _tile_dims(program):
     """Every TileDim a loop of `program` walks (new chunk tiles are numbered after them)."""
     for eqn in walk_eqns(program.eqns):
-        if eqn.prim == "loop":
+        if eqn.prim is p.loop_p:
             for kind, dim in eqn.params["dims"]:
                 if dim is not None:
                     yield dim

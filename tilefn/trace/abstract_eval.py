@@ -1,0 +1,161 @@
+"""Abstract evaluation: each primitive's rule from input types (and params) to output types."""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from ..rule_table import RuleTable
+from . import primitives as p
+from .types import PyScalarType, TensorType, broadcast_shapes
+
+ABSTRACT_EVAL = RuleTable("abstract-eval rule")  # Primitive -> (input types, **params) -> output types
+
+
+def _sample(t):
+    """A stand-in to ask torch its own dtype rules: a one-element CPU tensor of the same rank and dtype.
+
+    Not a meta tensor: meta kernels accept dtypes the real kernels refuse (`&` on floats, `-` on bools).
+    """
+    if isinstance(t, PyScalarType):
+        return {float: 1.5, int: 3, bool: True}[t.kind]
+    return torch.ones([1] * t.rank, dtype=t.dtype)
+
+
+@functools.lru_cache(maxsize=4096)
+def result_dtype(fn, key, types) -> torch.dtype:
+    """The dtype `fn` gives for inputs of `types` (`key` names `fn` for the cache)."""
+    del key
+    with torch._C.DisableTorchFunction():
+        return fn(*[_sample(t) for t in types]).dtype
+
+
+def shape_of(t) -> tuple:
+    return () if isinstance(t, PyScalarType) else t.shape
+
+
+def _pointwise_rule(prim, fn):
+    def rule(*types):
+        shape = broadcast_shapes(*[shape_of(t) for t in types])
+        if shape is None:
+            shapes = ("[" + ", ".join(map(str, shape_of(t))) + "]" for t in types)
+            raise ValueError("shapes " + ", ".join(shapes) + " don't broadcast")
+        dtype = result_dtype(fn, prim.name, tuple(types))
+        return (TensorType(shape, dtype),)
+
+    return rule
+
+
+for _prim, _fn in p.POINTWISE.items():
+    ABSTRACT_EVAL.add(_prim, _pointwise_rule(_prim, _fn))
+
+
+@ABSTRACT_EVAL.register(p.convert_p)
+def _convert(x, *, dtype):
+    return (TensorType(shape_of(x), dtype),)
+
+
+def reduced_shape(shape, axis, keepdim):
+    return tuple((1 if keepdim else None) if i == axis else d for i, d in enumerate(shape) if keepdim or i != axis)
+
+
+def _reduction_rule(fn):
+    def rule(x, *, axis, keepdim):
+        with torch._C.DisableTorchFunction():
+            dtype = fn(_sample(x), axis).dtype if x.rank else fn(_sample(x)).dtype
+        return (TensorType(reduced_shape(x.shape, axis, keepdim), dtype),)
+
+    return rule
+
+
+for _prim, _fn in p.REDUCTIONS.items():
+    ABSTRACT_EVAL.add(_prim, _reduction_rule(_fn))
+
+
+def _scan_rule(fn):
+    def rule(x, *, axis):
+        with torch._C.DisableTorchFunction():
+            return (TensorType(x.shape, fn(_sample(x), axis).dtype),)
+
+    return rule
+
+
+for _prim, _fn in p.SCANS.items():
+    ABSTRACT_EVAL.add(_prim, _scan_rule(_fn))
+
+
+@ABSTRACT_EVAL.register(p.reshape_p)
+def _reshape(x, *, shape):
+    return (TensorType(shape, x.dtype),)
+
+
+@ABSTRACT_EVAL.register(p.permute_p)
+def _permute(x, *, perm):
+    return (TensorType(tuple(x.shape[i] for i in perm), x.dtype),)
+
+
+@ABSTRACT_EVAL.register(p.expand_dims_p)
+def _expand_dims(x, *, axis):
+    shape = list(x.shape)
+    shape.insert(axis, 1)
+    return (TensorType(shape, x.dtype),)
+
+
+@ABSTRACT_EVAL.register(p.squeeze_p)
+def _squeeze(x, *, axis):
+    return (TensorType(x.shape[:axis] + x.shape[axis + 1:], x.dtype),)
+
+
+@ABSTRACT_EVAL.register(p.broadcast_to_p)
+def _broadcast_to(x, *, shape):
+    return (TensorType(shape, x.dtype),)
+
+
+@ABSTRACT_EVAL.register(p.full_p)
+def _full(*, shape, value, dtype):
+    return (TensorType(shape, dtype),)
+
+
+@ABSTRACT_EVAL.register(p.iota_p)
+def _iota(*, start, stop, dtype):
+    return (TensorType((stop - start,), dtype),)
+
+
+@ABSTRACT_EVAL.register(p.dot_p)
+def _dot(a, b, *acc, out_dtype):
+    return (TensorType(a.shape[:-1] + b.shape[-1:], out_dtype),)
+
+
+@ABSTRACT_EVAL.register(p.load_p)
+def _load(*inputs, shape, dtype, index, masked):
+    return (TensorType(shape, dtype),)
+
+
+@ABSTRACT_EVAL.register(p.store_p)
+def _store(*inputs, index, masked):
+    return ()
+
+
+@ABSTRACT_EVAL.register(p.tile_begin_p, p.tile_end_p, p.tile_id_p, p.tile_len_p, p.block_size_p)
+def _scalar_rule(*inputs, **params):
+    return (TensorType((), torch.int32),)
+
+
+@ABSTRACT_EVAL.register(p.tile_index_p)
+def _tile_index(tile):
+    return (TensorType((tile.dim,), torch.int32),)
+
+
+@ABSTRACT_EVAL.register(p.loop_p)
+def _loop(*inputs, dims, region, grid):
+    return tuple(v.type for v in region.results)
+
+
+@ABSTRACT_EVAL.register(p.kernel_p)
+def _kernel(*inputs, region):
+    return ()
+
+
+@ABSTRACT_EVAL.register(p.host_p)
+def _host(*inputs, fn, args, kwargs, out_types):
+    return tuple(out_types)

@@ -1,0 +1,94 @@
+"""Device values made from nothing: zeros, ones, full, empty, the `*_like`/`new_*` forms, arange."""
+from __future__ import annotations
+
+import torch
+
+from ...errors import ShapeError
+from ..primitives import full_p, iota_p
+from ..proxies import BlockSize, DeviceValue, Tile, apply, op
+from ..types import TileDim
+from .casts import to
+from .views import expand
+
+
+def shape_entries(shape) -> tuple:
+    """A shape given as ints and tiles (as Helion's `hl.zeros([tile_m, tile_n])`)."""
+    if isinstance(shape, (int, Tile)):
+        shape = [shape]
+    out = []
+    for s in shape:
+        if isinstance(s, Tile):
+            out.append(s.dim)
+        elif isinstance(s, (int, TileDim)) and not isinstance(s, bool):
+            out.append(s)
+        elif isinstance(s, BlockSize):
+            raise ShapeError("use the tile itself (not its block size) as a shape entry")
+        else:
+            raise ShapeError(f"shape entries must be ints or tiles, got {type(s).__name__}")
+    return tuple(out)
+
+
+def full_like_shape(shape, value, dtype):
+    if isinstance(value, DeviceValue):
+        return expand(to(value, dtype), shape)
+    return apply(full_p, shape=tuple(shape), value=value, dtype=dtype)
+
+
+def _shape_args(size):
+    return size[0] if len(size) == 1 and isinstance(size[0], (list, tuple, torch.Size)) else size
+
+
+@op("zeros", method=False)
+def zeros(*size, dtype=None, **kwargs):
+    return full_like_shape(shape_entries(_shape_args(size)), 0, dtype or torch.float32)
+
+
+@op("ones", method=False)
+def ones(*size, dtype=None, **kwargs):
+    return full_like_shape(shape_entries(_shape_args(size)), 1, dtype or torch.float32)
+
+
+@op("empty", method=False)
+def empty(*size, dtype=None, **kwargs):
+    return zeros(*size, dtype=dtype)
+
+
+@op("full", method=False)
+def full(size, fill_value, *, dtype=None, **kwargs):
+    if dtype is None:
+        dtype = torch.float32 if isinstance(fill_value, float) else (torch.bool if isinstance(fill_value, bool) else torch.int64)
+    return full_like_shape(shape_entries(size), fill_value, dtype)
+
+
+@op("zeros_like", "empty_like", method=False)
+def zeros_like(x, *, dtype=None, **kwargs):
+    return full_like_shape(x.shape, 0, dtype or x.dtype)
+
+
+@op("ones_like", method=False)
+def ones_like(x, *, dtype=None, **kwargs):
+    return full_like_shape(x.shape, 1, dtype or x.dtype)
+
+
+@op("full_like", method=False)
+def full_like(x, fill_value, *, dtype=None, **kwargs):
+    return full_like_shape(x.shape, fill_value, dtype or x.dtype)
+
+
+@op("new_zeros", "new_empty")
+def new_zeros(x, size, *, dtype=None, **kwargs):
+    return full_like_shape(shape_entries(size), 0, dtype or x.dtype)
+
+
+@op("new_full")
+def new_full(x, size, fill_value, *, dtype=None, **kwargs):
+    return full_like_shape(shape_entries(size), fill_value, dtype or x.dtype)
+
+
+@op("arange", method=False)
+def arange(start, end=None, step=1, *, dtype=None, **kwargs):
+    if end is None:
+        start, end = 0, start
+    if step != 1 or not all(isinstance(v, int) for v in (start, end)):
+        raise ShapeError("arange inside a tile loop needs static int bounds and step 1")
+    return apply(iota_p, start=start, stop=end, dtype=dtype or torch.int32)
