@@ -1,6 +1,7 @@
 """One conformance subprocess: imports one example or test file with `helion` aliased to tilefn's
-and runs its items, appending to a results file a `START <name>` line before each item and an
-`OUT <outcome json>` line after it (so the parent knows which item a timeout or crash hit).
+and runs its items, appending to a results file `START <name>` before each item (and before the
+import), `OUT <outcome json>` after it and `LOADED <file>` once the file imports, so the parent
+knows which item a timeout or crash hit.
 
     python -m tilefn.helion.conformance.child {example,test} HELION_ROOT FILE RESULTS [--timeout S] [-k NAME]
 """
@@ -31,6 +32,10 @@ class Results:
 
     def start(self, name: str) -> None:
         self.file.write(f"START {name}\n")
+        self.file.flush()
+
+    def loaded(self, label: str) -> None:
+        self.file.write(f"LOADED {label}\n")
         self.file.flush()
 
     def outcome(self, outcome: Outcome) -> None:
@@ -76,6 +81,7 @@ def run_file(kind: str, root: Path, file: Path, results: Results, timeout: float
     except Exception as exc:  # noqa: BLE001 - an unimportable file is one outcome
         results.outcome(from_exception(label, exc))
         return
+    results.loaded(label)
     for name, fn in items:
         results.start(name)
         results.outcome(run_item(name, fn, timeout))

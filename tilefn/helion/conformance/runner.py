@@ -46,6 +46,8 @@ def parse_results(text: str) -> tuple[list[Outcome], str | None]:
         elif kind == "OUT":
             outcomes.append(Outcome.from_json(rest))
             pending = None
+        elif kind == "LOADED":
+            pending = None
     return outcomes, pending
 
 
@@ -136,8 +138,10 @@ def test_rate(outcomes) -> str:
 
 
 def cause(message: str) -> str:
-    """A failure message without its leading `file.py:LINE:` (so one cause groups across sites)."""
-    return re.sub(r"^\S+\.py:\d+:\s*", "", message)[:120]
+    """A failure message without its leading `file.py:LINE:` and object addresses (so one cause
+    groups across sites)."""
+    message = re.sub(r"^\S+\.py:\d+:\s*", "", message)
+    return re.sub(r" at 0x[0-9a-f]+", "", message)[:120]
 
 
 def failure_causes(outcomes, top: int = 3) -> list[str]:
