@@ -186,3 +186,11 @@ def test_cli_defaults():
     args = cli.parse_args(["/h"])
     assert args.examples and args.tests == list(runner.DEFAULT_TESTS)
     assert len(runner.DEFAULT_TESTS) == 15
+
+
+def test_timeout_reraised_by_the_interpreter_is_a_timeout():
+    from tilefn.helion.conformance.outcomes import ItemTimeout, category
+
+    wrapped = RuntimeError(repr(ItemTimeout("ran past its time limit")))
+    assert category(ItemTimeout("x")) == category(wrapped) == "timeout"
+    assert category(RuntimeError("ItemTimeout is a word here")) == "RuntimeError"

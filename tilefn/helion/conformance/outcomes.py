@@ -48,11 +48,21 @@ def first_line(text: str) -> str:
     return lines[0][:300] if lines else ""
 
 
+def timed_out(exc: BaseException) -> bool:
+    """An ItemTimeout, also when something re-raised it as another error (Triton's interpreter
+    raises InterpreterError(repr(error)) for errors inside a kernel)."""
+    while exc is not None:
+        if isinstance(exc, ItemTimeout) or str(exc).startswith("ItemTimeout("):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def category(exc: BaseException) -> str:
     """The failure's group in the summary: a few named kinds, else the exception's class name."""
     if isinstance(exc, WrongResult):
         return "wrong-result"
-    if isinstance(exc, ItemTimeout):
+    if timed_out(exc):
         return "timeout"
     if isinstance(exc, NotImplementedError):
         return "not-implemented"
