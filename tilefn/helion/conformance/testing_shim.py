@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 import sys
 import time
 import unittest
@@ -194,7 +195,7 @@ def skipIfCudaCapabilityLessThan(min_capability, *, reason=None):
 
 
 def skipIfPyTorchBaseVerLessThan(min_version: str):
-    base = tuple(int(p) for p in torch.torch_version.TorchVersion(torch.__version__).base_version.split(".")[:2])
+    base = tuple(int(p) for p in re.match(r"(\d+)\.(\d+)", torch.__version__).groups())
     wanted = tuple(int(p) for p in min_version.split(".")[:2])
     return unittest.skipIf(base < wanted, f"PyTorch {min_version} or higher required")
 
