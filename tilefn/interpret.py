@@ -58,6 +58,7 @@ def run_program(program: Program, tensors, config: Config | None = None):
     ctx = Context(block_sizes, device)
     env = dict(zip(program.inputs, tensors))
     env.update((var, tensor) for var, tensor in program.consts)
+    env.update((var, capture.read()) for var, capture in program.captured)  # their values now
     eval_eqns(program.eqns, env, ctx)
 
     def out(o):

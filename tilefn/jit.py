@@ -7,7 +7,7 @@ from .config import Config
 from .errors import ArgumentError
 from .lower.lowered import lower
 from .settings import Settings
-from .signature_cache import SignatureCache, signature_key
+from .signature_cache import SignatureCache
 from .traced import TracedFunction, as_traced
 
 
@@ -34,7 +34,7 @@ class JitFunction(TracedFunction):
         if last is not None and not kwargs and last[0](args):
             return last[1](*args)
         try:
-            key = signature_key(args, kwargs)
+            key = self.key(args, kwargs, self.config.tunables if self.config is not None else ())
         except ArgumentError:
             self.trace_and_bind(args, kwargs)  # raises, naming the offending argument
             raise
@@ -45,7 +45,7 @@ class JitFunction(TracedFunction):
             bound = self._bind(args, kwargs)
             return executable(*bound.args, **{f"_{k}" if not isinstance(v, torch.Tensor) else k: v
                                               for k, v in bound.kwargs.items()})
-        self._executables.remember(args, executable)
+        self._executables.remember(args, executable, self.captures_unchanged())
         return executable(*args)
 
 

@@ -76,6 +76,10 @@ def last_call_guard(args):
     return matches
 
 
+def _both(guard, also):
+    return lambda args: guard(args) and also()
+
+
 class SignatureCache:
     """One value per signature key, made once; `last` is (guard, value) of the latest remembered call.
 
@@ -113,9 +117,12 @@ class SignatureCache:
             self._values.pop(key, None)
             self.last = None
 
-    def remember(self, args, value) -> None:
-        """Make `value` the fast path's answer for positional calls with `args`' signature."""
+    def remember(self, args, value, also: Callable[[], bool] | None = None) -> None:
+        """Make `value` the fast path's answer for positional calls with `args`' signature (and, when
+        given, while `also()` holds: captured values unchanged)."""
         guard = last_call_guard(args)
+        if guard is not None and also is not None:
+            guard = _both(guard, also)
         self.last = (guard, value) if guard is not None else None
 
     def keys(self) -> list:

@@ -6,6 +6,7 @@ import inspect
 
 import torch
 
+from .captures import capture_key, captures_of
 from .config import Config
 from .errors import ArgumentError, TilefnError
 from .signature_cache import SignatureCache, signature_key
@@ -20,7 +21,25 @@ class TracedFunction:
         self.fn = fn
         self.config = config
         self._programs = SignatureCache()
+        self.captures = captures_of(fn)  # the globals and closure cells the Programs fold in
         functools.update_wrapper(self, fn)
+
+    def key(self, args, kwargs, tunables=()) -> tuple:
+        """What a Program (and its executable) is specialised on: the signature, the tunables and
+        the captured values as they are now (`tilefn.captures`)."""
+        key = signature_key(args, kwargs)
+        if tunables:
+            key = (key, tunables)
+        if self.captures:
+            key = (key, capture_key(self.captures))
+        return key
+
+    def captures_unchanged(self):
+        """A check, for a fast path, that the captured values still are what they are now (None: nothing captured)."""
+        if not self.captures:
+            return None
+        captures, now = self.captures, capture_key(self.captures)
+        return lambda: capture_key(captures) == now
 
     def trace_and_bind(self, args, kwargs, tunables=None) -> tuple[Program, list]:
         """The Program for these arguments and `register_tunable` values (default: this function's
@@ -28,11 +47,9 @@ class TracedFunction:
         if tunables is None:
             tunables = self.config.tunables if self.config is not None else ()
         try:
-            key = signature_key(args, kwargs)
+            key = self.key(args, kwargs, tunables)
         except ArgumentError:
             key = None  # tracing names the offending argument
-        if tunables and key is not None:
-            key = (key, tunables)
         make = functools.partial(self._trace, args, kwargs, tunables)
         program = make() if key is None else self._programs.get_or_make(key, make)
         values = self._bind(args, kwargs).arguments.values() if kwargs else args

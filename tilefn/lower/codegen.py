@@ -374,8 +374,13 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
     lines = [f"def {program.name}({args}):", *overlap_guards(program, names)]
     if len(lines) > 1:
         consts["_refuse_overlap"] = refuse_overlap
+    captured = dict(program.captured)
     for var, tensor in program.consts:
-        consts[names(var)] = tensor
+        if var in captured:  # a global or closure cell: read by reference at each call
+            consts[f"_read_{names(var)}"] = captured[var].read
+            lines.append(f"    {names(var)} = _read_{names(var)}()")
+        else:
+            consts[names(var)] = tensor
     for eqn in program.eqns:
         if eqn.prim is kernel_p:
             if kernel.grid > 0:

@@ -21,10 +21,20 @@ def const_var(tensor: torch.Tensor) -> Var:
     if entry is None:
         entry = (Var(host_type_of(tensor)), tensor)
         state.consts[id(tensor)] = entry
+        reader = next((c for c in state.captures if _holds(c, tensor)), None)
+        if reader is not None:  # a global or closure cell: read by reference at every call
+            state.captured[entry[0]] = reader
         name = _user_name_of(tensor)
         if name is not None:
             state.hints[entry[0]] = name
     return entry[0]
+
+
+def _holds(capture, tensor) -> bool:
+    try:
+        return capture.read() is tensor
+    except (KeyError, ValueError):
+        return False
 
 
 def _user_name_of(value):

@@ -85,6 +85,7 @@ class Program:
     hints: PMap = attrs.field(converter=pmap, factory=pmap)  # Var -> the user's name for it
     params: tuple = attrs.field(converter=tuple, factory=tuple)  # (name, Var or None if static) per argument
     tunables: tuple = attrs.field(converter=tuple, factory=tuple)  # Tunable per register_tunable name
+    captured: tuple = attrs.field(converter=tuple, factory=tuple)  # (Var, Capture): consts read at each call
 
     @property
     def kernel(self) -> Eqn | None:

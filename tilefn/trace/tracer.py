@@ -5,6 +5,7 @@ import inspect
 
 import torch
 
+from ..captures import captures_of
 from ..errors import ArgumentError, TilefnError, TracingError
 from . import state as st
 from .ir import Eqn, Lit, Program, Region, Var, walk_eqns
@@ -107,6 +108,7 @@ def _is_view(eqn) -> bool:
 def trace(fn, args, kwargs, tunables=()) -> Program:
     """Run `fn` on proxies and return the Program it builds (`register_tunable` reads `tunables`)."""
     with st.tracing(tunables) as state, TraceMode():
+        state.captures = captures_of(fn)
         bound, inputs, params = _proxy_args(fn, args, kwargs)
         try:
             result = fn(*bound.args, **bound.kwargs)
@@ -126,4 +128,5 @@ def trace(fn, args, kwargs, tunables=()) -> Program:
         eqns.append(kernel)
         eqns += after
     return Program(fn.__name__, inputs, eqns, outputs, state.blocks,
-                   [entry for entry in state.consts.values()], state.hints, params, state.tunables.values())
+                   [entry for entry in state.consts.values()], state.hints, params, state.tunables.values(),
+                   state.captured.items())
