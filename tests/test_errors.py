@@ -362,10 +362,11 @@ def test_strings_dtypes_and_devices_are_static_arguments():
     torch.testing.assert_close(out, torch.exp(x).double())
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device: a CUDA GPU")
 def test_tensors_on_several_devices():
-    """Without a GPU, a meta tensor stands in for a second device."""
-    with pytest.raises(ArgumentError, match=r"tensor arguments of copy\(\) are on several devices.*meta"):
-        tfn.make_ir(copy)(X, torch.empty(10, 12, device="meta"))
+    with pytest.raises(ArgumentError, match=r"tensor arguments of copy\(\) are on several devices.*cuda"):
+        tfn.make_ir(copy)(X, torch.empty(10, 12, device="cuda"))
 
 
 @pytest.mark.xfail(reason="jit.JitFunction.trace_and_bind re-raises the error itself, so its frame and "
@@ -382,3 +383,73 @@ def test_errors_are_tilefn_errors_without_internal_frames():
     assert info.value.__traceback__ is not None
     frames = [f.filename for f in __import__("traceback").extract_tb(info.value.__traceback__)]
     assert all("/tilefn/" not in f for f in frames), frames
+
+
+# --- arguments torch has no kernel for, kernels of every callable kind -----------------------------
+def add_rows(x, y):
+    out = torch.empty_like(x)
+    for t in tl.tile(x.shape[0]):
+        out[t] = x[t] + y[t]
+    return out
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: torch.randn(8, device="meta"), r"argument `x` of add_rows\(\) is on the meta device"),
+    (lambda: torch.randn(8).to_sparse(), r"argument `x` of add_rows\(\) is a sparse_coo tensor; .*to_dense\(\)"),
+    (lambda: torch.randn(8, dtype=torch.complex64), r"argument `x` of add_rows\(\) is torch.complex64; .*view_as_real"),
+    (lambda: torch.zeros(8, dtype=torch.uint32), r"has dtype torch.uint32, which tilefn kernels do not support"),
+])
+def test_tensors_kernels_cannot_take_are_named_with_what_to_do(make, match):
+    x = make()
+    with pytest.raises(ArgumentError, match=match) as info:
+        tfn.jit(add_rows)(x, x)
+    assert "test_errors.py" in str(info.value.source)  # the call site: the argument is the cause
+
+
+def test_partials_lambdas_and_callable_objects_are_kernels():
+    import functools
+
+    x, y = torch.randn(8), torch.randn(8)
+
+    class AddRows:
+        def __call__(self, a, b):
+            return add_rows(a, b)
+
+    torch.testing.assert_close(tfn.jit(functools.partial(add_rows, y=y))(x), x + y)
+    torch.testing.assert_close(tfn.jit(functools.partial(add_rows, y=y))(x, y=x), x + x)
+    torch.testing.assert_close(tfn.jit(lambda a, b: add_rows(a, b))(x, y), x + y)
+    torch.testing.assert_close(tfn.jit(AddRows())(x, y), x + y)
+    torch.testing.assert_close(tfn.interpret(AddRows())(x, y), x + y)
+    assert "def lambda(" not in tfn.jit(lambda a, b: add_rows(a, b)).lower(x, y).source
+
+
+def test_numpy_on_a_tile_runs_as_torch_or_is_refused_clearly():
+    import numpy as np
+
+    def kernel(x):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.shape[0]):
+            out[t] = np.maximum(x[t], 0) * np.float32(2.0)
+        return out
+
+    x = torch.randn(16)
+    torch.testing.assert_close(tfn.jit(kernel)(x), torch.clamp(x, min=0) * 2)
+
+    def sorts(x):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.shape[0]):
+            out[t] = np.sort(x[t])  # numpy function
+        return out
+
+    raises(UnsupportedOp, sorts, x, marker="numpy function", match=r"np.sort on a traced value")
+
+
+def test_break_in_a_tile_loop_names_the_loop():
+    def kernel(x):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.shape[0]):  # unfinished loop
+            out[t] = x[t]
+            break
+        return out
+
+    raises(TracingError, kernel, torch.randn(8), marker="unfinished loop", match="did not finish")

@@ -8,6 +8,8 @@ and lists, tuples, dicts and sets of them: a mutated captured dict counts), tens
 (dtype, shape, strides, device, 16-byte alignment: their data is read by reference at every
 call, see `Capture.read`), other objects (functions, classes, instances) by identity. Modules
 are left out: rebinding `torch` is not a thing kernels do, and they would cost every call.
+A kernel that mutates a captured container while tracing (appending to a global list) therefore
+retraces at its next call; keep such state in an object (compared by identity) instead.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from typing import Any
 
 import attrs
 import torch
+
+from .trace.naming import kernel_function
 
 PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device)
 
@@ -45,6 +49,7 @@ def _global_names(code: types.CodeType) -> list[str]:
 
 def captures_of(fn) -> tuple:
     """The globals and closure cells `fn` reads whose values are not modules (see the module docstring)."""
+    fn = kernel_function(fn)
     code = getattr(fn, "__code__", None)
     if code is None:
         return ()

@@ -19,6 +19,7 @@ import torch
 
 from .errors import ArgumentError
 from .trace.tracer import STATIC_ARG_TYPES
+from .trace.types import tensor_problem
 
 try:
     from torch._C._dynamo.guards import TensorGuards
@@ -34,6 +35,8 @@ def signature_key(args, kwargs) -> tuple:
             key.append(x[0])
             x = x[1]
         if isinstance(x, torch.Tensor):
+            if x.layout is not torch.strided:  # (no data pointer: tracing names the argument)
+                raise ArgumentError(f"an argument {tensor_problem(x)}", source=None)
             key += (x.dtype, x.shape, x.stride(), x.device, x.data_ptr() % 16 == 0)
         elif isinstance(x, STATIC_ARG_TYPES):
             key += (type(x), x)

@@ -107,8 +107,9 @@ def test_argument_of_an_unsupported_type():
         tfn.jit(add)(x, [1.0] * 10)
 
 
-def test_arguments_on_several_devices():
-    with pytest.raises(ArgumentError, match="several devices"):
+def test_a_meta_argument_is_refused_before_lowering():
+    """(Several devices: tests/test_errors.py, on a GPU.)"""
+    with pytest.raises(ArgumentError, match="argument `y` of add\\(\\) is on the meta device"):
         tfn.jit(add)(torch.randn(10), torch.randn(10, device="meta"))
 
 

@@ -72,6 +72,7 @@ class TileLoop:
         self.parent = parent
         self.bounds, self.loop_dims, handles = [], [], []
         region = RegionBuilder(parent)
+        region.source = user_source()
         for spec in self.dims:
             begin, end = _bound(spec.begin, "starts"), _bound(spec.end, "ends")
             if self.top_level and not (_is_static(begin) and _is_static(end)):

@@ -1,5 +1,9 @@
-"""Names of torch functions as the user spelled them."""
+"""Names of torch functions as the user spelled them, and of kernel callables in generated code."""
 from __future__ import annotations
+
+import functools
+import keyword
+import re
 
 
 def op_name(func) -> str:
@@ -8,3 +12,30 @@ def op_name(func) -> str:
     if name == "__get__":  # a property such as Tensor.shape, reached through its getter
         name = getattr(getattr(func, "__self__", None), "__name__", name)
     return name
+
+
+def kernel_function(fn):
+    """The Python function a kernel callable runs: `fn`, a partial's `func`, a method's or a
+    callable object's `__call__` function."""
+    while True:
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif hasattr(fn, "__func__"):  # a bound method
+            fn = fn.__func__
+        elif not hasattr(fn, "__code__") and callable(fn) and hasattr(type(fn), "__call__"):
+            call = type(fn).__call__
+            if call is fn or not hasattr(call, "__code__"):
+                return fn
+            fn = call
+        else:
+            return fn
+
+
+def kernel_name(fn) -> str:
+    """An identifier naming a kernel callable in generated code and messages ("<lambda>" -> "lambda")."""
+    inner = kernel_function(fn)
+    name = getattr(inner, "__name__", None) or type(fn).__name__
+    if name == "__call__":
+        name = type(fn).__name__
+    name = re.sub(r"\W", "_", name).strip("_") or "kernel"
+    return name if not name[0].isdigit() and not keyword.iskeyword(name) else f"k_{name}"

@@ -7,6 +7,7 @@ method), indexing a host tensor in a loop and host calls go to the `HOOKS` that 
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -29,6 +30,25 @@ class Proxy:
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         return dispatch_torch(func, args, kwargs or {})
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """A numpy ufunc on a traced value (`np.maximum(x[t], 0)`, `np.float32(2) * x[t]`) runs as the
+        torch function of the same name; anything else is refused."""
+        name, args = ufunc.__name__, [x.item() if isinstance(x, np.generic) else x for x in inputs]
+        if method == "__call__" and not kwargs and name in DEVICE_OPS and not isinstance(self, HostTensor):
+            return call_device_op(name, args, {})  # (the handlers take Python numbers, as numpy does)
+        if method == "__call__" and not kwargs and hasattr(torch, name):
+            return getattr(torch, name)(*args)
+        raise UnsupportedOp(f"numpy's np.{ufunc.__name__} on a traced value: numpy runs on the host and sees no "
+                            f"values while tracing; use the torch function (e.g. torch.{ufunc.__name__})")
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise UnsupportedOp(f"numpy's np.{func.__name__} on a traced value: numpy runs on the host and sees no "
+                            f"values while tracing; use the torch function (e.g. torch.{func.__name__})")
+
+    def __array__(self, *args, **kwargs):
+        raise UnsupportedOp("np.asarray / np.array of a traced value: its values are not known while tracing; "
+                            "keep the computation in torch ops")
 
 
 class DeviceValue(Proxy):
@@ -302,6 +322,8 @@ def to_atom(x):
     """A Var or Lit for a traced proxy or a Python number."""
     if isinstance(x, Proxy):
         return x.var
+    if isinstance(x, np.generic) and isinstance(x.item(), (bool, int, float)):  # a numpy scalar
+        x = x.item()
     if isinstance(x, (bool, int, float)):
         return Lit(x, PyScalarType(type(x)))
     raise TracingError(f"expected a tensor, tile or number, got {type(x).__name__}")

@@ -15,6 +15,7 @@ class RegionBuilder:
         self.parent = parent
         self.eqns: list[Eqn] = []
         self.closed = False
+        self.source = None  # the user's `for ... in tl.tile(...)` line
 
     def encloses(self, other: "RegionBuilder") -> bool:
         """True when `other` is this region or nested inside it."""

@@ -13,7 +13,8 @@ from .naming import op_name
 from .primitives import kernel_p, load_p, store_p
 from .proxies import DeviceValue, HostTensor, Tile, TraceMode
 from .tunables import check_claimed
-from .types import HostType, PyScalarType, host_type_of
+from .naming import kernel_name
+from .types import HostType, PyScalarType, host_type_of, tensor_problem
 
 STATIC_ARG_TYPES = (bool, int, float, str, type(None), torch.dtype, torch.device)
 
@@ -23,12 +24,18 @@ def _proxy_args(fn, args, kwargs):
     try:
         bound = inspect.signature(fn).bind(*args, **kwargs)
     except TypeError as exc:
-        raise ArgumentError(f"{fn.__name__}(): {exc}") from None
+        raise ArgumentError(f"{kernel_name(fn)}(): {exc}") from None
+    passed = set(bound.arguments)
     bound.apply_defaults()
     inputs, devices, params = [], set(), []
     for name, value in bound.arguments.items():
         params.append((name, None))
+        if isinstance(value, torch.Tensor) and name not in passed:
+            continue  # a default (or a partial's keyword): a captured tensor, like a global
         if isinstance(value, torch.Tensor):
+            problem = tensor_problem(value)
+            if problem is not None:
+                raise ArgumentError(f"argument `{name}` of {kernel_name(fn)}() {problem}", source=None)
             var = Var(host_type_of(value))
             params[-1] = (name, var)
             with torch._C.DisableTorchFunction():
@@ -39,10 +46,10 @@ def _proxy_args(fn, args, kwargs):
             st.require().hints[var] = name
         elif not isinstance(value, STATIC_ARG_TYPES):
             raise ArgumentError(
-                f"argument `{name}` of {fn.__name__}() is a {type(value).__name__}; kernels take "
+                f"argument `{name}` of {kernel_name(fn)}() is a {type(value).__name__}; kernels take "
                 "tensors, Python numbers, strings, dtypes and devices", source=None)
     if len(devices) > 1:
-        raise ArgumentError(f"tensor arguments of {fn.__name__}() are on several devices: "
+        raise ArgumentError(f"tensor arguments of {kernel_name(fn)}() are on several devices: "
                             f"{sorted(map(str, devices))}", source=None)
     return bound, inputs, params
 
@@ -115,8 +122,8 @@ def trace(fn, args, kwargs, tunables=()) -> Program:
         except TilefnError:
             raise
         if state.region is not None:
-            raise TracingError("a tile loop did not finish (`break` or `return` inside a tile loop "
-                               "is not supported)", source=None)
+            raise TracingError("this tile loop did not finish (`break` or `return` inside a tile loop "
+                               "is not supported: let the loop run to its end)", source=state.region.source)
         outputs = _outputs(result)
         check_claimed(state, fn)
     eqns = list(state.host_eqns)
@@ -127,6 +134,6 @@ def trace(fn, args, kwargs, tunables=()) -> Program:
         eqns += before
         eqns.append(kernel)
         eqns += after
-    return Program(fn.__name__, inputs, eqns, outputs, state.blocks,
+    return Program(kernel_name(fn), inputs, eqns, outputs, state.blocks,
                    [entry for entry in state.consts.values()], state.hints, params, state.tunables.values(),
                    state.captured.items())

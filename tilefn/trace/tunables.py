@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..errors import ConfigError, SourceInfo, TracingError
 from . import state as st
 from .ir import Tunable
+from .naming import kernel_name
 
 CHOICE_TYPES = (bool, int, float, str)
 
@@ -64,5 +65,5 @@ def check_claimed(state, fn) -> None:
     if unknown:
         code = getattr(fn, "__code__", None)
         source = SourceInfo(code.co_filename, code.co_firstlineno, code.co_name) if code is not None else None
-        raise ConfigError(f"Config tunables {unknown} are not registered by {fn.__name__} "
+        raise ConfigError(f"Config tunables {unknown} are not registered by {kernel_name(fn)} "
                           f"(it registers {sorted(state.tunables)} with register_tunable)", source=source)

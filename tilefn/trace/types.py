@@ -16,6 +16,25 @@ if hasattr(torch, "float8_e4m3fn"):
     _DTYPE_NAMES[torch.float8_e5m2] = "f8e5m2"
 
 
+# the element types kernels compute with (tilefn.lower.emit.TL_DTYPES lowers each)
+KERNEL_DTYPES = frozenset({torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+                           torch.int16, torch.int8, torch.uint8, torch.bool})
+
+
+def tensor_problem(tensor: torch.Tensor) -> str | None:
+    """Why a kernel cannot take `tensor` as an argument (what to do instead), or None if it can."""
+    if tensor.layout != torch.strided:
+        return f"is a {str(tensor.layout).replace('torch.', '')} tensor; kernels take dense tensors: pass .to_dense()"
+    if tensor.device.type not in ("cpu", "cuda"):
+        return (f"is on the {tensor.device.type} device; kernels run on CUDA tensors (and on CPU tensors, "
+                "through Triton's interpreter)")
+    if tensor.dtype.is_complex:
+        return f"is {tensor.dtype}; complex tensors are not supported: pass torch.view_as_real(...) instead"
+    if tensor.dtype not in KERNEL_DTYPES:
+        return f"has dtype {tensor.dtype}, which tilefn kernels do not support yet"
+    return None
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     return _DTYPE_NAMES.get(dtype, str(dtype).replace("torch.", ""))
 
