@@ -107,7 +107,7 @@ class TileProgram:
     """One drawn kernel. `body` is the main value; `after` the follow-up (row_reduce: a full row over
     `row` and `s_b`; carry: a 1-d map of `acc`; matmul: the epilogue over `acc_t` and `bias_t`);
     `pre` the matmul's prologue on `x_t`. `gather_rows`: x has this many rows and is read through
-    `idx` (None: read directly). Inputs come from `seed`."""
+    `idx` (None: read directly). `x_transposed`: x is column-major. Inputs come from `seed`."""
 
     kind: str
     dtype: torch.dtype
@@ -121,6 +121,7 @@ class TileProgram:
     matmul_form: str = "addmm"
     gather_rows: int | None = None
     index_dtype: torch.dtype = torch.int64
+    x_transposed: bool = False
     seed: int = 0
 
 
@@ -273,11 +274,14 @@ def inputs(p: TileProgram) -> tuple:
             return torch.randn(shape, generator=g).to(p.dtype)
         return torch.randint(-20, 21, shape, generator=g, dtype=p.dtype)
 
+    def layout(x):
+        return x.t().contiguous().t() if p.x_transposed else x
+
     if p.kind == "matmul":
-        return values(p.m, p.k), values(p.k, p.n), values(p.n)
+        return layout(values(p.m, p.k)), values(p.k, p.n), values(p.n)
     rows = p.gather_rows if p.gather_rows is not None else p.m
     idx = (torch.randint(0, rows, (p.m,), generator=g) if p.gather_rows is not None else torch.arange(p.m))
-    return values(rows, p.n), values(p.m, p.n), values(p.n), values(p.m), idx.to(p.index_dtype)
+    return layout(values(rows, p.n)), values(p.m, p.n), values(p.n), values(p.m), idx.to(p.index_dtype)
 
 
 # --- checking --------------------------------------------------------------------------------
@@ -311,6 +315,7 @@ def op_kinds(p: TileProgram) -> frozenset:
     found = {p.kind, _dtype(p.dtype)} | {f"reduce:{r}" for r in p.reductions}
     found |= {"gather"} if p.gather_rows is not None else set()
     found |= {p.matmul_form} if p.kind == "matmul" else set()
+    found |= {"transposed"} if p.x_transposed else set()
     stack = [e for e in (p.body, p.after, p.pre) if e is not None]
     while stack:
         e = stack.pop()
@@ -340,16 +345,18 @@ def expressions(dtype: torch.dtype, names: tuple, conditions: tuple, depth: int 
     thresholds = s.sampled_from([-0.5, 0.0, 0.3]) if floating else s.integers(-5, 5)
     leaf = s.sampled_from(names).map(Leaf)
 
+    def scalar_op(op, expr, value, left):
+        return Binary(op, Const(value), expr) if left else Binary(op, expr, Const(value))
+
     def extend(children):
-        ops = [s.builds(Unary, s.sampled_from(unary), children),
-               s.builds(Binary, s.sampled_from(binary), children, children),
-               s.builds(Binary, s.sampled_from(with_scalar), children, consts.map(Const)),
-               s.builds(Binary, s.sampled_from(with_scalar), consts.map(Const), children)]
+        unary_op = s.builds(Unary, s.sampled_from(unary), children)
+        ops = [unary_op, unary_op, s.builds(Binary, s.sampled_from(binary), children, children),
+               s.builds(scalar_op, s.sampled_from(with_scalar), children, consts, s.booleans())]
         if conditions:
             ops.append(s.builds(Where, s.sampled_from(conditions), thresholds, children, children))
         return s.one_of(ops)
 
-    return s.recursive(leaf, extend, max_leaves=depth + 1)
+    return s.recursive(leaf, extend, max_leaves=depth + 2)
 
 
 def _full(expr: Expr, full: tuple, op: str) -> Expr:
@@ -368,16 +375,16 @@ def programs(kinds: tuple = KINDS, dtypes: tuple = (torch.float32, torch.float32
         floats = tuple(d for d in dtypes if d.is_floating_point)
         dtype = draw(s.sampled_from(floats if kind == "matmul" else dtypes))
         m, n = draw(sizes(1, max_side)), draw(sizes(1, max_side))
-        seed = draw(s.integers(0, 2 ** 31 - 1))
+        seed, x_transposed = draw(s.integers(0, 2 ** 31 - 1)), draw(s.booleans())
         inputs_ = ("x_t", "y_t", "r_t", "c_t")
         if kind == "matmul":
             epi = draw(expressions(dtype, ("acc_t", "bias_t"), ("bias_t",), 2))
-            return TileProgram(kind, dtype, m, n, body=Leaf("x_t"), k=draw(sizes(1, max_side)), seed=seed,
+            return TileProgram(kind, dtype, m, n, body=Leaf("x_t"), k=draw(sizes(1, max_side)), seed=seed, x_transposed=x_transposed,
                                pre=draw(expressions(dtype, ("x_t",), ("x_t",), 2)), after=_full(epi, ("acc_t",), "add"),
                                matmul_form=draw(s.sampled_from(["addmm", "matmul"])))
         gather = draw(s.none() | sizes(1, max_side))
         body = _full(draw(expressions(dtype, inputs_, inputs_)), ("x_t", "y_t"), "add")
-        common = dict(body=body, gather_rows=gather, seed=seed,
+        common = dict(body=body, gather_rows=gather, seed=seed, x_transposed=x_transposed,
                       index_dtype=draw(s.sampled_from([torch.int64, torch.int32])))
         if kind == "pointwise":
             return TileProgram(kind, dtype, m, n, **common)
