@@ -99,3 +99,8 @@ def test_a_wrong_kernel_is_caught():
     _, reference = fz.build(GATHERED_ROW_MAX)
     with pytest.raises(AssertionError, match="compiled vs reference"):
         tt.assert_matches(wrong_kernel, reference, *fz.inputs(GATHERED_ROW_MAX))
+
+
+def test_op_names_shared_by_the_float_and_int_tables_spell_the_same_op():
+    for floats, ints in ((fz.FLOAT_UNARY, fz.INT_UNARY), (fz.FLOAT_BINARY, fz.INT_BINARY)):
+        assert all(floats[name] == ints[name] for name in floats.keys() & ints.keys())

@@ -30,6 +30,7 @@ from typing import Union
 import attrs
 import torch
 
+from . import lang
 from .config import Config
 from .testing import _strategies, assert_matches, sizes
 
@@ -88,11 +89,12 @@ FLOAT_UNARY = {
     "via_bf16": "({}).to(torch.bfloat16).to(torch.float32)",
 }
 INT_UNARY = {"neg": "(-{})", "abs": "({}).abs()", "times3": "(({}) * 3)", "mod5": "(({}) % 5)",
-             "floordiv3": "(({}) // 3)", "clamp": "torch.clamp({}, -10, 10)"}
+             "floordiv3": "(({}) // 3)", "clamp10": "torch.clamp({}, -10, 10)"}
 FLOAT_BINARY = {"add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})", "maximum": "torch.maximum({}, {})",
                 "minimum": "torch.minimum({}, {})", "div": "({} / (({}).abs() + 1.0))"}
 INT_BINARY = {"add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})", "maximum": "torch.maximum({}, {})",
               "minimum": "torch.minimum({}, {})", "and": "({} & {})", "or": "({} | {})", "xor": "({} ^ {})"}
+_UNARY, _BINARY = FLOAT_UNARY | INT_UNARY, FLOAT_BINARY | INT_BINARY  # shared names spell the same op
 SCALAR_OK = ("add", "sub", "mul", "and", "or", "xor")  # binary ops that take a Python number operand
 REDUCTIONS = ("sum", "amax", "amin", "mean")
 # carry loops: reduction -> (initial accumulator, how a tile's partial result joins it)
@@ -135,10 +137,9 @@ def render(expr: Expr, bind: dict) -> str:
     if isinstance(expr, Where):
         return (f"torch.where({bind[expr.leaf]} > {expr.threshold!r}, {render(expr.lhs, bind)}, "
                 f"{render(expr.rhs, bind)})")
-    table = (FLOAT_UNARY | INT_UNARY) if isinstance(expr, Unary) else (FLOAT_BINARY | INT_BINARY)
     if isinstance(expr, Unary):
-        return table[expr.op].format(render(expr.arg, bind))
-    return table[expr.op].format(render(expr.lhs, bind), render(expr.rhs, bind))
+        return _UNARY[expr.op].format(render(expr.arg, bind))
+    return _BINARY[expr.op].format(render(expr.lhs, bind), render(expr.rhs, bind))
 
 
 def leaves(expr: Expr | None) -> frozenset:
@@ -177,46 +178,47 @@ def _loads(used: frozenset, bind: dict, indent: str) -> list[str]:
     return [f"{indent}{name} = {bind[name]}" for name in sorted(used & bind.keys())]
 
 
-def kernel_source(p: TileProgram) -> str:
-    """The tilefn kernel for `p` as Python source (`def kernel(...)`)."""
-    d = _dtype(p.dtype)
-    if p.kind == "matmul":
-        prologue = render(p.pre, {"x_t": "x_t"})
-        product = (f"torch.addmm(acc, {prologue}, w[tk, tn])" if p.matmul_form == "addmm"
-                   else f"acc + ({prologue}) @ w[tk, tn]")
-        lines = ["def kernel(x, w, bias):", "    m, k = x.shape", "    n = w.shape[1]",
-                 f"    out = torch.empty([m, n], dtype={d}, device=x.device)",
-                 "    for tm, tn in tl.tile([m, n]):", "        acc = tl.zeros([tm, tn], dtype=torch.float32)",
-                 "        for tk in tl.tile(k):", "            x_t = x[tm, tk]", f"            acc = {product}",
-                 "        bias_t = bias[tn][None, :]",
-                 f"        out[tm, tn] = {render(p.after, {'acc_t': 'acc', 'bias_t': 'bias_t'})}", "    return out"]
-        return "\n".join(lines) + "\n"
-    head = ["def kernel(x, y, r, c, idx):", "    m, n = y.shape"]
-    gather = ["{}rows = idx[tm]"] if p.gather_rows is not None else []
-    if p.kind == "pointwise":
-        bind = _kernel_leaves(p, "tn", "tm")
-        used = leaves(p.body)
-        return "\n".join(head + [f"    out = torch.empty([m, n], dtype={d}, device=y.device)",
-                                 "    for tm, tn in tl.tile([m, n]):"]
-                         + [g.format("        ") for g in gather if "x_t" in used] + _loads(used, bind, "        ")
-                         + [f"        out[tm, tn] = {render(p.body, {k: k for k in bind})}", "    return out"]) + "\n"
-    if p.kind == "row_reduce":
-        bind = _kernel_leaves(p, ":", "tm")
-        (reduction,) = p.reductions
-        used = leaves(p.body) | leaves(p.after)
-        names = {k: k for k in bind} | {"row": "row", "s_b": "s[:, None]"}
-        return "\n".join(head + [f"    red = torch.empty([m], dtype={_dtype(_reduced_dtype(p, reduction))}, device=y.device)",
-                                 f"    out = torch.empty([m, n], dtype={d}, device=y.device)",
-                                 "    for tm in tl.tile(m):"]
-                         + [g.format("        ") for g in gather if "x_t" in used] + _loads(used, bind, "        ")
-                         + [f"        row = {render(p.body, names)}", f"        s = torch.{reduction}(row, dim=1)",
-                            "        red[tm] = s", f"        out[tm, :] = {render(p.after, names)}",
-                            "    return red, out"]) + "\n"
-    bind = _kernel_leaves(p, "tn", "tm")
-    used = leaves(p.body)
+def _gather(p: TileProgram, used: frozenset, indent: str) -> list[str]:
+    return [f"{indent}rows = idx[tm]"] if p.gather_rows is not None and "x_t" in used else []
+
+
+def _matmul_kernel(p: TileProgram) -> list[str]:
+    prologue = render(p.pre, {"x_t": "x_t"})
+    product = (f"torch.addmm(acc, {prologue}, w[tk, tn])" if p.matmul_form == "addmm"
+               else f"acc + ({prologue}) @ w[tk, tn]")
+    return ["def kernel(x, w, bias):", "    m, k = x.shape", "    n = w.shape[1]",
+            f"    out = torch.empty([m, n], dtype={_dtype(p.dtype)}, device=x.device)",
+            "    for tm, tn in tl.tile([m, n]):", "        acc = tl.zeros([tm, tn], dtype=torch.float32)",
+            "        for tk in tl.tile(k):", "            x_t = x[tm, tk]", f"            acc = {product}",
+            "        bias_t = bias[tn][None, :]",
+            f"        out[tm, tn] = {render(p.after, {'acc_t': 'acc', 'bias_t': 'bias_t'})}", "    return out"]
+
+
+def _pointwise_kernel(p: TileProgram) -> list[str]:
+    bind, used = _kernel_leaves(p, "tn", "tm"), leaves(p.body)
+    return (_HEAD + [f"    out = torch.empty([m, n], dtype={_dtype(p.dtype)}, device=y.device)",
+                     "    for tm, tn in tl.tile([m, n]):"]
+            + _gather(p, used, "        ") + _loads(used, bind, "        ")
+            + [f"        out[tm, tn] = {render(p.body, {k: k for k in bind})}", "    return out"])
+
+
+def _row_reduce_kernel(p: TileProgram) -> list[str]:
+    bind, used = _kernel_leaves(p, ":", "tm"), leaves(p.body) | leaves(p.after)
+    (reduction,) = p.reductions
+    names = {k: k for k in bind} | {"row": "row", "s_b": "s[:, None]"}
+    return (_HEAD + [f"    red = torch.empty([m], dtype={_dtype(_reduced_dtype(p, reduction))}, device=y.device)",
+                     f"    out = torch.empty([m, n], dtype={_dtype(p.dtype)}, device=y.device)",
+                     "    for tm in tl.tile(m):"]
+            + _gather(p, used, "        ") + _loads(used, bind, "        ")
+            + [f"        row = {render(p.body, names)}", f"        s = torch.{reduction}(row, dim=1)",
+               "        red[tm] = s", f"        out[tm, :] = {render(p.after, names)}", "    return red, out"])
+
+
+def _carry_kernel(p: TileProgram) -> list[str]:
+    bind, used = _kernel_leaves(p, "tn", "tm"), leaves(p.body)
     outs = [f"out{i}" for i in range(len(p.reductions))]
-    lines = head + [f"    {o} = torch.empty([m], dtype=torch.float32, device=y.device)" for o in outs]
-    lines += ["    for tm in tl.tile(m):"] + [g.format("        ") for g in gather if "x_t" in used]
+    lines = _HEAD + [f"    {o} = torch.empty([m], dtype=torch.float32, device=y.device)" for o in outs]
+    lines += ["    for tm in tl.tile(m):"] + _gather(p, used, "        ")
     lines += [f"        acc{i} = tl.full([tm], {_CARRY[red][0]}, dtype=torch.float32)" for i, red in enumerate(p.reductions)]
     lines += ["        for tn in tl.tile(n):"] + _loads(used, bind, "            ")
     lines += [f"            v = ({render(p.body, {k: k for k in bind})}).to(torch.float32)"]
@@ -224,7 +226,17 @@ def kernel_source(p: TileProgram) -> str:
     for i, red in enumerate(p.reductions):
         acc = f"(acc{i} / n)" if red == "mean" else f"acc{i}"
         lines.append(f"        out{i}[tm] = {render(p.after, {'acc': acc})}")
-    return "\n".join(lines + [f"    return {', '.join(outs)}"]) + "\n"
+    return lines + [f"    return {', '.join(outs)}"]
+
+
+_HEAD = ["def kernel(x, y, r, c, idx):", "    m, n = y.shape"]
+_KERNELS = {"pointwise": _pointwise_kernel, "row_reduce": _row_reduce_kernel, "carry": _carry_kernel,
+            "matmul": _matmul_kernel}
+
+
+def kernel_source(p: TileProgram) -> str:
+    """The tilefn kernel for `p` as Python source (`def kernel(...)`)."""
+    return "\n".join(_KERNELS[p.kind](p)) + "\n"
 
 
 def reference_source(p: TileProgram) -> str:
@@ -254,7 +266,6 @@ def _exec(source: str, name: str):
     """Define `name` from `source`, registered with linecache so tracebacks and tilefn quote it."""
     filename = f"<tilefn.fuzz {name} {hashlib.sha1(source.encode()).hexdigest()[:12]}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    from . import lang
     namespace = {"torch": torch, "tl": lang}
     exec(compile(source, filename, "exec"), namespace)
     return namespace[name]
