@@ -10,8 +10,8 @@
         config = data.draw(st.none() | tt.configs(kernel, *fz.inputs(program)))
         fz.check(program, config)
 
-A `TileProgram` is one of four kernel shapes (`pointwise` over a 2-d grid of tiles, `row_reduce`
-over whole rows with a broadcast follow-up, `carry`: an inner `tl.tile` loop carrying 1-2
+A `TileProgram` is one of five kernel shapes (`pointwise` over a 2-d grid of tiles, `row_reduce`
+/ `col_reduce` over whole rows / columns with a broadcast follow-up, `carry`: an inner `tl.tile` loop carrying 1-2
 reductions, `matmul`: `addmm` or `@` over k tiles with an operand prologue and an epilogue), whose
 values are expression trees over loaded tiles (pointwise ops from a table, casts, `where`,
 broadcast `[None, :]` / `[:, None]` operands), optionally reading its main operand through a
@@ -101,13 +101,13 @@ REDUCTIONS = ("sum", "amax", "amin", "mean")
 _CARRY = {"sum": ("0.0", "acc{i} + torch.sum(v, dim=1)"), "mean": ("0.0", "acc{i} + torch.sum(v, dim=1)"),
           "amax": ('float("-inf")', "torch.maximum(acc{i}, torch.amax(v, dim=1))"),
           "amin": ('float("inf")', "torch.minimum(acc{i}, torch.amin(v, dim=1))")}
-KINDS = ("pointwise", "row_reduce", "carry", "matmul")
+KINDS = ("pointwise", "row_reduce", "col_reduce", "carry", "matmul")
 
 
 @attrs.frozen
 class TileProgram:
-    """One drawn kernel. `body` is the main value; `after` the follow-up (row_reduce: a full row over
-    `row` and `s_b`; carry: a 1-d map of `acc`; matmul: the epilogue over `acc_t` and `bias_t`);
+    """One drawn kernel. `body` is the main value; `after` the follow-up (row_reduce / col_reduce: whole
+    rows / columns over `row`, the body, and `s_b`, its reduction broadcast back; carry: a 1-d map of `acc`; matmul: the epilogue over `acc_t` and `bias_t`);
     `pre` the matmul's prologue on `x_t`. `gather_rows`: x has this many rows and is read through
     `idx` (None: read directly). `x_transposed`: x is column-major. Inputs come from `seed`."""
 
@@ -178,8 +178,8 @@ def _loads(used: frozenset, bind: dict, indent: str) -> list[str]:
     return [f"{indent}{name} = {bind[name]}" for name in sorted(used & bind.keys())]
 
 
-def _gather(p: TileProgram, used: frozenset, indent: str) -> list[str]:
-    return [f"{indent}rows = idx[tm]"] if p.gather_rows is not None and "x_t" in used else []
+def _gather(p: TileProgram, used: frozenset, indent: str, row: str = "tm") -> list[str]:
+    return [f"{indent}rows = idx[{row}]"] if p.gather_rows is not None and "x_t" in used else []
 
 
 def _matmul_kernel(p: TileProgram) -> list[str]:
@@ -202,16 +202,19 @@ def _pointwise_kernel(p: TileProgram) -> list[str]:
             + [f"        out[tm, tn] = {render(p.body, {k: k for k in bind})}", "    return out"])
 
 
-def _row_reduce_kernel(p: TileProgram) -> list[str]:
-    bind, used = _kernel_leaves(p, ":", "tm"), leaves(p.body) | leaves(p.after)
+def _reduce_kernel(p: TileProgram) -> list[str]:
+    """row_reduce: a 1-d grid over rows, whole rows `[tm, :]`; col_reduce: over columns, `[:, tn]`."""
+    rows = p.kind == "row_reduce"
+    row, col, tile, extent, axis = ("tm", ":", "tm", "m", 1) if rows else (":", "tn", "tn", "n", 0)
+    bind, used = _kernel_leaves(p, col, row), leaves(p.body) | leaves(p.after)
     (reduction,) = p.reductions
-    names = {k: k for k in bind} | {"row": "row", "s_b": "s[:, None]"}
-    return (_HEAD + [f"    red = torch.empty([m], dtype={_dtype(_reduced_dtype(p, reduction))}, device=y.device)",
+    names = {k: k for k in bind} | {"row": "row", "s_b": "s[:, None]" if rows else "s[None, :]"}
+    return (_HEAD + [f"    red = torch.empty([{extent}], dtype={_dtype(_reduced_dtype(p, reduction))}, device=y.device)",
                      f"    out = torch.empty([m, n], dtype={_dtype(p.dtype)}, device=y.device)",
-                     "    for tm in tl.tile(m):"]
-            + _gather(p, used, "        ") + _loads(used, bind, "        ")
-            + [f"        row = {render(p.body, names)}", f"        s = torch.{reduction}(row, dim=1)",
-               "        red[tm] = s", f"        out[tm, :] = {render(p.after, names)}", "    return red, out"])
+                     f"    for {tile} in tl.tile({extent}):"]
+            + _gather(p, used, "        ", row) + _loads(used, bind, "        ")
+            + [f"        row = {render(p.body, names)}", f"        s = torch.{reduction}(row, dim={axis})",
+               f"        red[{tile}] = s", f"        out[{row}, {col}] = {render(p.after, names)}", "    return red, out"])
 
 
 def _carry_kernel(p: TileProgram) -> list[str]:
@@ -230,7 +233,7 @@ def _carry_kernel(p: TileProgram) -> list[str]:
 
 
 _HEAD = ["def kernel(x, y, r, c, idx):", "    m, n = y.shape"]
-_KERNELS = {"pointwise": _pointwise_kernel, "row_reduce": _row_reduce_kernel, "carry": _carry_kernel,
+_KERNELS = {"pointwise": _pointwise_kernel, "row_reduce": _reduce_kernel, "col_reduce": _reduce_kernel, "carry": _carry_kernel,
             "matmul": _matmul_kernel}
 
 
@@ -249,12 +252,13 @@ def reference_source(p: TileProgram) -> str:
     bind = _REFERENCE_LEAVES
     if p.kind == "pointwise":
         return f"def reference(x, y, r, c, idx):\n    return ({render(p.body, bind)}).to({d}, copy=True)\n"
-    if p.kind == "row_reduce":
+    if p.kind in ("row_reduce", "col_reduce"):
         (reduction,) = p.reductions
-        names = bind | {"row": "row", "s_b": "s[:, None]"}
+        rows = p.kind == "row_reduce"
+        names = bind | {"row": "row", "s_b": "s[:, None]" if rows else "s[None, :]"}
         return ("def reference(x, y, r, c, idx):\n"
                 f"    row = {render(p.body, names)}\n"
-                f"    s = torch.{reduction}(row, dim=1)\n"
+                f"    s = torch.{reduction}(row, dim={1 if rows else 0})\n"
                 f"    return s.to({_dtype(_reduced_dtype(p, reduction))}, copy=True), ({render(p.after, names)}).to({d}, copy=True)\n")
     results = [render(p.after, {"acc": f"torch.{red}(v, dim=1)"}) for red in p.reductions]
     return ("def reference(x, y, r, c, idx):\n"
@@ -399,7 +403,7 @@ def programs(kinds: tuple = KINDS, dtypes: tuple = (torch.float32, torch.float32
                       index_dtype=draw(s.sampled_from([torch.int64, torch.int32])))
         if kind == "pointwise":
             return TileProgram(kind, dtype, m, n, **common)
-        if kind == "row_reduce":
+        if kind in ("row_reduce", "col_reduce"):
             reduction = draw(s.sampled_from(REDUCTIONS if dtype.is_floating_point else REDUCTIONS[:3]))
             after = draw(expressions(dtype, ("row", "s_b") + inputs_, inputs_, 2))
             return TileProgram(kind, dtype, m, n, reductions=(reduction,), after=_full(after, ("row", "x_t", "y_t"), "sub"),
