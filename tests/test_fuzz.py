@@ -55,6 +55,9 @@ def test_fuzz_long(request, capsys):
             fz.check(program, config)
         except AssertionError as exc:
             failures.append(str(exc))
+        if sum(tried.values()) % 100 == 0:
+            with capsys.disabled():
+                print(f"fuzz-long: {sum(tried.values())} programs, {len(failures)} failed", flush=True)
 
     run()
     with capsys.disabled():
