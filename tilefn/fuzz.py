@@ -2,6 +2,7 @@
 
     from hypothesis import given, strategies as st
     import tilefn.fuzz as fz
+    import tilefn.testing as tt
 
     @given(st.data())
     def test_fuzz(data):
