@@ -25,18 +25,30 @@ EXAMPLES = 30
 QUIET = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
-def draw_case(data):
-    """A program and a Config for it: None (the default) or one drawn from its ConfigSpec."""
-    program = data.draw(fz.programs(), label="program")
+def draw_config(data, program):
+    """None (the default Config) or one drawn from the program's ConfigSpec."""
     kernel, _ = fz.build(program)
-    config = data.draw(st.none() | tt.configs(kernel, *fz.inputs(program)), label="config")
-    return program, config
+    return data.draw(st.none() | tt.configs(kernel, *fz.inputs(program)), label="config")
 
 
 @settings(max_examples=EXAMPLES, derandomize=True, **QUIET)
 @given(st.data())
 def test_drawn_programs_agree(data):
-    fz.check(*draw_case(data))
+    program = data.draw(fz.programs(), label="program")
+    fz.check(program, draw_config(data, program))
+
+
+def failure(data, program) -> str | None:
+    """What went wrong drawing a Config for `program` or checking it under that Config, if anything."""
+    try:
+        config = draw_config(data, program)
+    except Exception as exc:  # tracing for the ConfigSpec failed
+        return f"{type(exc).__name__}: {exc}\n--- kernel ---\n{fz.kernel_source(program)}"
+    try:
+        fz.check(program, config)
+    except AssertionError as exc:  # its message quotes the sources
+        return str(exc)
+    return None
 
 
 def test_fuzz_long(request, capsys):
@@ -48,13 +60,12 @@ def test_fuzz_long(request, capsys):
     @settings(max_examples=count, phases=[Phase.generate], **QUIET)
     @given(st.data())
     def run(data):
-        program, config = draw_case(data)
+        program = data.draw(fz.programs(), label="program")
         tried[program.kind] += 1
         covered.update(fz.op_kinds(program))
-        try:
-            fz.check(program, config)
-        except AssertionError as exc:
-            failures.append(str(exc))
+        problem = failure(data, program)  # recorded; the run goes on
+        if problem is not None:
+            failures.append(problem)
         if sum(tried.values()) % 100 == 0:
             with capsys.disabled():
                 print(f"fuzz-long: {sum(tried.values())} programs, {len(failures)} failed", flush=True)

@@ -329,9 +329,10 @@ def check(p: TileProgram, config: Config | None = None) -> None:
 def op_kinds(p: TileProgram) -> frozenset:
     """Names of what `p` exercises: its kind, ops, reductions, gather, dtype, matmul form."""
     found = {p.kind, _dtype(p.dtype)} | {f"reduce:{r}" for r in p.reductions}
-    found |= {"gather"} if p.gather_rows is not None else set()
+    reads_x = p.kind == "matmul" or "x_t" in leaves(p.body) | leaves(p.after)
+    found |= {"gather"} if p.gather_rows is not None and reads_x else set()
+    found |= {"transposed"} if p.x_transposed and reads_x else set()
     found |= {p.matmul_form} if p.kind == "matmul" else set()
-    found |= {"transposed"} if p.x_transposed else set()
     stack = [e for e in (p.body, p.after, p.pre) if e is not None]
     while stack:
         e = stack.pop()
