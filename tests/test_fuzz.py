@@ -79,6 +79,17 @@ def test_fuzz_long(request, capsys):
     assert not failures, f"{len(failures)} of {sum(tried.values())} programs failed; the first:\n{failures[0]}"
 
 
+INT_TO_BF16 = fz.TileProgram("pointwise", torch.bfloat16, m=2, n=2, body=fz.Where(
+    "x_t", -0.5, fz.Leaf("x_t"), fz.Leaf("i_t")))  # where(x > -0.5, x, idx[:, None]) in bfloat16
+
+
+@pytest.mark.xfail(strict=True, reason="compiled for the CPU, an int -> bfloat16 cast gives the int's bits "
+                   "(Triton 3.6's interpreter casts so; tilefn emits v.to(tl.bfloat16) for an int v)")
+def test_int_to_bfloat16_cast():
+    """Found by the fuzzer (tilefn.fuzz: INT_TO_BF16); programs() leaves the pattern out."""
+    fz.check(INT_TO_BF16)
+
+
 # --- the generator itself ---------------------------------------------------------------------
 GATHERED_ROW_MAX = fz.TileProgram(
     "row_reduce", torch.float32, m=5, n=7, gather_rows=3, seed=1, reductions=("amax",),
