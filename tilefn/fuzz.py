@@ -43,8 +43,8 @@ __all__ = ["Leaf", "Const", "Unary", "Binary", "Where", "TileProgram", "programs
 # --- the description -------------------------------------------------------------------------
 @attrs.frozen
 class Leaf:
-    """A named value: a loaded tile (`x_t`), a broadcast operand (`r_t`, `c_t`; `i_t`: idx as a
-    column, int32 or int64 in any program), an earlier result (`s_b`)."""
+    """A named value: a loaded tile (`x_t`), a broadcast operand (`r_t`, `c_t`; `i_t`: the int32 or
+    int64 idx as a column), an earlier result (`s_b`)."""
 
     name: str
 
@@ -88,8 +88,7 @@ FLOAT_UNARY = {
     "relu": "torch.relu({})", "silu": "torch.nn.functional.silu({})", "gelu": "torch.nn.functional.gelu({})",
     "erf": "torch.erf({})", "sin": "torch.sin({})", "cos": "torch.cos({})", "clamp": "torch.clamp({}, -1.5, 1.5)",
     "square": "(({0}) * ({0}))", "pow": "((({}).abs() + 0.5) ** 1.5)", "affine": "(({}) * 0.5 + 0.25)",
-    # through float32 first: Triton 3.6's CPU interpreter casts ints to bfloat16 by their bits (INT_TO_BF16)
-    "via_bf16": "({}).to(torch.float32).to(torch.bfloat16).to(torch.float32)",
+    "via_bf16": "({}).to(torch.bfloat16).to(torch.float32)",
 }
 INT_UNARY = {"neg": "(-{})", "abs": "({}).abs()", "times3": "(({}) * 3)", "mod5": "(({}) % 5)",
              "floordiv3": "(({}) // 3)", "clamp10": "torch.clamp({}, -10, 10)"}
@@ -107,7 +106,7 @@ _CARRY = {"sum": ("0.0", "acc{i} + torch.sum(v, dim=1)"), "mean": ("0.0", "acc{i
 # INT_TO_BF16, a bug found by this fuzzer (tests/test_fuzz.py::test_int_to_bfloat16_cast): compiled for
 # the CPU, `int_tile.to(tl.bfloat16)` (what tilefn emits for `.to(torch.bfloat16)` of an int tile and
 # for a where() of a bfloat16 and an int tile) gives the int's bit pattern as a bfloat16 (1 -> 9.2e-41),
-# as Triton 3.6's interpreter casts; the patterns that would emit it are not drawn.
+# as Triton 3.6's interpreter casts. Not drawn: ints meet floats only as `idx * 0.5` (_index_scale).
 KINDS = ("pointwise", "row_reduce", "col_reduce", "carry", "matmul")
 
 
@@ -175,10 +174,18 @@ def _kernel_leaves(p: TileProgram, col: str, row: str) -> dict:
     """Kernel-side loads of the inputs, indexed by the row and column tile expressions."""
     x = f"x[rows, {col}]" if p.gather_rows is not None else f"x[{row}, {col}]"
     r = "r[:][None, :]" if col == ":" else f"r[{col}][None, :]"
-    return {"x_t": x, "y_t": f"y[{row}, {col}]", "r_t": r, "c_t": f"c[{row}][:, None]", "i_t": f"idx[{row}][:, None]"}
+    return {"x_t": x, "y_t": f"y[{row}, {col}]", "r_t": r, "c_t": f"c[{row}][:, None]",
+            "i_t": f"idx[{row}][:, None]{_index_scale(p)}"}
 
 
-_REFERENCE_LEAVES = {"x_t": "x[idx.long()]", "y_t": "y", "r_t": "r[None, :]", "c_t": "c[:, None]", "i_t": "idx[:, None]"}
+def _reference_leaves(p: TileProgram) -> dict:
+    return {"x_t": "x[idx.long()]", "y_t": "y", "r_t": "r[None, :]", "c_t": "c[:, None]",
+            "i_t": f"idx[:, None]{_index_scale(p)}"}
+
+
+def _index_scale(p: TileProgram) -> str:
+    """i_t in float programs: int * 0.5 promotes at once (float-only ops like gelu refuse ints in eager torch)."""
+    return " * 0.5" if p.dtype.is_floating_point else ""
 
 
 def _loads(used: frozenset, bind: dict, indent: str) -> list[str]:
@@ -256,7 +263,7 @@ def reference_source(p: TileProgram) -> str:
         acc = f"(({render(p.pre, {'x_t': 'x'})}).float() @ w.float())"
         return ("def reference(x, w, bias):\n"
                 f"    return ({render(p.after, {'acc_t': acc, 'bias_t': 'bias[None, :]'})}).to({d}, copy=True)\n")
-    bind = _REFERENCE_LEAVES
+    bind = _reference_leaves(p)
     if p.kind == "pointwise":
         return f"def reference(x, y, r, c, idx):\n    return ({render(p.body, bind)}).to({d}, copy=True)\n"
     if p.kind in ("row_reduce", "col_reduce"):
@@ -399,8 +406,7 @@ def programs(kinds: tuple = KINDS, dtypes: tuple = (torch.float32, torch.float32
         dtype = draw(s.sampled_from(floats if kind == "matmul" else dtypes))
         m, n = draw(sizes(1, max_side)), draw(sizes(1, max_side))
         seed, x_transposed = draw(s.integers(0, 2 ** 31 - 1)), draw(s.booleans())
-        # no int index operand in bfloat16 programs: it would be cast to bfloat16 (INT_TO_BF16)
-        inputs_ = ("x_t", "y_t", "r_t", "c_t") + (("i_t",) if dtype != torch.bfloat16 else ())
+        inputs_ = ("x_t", "y_t", "r_t", "c_t", "i_t")
         if kind == "matmul":
             epi = draw(expressions(dtype, ("acc_t", "bias_t"), ("bias_t",), 2))
             return TileProgram(kind, dtype, m, n, body=Leaf("x_t"), k=draw(sizes(1, max_side)), seed=seed, x_transposed=x_transposed,
