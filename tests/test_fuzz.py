@@ -16,6 +16,7 @@ import torch
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import tilefn as tfn
 import tilefn.fuzz as fz
 import tilefn.testing as tt
 from tilefn import lang as tl
@@ -88,10 +89,9 @@ def where_bf16_or_int(x, idx):
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="compiled for the CPU, an int -> bfloat16 cast gives the int's bits "
-                   "(Triton 3.6's interpreter casts so; tilefn emits v.to(tl.bfloat16) for an int v)")
 def test_int_to_bfloat16_cast():
-    """Found by the fuzzer (INT_TO_BF16 in tilefn/fuzz.py, whose programs() leave the pattern out)."""
+    """Found by the fuzzer: compiled for the CPU, an int -> bfloat16 cast gave the int's bits (Triton
+    3.6's interpreter casts so; `Emitter.converted` now goes through float32)."""
     x, idx = -torch.ones(4, 2, dtype=torch.bfloat16), torch.arange(4)
     tt.assert_matches(where_bf16_or_int, lambda x, idx: torch.where(x > 0, x, idx[:, None]), x, idx)
 
@@ -135,3 +135,14 @@ def test_a_wrong_kernel_is_caught():
 def test_op_names_shared_by_the_float_and_int_tables_spell_the_same_op():
     for floats, ints in ((fz.FLOAT_UNARY, fz.INT_UNARY), (fz.FLOAT_BINARY, fz.INT_BINARY)):
         assert all(floats[name] == ints[name] for name in floats.keys() & ints.keys())
+
+
+def test_a_bfloat16_compare_with_a_number_found_by_the_long_run():
+    """Found by `--fuzz-long` (seed 2): bf16 y > 0.3 compared in float32 against 0.3, torch against
+    bf16's 0.30078125, so a y of 0.30078125 took the other branch."""
+    program = fz.TileProgram(
+        kind="row_reduce", dtype=torch.bfloat16, m=39, n=28,
+        body=fz.Binary("mul", fz.Where("y_t", 0.3, fz.Leaf("y_t"), fz.Leaf("i_t")), fz.Const(2.0)),
+        after=fz.Binary("sub", fz.Leaf("row"), fz.Binary("sub", fz.Leaf("i_t"), fz.Const(0.5))),
+        reductions=("amin",), seed=1900)
+    fz.check(program, tfn.Config(block_sizes=[64], num_warps=2, num_stages=1))

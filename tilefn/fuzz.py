@@ -106,7 +106,8 @@ _CARRY = {"sum": ("0.0", "acc{i} + torch.sum(v, dim=1)"), "mean": ("0.0", "acc{i
 # INT_TO_BF16, a bug found by this fuzzer (tests/test_fuzz.py::test_int_to_bfloat16_cast): compiled for
 # the CPU, `int_tile.to(tl.bfloat16)` (what tilefn emits for `.to(torch.bfloat16)` of an int tile and
 # for a where() of a bfloat16 and an int tile) gives the int's bit pattern as a bfloat16 (1 -> 9.2e-41),
-# as Triton 3.6's interpreter casts. Not drawn: ints meet floats only as `idx * 0.5` (_index_scale).
+# as Triton 3.6's interpreter casts. Fixed (`tilefn.lower.emit.Emitter.converted`); the generator still
+# lets ints meet floats only as `idx * 0.5` (_index_scale).
 KINDS = ("pointwise", "row_reduce", "col_reduce", "carry", "matmul")
 
 

@@ -180,7 +180,7 @@ def test_masked_load_and_store():
 
 
 def test_exp_on_bf16_computes_in_float32_and_rounds_back():
-    got = lines(lower(exp, torch.randn(64, dtype=torch.bfloat16), blocks=[16]))
+    got = lines(lower(exp, torch.randn(64, dtype=torch.bfloat16), blocks=[16], gpu=True))
     assert any(line.endswith("= (tl.exp(v.to(tl.float32))).to(tl.bfloat16)") for line in got), got
 
 
@@ -190,14 +190,14 @@ def test_exp_on_float32_has_no_casts():
 
 
 def test_converts():
-    got = lines(lower(converts, torch.randn(64), blocks=[16]))
+    got = lines(lower(converts, torch.randn(64), blocks=[16], gpu=True))
     assert any(line.endswith("= v.to(tl.float16)") for line in got)
     assert any(line.endswith("= v.to(tl.int32)") for line in got)
     assert any(line.endswith("= (v != 0)") for line in got), "float -> bool is a comparison with 0, not a cast"
 
 
 def test_store_of_float32_into_bf16_tensor_casts():
-    got = lines(lower(store_bf16, torch.randn(64), blocks=[16]))
+    got = lines(lower(store_bf16, torch.randn(64), blocks=[16], gpu=True))
     casts = [line for line in got if line.endswith("acc.to(tl.bfloat16)")]
     assert len(casts) == 1, got
     name = casts[0].split(" = ")[0]
@@ -243,14 +243,14 @@ def test_gather_loads_the_index_then_the_rows():
 
 # --- reductions --------------------------------------------------------------------------------
 def test_row_reduction_without_mask_when_the_row_is_a_power_of_two():
-    src = lower(row_reductions, torch.randn(32, 64), blocks=[16])
+    src = lower(row_reductions, torch.randn(32, 64), blocks=[16], gpu=True)
     assert "mask" not in src and "tl.where" not in src
     assert "tl.reduce(row, 1, _max_nan_combine, keep_dims=False)" in src
     assert "tl.sum(row, axis=1, keep_dims=False)" in src
 
 
 def test_row_reduction_with_mask_on_a_ragged_row():
-    src = lower(row_reductions, torch.randn(32, 50), blocks=[16])
+    src = lower(row_reductions, torch.randn(32, 50), blocks=[16], gpu=True)
     got = lines(src)
     assert "mask_" not in src  # the row is a full slice: a static mask, no tile mask
     assert "row_masked = tl.where((tl.arange(0, 64) < 50)[None, :], row, float(\"-inf\"))" in got
@@ -279,7 +279,7 @@ def test_float_max_and_min_propagate_nan_like_torch():
 
     nan, inf = float("nan"), float("inf")
     x = torch.tensor([[1.0, nan, 3.0, -1.0], [inf, 2.0, -inf, 0.0], [1.0, 2.0, 3.0, 4.0]])
-    src = lower(kernel, x, blocks=[4])
+    src = lower(kernel, x, blocks=[4], gpu=True)  # (the CPU interpreter: a vectorised form, tested below)
     assert "def _max_nan_combine(a, b):" in src and "def _min_nan_combine(a, b):" in src
     assert "propagate_nan=tl.PropagateNan.ALL" in src
     hi, lo = tfn.jit(kernel, config=tfn.Config(block_sizes=[4]))(x)
@@ -401,13 +401,66 @@ def to_bf16(x):
     return out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Triton 3.6's CPU interpreter converts float32 -> bfloat16 by truncation (cast_impl passes no "
-    "rounding mode to _convert_float), not round-to-nearest-even as CUDA and PyTorch do: CPU results "
-    "of bf16 kernels are off by up to 1 ulp per cast. Fix: round in the interpreter path "
-    "(patch InterpreterBuilder.cast_impl in launch._interpreting, or emit a bit-level RTNE cast when "
-    "lowering for interpret)."))
 def test_cpu_bf16_conversion_rounds_to_nearest():
     x = torch.tensor([-9.6836, 1.99999, 1.01171875, 0.1, -0.3, 255.9, 3.0, 1.0 + 2 ** -8 + 2 ** -10])
     got = tfn.jit(to_bf16)(x)
     assert torch.equal(got, x.to(torch.bfloat16))
+
+
+# --- casts, reductions and comparisons as torch computes them (CPU interpreter included) ----------
+def _to(dtype):
+    def kernel(x):
+        out = torch.empty(x.shape, dtype=dtype)
+        for t in tl.tile(x.shape[0]):
+            out[t] = x[t].to(dtype)
+        return out
+
+    return kernel
+
+
+SPECIALS = [float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 3.0e38, 1e-40, 1.00390625, 1.01171875]
+
+
+@pytest.mark.parametrize("src", [torch.int32, torch.int64, torch.float32, torch.float64, torch.float16, torch.bool])
+def test_casts_to_bfloat16_round_to_nearest_as_torch(src):
+    """Triton 3.6's interpreter gave an int's bits for int -> bf16 and truncated f32 -> bf16."""
+    values = torch.randn(2000, dtype=torch.float64) * 50
+    if src.is_floating_point:
+        values = torch.cat([values, torch.tensor(SPECIALS, dtype=torch.float64)])
+    x = values.to(src)
+    got, want = tfn.jit(_to(torch.bfloat16))(x), x.to(torch.bfloat16)
+    torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dst", [torch.int32, torch.float16, torch.float64, torch.float32])
+def test_casts_from_bfloat16_as_torch(dst):
+    x = (torch.randn(2000) * 100).to(torch.bfloat16)
+    torch.testing.assert_close(tfn.jit(_to(dst))(x), x.to(dst), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("reduce", [torch.amax, torch.amin])
+def test_row_max_and_min_propagate_nan_without_a_combine_loop(reduce, dtype):
+    def kernel(x):
+        out = torch.empty([x.shape[0]], dtype=x.dtype)
+        for tm in tl.tile(x.shape[0]):
+            out[tm] = reduce(x[tm, :], dim=1)
+        return out
+
+    x = torch.randn(16, 100).to(dtype)
+    x[3, 7], x[5, :] = float("nan"), float("inf")
+    torch.testing.assert_close(tfn.jit(kernel)(x), reduce(x, dim=1), equal_nan=True)
+    assert "tl.reduce(" not in tfn.jit(kernel).lower(x).kernel.kernel  # vectorised under the interpreter
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_comparisons_with_a_number_round_it_to_the_half_dtype_as_torch(dtype):
+    """bf16 0.30078125 > 0.3 is False in torch (0.3 rounds to bf16 first); it was True in tilefn."""
+    def kernel(x):
+        out = torch.empty(x.shape, dtype=torch.bool)
+        for t in tl.tile(x.shape[0]):
+            out[t] = (x[t] > 0.3) | (x[t] == 257) | (x[t] <= -0.1)
+        return out
+
+    x = torch.tensor([0.30078125, 0.2998046875, 0.3, 257, 256, 258, -0.1, -0.10009765625], dtype=dtype)
+    assert torch.equal(tfn.jit(kernel)(x), (x > 0.3) | (x == 257) | (x <= -0.1))

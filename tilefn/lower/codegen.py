@@ -27,6 +27,11 @@ KERNEL_HELPERS = {
                         "    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)\n",
     "_min_nan_combine": "@triton.jit\ndef _min_nan_combine(a, b):\n"
                         "    return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)\n",
+    # float32 -> bfloat16 rounded to nearest even on the bits (Triton's CPU interpreter truncates)
+    "_bf16_rtne": "@triton.jit\ndef _bf16_rtne(x):\n"
+                  "    bits = x.to(tl.uint32, bitcast=True)\n"
+                  "    top = tl.where(x != x, 0x7FC0, (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16)\n"
+                  "    return top.to(tl.uint16).to(tl.bfloat16, bitcast=True)\n",
 }
 
 

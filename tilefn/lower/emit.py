@@ -22,7 +22,7 @@ def tl_dtype(dtype: torch.dtype) -> str:
 
 
 # Names the kernel source uses literally; a user's value of the same name gets another.
-RESERVED = frozenset({"pid", "float", "_mul_combine", "_max_nan_combine", "_min_nan_combine"})
+RESERVED = frozenset({"pid", "float", "_mul_combine", "_max_nan_combine", "_min_nan_combine", "_bf16_rtne"})
 TILE_PREFIXES = ("off_", "offs_", "mask_")  # the names codegen derives from a tile's base name
 
 
@@ -31,6 +31,11 @@ def _identifier(text: str) -> str:
     if not text or text[0].isdigit() or keyword.iskeyword(text) or text in ("tl", "triton"):
         text = "v_" + text
     return text
+
+
+def _operand(expr: str) -> str:
+    """`expr` ready for a method call: a name as it is, anything else in parentheses."""
+    return expr if expr.isidentifier() else f"({expr})"
 
 
 class Emitter:
@@ -76,6 +81,20 @@ class Emitter:
         if atom not in self.names:
             self.names[atom] = self.fresh(self.hints.get(atom, "v"))
         return self.names[atom]
+
+    def converted(self, expr: str, src: torch.dtype, dst: torch.dtype) -> str:
+        """`expr` (of dtype `src`) as `dst`. Under Triton's CPU interpreter (3.6) a cast to or from
+        bfloat16 is right only from or to float32, and float32 -> bfloat16 truncates (whatever
+        `fp_downcast_rounding` says): go through float32 and round to nearest even on the bits, as
+        the GPU rounds."""
+        if src == dst:
+            return expr
+        if self.interpret and torch.bfloat16 in (src, dst) and torch.float32 not in (src, dst):
+            expr, src = f"{_operand(expr)}.to(tl.float32)", torch.float32
+        if self.interpret and dst == torch.bfloat16:
+            self.needs_helpers.add("_bf16_rtne")
+            return f"_bf16_rtne({expr})"
+        return f"{_operand(expr)}.to({tl_dtype(dst)})"
 
     def bind(self, var: Var, name: str) -> None:
         self.names[var] = name

@@ -26,7 +26,7 @@ def cast(em: Emitter, atom, dtype) -> str:
     """`atom` as source text, converted to `dtype` when it is a tensor of another dtype."""
     if isinstance(atom, Lit) or atom.type.dtype == dtype:
         return em(atom)
-    return f"{em(atom)}.to({tl_dtype(dtype)})"
+    return em.converted(em(atom), atom.type.dtype, dtype)
 
 
 # --- pointwise ---------------------------------------------------------------------------
@@ -50,14 +50,18 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _HALF else dtype
 
 
-def finish(expr: str, compute: torch.dtype, dtype: torch.dtype) -> str:
-    return expr if compute == dtype else f"({expr}).to({tl_dtype(dtype)})"
+def finish(em: Emitter, expr: str, compute: torch.dtype, dtype: torch.dtype) -> str:
+    return em.converted(expr, compute, dtype)
 
 
 @rule(*BINARY)
 def _binary(em: Emitter, eqn):
-    dtype = compute_dtype(_operand_dtype(eqn))
-    a, b = (cast(em, x, dtype) for x in eqn.inputs)
+    operands = _operand_dtype(eqn)
+    dtype = compute_dtype(operands)
+    inputs = eqn.inputs
+    if eqn.prim in _COMPARE and operands in _HALF:  # torch compares with the number rounded to the half dtype
+        inputs = [_rounded(x, operands) for x in inputs]
+    a, b = (cast(em, x, dtype) for x in inputs)
     prim = eqn.prim
     if prim in _INFIX:
         expr = f"{a} {_INFIX[prim]} {b}"
@@ -74,7 +78,15 @@ def _binary(em: Emitter, eqn):
         expr = _pow(em, eqn, a, b)
     else:
         raise TilefnError(f"no Triton lowering for {prim}", source=eqn.source)
-    em.assign(eqn.outputs[0], finish(expr, dtype if prim not in _COMPARE else torch.bool, out_dtype(eqn)))
+    em.assign(eqn.outputs[0], finish(em, expr, dtype if prim not in _COMPARE else torch.bool, out_dtype(eqn)))
+
+
+def _rounded(atom, dtype: torch.dtype):
+    """A Python-number operand as the nearest value of `dtype` (b > 0.3 compares with bf16's 0.30078125)."""
+    if not isinstance(atom, Lit) or isinstance(atom.value, bool):
+        return atom
+    with torch._C.DisableTorchFunction():
+        return Lit(float(torch.tensor(atom.value, dtype=dtype)), atom.type)
 
 
 def _int_floordiv(em, a, b):
@@ -94,7 +106,7 @@ def _pow(em, eqn, a, b):
     dtype = out_dtype(eqn)
     compute = torch.float32 if dtype in _HALF or not dtype.is_floating_point else dtype
     expr = f"tl.exp2({cast(em, eqn.inputs[1], compute)} * tl.log2({cast(em, eqn.inputs[0], compute)}))"
-    return expr if compute == dtype else f"({expr}).to({tl_dtype(dtype)})"
+    return em.converted(expr, compute, compute_dtype(dtype))  # (_binary's `finish` rounds halves)
 
 
 _MATH = {P[name]: text for name, text in {"exp": "tl.exp({})", "exp2": "tl.exp2({})", "log": "tl.log({})", "log2": "tl.log2({})",
@@ -120,7 +132,7 @@ def _math(em: Emitter, eqn):
         em.bind(eqn.outputs[0], em(eqn.inputs[0]))
         return
     expr = _MATH[eqn.prim].format(x)
-    em.assign(eqn.outputs[0], expr if compute == dtype else f"({expr}).to({tl_dtype(dtype)})")
+    em.assign(eqn.outputs[0], em.converted(expr, compute, dtype))
 
 
 @rule(*_PLAIN)
@@ -128,7 +140,7 @@ def _plain(em: Emitter, eqn):
     (x,) = eqn.inputs
     compute = compute_dtype(x.type.dtype)
     expr = _PLAIN[eqn.prim].format(cast(em, x, compute))
-    em.assign(eqn.outputs[0], finish(expr, compute if compute != x.type.dtype or eqn.prim not in _BOOL_VALUED else out_dtype(eqn), out_dtype(eqn)))
+    em.assign(eqn.outputs[0], finish(em, expr, compute if compute != x.type.dtype or eqn.prim not in _BOOL_VALUED else out_dtype(eqn), out_dtype(eqn)))
 
 
 @rule(P["round"])
@@ -136,7 +148,8 @@ def _round(em: Emitter, eqn):
     x = cast(em, eqn.inputs[0], torch.float32)
     r = em.fresh("rounded")
     em.emit(f"{r} = tl.floor({x} + 0.5)")
-    em.assign(eqn.outputs[0], f"tl.where(({r} - {x} == 0.5) & ({r} % 2 != 0), {r} - 1.0, {r}).to({tl_dtype(out_dtype(eqn))})")
+    rounded = f"tl.where(({r} - {x} == 0.5) & ({r} % 2 != 0), {r} - 1.0, {r})"
+    em.assign(eqn.outputs[0], em.converted(rounded, torch.float32, out_dtype(eqn)))
 
 
 @rule(P["where"])
@@ -186,6 +199,11 @@ def _reduce(em: Emitter, eqn):
     if eqn.prim is p.reduce_prod_p:
         expr = f"tl.reduce({value}, {axis}, _mul_combine, keep_dims={keepdim})"
         em.needs_helpers.add("_mul_combine")
+    elif eqn.prim in _NAN_COMBINE and compute.is_floating_point and em.interpret:
+        # NaN propagation in vectorised reductions: the interpreter runs a combine function as a Python loop
+        plain = f"{_TL_REDUCE[eqn.prim]}({value}, axis={axis}, keep_dims={keepdim})"
+        nan = f"tl.max(({value} != {value}).to(tl.int32), axis={axis}, keep_dims={keepdim}) > 0"
+        expr = f"tl.where({nan}, float('nan'), {plain})"
     elif eqn.prim in _NAN_COMBINE and compute.is_floating_point:  # torch.amax/amin propagate NaN; tl.max/min don't
         expr = f"tl.reduce({value}, {axis}, {_NAN_COMBINE[eqn.prim]}, keep_dims={keepdim})"
         em.needs_helpers.add(_NAN_COMBINE[eqn.prim])
@@ -194,8 +212,10 @@ def _reduce(em: Emitter, eqn):
     result_dtype = out_dtype(eqn)
     if result_dtype == torch.bool:
         expr = f"({expr} != 0)"
-    elif compute != result_dtype or eqn.prim in (p.argmax_p, p.argmin_p):
-        expr = f"{expr}.to({tl_dtype(result_dtype)})"
+    elif eqn.prim in (p.argmax_p, p.argmin_p):
+        expr = em.converted(expr, torch.int32, result_dtype)
+    else:
+        expr = em.converted(expr, compute, result_dtype)
     em.assign(eqn.outputs[0], expr)
 
 
@@ -205,7 +225,7 @@ def _scan(em: Emitter, eqn):
     dtype = out_dtype(eqn)
     compute = torch.float32 if dtype in _HALF else dtype
     expr = f"tl.{eqn.prim}({cast(em, x, compute)}, axis={eqn.params['axis']})"
-    em.assign(eqn.outputs[0], expr if compute == dtype else f"{expr}.to({tl_dtype(dtype)})")
+    em.assign(eqn.outputs[0], em.converted(expr, compute, dtype))
 
 
 # --- shapes ------------------------------------------------------------------------------
@@ -301,8 +321,7 @@ def _dot(em: Emitter, eqn):
         precision = ', input_precision="ieee"' if a.type.dtype == torch.float32 else ""
         acc_text = f", {cast(em, acc[0], torch.float32)}" if acc else ""
         expr = f"tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide})"
-    if dtype not in (torch.float32, torch.int32):
-        expr = f"({expr}).to({tl_dtype(dtype)})"
+    expr = em.converted(expr, torch.float32 if a.type.dtype.is_floating_point else torch.int32, dtype)
     em.assign(eqn.outputs[0], expr)
 
 
