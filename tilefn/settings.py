@@ -3,7 +3,8 @@
     TILEFN_PRINT_OUTPUT_CODE=1   print each lowering's generated source to stderr
     TILEFN_DUMP_PASSES=1         print the program after each rewrite pass
     TILEFN_CACHE_DIR=path        where generated sources (src/) and tuned configs (tune/) are kept
-                                 (default ~/.cache/tilefn)
+                                 (default ~/.cache/tilefn; one that cannot be written is done
+                                 without, with one warning: tilefn.disk_cache)
     TILEFN_COMPILE_WORKERS=n     most worker processes compiling tuning candidates (default min(8, cpus))
 
 `Settings.from_env(**overrides)` reads the environment when it is called (a lowering or tuning

@@ -1,7 +1,9 @@
 """Tests for tilefn.lower.launch: kernel source text -> Launcher (CPU through Triton's interpreter, CUDA if present)."""
 import hashlib
 import inspect
+import logging
 import os
+import traceback
 
 import pytest
 import torch
@@ -10,6 +12,8 @@ import triton.language as tl
 from triton.backends.compiler import GPUTarget
 from triton.runtime.jit import JITFunction
 
+import tilefn as tfn
+from tilefn import lang as tfn_lang
 from tilefn.lower.launch import _compile_cuda, load_kernel, make_launcher
 
 # Triton 3.6's interpreter turns 1-element arrays into ints for range(); numpy >= 1.25 warns about it.
@@ -237,3 +241,57 @@ def test_cuda_dot_side_stream_and_graph():
     assert c.isnan().all()
     graph.replay()
     torch.testing.assert_close(c, ref, rtol=2e-2, atol=2e-2)
+
+
+# --- a cache directory that cannot be written ----------------------------------------------
+BAD = HEADER + '''@triton.jit
+def bad(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    y = undefined_name + 1.0
+    tl.store(x_ptr + offs, y)
+'''
+
+
+@pytest.fixture
+def unwritable_cache(tmp_path, monkeypatch):
+    """TILEFN_CACHE_DIR under a regular file: no one can create it (root included, unlike a chmod)."""
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("TILEFN_CACHE_DIR", str(tmp_path / "file" / "cache"))
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_source_runs_from_memory_when_the_cache_cannot_be_written(unwritable_cache, caplog):
+    jit_fn = load_kernel(ROW_SUM, "row_sum", interpret=False)
+    assert inspect.getsource(jit_fn.fn).startswith("@triton.jit\ndef row_sum(")  # what @triton.jit needs
+    x = torch.randn(3, 64)
+    out = torch.empty(3)
+    make_launcher(ROW_SUM, "row_sum", signature_args=[x, out, 64, 64], constexprs={"BLOCK": 32}, num_warps=4,
+                  num_stages=2, device="cpu")((3, 1, 1), x, out, 64, 64)
+    torch.testing.assert_close(out, x.sum(dim=1), rtol=1e-5, atol=1e-4)
+    _compile_cuda(jit_fn, [x, "*fp32", 64, 64], {"BLOCK": 64}, num_warps=2, num_stages=2,
+                  target=GPUTarget("cuda", 90, 32))  # Triton's compiler reads the source too
+    launch = make_launcher(BAD, "bad", signature_args=["*fp32"], constexprs={"BLOCK": 16}, num_warps=4,
+                           num_stages=2, device="cpu")
+    with pytest.raises(Exception) as info:
+        launch((1, 1, 1), torch.empty(16))
+    assert "y = undefined_name + 1.0" in "".join(traceback.format_exception(info.value))  # tracebacks show lines
+    (message,) = _warnings(caplog)  # one warning for three sources
+    assert "working without it" in message
+
+
+def add_kernel(x, y):
+    out = torch.empty_like(x)
+    for t in tfn_lang.tile(out.shape):
+        out[t] = x[t] + y[t]
+    return out
+
+
+def test_a_plain_jit_call_works_when_the_cache_cannot_be_written(unwritable_cache, caplog):
+    kernel = tfn.jit(add_kernel)
+    for shape in [(8, 32), (8, 32), (5, 7)]:  # two lowerings, three calls
+        x, y = torch.randn(shape), torch.randn(shape)
+        torch.testing.assert_close(kernel(x, y), x + y)
+    assert len(_warnings(caplog)) == 1

@@ -379,3 +379,57 @@ def test_pick_config_decides_a_new_signatures_config_once(evaluations):
         torch.testing.assert_close(tuned(torch.zeros(8)), torch.full([8], 4.0))
     tuned(torch.zeros(5))
     assert picked == [torch.Size([8]), torch.Size([5])] and evaluations == []
+
+
+# --- faults: stale entries, an unwritable cache, candidates that all fail ---------------------
+@pytest.mark.parametrize("stale", [
+    tfn.Config(block_sizes=[4, 8], indexing=["pointer"] * 4),  # add has 3 loads and stores
+    tfn.Config(block_sizes=[3, 5]),  # not powers of two
+    tfn.Config(block_sizes=[4, 8], tunables={"gone": 1}),  # a knob the kernel does not register
+])
+def test_a_cached_config_that_no_longer_fits_is_retuned_with_one_warning(stale, evaluations, cache_dir, caplog):
+    x, y = inputs()
+    tfn.tune(add, effort="quick", verbose=False)(x, y)
+    (path,) = cache_dir.glob("*.json")
+    path.write_text(json.dumps({"config": stale.to_fields(), "seconds": 1e-3}))
+    assert cache.load(path.stem) == stale  # it parses
+    count = len(evaluations)
+    with caplog.at_level(logging.WARNING, logger="tilefn.tune"):
+        tuned = tfn.tune(add, effort="quick", verbose=False)
+        for _ in range(3):
+            torch.testing.assert_close(tuned(x, y), x + y)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "no longer fits" in warning and path.name in warning
+    assert len(evaluations) > count  # tuned again, once
+    assert cache.load(path.stem) == tuned.best_config(x, y) != stale  # the entry is overwritten
+    count = len(evaluations)
+    caplog.clear()
+    tfn.tune(add, effort="quick", verbose=False)(x, y)
+    assert len(evaluations) == count and caplog.records == []  # and used from then on
+
+
+def test_an_unwritable_cache_keeps_the_tuned_config_in_memory(evaluations, tmp_path, monkeypatch, caplog):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("TILEFN_CACHE_DIR", str(tmp_path / "file" / "cache"))  # fails for root too
+    x, y = inputs()
+    tuned = tfn.tune(add, effort="quick", verbose=False)
+    torch.testing.assert_close(tuned(x, y), x + y)
+    count, best = len(evaluations), tuned.best_config(x, y)
+    assert count > 1
+    for _ in range(3):
+        a, b = inputs()
+        torch.testing.assert_close(tuned(a, b), a + b)
+    assert len(evaluations) == count and tuned.best_config(x, y) == best  # no retuning
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]  # store and sources
+    assert "working without it" in warning
+
+
+def test_no_correct_candidate_says_why_each_kind_failed():
+    x = torch.zeros(8)
+    configs = [tfn.Config(block_sizes=[3]), tfn.Config(block_sizes=[2]), tfn.Config(block_sizes=[4])]
+    tuned = tfn.tune(by_block, configs=configs, use_cache=False, verbose=False)  # 3: no power of two; 2, 4: wrong
+    with pytest.raises(RuntimeError) as info:
+        tuned(x)
+    message = str(info.value)
+    assert "1 raised TilefnError, first tfn.Config(block_sizes=[3]" in message and "power of two" in message
+    assert "2 gave a wrong result" in message and "first tfn.Config(block_sizes=[2]" in message

@@ -4,10 +4,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib.util
-import os
+import linecache
 import sys
-import tempfile
 import threading
 import types
 from pathlib import Path
@@ -23,6 +21,7 @@ from triton.runtime import driver
 from triton.runtime import interpreter as _interp
 from triton.runtime.jit import JITFunction, mangle_type
 
+from .. import disk_cache
 from ..settings import Settings
 
 _MODULES: dict[str, types.ModuleType] = {}
@@ -30,39 +29,31 @@ _MODULES_LOCK = threading.Lock()
 _INTERPRETER_LOCK = threading.RLock()
 
 
-def _source_path(digest: str, cache_dir: Path) -> Path:
-    """Return the content-addressed file that holds the source with this sha256."""
-    return cache_dir / "src" / f"{digest}.py"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def _source_file(source: str, digest: str, cache_dir: Path) -> str:
+    """The file name to compile `source` under: its content-addressed file under `cache_dir`, or, where
+    that cannot be written, a name registered in linecache (inspect.getsource, which @triton.jit needs,
+    and tracebacks read the lines there)."""
+    relative = f"src/{digest}.py"
+    if disk_cache.read(cache_dir, relative) == source or disk_cache.write(cache_dir, relative, source):
+        return str(cache_dir / relative)
+    name = f"<tilefn source {digest}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)
+    return name
 
 
 def _import_source(source: str, cache_dir: Path | None) -> types.ModuleType:
-    """Import `source` from its file under `cache_dir` (default: `Settings.from_env().cache_dir`) once per
-    process (inspect.getsource needs a real file)."""
+    """Import `source` once per process from its file under `cache_dir` (default:
+    `Settings.from_env().cache_dir`), or from memory when that cannot be written."""
     digest = hashlib.sha256(source.encode()).hexdigest()
     with _MODULES_LOCK:
         if digest not in _MODULES:
-            path = _source_path(digest, cache_dir if cache_dir is not None else Settings.from_env().cache_dir)
-            if not path.is_file() or path.read_text() != source:
-                _write_atomic(path, source)
+            filename = _source_file(source, digest, cache_dir if cache_dir is not None else Settings.from_env().cache_dir)
             mod_name = f"_tilefn_src_{digest}"
-            spec = importlib.util.spec_from_file_location(mod_name, path)
-            module = importlib.util.module_from_spec(spec)
+            module = types.ModuleType(mod_name)
+            module.__file__ = filename
             sys.modules[mod_name] = module
             try:
-                spec.loader.exec_module(module)
+                exec(compile(source, filename, "exec"), module.__dict__)
             except BaseException:
                 del sys.modules[mod_name]
                 raise
@@ -108,7 +99,7 @@ class _Interpreted(_interp.InterpretedFunction):
 
 
 def load_kernel(source: str, name: str, *, interpret: bool, cache_dir: Path | None = None) -> Any:
-    """Import `source` from a cached file and return its JITFunction `name` (an interpreter function if interpret)."""
+    """Import `source` (see `_import_source`) and return its JITFunction `name` (an interpreter function if interpret)."""
     fn = getattr(_import_source(source, cache_dir), name)
     return _Interpreted(fn.fn) if interpret else fn
 

@@ -52,7 +52,7 @@ class Benchmarker:
         self.jitted, self.args, self.repetitions = jitted, args, repetitions
         self.saved = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
         self.cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
-        self.failures = 0
+        self.reasons: dict[str, tuple[int, str]] = {}  # why candidates failed -> (how many, the first)
         self.broken: set = set()  # configs whose compilation failed or hung in a worker
         self.prefetched: set = set()
         self.expected = self._trusted(trusted_config)
@@ -102,21 +102,31 @@ class Benchmarker:
     def __call__(self, config: Config) -> float:
         self.prefetch([config])  # (one the search did not prefetch)
         if config in self.broken:
-            log.info("skipped %s: compilation failed or timed out in a worker", config)
-            self.failures += 1
-            return math.inf
+            return self._skip(config, "failed or timed out compiling in a worker")
         try:
             run = self.jitted.lower(*self.args, config=config).compile()
             self._restore()
             if not _close(self._observed(run(*self.args)), self.expected):
-                log.info("skipped %s: wrong result", config)
-                self.failures += 1
-                return math.inf
+                return self._skip(config, "gave a wrong result (vs the trusted output)")
             return self._time(run)
         except Exception as exc:  # a config the compiler rejects or that crashes is skipped
-            log.info("skipped %s: %s: %s", config, type(exc).__name__, str(exc).splitlines()[:1])
-            self.failures += 1
-            return math.inf
+            return self._skip(config, f"raised {type(exc).__name__}", (str(exc).splitlines() or [""])[0])
+
+    def _skip(self, config: Config, reason: str, detail: str = "") -> float:
+        """Log and count a failed candidate under `reason`, keeping the first one's config and detail."""
+        log.info("skipped %s: %s%s", config, reason, f": {detail}" if detail else "")
+        count, kept = self.reasons.get(reason, (0, f"{config}: {detail}" if detail else str(config)))
+        self.reasons[reason] = (count + 1, kept)
+        return math.inf
+
+    @property
+    def failures(self) -> int:
+        """How many candidates failed."""
+        return sum(count for count, _ in self.reasons.values())
+
+    def failure_summary(self) -> str:
+        """Why candidates failed: each reason with its count and its first case."""
+        return "; ".join(f"{count} {reason}, first {kept}" for reason, (count, kept) in self.reasons.items())
 
     def _time(self, run) -> float:
         if self.cuda:

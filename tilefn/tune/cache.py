@@ -4,23 +4,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 
+from .. import disk_cache
 from ..config import Config
+from ..errors import TilefnError
 from ..lower import backend
 from ..settings import Settings
 
 log = logging.getLogger("tilefn.tune")
 VERSION = "0.2.0"  # 0.2: list positions name knob sites of the canonical program (tilefn.lower.sites)
-
-
-def cache_dir() -> Path:
-    """Where tuned configs are kept: `Settings.cache_dir` / "tune"."""
-    return Settings.from_env().cache_dir / "tune"
 
 
 def device_name(device: torch.device) -> str:
@@ -33,21 +29,33 @@ def cache_key(program, device: torch.device) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def load(key: str) -> Config | None:
-    path = cache_dir() / f"{key}.json"
-    if not path.is_file():
+def _where(key: str) -> tuple[Path, str]:
+    """The cache root and the entry's file under it."""
+    return Settings.from_env().cache_dir, f"tune/{key}.json"
+
+
+def load(key: str, check: Callable[[Config], object] = lambda config: None) -> Config | None:
+    """The Config stored under `key`, or None: when there is none, it cannot be read (`disk_cache`
+    warns), it is corrupt, or `check(config)` raises a TilefnError (it no longer fits the kernel);
+    the last two warn here, and the search that follows overwrites the entry."""
+    root, relative = _where(key)
+    text = disk_cache.read(root, relative)
+    if text is None:
         return None
     try:
-        return Config.from_fields(json.loads(path.read_text())["config"])
+        config = Config.from_fields(json.loads(text)["config"])
     except Exception as exc:  # a corrupt or outdated entry is ignored, never fatal
-        log.warning("ignoring corrupt tilefn tune cache entry %s: %s", path, exc)
+        log.warning("ignoring corrupt tilefn tune cache entry %s: %s", root / relative, exc)
         return None
+    try:
+        check(config)
+    except TilefnError as exc:
+        log.warning("ignoring tilefn tune cache entry %s, its config no longer fits the kernel: %s",
+                    root / relative, str(exc).splitlines()[0])
+        return None
+    return config
 
 
 def store(key: str, config: Config, seconds: float) -> None:
-    path = cache_dir() / f"{key}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"config": config.to_fields(), "seconds": seconds}, f)
-    os.replace(tmp, path)
+    """Store `config` under `key` (where the cache cannot be written, `disk_cache` warns once and nothing is kept)."""
+    disk_cache.write(*_where(key), json.dumps({"config": config.to_fields(), "seconds": seconds}))

@@ -63,7 +63,7 @@ class TunedFunction:
 
     def pick_config(self, args) -> Config:
         """How a new signature's config is picked (once per signature; override to change it): the
-        shipped table's, else the on-disk cache's, else the search's."""
+        shipped table's, else the on-disk cache's (if it still lowers), else the search's."""
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
         row = self._rows[signature_key(args, {})] = (cache.device_name(device), tables.signature_text(args))
         shipped = tables.lookup(self.shipped, *row)
@@ -74,7 +74,7 @@ class TunedFunction:
         cache_key = cache.cache_key(program, device) + f"-{self.effort}-{self.search}"
         if self.configs:  # a stable digest: hash() of strings differs from one process to the next
             cache_key += "-" + hashlib.sha256(repr(self.configs).encode()).hexdigest()[:16]
-        best = cache.load(cache_key) if self.use_cache else None
+        best = cache.load(cache_key, check=lambda c: self.jitted.lower(*args, config=c)) if self.use_cache else None
         if best is None:
             best = self._search(spec, args, device, cache_key)
         return best
@@ -116,7 +116,8 @@ class TunedFunction:
         finally:
             bench.restore()  # even when the search is interrupted
         if seconds == float("inf"):
-            raise RuntimeError(f"tilefn.tune: no candidate config of {self.__name__} ran correctly")
+            raise RuntimeError(f"tilefn.tune: no candidate config of {self.__name__} ran correctly: "
+                               f"{bench.failure_summary()}")
         if self.use_cache:
             cache.store(cache_key, best, seconds)
         if self.verbose:
