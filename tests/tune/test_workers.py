@@ -1,6 +1,8 @@
 """Worker processes of the tuner: results, failures, and hung jobs killed (no GPU needed)."""
 import os
 import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -111,3 +113,43 @@ def test_an_interrupted_batch_kills_its_busy_workers(monkeypatch, tmp_path):
     worker_pid, child_pid = map(int, path.read_text().split())
     assert not alive(worker_pid) and not alive(child_pid)
     assert len(_workers()) == 1  # the idle one stays in the pool
+
+
+NO_MAIN_GUARD = """
+    import torch
+    import tilefn as tfn
+    from tilefn import lang as tl
+    from tilefn.tune import workers
+
+    print("the script's body ran", flush=True)
+
+    def add(x, y):
+        out = torch.empty_like(x)
+        for t in tl.tile(out.shape):
+            out[t] = x[t] + y[t]
+        return out
+
+    def from_main(job):
+        pass
+
+    x, y = torch.randn(8, 32), torch.randn(8, 32)
+    tuned = tfn.tune(add, effort="quick", use_cache=False, verbose=False)
+    assert torch.equal(tuned(x, y), x + y)
+    print("tuned", tuned.best_config(x, y))
+    print("compiled", workers.compile_all([1, -2, "x"], timeout=120, fn=abs))
+    print("from __main__", workers.compile_all([1], timeout=120, fn=from_main))
+"""
+
+
+def test_a_script_without_a_main_guard_runs_its_body_once(tmp_path):
+    """Workers are `python -m tilefn.tune.worker_main`: they never import (re-run) the tuner's script."""
+    script = tmp_path / "no_guard.py"
+    script.write_text(textwrap.dedent(NO_MAIN_GUARD))
+    env = {**os.environ, "TILEFN_COMPILE_WORKERS": "2", "TILEFN_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines.count("the script's body ran") == 1, done.stdout
+    assert any(line.startswith("tuned tfn.Config(") for line in lines), done.stdout
+    assert "compiled [True, True, False]" in lines
+    assert "from __main__ [False]" in lines  # a job function of the script cannot reach a worker
