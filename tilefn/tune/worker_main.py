@@ -22,6 +22,8 @@ import struct
 import sys
 import threading
 
+from ..lower import backend
+
 _HEADER = struct.Struct("<Q")  # the length of the pickle that follows
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 WATCH_INTERVAL = 1.0  # seconds between the watchdog's checks that the parent lives
@@ -88,8 +90,6 @@ def _private_pipes() -> tuple[int, int]:
 def serve(jobs: int, answers: int) -> None:
     """Say "ready" once torch and Triton are imported, then answer each `(fn, job)` with whether
     `fn(job)` returned; stop at EOF."""
-    from ..lower import backend
-
     backend.launch()  # (start-up is not any job's time)
     write_frame(answers, pickle.dumps("ready"))
     while True:

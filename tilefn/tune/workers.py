@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+from ..lower import backend
 from ..settings import Settings
 from .worker_main import read_frame, write_frame
 
@@ -30,8 +31,6 @@ MODULE = "tilefn.tune.worker_main"
 
 def _compile(job) -> None:
     """The default job: compile one candidate's generated source into Triton's disk cache."""
-    from ..lower import backend
-
     backend.launch().precompile(*job)
 
 
