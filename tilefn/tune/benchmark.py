@@ -67,16 +67,20 @@ class Benchmarker:
                 arg.copy_(saved)
 
     def _trusted(self, config: Config):
+        """The trusted outputs; the inputs are restored afterwards, even when interrupted (Ctrl-C)."""
         self.prefetch([config])  # (a worker first: a compiler hang costs the timeout)
-        self._restore()
         try:
-            if config in self.broken:
-                raise RuntimeError("the trusted config did not compile")
-            out = self.jitted.lower(*self.args, config=config).compile()(*self.args)
-        except Exception:  # the default failed: fall back to the reference semantics
             self._restore()
-            out = interpret(self.jitted, config=config)(*self.args)
-        return [t.clone() for t in self._observed(out)]
+            try:
+                if config in self.broken:
+                    raise RuntimeError("the trusted config did not compile")
+                out = self.jitted.lower(*self.args, config=config).compile()(*self.args)
+            except Exception:  # the default failed: fall back to the reference semantics
+                self._restore()
+                out = interpret(self.jitted, config=config)(*self.args)
+            return [t.clone() for t in self._observed(out)]
+        finally:
+            self._restore()
 
     def _observed(self, out) -> list:
         """What a run produces: its outputs, then every tensor argument (a kernel may write its inputs)."""

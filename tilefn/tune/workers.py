@@ -4,31 +4,29 @@ Workers receive generated Triton source text (never the user's function), compil
 and leave the result in Triton's on-disk cache, so the main process then loads it in milliseconds.
 A candidate whose compilation fails or outlasts the timeout is reported as failed, never fatal; a
 worker still busy at the timeout is killed, with whatever it started (a hung ptxas), and replaced.
+Workers are plain subprocesses (`python -m tilefn.tune.worker_main`, talking length-prefixed
+pickles over their stdin and stdout), never a re-import of the tuner's `__main__`, and they die
+with the tuner (see worker_main).
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pickle
+import select
 import signal
+import subprocess
+import sys
+import threading
 import time
-from multiprocessing.connection import wait
 
 from ..lower import backend
 from ..settings import Settings
+from .worker_main import read_frame, write_frame
 
-_CTX = multiprocessing.get_context("spawn")
 _IDLE: list[_Worker] = []  # started workers waiting for a job, kept between batches
 _SIZE: int | None = None  # most workers at once: read at the first batch after shutdown()
 STARTUP_TIMEOUT = 120.0  # seconds a new worker may take to import torch and Triton
-
-
-def _quiet() -> None:
-    """Workers' stdout and stderr go nowhere: a failing candidate makes ptxas dump its whole PTX
-    there; the failure is reported (logged) by the tuner instead."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
+MODULE = "tilefn.tune.worker_main"
 
 
 def _compile(job) -> None:
@@ -36,53 +34,54 @@ def _compile(job) -> None:
     backend.launch().precompile(*job)
 
 
-def _serve(conn) -> None:
-    """Worker loop: say "ready" once torch and Triton are imported, then run each `(fn, job)` received
-    as `fn(job)` and answer whether it succeeded; stop at EOF."""
-    os.setpgrp()  # its own process group, so that killing it also kills the compilers it started
-    _quiet()
-    backend.launch()  # (start-up is not any job's time)
+def _command() -> list[str]:
+    """How a worker starts. Only the main thread arms the parent-death signal: Linux sends it when
+    the starting *thread* exits; workers started from other threads rely on their watchdog."""
+    command = [sys.executable, "-m", MODULE]
+    if threading.current_thread() is threading.main_thread():
+        command.append("--parent-death-signal")
+    return command
 
-    conn.send("ready")
-    while True:
-        try:
-            message = conn.recv_bytes()
-        except EOFError:
-            return
-        try:
-            fn, job = pickle.loads(message)
-            fn(job)
-            ok = True
-        except Exception:
-            ok = False
-        conn.send(ok)
+
+def _environment() -> dict:
+    """The tuner's environment, with its import path: jobs' functions unpickle in the worker."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
 
 
 class _Worker:
-    """One spawned worker process and the pipe it takes jobs from and answers on."""
+    """One worker process (`tilefn.tune.worker_main`) and the pipes it takes jobs from and answers on."""
 
     def __init__(self):
-        self.conn, child = _CTX.Pipe()
-        self.process = _CTX.Process(target=_serve, args=(child,), daemon=True)
-        self.process.start()
-        child.close()
+        self.process = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, env=_environment(), bufsize=0,
+                                        start_new_session=True)
+        self.jobs, self.answers = self.process.stdin.fileno(), self.process.stdout.fileno()
 
     def ready(self) -> bool:
         """Wait (at most STARTUP_TIMEOUT) for the worker to finish starting."""
         try:
-            return self.conn.poll(STARTUP_TIMEOUT) and self.conn.recv() == "ready"
-        except (EOFError, OSError):
+            return (bool(select.select([self.answers], [], [], STARTUP_TIMEOUT)[0])
+                    and pickle.loads(read_frame(self.answers)) == "ready")
+        except (EOFError, OSError, pickle.UnpicklingError):
             return False
+
+    def send(self, message: bytes) -> None:
+        write_frame(self.jobs, message)
+
+    def answer(self) -> bool:
+        """The answer to the job sent (EOFError or OSError: the worker crashed)."""
+        return pickle.loads(read_frame(self.answers)) is True
 
     def kill(self) -> None:
         """Kill the worker and its process group (nothing is left behind), and reap it."""
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except OSError:  # not yet in its own group, or already gone
+            os.killpg(self.process.pid, signal.SIGKILL)  # its group: it leads a new session
+        except OSError:  # already gone
             pass
         self.process.kill()
-        self.process.join()
-        self.conn.close()
+        self.process.wait()
+        self.process.stdin.close()
+        self.process.stdout.close()
 
 
 def _started(count: int) -> list:
@@ -100,7 +99,8 @@ def compile_all(jobs: list, timeout: float, fn=_compile) -> list[bool]:
 
     Each job runs as `fn(job)` in a worker (`fn`: a picklable module-level function) and has
     `timeout` seconds from when a worker takes it: a job still running then fails and its worker
-    is killed; jobs queued behind it still run. A job that cannot be pickled fails at once.
+    is killed; jobs queued behind it still run. A job that cannot be pickled fails at once, and so
+    does one whose `fn` lives in the tuner's `__main__` (a worker never imports it).
     """
     global _SIZE
     if _SIZE is None:
@@ -115,36 +115,40 @@ def compile_all(jobs: list, timeout: float, fn=_compile) -> list[bool]:
             pass
     queue = list(messages)
     _IDLE.extend(_started(min(_SIZE, len(queue)) - len(_IDLE)))
-    busy: dict = {}  # connection -> (worker, index of its job, deadline)
-    while queue or busy:
-        while queue and (_IDLE or len(busy) < _SIZE):
-            i = queue.pop(0)
-            if not _IDLE:
-                _IDLE.extend(_started(1))
-                if not _IDLE:  # workers cannot start: nothing compiles
-                    return ok
-            worker = _IDLE.pop()
-            try:
-                worker.conn.send_bytes(messages[i])
-                busy[worker.conn] = worker, i, time.monotonic() + timeout
-            except OSError:  # the worker died while idle: the job goes back to the queue
-                worker.kill()
-                queue.insert(0, i)
-        if not busy:
-            continue
-        earliest = min(deadline for _, _, deadline in busy.values())
-        for conn in wait(list(busy), timeout=max(0.0, earliest - time.monotonic())):
-            worker, i, _ = busy.pop(conn)
-            try:
-                ok[i] = conn.recv()
-                _IDLE.append(worker)
-            except (EOFError, OSError):  # the worker crashed
-                worker.kill()
-        now = time.monotonic()
-        for conn, (worker, _, deadline) in list(busy.items()):
-            if deadline <= now:  # hung: kill it (its job stays failed)
-                del busy[conn]
-                worker.kill()
+    busy: dict = {}  # answer pipe -> (worker, index of its job, deadline)
+    try:
+        while queue or busy:
+            while queue and (_IDLE or len(busy) < _SIZE):
+                i = queue.pop(0)
+                if not _IDLE:
+                    _IDLE.extend(_started(1))
+                    if not _IDLE:  # workers cannot start: nothing compiles
+                        return ok
+                worker = _IDLE.pop()
+                try:
+                    worker.send(messages[i])
+                    busy[worker.answers] = worker, i, time.monotonic() + timeout
+                except OSError:  # the worker died while idle: the job goes back to the queue
+                    worker.kill()
+                    queue.insert(0, i)
+            if not busy:
+                continue
+            earliest = min(deadline for _, _, deadline in busy.values())
+            for pipe in select.select(list(busy), [], [], max(0.0, earliest - time.monotonic()))[0]:
+                worker, i, _ = busy.pop(pipe)
+                try:
+                    ok[i] = worker.answer()
+                    _IDLE.append(worker)
+                except (EOFError, OSError, pickle.UnpicklingError):  # the worker crashed
+                    worker.kill()
+            now = time.monotonic()
+            for pipe, (worker, _, deadline) in list(busy.items()):
+                if deadline <= now:  # hung: kill it (its job stays failed)
+                    del busy[pipe]
+                    worker.kill()
+    finally:  # interrupted (Ctrl-C): no worker keeps compiling for nobody
+        for worker, _, _ in busy.values():
+            worker.kill()
     return ok
 
 
