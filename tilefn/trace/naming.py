@@ -37,5 +37,5 @@ def kernel_name(fn) -> str:
     name = getattr(inner, "__name__", None) or type(fn).__name__
     if name == "__call__":
         name = type(fn).__name__
-    name = re.sub(r"\W", "_", name).strip("_") or "kernel"
+    name = re.sub(r"\W", "_", name) or "kernel"
     return name if not name[0].isdigit() and not keyword.iskeyword(name) else f"k_{name}"
