@@ -26,7 +26,7 @@ def test_alternating_signatures_give_the_right_answers(n):
 # --- register_tunable: one trace per (signature, tunable values) ------------------------------
 class TraceCounter:
     """Counts traces; an object (compared by identity), not a list: a mutated captured list is a new
-    value, which would retrace (tilefn.captures)."""
+    value, which would retrace (tilefn.trace.captures)."""
 
     count = 0
 

@@ -6,7 +6,7 @@ import inspect
 
 import torch
 
-from .captures import capture_key, captures_of
+from .trace.captures import capture_key, captures_of
 from .config import Config
 from .errors import ArgumentError, TilefnError
 from .signature_cache import SignatureCache, signature_key
@@ -26,7 +26,7 @@ class TracedFunction:
 
     def key(self, args, kwargs, tunables=()) -> tuple:
         """What a Program (and its executable) is specialised on: the signature, the tunables and
-        the captured values as they are now (`tilefn.captures`)."""
+        the captured values as they are now (`tilefn.trace.captures`)."""
         key = signature_key(args, kwargs)
         if tunables:
             key = (key, tunables)

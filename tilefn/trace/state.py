@@ -40,7 +40,7 @@ class TraceState:
         self.tile_vars: dict[int, Var] = {}  # tile number -> the var of its Tile handle
         self.hints: dict[Var, str] = {}
         self.consts: dict[int, tuple] = {}  # id(tensor) -> (Var, tensor)
-        self.captures: tuple = ()  # the kernel function's globals and closure cells (tilefn.captures)
+        self.captures: tuple = ()  # the kernel function's globals and closure cells (tilefn.trace.captures)
         self.captured: dict = {}  # Var of a captured tensor -> the Capture it is read through
         self.loops_closed = 0
         self.host_after_loop: list[tuple[int, Eqn]] = []  # (top-level loops closed so far, eqn)

@@ -5,7 +5,7 @@ import inspect
 
 import torch
 
-from ..captures import captures_of
+from .captures import captures_of
 from ..errors import ArgumentError, TilefnError, TracingError
 from . import state as st
 from .ir import Eqn, Lit, Program, Region, Var, walk_eqns

@@ -5,7 +5,7 @@ import torch
 
 import tilefn as tfn
 from tilefn import lang as tl
-from tilefn.captures import Capture, capture_key, captures_of
+from tilefn.trace.captures import Capture, capture_key, captures_of
 
 SCALE = 2.0
 OFFSET = torch.ones(8)

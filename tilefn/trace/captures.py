@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import torch
 
-from .trace.naming import kernel_function
+from .naming import kernel_function
 
 PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device)
 
