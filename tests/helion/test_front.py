@@ -396,3 +396,21 @@ def test_missing_helion_language_names_say_so():
 
     with pytest.raises(NotImplementedError, match="helion.language.atomic_add"):
         helion.kernel(config=helion.Config(block_sizes=[8]))(uses_atomics)(torch.randn(16))
+
+
+def test_config_shorthand_keys_are_one_entry_lists_as_in_helion():
+    c = helion.Config(block_size=64, loop_order=[1, 0], l2_grouping=4, reduction_loop=None, flatten_loop=False,
+                      range_unroll_factor=2, range_num_stage=3, range_multi_buffer=True, range_flatten=False,
+                      range_warp_specialize=False, static_range=False)
+    assert c == helion.Config(block_sizes=[64], loop_orders=[[1, 0]], l2_groupings=[4], reduction_loops=[None],
+                              flatten_loops=[False], range_unroll_factors=[2], range_num_stages=[3],
+                              range_multi_buffers=[True], range_flattens=[False], range_warp_specializes=[False],
+                              static_ranges=[False])
+    with pytest.raises(tfn.errors.ConfigError, match="give block_size or block_sizes, not both"):
+        helion.Config(block_size=64, block_sizes=[64])
+
+
+def test_knobs_without_a_triton_meaning_are_dropped_with_one_warning():
+    with pytest.warns(UserWarning, match=r"num_threads=\.\.\.\) has no meaning for Triton") as record:
+        c = helion.Config(block_sizes=[32], num_threads=[128])
+    assert len(record) == 1 and c == helion.Config(block_sizes=[32])

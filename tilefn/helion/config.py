@@ -5,6 +5,7 @@ import difflib
 import json
 import os
 import uuid
+import warnings
 from pathlib import Path
 
 import attrs
@@ -19,7 +20,6 @@ DIRECT = ("block_sizes", "loop_orders", "flatten_loops", "l2_groupings", "reduct
           "num_stages", "indexing", "pid_type")
 # Helion keys with no tilefn counterpart: accepted only at the value that means "off"
 HELION_ONLY = {
-    "num_threads": lambda v: not v,
     "grid_fissions": lambda v: not v or all(not any(f) for f in v),
     "num_sm_multiplier": lambda v: v in (None, 1),
     "maxnreg": lambda v: v is None,
@@ -27,7 +27,15 @@ HELION_ONLY = {
     "advanced_controls_file": lambda v: not v,
     "epilogue_subtile": lambda v: v is None,
 }
-KNOWN = (*DIRECT, *HELION_ONLY, "tunables")
+# Helion's shorthand: a singular key stands for a one-entry list of the plural (`block_size=64`)
+SHORTHAND = {name[:-1]: name for name in ("block_sizes", "loop_orders", "reduction_loops", "l2_groupings",
+                                          "flatten_loops", "range_unroll_factors", "range_warp_specializes",
+                                          "range_num_stages", "range_multi_buffers", "range_flattens",
+                                          "static_ranges")}
+# knobs of Helion's other backends that mean nothing to Triton: dropped with one warning, as Helion's
+# Triton backend drops them
+IGNORED = ("num_threads",)
+KNOWN = (*DIRECT, *HELION_ONLY, *SHORTHAND, *IGNORED, "tunables")
 INDEXING = ("pointer", "block_ptr", "tensor_descriptor")
 # Helion writes load eviction policies as "", "first", "last"; Triton (and tfn.Config) as "evict_*"
 EVICTION = {"": "", "first": "evict_first", "last": "evict_last", "evict_first": "evict_first",
@@ -50,7 +58,22 @@ def _plain(value):
     return value
 
 
+def _expand_shorthand(kwargs: dict) -> dict:
+    """Singular keys as the one-entry lists of their plurals; both spellings of one key are an error."""
+    out = dict(kwargs)
+    for short, plural in SHORTHAND.items():
+        if short in out:
+            if plural in out:
+                raise ConfigError(f"helion.Config: give {short} or {plural}, not both")
+            out[plural] = [out.pop(short)]
+    for key in IGNORED:
+        if out.pop(key, None) is not None:
+            warnings.warn(f"helion.Config({key}=...) has no meaning for Triton; tilefn ignores it", stacklevel=4)
+    return out
+
+
 def _translate(kwargs: dict) -> dict:
+    kwargs = _expand_shorthand(kwargs)
     fields, tunables = {}, dict(kwargs.pop("tunables", None) or {})
     for key, value in kwargs.items():
         if key in DIRECT:
