@@ -464,3 +464,11 @@ def test_comparisons_with_a_number_round_it_to_the_half_dtype_as_torch(dtype):
 
     x = torch.tensor([0.30078125, 0.2998046875, 0.3, 257, 256, 258, -0.1, -0.10009765625], dtype=dtype)
     assert torch.equal(tfn.jit(kernel)(x), (x > 0.3) | (x == 257) | (x <= -0.1))
+
+
+def test_every_dtype_kernels_take_has_a_triton_dtype():
+    """trace.types.KERNEL_DTYPES (what arguments may be) and emit.TL_DTYPES (what lowers) name one set."""
+    from tilefn.lower.emit import TL_DTYPES
+    from tilefn.trace.types import KERNEL_DTYPES
+
+    assert set(TL_DTYPES) == KERNEL_DTYPES

@@ -12,6 +12,8 @@ import attrs
 
 from ..config import Config as TfnConfig
 from ..errors import ConfigError  # a Config key or value tilefn does not accept (a ValueError)
+from ..lower.access_forms import INDEXING
+from ..lower.config_check import PID_TYPES
 
 # Helion keys that are tfn.Config fields of the same name
 DIRECT = ("block_sizes", "loop_orders", "flatten_loops", "l2_groupings", "reduction_loops",
@@ -36,12 +38,10 @@ SHORTHAND = {name[:-1]: name for name in ("block_sizes", "loop_orders", "reducti
 # Triton backend drops them
 IGNORED = ("num_threads",)
 KNOWN = (*DIRECT, *HELION_ONLY, *SHORTHAND, *IGNORED, "tunables")
-INDEXING = ("pointer", "block_ptr", "tensor_descriptor")
 # Helion writes load eviction policies as "", "first", "last"; Triton (and tfn.Config) as "evict_*"
 EVICTION = {"": "", "first": "evict_first", "last": "evict_last", "evict_first": "evict_first",
             "evict_last": "evict_last", "evict_normal": ""}
 EVICTION_BACK = {"": "", "evict_first": "first", "evict_last": "last"}
-PID_TYPES = ("flat", "xyz", "persistent_blocked", "persistent_interleaved")
 
 
 def _flat(sizes):

@@ -55,7 +55,7 @@ ENTRY_RULES = {  # field -> (whether a set entry fits its site, what an entry mu
 }
 
 
-def _field_error(config: Config, field: str, index: int, value, site: Site, problem: str) -> ConfigError:
+def _field_error(field: str, index: int, value, site: Site, problem: str) -> ConfigError:
     return ConfigError(f"Config {field}[{index}]={value!r} ({site.describe()}): {problem}", source=site.source)
 
 
@@ -73,7 +73,7 @@ def _check_static_range(config: Config, sites: Sites) -> None:
         if k < len(config.static_ranges) and config.static_ranges[k]:
             clash = [f for f in RANGE_OPTIONS if _option_set(f, getattr(config, f)[k] if k < len(getattr(config, f)) else None)]
             if clash:
-                raise _field_error(config, "static_ranges", k, True, site,
+                raise _field_error("static_ranges", k, True, site,
                                    f"tl.static_range takes no range_* options, but {', '.join(clash)} "
                                    "set some for the same loop")
 
@@ -99,5 +99,5 @@ def check_config(config: Config, sites: Sites, name: str) -> None:
         _check_length(field, values, field_sites, name)
         for index, (value, site) in enumerate(zip(values, field_sites)):
             if value is not None and not fits(site, value):
-                raise _field_error(config, field, index, value, site, f"expected {expected(site)}")
+                raise _field_error(field, index, value, site, f"expected {expected(site)}")
     _check_static_range(config, sites)

@@ -29,7 +29,7 @@ from ..trace.ir import Lit, Program, walk_eqns
 from ..trace.primitives import load_p, loop_p, store_p
 from ..trace.queries import grid_loops
 from .access_forms import access_forms
-from .rewrites.reduction_loops import reduced_extent
+from .rewrites.reduction_loops import first_reductions
 
 FIELD_KINDS = {  # Config list field -> the site kinds its entries configure, in one numbering
     "indexing": ("load", "store"),
@@ -112,18 +112,13 @@ def _loop_facts(loop) -> dict:
 
 
 def _raw_sites(program: Program):
-    """(kind, eqn, facts) per site in program order, before numbering."""
-    extents = []
+    """(kind, eqn, facts) per site, before numbering: program order within each kind."""
+    for extent, eqn in first_reductions(program):
+        yield "reduction", eqn, {"extent": extent}
     for loop in grid_loops(program):
         if len(loop.params["dims"]) > 1:
             yield "grid_loop", loop, _loop_facts(loop)
-        body = loop.params["region"].eqns
-        for eqn in body:
-            extent = reduced_extent(eqn)
-            if extent is not None and extent not in extents:
-                extents.append(extent)
-                yield "reduction", eqn, {"extent": extent}
-        for eqn in walk_eqns(body):
+        for eqn in walk_eqns(loop.params["region"].eqns):
             if eqn.prim in (load_p, store_p):
                 yield eqn.prim.name, eqn, {"forms": access_forms(eqn)}
             elif eqn.prim is loop_p:

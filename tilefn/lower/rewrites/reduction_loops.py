@@ -38,15 +38,21 @@ def reduced_extent(eqn):
     return dim if isinstance(dim, int) and dim > 1 else None
 
 
-def reduction_extents(program) -> list[int]:
-    """The static extents reduced whole inside grid loops, in order of first appearance."""
-    extents = []
+def first_reductions(program) -> list[tuple]:
+    """(extent, the first equation reducing it whole) per static extent reduced inside grid loops,
+    in order of first appearance (the reduction sites of `tilefn.lower.sites`)."""
+    firsts = {}
     for loop in grid_loops(program):
         for eqn in loop.params["region"].eqns:
             extent = reduced_extent(eqn)
-            if extent is not None and extent not in extents:
-                extents.append(extent)
-    return extents
+            if extent is not None:
+                firsts.setdefault(extent, eqn)
+    return list(firsts.items())
+
+
+def reduction_extents(program) -> list[int]:
+    """The static extents reduced whole inside grid loops, in order of first appearance."""
+    return [extent for extent, _ in first_reductions(program)]
 
 
 class _Chunker:
