@@ -421,6 +421,33 @@ def test_integer_dot(m, k, n, bm, bn, bk, seed):
     check(interpret(matmul, x, y, block_sizes=[bm, bn, bk]), x @ y)
 
 
+def tf32_by_frexp(x):
+    """float32 -> TensorFloat-32 (11 significant bits, ties to even), by mantissa and exponent."""
+    mantissa, exponent = torch.frexp(x.double())
+    return torch.ldexp(torch.round(mantissa * 2**11) / 2**11, exponent.double()).float()
+
+
+@FAST
+@given(m=sizes, k=sizes, n=sizes, bm=wide_blocks, bn=wide_blocks, bk=blocks, seed=seeds)
+def test_tf32_dot_rounds_its_inputs_and_ieee_does_not(m, k, n, bm, bn, bk, seed):
+    def matmul(x, y):
+        out = torch.empty([x.shape[0], y.shape[1]], device=x.device)
+        for tm, tn in tl.tile([x.shape[0], y.shape[1]]):
+            acc = tl.zeros([tm, tn], dtype=torch.float32)
+            for tk in tl.tile(x.shape[1]):
+                acc = tl.dot(x[tm, tk], y[tk, tn], acc)
+            out[tm, tn] = acc
+        return out
+
+    x, y = data([m, k], F32, seed), data([k, n], F32, seed + 1)
+    config = tfn.Config(block_sizes=[bm, bn, bk])
+    tf32 = tfn.interpret(tfn.jit(matmul, dot_precision="tf32"), config=config)(x, y)
+    ieee = tfn.interpret(tfn.jit(matmul), config=config)(x, y)
+    exact = dict(rtol=1e-5, atol=1e-5, check_dtype=False)
+    torch.testing.assert_close(tf32, tf32_by_frexp(x).double() @ tf32_by_frexp(y).double(), **exact)
+    torch.testing.assert_close(ieee, x.double() @ y.double(), **exact)
+
+
 @FAST
 @given(name=st.sampled_from(["bmm", "baddbmm", "matmul"]), dtype=float_dtypes, b=st.integers(1, 4),
        m=sizes, k=sizes, n=sizes, bb=st.sampled_from([1, 2, 4]), bm=wide_blocks, bn=wide_blocks, bk=wide_blocks,

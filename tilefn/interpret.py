@@ -179,11 +179,21 @@ def _iota(ctx, eqn):
     return (torch.arange(p["start"], p["stop"], dtype=p["dtype"], device=ctx.device),)
 
 
+def tf32(x: torch.Tensor) -> torch.Tensor:
+    """float32 values rounded to TensorFloat-32 (10 mantissa bits, to nearest even), as a tf32 dot reads them."""
+    bits = x.view(torch.int32).to(torch.int64)
+    rounded = (bits + 0xFFF + ((bits >> 13) & 1)) & ~0x1FFF
+    rounded = torch.where(rounded >= 2**31, rounded - 2**32, rounded).to(torch.int32).view(torch.float32)
+    return torch.where(torch.isfinite(x), rounded, x)
+
+
 @rule(p.dot_p)
 def _dot(ctx, eqn, a, b, *acc):
     wide = torch.float32 if a.dtype.is_floating_point else torch.int64
     if a.dtype == torch.float64:
         wide = torch.float64
+    if a.dtype == torch.float32 and eqn.params["precision"] == "tf32":
+        a, b = tf32(a), tf32(b)
     out = torch.matmul(a.to(wide), b.to(wide))
     if acc:
         out = out + acc[0].to(wide)

@@ -8,6 +8,7 @@ from .errors import ArgumentError
 from .lower.lowered import lower
 from .settings import Settings
 from .signature_cache import SignatureCache
+from .trace.ops.matmul import DOT_PRECISIONS
 from .traced import TracedFunction, as_traced
 
 
@@ -15,10 +16,14 @@ class JitFunction(TracedFunction):
     """A kernel function compiled once per argument signature.
 
     `print_output_code`: print each lowering's source to stderr (None: as TILEFN_PRINT_OUTPUT_CODE says).
+    `dot_precision`: how float32 dots multiply unless a `tl.dot(precision=...)` says: "ieee" (exact
+    float32, the default, as torch's matmul), "tf32" (inputs rounded to 10 mantissa bits; the tensor
+    cores' fast path) or "tf32x3" (three tf32 products, close to float32).
     """
 
-    def __init__(self, fn, config: Config | None = None, print_output_code: bool | None = None):
-        super().__init__(fn, config)
+    def __init__(self, fn, config: Config | None = None, print_output_code: bool | None = None,
+                 dot_precision: str = "ieee"):
+        super().__init__(fn, config, dot_precision)
         self.print_output_code = print_output_code
         self._executables = SignatureCache()
 
@@ -54,14 +59,18 @@ def as_traceable(fn) -> JitFunction:
     return fn if isinstance(fn, JitFunction) else JitFunction(fn)
 
 
-def jit(fn=None, *, config: Config | None = None, print_output_code: bool | None = None):
+def jit(fn=None, *, config: Config | None = None, print_output_code: bool | None = None,
+        dot_precision: str = "ieee"):
     """`@tfn.jit` / `@tfn.jit(config=...)`: trace, lower and compile once per argument signature.
 
     `print_output_code=True` prints the generated source of each lowering to stderr; left out, the
-    TILEFN_PRINT_OUTPUT_CODE environment variable decides (see `tilefn.settings.Settings`)."""
-    if fn is None:
-        return lambda f: JitFunction(f, config=config, print_output_code=print_output_code)
-    return JitFunction(fn, config=config, print_output_code=print_output_code)
+    TILEFN_PRINT_OUTPUT_CODE environment variable decides (see `tilefn.settings.Settings`).
+    `dot_precision`: see JitFunction."""
+    if dot_precision not in DOT_PRECISIONS:
+        raise ValueError(f"tfn.jit: dot_precision must be one of {list(DOT_PRECISIONS)}, got {dot_precision!r}")
+    make = lambda f: JitFunction(f, config=config, print_output_code=print_output_code,  # noqa: E731
+                                 dot_precision=dot_precision)
+    return make if fn is None else make(fn)
 
 
 def make_ir(fn):

@@ -69,9 +69,10 @@ def arange(start, end=None, dtype=torch.int32):
     return creation.arange(start, end, dtype=dtype)
 
 
-def dot(a, b, acc=None, out_dtype=None):
-    """Matrix product with float32 accumulation: `a @ b + acc`."""
-    return matmul.dot(a, b, acc, out_dtype)
+def dot(a, b, acc=None, out_dtype=None, precision=None):
+    """Matrix product with float32 accumulation: `a @ b + acc`; float32 inputs multiply at `precision`
+    ("ieee", "tf32", "tf32x3"; default: the kernel's `dot_precision`)."""
+    return matmul.dot(a, b, acc, out_dtype, precision)
 
 
 def _index_list(index):

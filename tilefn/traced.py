@@ -17,9 +17,10 @@ from .trace.tracer import trace
 class TracedFunction:
     """`fn` and its Programs, one per (signature, tunables); what `tfn.interpret` and `make_ir` need."""
 
-    def __init__(self, fn, config: Config | None = None):
+    def __init__(self, fn, config: Config | None = None, dot_precision: str = "ieee"):
         self.fn = fn
         self.config = config
+        self.dot_precision = dot_precision  # how float32 dots multiply unless a dot says ("ieee", "tf32", "tf32x3")
         self._programs = SignatureCache()
         self.captures = captures_of(fn)  # the globals and closure cells the Programs fold in
         functools.update_wrapper(self, fn)
@@ -57,7 +58,7 @@ class TracedFunction:
 
     def _trace(self, args, kwargs, tunables) -> Program:
         try:
-            return trace(self.fn, args, kwargs, tunables)
+            return trace(self.fn, args, kwargs, tunables, self.dot_precision)
         except TilefnError as exc:
             raise exc.with_traceback(None) from None
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import warnings
 
-import attrs
 import pytest
 import torch
 
@@ -57,73 +56,6 @@ OTHER = helion.Config(block_sizes=[16, 8], num_warps=2)
 def xy():
     torch.manual_seed(0)
     return torch.randn(20, 30), torch.randn(20, 30)
-
-
-# --- Settings ---------------------------------------------------------------------------------
-def test_settings_defaults_and_frozen():
-    s = helion.Settings.build()
-    assert (s.autotune_effort, s.print_output_code, s.print_repro, s.force_autotune, s.autotune_log) == \
-        ("quick", False, False, False, None)
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        s.print_output_code = True
-
-
-def test_settings_from_env_vars(monkeypatch):
-    monkeypatch.setenv("HELION_PRINT_OUTPUT_CODE", "1")
-    monkeypatch.setenv("HELION_FORCE_AUTOTUNE", "true")
-    monkeypatch.setenv("HELION_AUTOTUNE_EFFORT", "full")
-    monkeypatch.setenv("HELION_PRINT_REPRO", "1")
-    monkeypatch.setenv("HELION_AUTOTUNE_LOG", "/tmp/somewhere")
-    s = helion.Settings.build()
-    assert (s.print_output_code, s.force_autotune, s.autotune_effort, s.print_repro, s.autotune_log) == \
-        (True, True, "full", True, "/tmp/somewhere")
-
-
-def test_decorator_arguments_override_env_vars(monkeypatch):
-    monkeypatch.setenv("HELION_PRINT_OUTPUT_CODE", "1")
-    monkeypatch.setenv("HELION_AUTOTUNE_EFFORT", "full")
-    k = helion.kernel(print_output_code=False, autotune_effort="none")(scaled_add)
-    assert k.settings.print_output_code is False and k.settings.autotune_effort == "none"
-
-
-def test_settings_are_read_at_decoration(monkeypatch):
-    k = helion.kernel(scaled_add)
-    monkeypatch.setenv("HELION_PRINT_OUTPUT_CODE", "1")
-    assert not k.settings.print_output_code
-    assert helion.kernel(scaled_add).settings.print_output_code
-
-
-def test_use_default_config_means_effort_none(monkeypatch):
-    assert helion.kernel(use_default_config=True)(scaled_add).settings.autotune_effort == "none"
-    monkeypatch.setenv("HELION_USE_DEFAULT_CONFIG", "1")
-    assert helion.Settings.build().autotune_effort == "none"
-
-
-@pytest.mark.parametrize("name, value", [("HELION_PRINT_OUTPUT_CODE", "maybe"), ("HELION_AUTOTUNE_EFFORT", "max")])
-def test_bad_env_values_are_named(monkeypatch, name, value):
-    monkeypatch.setenv(name, value)
-    with pytest.raises(helion.SettingsError, match=name):
-        helion.Settings.build()
-
-
-def test_interpret_mode_runs_eager_pytorch(monkeypatch):
-    from tilefn.tune.tune import TunedFunction
-
-    monkeypatch.setattr(TunedFunction, "__call__", lambda *a: pytest.fail("ref mode must not compile"))
-    monkeypatch.setenv("HELION_INTERPRET", "1")
-    k = helion.kernel(config=SMALL)(scaled_add)
-    assert k.settings.ref_mode == "eager"
-    x, y = xy()
-    torch.testing.assert_close(k(x, y), x * SCALE + y)
-
-
-def test_unknown_and_unsupported_settings():
-    with pytest.raises(TypeError, match="did you mean 'print_output_code'"):
-        helion.kernel(print_output_cod=True)(scaled_add)
-    with pytest.raises(helion.SettingsError, match="Triton only"):
-        helion.kernel(backend="pallas")(scaled_add)
-    with pytest.warns(UserWarning, match="dot_precision"):
-        helion.kernel(dot_precision="ieee", ignore_warnings=[helion.exc.TensorOperationInWrapper])(scaled_add)
 
 
 # --- Config -----------------------------------------------------------------------------------

@@ -322,6 +322,19 @@ def test_dot_accumulates_in_float32():
     assert 'input_precision="ieee"' in src  # float32 inputs: no silent tf32
 
 
+@pytest.mark.parametrize("precision", ["tf32", "tf32x3"])
+def test_dot_precision_reaches_tl_dot(precision):
+    x, y = torch.randn(64, 64), torch.randn(64, 64)
+    lowered = tfn.jit(matmul, dot_precision=precision).lower(x, y, config=tfn.Config(block_sizes=[32, 32, 32]))
+    assert f'input_precision="{precision}"' in lowered.kernel.kernel
+    assert f"dot[precision={precision}]" in str(lowered.program)  # the IR says it too
+
+
+def test_dot_precision_is_checked():
+    with pytest.raises(ValueError, match="dot_precision must be one of"):
+        tfn.jit(matmul, dot_precision="fp16")
+
+
 def test_dot_keeps_bf16_operands_on_gpu():
     x, y = (torch.randn(64, 64, dtype=torch.bfloat16) for _ in range(2))
     gpu = lower(matmul, x, y, blocks=[32, 32, 32], gpu=True)

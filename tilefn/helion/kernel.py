@@ -28,7 +28,7 @@ from ..signature_cache import signature_key
 from ..tune.tune import TunedFunction
 from .config import Config
 from .repro import repro_script
-from .settings import Settings
+from .settings import Settings, SettingsView
 
 
 class _Tuned(TunedFunction):
@@ -38,7 +38,7 @@ class _Tuned(TunedFunction):
     def __init__(self, jitted, settings: Settings, *, fixed=None, configs=None, effort=None, use_cache=True):
         super().__init__(jitted, effort=effort or settings.autotune_effort, search=settings.autotune_search,
                          configs=configs, use_cache=use_cache, seed=settings.autotune_random_seed,
-                         verbose=settings.autotune_progress_bar)
+                         verbose=settings.autotune_progress_bar, reference=settings.autotune_baseline_fn)
         self.settings, self.fixed = settings, fixed
 
     def pick_config(self, args):
@@ -129,15 +129,23 @@ class Kernel:
         if isinstance(fn, Kernel):
             fn = fn.fn
         self.fn = fn
-        self.settings = settings
         self.configs = [Config.of(c) for c in configs]
         functools.update_wrapper(self, fn)
         self.name = fn.__name__
         self._signature = inspect.signature(fn)
+        self.settings = SettingsView(self)
+        self.configure(settings)
+        settings.warn_ignored(self.name)
+
+    def configure(self, settings: Settings, changed: str | None = None) -> None:
+        """Make this kernel anew under `settings` (what `kernel.settings.x = v` does): traced
+        programs, compiled kernels and tuned configs are forgotten."""
+        self.settings_value = settings
         # the first config's hl.register_tunable values are where tuning starts (and what lowering
         # without a config uses); every config is traced with its own
         base = self.configs[0].tunables if self.configs else ()
-        self.jitted = JitFunction(fn, config=TfnConfig(tunables=base) if base else None)
+        self.jitted = JitFunction(self.fn, config=TfnConfig(tunables=base) if base else None,
+                                  dot_precision=settings.dot_precision)
         fixed = self.configs[0] if len(self.configs) == 1 and not settings.force_autotune else None
         self.tuned = _Tuned(self.jitted, settings, fixed=fixed,
                             configs=self.configs if len(self.configs) > 1 else None,
@@ -147,7 +155,8 @@ class Kernel:
             self._eager = interpret(self.jitted, config=fixed)
         self._hooked = settings.print_output_code or settings.print_repro or self._eager is not None
         self._seen: set = set()
-        settings.warn_ignored(self.name)
+        if changed is not None and changed in settings.no_effect():
+            settings.warn_ignored(self.name, [changed])
 
     # --- calling --------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -198,10 +207,10 @@ class Kernel:
         known = self.tuned.known_config(*args)
         if not force and known is not None and self.tuned.fixed is None:
             return Config.of(known)
-        effort = options.pop("effort", None) or self.settings.autotune_effort
+        effort = options.pop("effort", None) or self.settings_value.autotune_effort
         if options:
             raise TypeError(f"{self.name}.autotune() got unsupported options {sorted(options)}")
-        tuner = _Tuned(self.jitted, self.settings,
+        tuner = _Tuned(self.jitted, self.settings_value,
                        configs=self.configs if len(self.configs) > 1 else None,
                        effort="quick" if effort == "none" else effort, use_cache=not force)
         tuner.__name__ = self.name
@@ -212,7 +221,7 @@ class Kernel:
 
     def reset(self) -> None:
         """Forget traced programs, compiled kernels and tuned configs."""
-        self.__init__(self.fn, configs=self.configs, settings=self.settings)
+        self.configure(self.settings_value)
 
     def __repr__(self):
         return f"<helion.kernel {self.name} (tilefn)>"

@@ -1,22 +1,26 @@
-"""`Settings`: how a `helion.kernel` compiles, tunes and reports, fixed when the kernel is decorated.
+"""`Settings`: how a `helion.kernel` compiles, tunes and reports.
 
 Each setting is read from its Helion environment variable (`HELION_PRINT_OUTPUT_CODE=1`,
 `HELION_PRINT_REPRO=1`, `HELION_FORCE_AUTOTUNE=1`, `HELION_AUTOTUNE_EFFORT=quick`,
-`HELION_AUTOTUNE_LOG=/tmp/run`, `HELION_INTERPRET=1`, ...) when the decorator runs; arguments given
-to the decorator override the environment. Settings are not tuned.
+`HELION_AUTOTUNE_LOG=/tmp/run`, `HELION_INTERPRET=1`, `TRITON_F32_DEFAULT=ieee`, ...) when the
+decorator runs; arguments given to the decorator override the environment. A `Settings` is a
+value: `kernel.settings.x = v` (as in Helion) makes the kernel a new one with `with_(x=v)`.
 
 Differences from Helion: the default effort is "quick" (Helion's is "full"; tilefn's quick search
 is meant to come within a few percent of full); `static_shapes=False` is accepted but tilefn
 specialises every kernel on shapes anyway (a new shape compiles anew); settings that tune Helion's
-own autotuner or code annotations are accepted and have no effect (a warning names them).
+own autotuner or code annotations are accepted and have no effect (one warning names them).
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import warnings
 
 import attrs
+
+from ..trace.ops.matmul import DOT_PRECISIONS
 
 EFFORTS = ("none", "quick", "full")
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -26,22 +30,27 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 SEARCH_NAMES = {"PatternSearch": "pattern", "RandomSearch": "random", "DifferentialEvolutionSearch": "de",
                 "LFBOPatternSearch": "default", "LFBOTreeSearch": "default", "FiniteSearch": "default"}
 
-# Helion settings that tilefn accepts but that change nothing here (tuning internals, warning
-# filters, code annotations): a Helion kernel file passing them still runs.
+# Helion settings that tilefn accepts but that change nothing here (tuning internals, code
+# annotations): a Helion kernel file passing or assigning them still runs, with one warning.
 NO_EFFECT = frozenset({
-    "ignore_warnings", "index_dtype", "dot_precision", "fast_math", "persistent_reserved_sms",
-    "autotune_force_persistent", "autotune_log_level", "autotune_compile_timeout", "autotune_precompile",
-    "autotune_precompile_jobs", "autotune_accuracy_check", "autotune_rebenchmark_threshold",
-    "autotune_search_acf", "autotune_max_generations", "autotune_ignore_errors", "autotune_adaptive_timeout",
-    "output_origin_lines", "allow_warp_specialize", "debug_dtype_asserts", "autotune_cache",
-    "autotune_baseline_atol", "autotune_baseline_rtol", "autotune_best_available_max_configs",
-    "autotune_best_available_max_cache_scan", "autotuner_fn", "autotune_benchmark_fn",
+    "index_dtype", "fast_math", "persistent_reserved_sms", "distributed",
+    "autotune_force_persistent", "autotune_log_level", "autotune_log_details", "autotune_compile_timeout",
+    "autotune_benchmark_subprocess", "autotune_benchmark_timeout", "autotune_precompile",
+    "autotune_precompile_jobs", "autotune_best_of_k", "autotune_accuracy_check",
+    "autotune_rebenchmark_threshold", "autotune_suspicious_rebenchmark_ratio", "autotune_search_acf",
+    "autotune_max_generations", "autotune_budget_seconds", "autotune_ignore_errors",
+    "autotune_adaptive_timeout", "output_origin_lines", "autotune_seed_configs",
+    "disable_autotuner_heuristics", "allow_warp_specialize", "debug_dtype_asserts", "autotune_cache",
+    "autotuner_fn", "autotune_baseline_atol", "autotune_baseline_rtol",
+    "autotune_baseline_accuracy_check_fn", "autotune_benchmark_fn", "autotune_best_available_max_configs",
+    "autotune_best_available_max_cache_scan", "autotune_initial_population_strategy",
+    "torch_compile_fusion", "autotune_with_torch_compile_fusion", "autotune_config_filter",
+    "triton_do_not_specialize", "autotune_log_search_space", "autotune_log_search_space_verbose",
+    "autotune_log_search_space_path",
 })
-# Helion settings tilefn cannot honour: passing them (other than their default) is an error
-UNSUPPORTED = {
-    "backend": ("triton", "tilefn generates Triton only"),
-    "autotune_baseline_fn": (None, "tilefn.tune checks candidates against the default config's output"),
-}
+# settings that only silence Helion's own warnings: accepted quietly
+QUIET = frozenset({"ignore_warnings"})
+BACKENDS = ("triton",)
 
 
 class SettingsError(ValueError):
@@ -74,7 +83,7 @@ def _env_int(name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {value!r}") from None
 
 
-def _check_effort(value, source: str) -> str:
+def _effort(value, source: str = "autotune_effort") -> str:
     if value == "auto":  # Helion picks an effort from the search space; tilefn's quick is its smallest search
         return "quick"
     if value not in EFFORTS:
@@ -82,14 +91,57 @@ def _check_effort(value, source: str) -> str:
     return value
 
 
-def _overrides(value) -> tuple:
-    return tuple(sorted(dict(value or {}).items(), key=lambda kv: kv[0]))
+def _search(value, source: str = "autotune_search") -> str:
+    value = SEARCH_NAMES.get(value, value)
+    if value not in set(SEARCH_NAMES.values()):
+        raise SettingsError(f"{source} must be one of {sorted(SEARCH_NAMES) + sorted(set(SEARCH_NAMES.values()))}, "
+                            f"got {value!r}")
+    return value
+
+
+def _ref_mode(value) -> str:
+    """Helion's RefMode enum (or its name) -> "off" / "eager"."""
+    mode = str(getattr(value, "name", value)).lower()
+    if mode not in ("off", "eager"):
+        raise SettingsError(f"ref_mode must be 'off' or 'eager' (RefMode.OFF / RefMode.EAGER), got {value!r}")
+    return mode
+
+
+def _dot_precision(value, source: str = "dot_precision") -> str:
+    if value not in DOT_PRECISIONS:
+        raise SettingsError(f"{source} must be one of {list(DOT_PRECISIONS)}, got {value!r}")
+    return value
+
+
+def _backend(value) -> str:
+    if value not in BACKENDS:
+        raise SettingsError(f"backend={value!r} is not supported by tilefn: tilefn generates Triton only")
+    return value
+
+
+def _baseline(value):
+    if value is not None and not callable(value):
+        raise SettingsError(f"autotune_baseline_fn must be a function of the kernel's arguments, got {value!r}")
+    return value
 
 
 def _freeze(value):
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     return value
+
+
+def _overrides(value) -> tuple:
+    return tuple(sorted(((k, _freeze(v)) for k, v in dict(value or {}).items()), key=lambda kv: kv[0]))
+
+
+# per setting: how a decorator argument or an assignment is checked and normalised
+CHECKS = {
+    "autotune_effort": _effort, "autotune_search": _search, "ref_mode": _ref_mode,
+    "dot_precision": _dot_precision, "backend": _backend, "autotune_baseline_fn": _baseline,
+    "autotune_config_overrides": _overrides, "static_shapes": bool, "print_output_code": bool,
+    "print_repro": bool, "force_autotune": bool, "autotune_progress_bar": bool, "autotune_random_seed": int,
+}
 
 
 @attrs.frozen
@@ -107,18 +159,18 @@ class Settings:
     autotune_search: str = "default"
     autotune_config_overrides: tuple = attrs.field(default=(), converter=_overrides)
     ref_mode: str = "off"  # "eager": run tilefn.interpret (eager PyTorch, tile by tile) instead of Triton
+    dot_precision: str = "tf32"  # as Helion's default (TRITON_F32_DEFAULT); tfn.jit's own default is "ieee"
+    autotune_baseline_fn: object = attrs.field(default=None, eq=False)  # tuning's reference outputs
+    backend: str = "triton"
     ignored: tuple = ()  # (name, value) of Helion settings accepted with no effect in tilefn
 
     @classmethod
     def from_env(cls) -> "Settings":
         """The settings the environment variables give (Helion's names)."""
         effort = _env_str("HELION_AUTOTUNE_EFFORT")
-        effort = _check_effort(effort, "HELION_AUTOTUNE_EFFORT") if effort else "quick"
+        effort = _effort(effort, "HELION_AUTOTUNE_EFFORT") if effort else "quick"
         if _env_bool("HELION_USE_DEFAULT_CONFIG", False):
             effort = "none"
-        search = _env_str("HELION_AUTOTUNER") or "default"
-        if search not in SEARCH_NAMES and search not in SEARCH_NAMES.values():
-            raise SettingsError(f"HELION_AUTOTUNER must be one of {sorted(SEARCH_NAMES)}, got {search!r}")
         overrides = _env_str("HELION_AUTOTUNE_CONFIG_OVERRIDES")
         if overrides and not overrides.startswith("{") and os.path.exists(overrides):
             with open(overrides) as f:
@@ -138,58 +190,70 @@ class Settings:
             autotune_log=_env_str("HELION_AUTOTUNE_LOG"),
             autotune_random_seed=_env_int("HELION_AUTOTUNE_RANDOM_SEED", 0),
             autotune_progress_bar=_env_bool("HELION_AUTOTUNE_PROGRESS_BAR", True),
-            autotune_search=SEARCH_NAMES.get(search, search),
-            autotune_config_overrides={k: _freeze(v) for k, v in overrides.items()},
+            autotune_search=_search(_env_str("HELION_AUTOTUNER") or "default", "HELION_AUTOTUNER"),
+            autotune_config_overrides=overrides,
             ref_mode="eager" if _env_bool("HELION_INTERPRET", False) else "off",
+            dot_precision=_dot_precision(_env_str("TRITON_F32_DEFAULT") or "tf32", "TRITON_F32_DEFAULT"),
+            backend=_backend(_env_str("HELION_BACKEND") or "triton"),
         )
 
     @classmethod
     def build(cls, **kwargs) -> "Settings":
         """Environment variables first, then these decorator arguments on top."""
-        base = cls.from_env()
-        fields = {f.name for f in attrs.fields(cls)} - {"ignored"}
-        changes, ignored = {}, []
+        return cls.from_env().with_(**kwargs)
+
+    def with_(self, **kwargs) -> "Settings":
+        """These settings with Helion's `name=value` arguments applied (checked, as the decorator does)."""
+        fields = {f.name for f in attrs.fields(Settings)} - {"ignored"}
+        changes, ignored = {}, dict(self.ignored)
         for name, value in kwargs.items():
             if name == "use_default_config":
                 if value:
                     changes["autotune_effort"] = "none"
-            elif name == "autotune_effort":
-                changes[name] = _check_effort(value, "autotune_effort")
-            elif name == "autotuner_fn" and value is not None:
-                ignored.append((name, getattr(value, "__name__", repr(value))))
-            elif name == "ref_mode":  # Helion's RefMode enum (or its name)
-                mode = str(getattr(value, "name", value)).lower()
-                if mode not in ("off", "eager"):
-                    raise SettingsError(f"ref_mode must be 'off' or 'eager' (RefMode.OFF / RefMode.EAGER), "
-                                        f"got {value!r}")
-                changes[name] = mode
-            elif name == "autotune_config_overrides":
-                changes[name] = {k: _freeze(v) for k, v in dict(value or {}).items()}
             elif name in fields:
-                changes[name] = value
-            elif name in NO_EFFECT:
-                ignored.append((name, repr(value)))
-            elif name in UNSUPPORTED:
-                default, why = UNSUPPORTED[name]
-                if value is not None and value != default:
-                    raise SettingsError(f"helion.kernel({name}={value!r}) is not supported by tilefn: {why}")
+                changes[name] = CHECKS.get(name, lambda v: v)(value)
+            elif name in NO_EFFECT or name in QUIET:
+                ignored[name] = value
             else:
-                import difflib
-
-                known = sorted(fields | NO_EFFECT | set(UNSUPPORTED) | {"use_default_config"})
+                known = sorted(fields | NO_EFFECT | QUIET | {"use_default_config"})
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise TypeError(f"helion.kernel() got an unknown setting {name!r}{hint}")
-        if "autotune_search" in changes:
-            search = changes["autotune_search"]
-            changes["autotune_search"] = SEARCH_NAMES.get(search, search)
-        settings = attrs.evolve(base, **changes, ignored=tuple(ignored))
-        if settings.autotune_search not in set(SEARCH_NAMES.values()):
-            raise SettingsError(f"autotune_search must be one of {sorted(set(SEARCH_NAMES.values()))}")
-        return settings
+        return attrs.evolve(self, **changes, ignored=tuple(ignored.items()))
 
-    def warn_ignored(self, kernel_name: str) -> None:
-        names = [n for n, _ in self.ignored if n != "ignore_warnings"]
+    def get(self, name: str):
+        """A setting's value, including those accepted with no effect (None where never given)."""
+        if name in NO_EFFECT or name in QUIET:
+            return dict(self.ignored).get(name)
+        if name == "ignored" or name not in {f.name for f in attrs.fields(Settings)}:
+            raise AttributeError(f"helion.kernel has no setting {name!r}")
+        return getattr(self, name)
+
+    def no_effect(self) -> list:
+        """The names of settings given that change nothing in tilefn."""
+        names = [n for n, _ in self.ignored if n not in QUIET]
+        if not self.static_shapes:
+            names.append("static_shapes")
+        return names
+
+    def warn_ignored(self, kernel_name: str, names=None) -> None:
+        names = self.no_effect() if names is None else names
         if names:
             warnings.warn(f"helion.kernel {kernel_name}: settings {names} have no effect in tilefn",
                           stacklevel=4)
+
+
+class SettingsView:
+    """`kernel.settings`: reads the kernel's Settings; `kernel.settings.x = v` rebuilds the kernel with it."""
+
+    def __init__(self, kernel):
+        object.__setattr__(self, "_kernel", kernel)
+
+    def __getattr__(self, name):
+        return self._kernel.settings_value.get(name)
+
+    def __setattr__(self, name, value):
+        self._kernel.configure(self._kernel.settings_value.with_(**{name: value}), changed=name)
+
+    def __repr__(self):
+        return repr(self._kernel.settings_value)

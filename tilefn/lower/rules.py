@@ -296,6 +296,7 @@ def _dot(em: Emitter, eqn):
     if em.interpret and a.type.dtype in _HALF:  # Triton's CPU interpreter has no bf16/fp16 math
         operands = [f"{o}.to(tl.float32)" for o in operands]
     dtype = eqn.params["out_dtype"]
+    precision = f', input_precision="{eqn.params["precision"]}"' if a.type.dtype == torch.float32 else ""
     small = min(em.lanes(d) for d in (a.type.shape[-2], k_dim, b.type.shape[-1])) < 16
     wide = "tl.float32" if a.type.dtype.is_floating_point else "tl.int32"
     batch_of_one = a.type.rank == 3 and em.lanes(a.type.shape[0]) == 1 and em.lanes(b.type.shape[0]) == 1
@@ -303,7 +304,6 @@ def _dot(em: Emitter, eqn):
         m, n = em.dim_expr(a.type.shape[1]), em.dim_expr(b.type.shape[2])
         k = em.dim_expr(k_dim)
         operands = [f"tl.reshape({operands[0]}, [{m}, {k}])", f"tl.reshape({operands[1]}, [{k}, {n}])"]
-        precision = ', input_precision="ieee"' if a.type.dtype == torch.float32 else ""
         acc_text = f", tl.reshape({cast(em, acc[0], torch.float32)}, [{m}, {n}])" if acc else ""
         expr = f"tl.reshape(tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide}), [1, {m}, {n}])"
     elif small:
@@ -318,7 +318,6 @@ def _dot(em: Emitter, eqn):
         if acc:
             expr = f"{cast(em, acc[0], torch.float32)} + {expr}"
     else:
-        precision = ', input_precision="ieee"' if a.type.dtype == torch.float32 else ""
         acc_text = f", {cast(em, acc[0], torch.float32)}" if acc else ""
         expr = f"tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide})"
     expr = em.converted(expr, torch.float32 if a.type.dtype.is_floating_point else torch.int32, dtype)

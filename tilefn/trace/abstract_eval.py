@@ -122,7 +122,7 @@ def _iota(*, start, stop, dtype):
 
 
 @ABSTRACT_EVAL.register(p.dot_p)
-def _dot(a, b, *acc, out_dtype):
+def _dot(a, b, *acc, out_dtype, precision):
     return (TensorType(a.shape[:-1] + b.shape[-1:], out_dtype),)
 
 

@@ -172,7 +172,8 @@ def _showing(shown):
 
 PRINTERS.add(p.reshape_p, _showing(dict))
 PRINTERS.add(p.broadcast_to_p, _showing(dict))
-PRINTERS.add(p.dot_p, _showing(lambda params: {k: v for k, v in params.items() if k != "out_dtype"}))
+PRINTERS.add(p.dot_p, _showing(lambda params: {k: v for k, v in params.items()
+                                                if k != "out_dtype" and (k, v) != ("precision", "ieee")}))
 PRINTERS.add(p.convert_p, _showing(lambda params: {"dtype": params["dtype"]}))
 
 

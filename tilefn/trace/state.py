@@ -29,7 +29,8 @@ class RegionBuilder:
 class TraceState:
     """Everything one call of `make_ir` accumulates."""
 
-    def __init__(self, tunable_values=()):
+    def __init__(self, tunable_values=(), dot_precision: str = "ieee"):
+        self.dot_precision = dot_precision  # how float32 dots multiply unless a dot says (tilefn.trace.ops.matmul)
         self.tunable_values: dict = dict(tunable_values)  # the Config's register_tunable values
         self.tunables: dict = {}  # name -> Tunable, in registration order
         self.host_eqns: list[Eqn] = []
@@ -88,9 +89,9 @@ def require() -> TraceState:
 
 
 @contextlib.contextmanager
-def tracing(tunable_values=()):
+def tracing(tunable_values=(), dot_precision: str = "ieee"):
     previous = current()
-    _local.state = TraceState(tunable_values)
+    _local.state = TraceState(tunable_values, dot_precision)
     try:
         yield _local.state
     finally:

@@ -112,9 +112,10 @@ def _is_view(eqn) -> bool:
                                           "squeeze", "expand", "flatten", "__getitem__", "view_as"}
 
 
-def trace(fn, args, kwargs, tunables=()) -> Program:
-    """Run `fn` on proxies and return the Program it builds (`register_tunable` reads `tunables`)."""
-    with st.tracing(tunables) as state, TraceMode():
+def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee") -> Program:
+    """Run `fn` on proxies and return the Program it builds (`register_tunable` reads `tunables`;
+    float32 dots multiply at `dot_precision` unless they say)."""
+    with st.tracing(tunables, dot_precision) as state, TraceMode():
         state.captures = captures_of(fn)
         bound, inputs, params = _proxy_args(fn, args, kwargs)
         try:

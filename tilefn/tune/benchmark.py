@@ -45,17 +45,18 @@ class Benchmarker:
     """`benchmarker(config) -> seconds` for one kernel and one set of arguments.
 
     Inputs the kernel mutates are restored before every run; every candidate's outputs must match
-    the trusted outputs (the default config's, or the reference interpreter's) before it is timed.
+    the trusted outputs (`reference(*args)`'s if given, else the default config's, or the reference
+    interpreter's) before it is timed.
     """
 
-    def __init__(self, jitted, args, trusted_config: Config, repetitions: int = 5):
+    def __init__(self, jitted, args, trusted_config: Config, repetitions: int = 5, reference=None):
         self.jitted, self.args, self.repetitions = jitted, args, repetitions
         self.saved = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
         self.cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
         self.reasons: dict[str, tuple[int, str]] = {}  # why candidates failed -> (how many, the first)
         self.broken: set = set()  # configs whose compilation failed or hung in a worker
         self.prefetched: set = set()
-        self.expected = self._trusted(trusted_config)
+        self.expected = self._trusted(trusted_config) if reference is None else self._referenced(reference)
 
     def restore(self):
         """Put back the inputs as they were before tuning touched them."""
@@ -79,6 +80,14 @@ class Benchmarker:
                 self._restore()
                 out = interpret(self.jitted, config=config)(*self.args)
             return [t.clone() for t in self._observed(out)]
+        finally:
+            self._restore()
+
+    def _referenced(self, reference):
+        """What `reference(*args)` returns and leaves in the arguments (which are restored afterwards)."""
+        try:
+            self._restore()
+            return [t.clone() for t in self._observed(reference(*self.args))]
         finally:
             self._restore()
 

@@ -29,7 +29,7 @@ class TunedFunction:
     """
 
     def __init__(self, jitted, effort: str = "quick", search: str = "default", configs=None,
-                 use_cache: bool = True, seed: int = 0, verbose: bool = True, table=None):
+                 use_cache: bool = True, seed: int = 0, verbose: bool = True, table=None, reference=None):
         if effort not in BUDGETS["cuda"]:
             raise ValueError(f"effort must be one of {sorted(BUDGETS['cuda'])}, got {effort!r}")
         if search not in SEARCHES:
@@ -37,6 +37,7 @@ class TunedFunction:
         self.jitted = as_traceable(jitted)
         self.effort, self.search, self.configs = effort, search, list(configs) if configs else None
         self.use_cache, self.seed, self.verbose = use_cache, seed, verbose
+        self.reference = reference  # f(*args) -> the outputs candidates must match (None: the default config's)
         self.shipped = tables.read(table)  # configs a library ships: used as they are, never tuned
         self._configs = SignatureCache()  # signature key -> the Config its calls run
         self._rows: dict[tuple, tuple] = {}  # signature key -> (device name, signature text)
@@ -103,7 +104,7 @@ class TunedFunction:
         if self.effort == "none" and not self.configs:
             return spec.default()
         start = time.perf_counter()
-        bench = Benchmarker(self.jitted, args, spec.default())
+        bench = Benchmarker(self.jitted, args, spec.default(), reference=self.reference)
         evaluate = _Progress(bench, self.__name__, budget if not self.configs else len(self.configs), self.verbose)
         try:
             if self.configs:
@@ -147,10 +148,12 @@ class _Progress:
 
 
 def tune(fn, effort: str = "quick", search: str = "default", configs=None, use_cache: bool = True,
-         seed: int = 0, verbose: bool = True, table=None) -> TunedFunction:
+         seed: int = 0, verbose: bool = True, table=None, reference=None) -> TunedFunction:
     """A tuned version of `fn` (a function or a `tfn.jit` kernel): see TunedFunction.
 
     `table`: shipped configs (a mapping or a JSON file from `TunedFunction.table()`, see
     `tilefn.tune.table`); a signature it lists on this device runs its config without tuning.
+    `reference`: a function of the kernel's arguments (eager PyTorch, say) whose outputs, and the
+    arguments it leaves, every candidate must match; default: what the default config computes.
     """
-    return TunedFunction(fn, effort, search, configs, use_cache, seed, verbose, table)
+    return TunedFunction(fn, effort, search, configs, use_cache, seed, verbose, table, reference)

@@ -4,14 +4,22 @@ from __future__ import annotations
 import torch
 
 from ...errors import ShapeError
+from .. import state as st
 from ..primitives import dot_p
 from ..proxies import DeviceValue, apply, op
 from .casts import to, value_of
 from .views import expand
 
 
-def dot(a, b, acc=None, out_dtype=None):
-    """`a @ b (+ acc)` with float32 accumulation; the result has `out_dtype`."""
+DOT_PRECISIONS = ("ieee", "tf32", "tf32x3")
+
+
+def dot(a, b, acc=None, out_dtype=None, precision=None):
+    """`a @ b (+ acc)` with float32 accumulation; the result has `out_dtype`. `precision` says how
+    float32 inputs are multiplied (DOT_PRECISIONS; None: the kernel's `dot_precision`, "ieee" unless set)."""
+    precision = precision if precision is not None else st.require().dot_precision
+    if precision not in DOT_PRECISIONS:
+        raise ValueError(f"dot precision must be one of {list(DOT_PRECISIONS)}, got {precision!r}")
     a, b = value_of(a), value_of(b)
     if a.ndim not in (2, 3) or a.ndim != b.ndim:
         raise ShapeError(f"matrix product of {a.ndim}-d and {b.ndim}-d values; both must be 2-d or 3-d")
@@ -24,11 +32,11 @@ def dot(a, b, acc=None, out_dtype=None):
     if out_dtype is None:
         out_dtype = acc.dtype if acc is not None else (torch.int32 if not a.dtype.is_floating_point else torch.float32)
     if acc is None:
-        return apply(dot_p, a, b, out_dtype=out_dtype)
+        return apply(dot_p, a, b, out_dtype=out_dtype, precision=precision)
     expected = a.shape[:-1] + b.shape[-1:]
     if tuple(acc.shape) != expected:
         acc = expand(acc, expected)
-    return apply(dot_p, a, b, acc, out_dtype=out_dtype)
+    return apply(dot_p, a, b, acc, out_dtype=out_dtype, precision=precision)
 
 
 @op("matmul", "mm", "bmm", "__matmul__")
