@@ -169,3 +169,11 @@ def test_baseline_fn_is_what_candidates_must_match():
         wrong(x, y)  # every candidate differs from the baseline, so none is trusted
     with pytest.raises(helion.SettingsError, match="autotune_baseline_fn must be a function"):
         helion.kernel(autotune_baseline_fn=3)(scaled_add)
+
+
+def test_settings_constructor_takes_helion_settings_as_helions_does(monkeypatch):
+    monkeypatch.setenv("HELION_AUTOTUNE_EFFORT", "full")
+    s = helion.Settings(autotune_accuracy_check=False, print_output_code=True)
+    assert (s.autotune_effort, s.print_output_code, s.get("autotune_accuracy_check")) == ("full", True, False)
+    assert s == helion.Settings.build(autotune_accuracy_check=False, print_output_code=True)
+    assert s.with_(print_output_code=False).print_output_code is False and s.print_output_code is True

@@ -11,10 +11,24 @@ lowering and tuning are tilefn's (`tfn.jit`, `tfn.tune`).
 """
 from __future__ import annotations
 
-from . import autotuner, exc, language
+from . import autotuner, exc, language, runtime
 from .config import Config, ConfigError
-from .kernel import BoundKernel, Kernel, kernel
+from .kernel import BoundKernel, Kernel, aot_kernel, kernel
+from .runtime.settings import RefMode
 from .settings import Settings, SettingsError
 
-__all__ = ["kernel", "Kernel", "BoundKernel", "Config", "ConfigError", "Settings", "SettingsError",
-           "language", "autotuner", "exc"]
+jit = kernel  # Helion's alias
+
+
+def cdiv(a, b):
+    """Ceiling division, `ceil(a / b)`, of ints (or of sizes and block sizes inside a kernel)."""
+    return (a + b - 1) // b
+
+
+def next_power_of_2(n: int) -> int:
+    """The smallest power of two >= n (1 for n <= 1)."""
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+__all__ = ["kernel", "jit", "aot_kernel", "Kernel", "BoundKernel", "Config", "ConfigError", "Settings",
+           "SettingsError", "RefMode", "cdiv", "next_power_of_2", "language", "autotuner", "exc", "runtime"]

@@ -26,7 +26,9 @@ from ..interpret import interpret
 from ..jit import JitFunction
 from ..signature_cache import signature_key
 from ..tune.tune import TunedFunction
+from ..tune.spec import ConfigSpec
 from .config import Config
+from .config_spec import BoundEnv, HelionConfigSpec
 from .repro import repro_script
 from .settings import Settings, SettingsView
 
@@ -219,6 +221,10 @@ class Kernel:
         self._seen.discard(signature_key(args, {}))
         return best
 
+    def specialization_key(self, args) -> tuple:
+        """What a call with `args` is compiled (and tuned) for: tensor metadata and static values."""
+        return signature_key(tuple(args), {})
+
     def reset(self) -> None:
         """Forget traced programs, compiled kernels and tuned configs."""
         self.configure(self.settings_value)
@@ -239,6 +245,17 @@ class BoundKernel:
         """The config calls with these arguments run, where known (fixed, tuned or chosen)."""
         known = self.kernel.tuned.known_config(*self.args) or self.kernel.tuned.fixed
         return Config.of(known)
+
+    @property
+    def config_spec(self) -> HelionConfigSpec:
+        """What tuning searches for these arguments (`default_config()`, `block_sizes`, ...)."""
+        jitted = self.kernel.jitted
+        program, _ = jitted.trace_and_bind(self.args, {})
+        return HelionConfigSpec(ConfigSpec.of(program, retrace=lambda t: jitted.trace_and_bind(self.args, {}, t)[0]))
+
+    @property
+    def env(self) -> BoundEnv:
+        return BoundEnv(self.config_spec)
 
     def _config(self, config):
         if config is None:
@@ -283,4 +300,20 @@ def kernel(fn=None, *, config=None, configs=None, **settings):
     return decorate if fn is None else decorate(fn)
 
 
-__all__ = ["kernel", "Kernel", "BoundKernel"]
+def aot_kernel(fn=None, *, config=None, configs=None, batched=None, collect_fn=None, measure_fn=None,
+               **settings):
+    """`@helion.aot_kernel()`: a kernel whose configs are chosen per argument signature, ahead of
+    time in Helion, and here by tuning once per signature with the on-disk cache of tuned configs
+    (`tfn.tune`'s table of shipped configs is tilefn's way to ship them). Helion's collect and
+    measure phases (`batched`, `collect_fn`, `measure_fn`) have no counterpart: given, they warn."""
+    given = [n for n, v in (("batched", batched), ("collect_fn", collect_fn), ("measure_fn", measure_fn))
+             if v is not None]
+    if given:
+        import warnings
+
+        warnings.warn(f"helion.aot_kernel: {given} have no effect in tilefn (configs are tuned per "
+                      "signature and cached)", stacklevel=2)
+    return kernel(fn, config=config, configs=configs, **settings)
+
+
+__all__ = ["kernel", "aot_kernel", "Kernel", "BoundKernel"]

@@ -144,82 +144,98 @@ CHECKS = {
 }
 
 
-@attrs.frozen
+def _from_env() -> dict:
+    """The settings the environment variables give (Helion's names), as field values."""
+    effort = _env_str("HELION_AUTOTUNE_EFFORT")
+    effort = _effort(effort, "HELION_AUTOTUNE_EFFORT") if effort else "quick"
+    if _env_bool("HELION_USE_DEFAULT_CONFIG", False):
+        effort = "none"
+    overrides = _env_str("HELION_AUTOTUNE_CONFIG_OVERRIDES")
+    if overrides and not overrides.startswith("{") and os.path.exists(overrides):
+        with open(overrides) as f:
+            overrides = f.read()
+    try:
+        overrides = json.loads(overrides) if overrides else {}
+    except json.JSONDecodeError:
+        raise SettingsError("HELION_AUTOTUNE_CONFIG_OVERRIDES must be a JSON object") from None
+    if not isinstance(overrides, dict):
+        raise SettingsError("HELION_AUTOTUNE_CONFIG_OVERRIDES must be a JSON object")
+    return dict(
+        autotune_effort=effort,
+        static_shapes=_env_bool("HELION_STATIC_SHAPES", True),
+        print_output_code=_env_bool("HELION_PRINT_OUTPUT_CODE", False),
+        print_repro=_env_bool("HELION_PRINT_REPRO", False),
+        force_autotune=_env_bool("HELION_FORCE_AUTOTUNE", False),
+        autotune_log=_env_str("HELION_AUTOTUNE_LOG"),
+        autotune_random_seed=_env_int("HELION_AUTOTUNE_RANDOM_SEED", 0),
+        autotune_progress_bar=_env_bool("HELION_AUTOTUNE_PROGRESS_BAR", True),
+        autotune_search=_search(_env_str("HELION_AUTOTUNER") or "default", "HELION_AUTOTUNER"),
+        autotune_config_overrides=_overrides(overrides),
+        ref_mode="eager" if _env_bool("HELION_INTERPRET", False) else "off",
+        dot_precision=_dot_precision(_env_str("TRITON_F32_DEFAULT") or "tf32", "TRITON_F32_DEFAULT"),
+        autotune_baseline_fn=None,
+        backend=_backend(_env_str("HELION_BACKEND") or "triton"),
+        ignored=(),
+    )
+
+
+def _applied(fields: dict, kwargs: dict) -> dict:
+    """`fields` with Helion's `name=value` arguments applied, checked as the decorator checks them."""
+    changes, ignored = {}, dict(fields["ignored"])
+    for name, value in kwargs.items():
+        if name == "use_default_config":
+            if value:
+                changes["autotune_effort"] = "none"
+        elif name in fields and name != "ignored":
+            changes[name] = CHECKS.get(name, lambda v: v)(value)
+        elif name in NO_EFFECT or name in QUIET:
+            ignored[name] = value
+        else:
+            known = sorted(set(fields) - {"ignored"} | NO_EFFECT | QUIET | {"use_default_config"})
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"helion.kernel() got an unknown setting {name!r}{hint}")
+    return {**fields, **changes, "ignored": tuple(ignored.items())}
+
+
+@attrs.frozen(init=False)
 class Settings:
-    """The settings of one `helion.kernel`; build with `Settings.build(**decorator_kwargs)`."""
+    """The settings of one `helion.kernel`: `Settings(**helion_settings)` (or `Settings.build`) reads the
+    environment variables, then applies the arguments on top, as Helion's constructor does."""
 
-    autotune_effort: str = "quick"
-    static_shapes: bool = True
-    print_output_code: bool = False
-    print_repro: bool = False
-    force_autotune: bool = False
-    autotune_log: str | None = None
-    autotune_random_seed: int = 0
-    autotune_progress_bar: bool = True
-    autotune_search: str = "default"
-    autotune_config_overrides: tuple = attrs.field(default=(), converter=_overrides)
-    ref_mode: str = "off"  # "eager": run tilefn.interpret (eager PyTorch, tile by tile) instead of Triton
-    dot_precision: str = "tf32"  # as Helion's default (TRITON_F32_DEFAULT); tfn.jit's own default is "ieee"
-    autotune_baseline_fn: object = attrs.field(default=None, eq=False)  # tuning's reference outputs
-    backend: str = "triton"
-    ignored: tuple = ()  # (name, value) of Helion settings accepted with no effect in tilefn
+    autotune_effort: str
+    static_shapes: bool
+    print_output_code: bool
+    print_repro: bool
+    force_autotune: bool
+    autotune_log: str | None
+    autotune_random_seed: int
+    autotune_progress_bar: bool
+    autotune_search: str
+    autotune_config_overrides: tuple
+    ref_mode: str  # "eager": run tilefn.interpret (eager PyTorch, tile by tile) instead of Triton
+    dot_precision: str  # Helion's default "tf32" (TRITON_F32_DEFAULT); tfn.jit's own default is "ieee"
+    autotune_baseline_fn: object = attrs.field(eq=False)  # a function giving tuning's reference outputs
+    backend: str
+    ignored: tuple  # (name, value) of Helion settings accepted with no effect in tilefn
 
-    @classmethod
-    def from_env(cls) -> "Settings":
-        """The settings the environment variables give (Helion's names)."""
-        effort = _env_str("HELION_AUTOTUNE_EFFORT")
-        effort = _effort(effort, "HELION_AUTOTUNE_EFFORT") if effort else "quick"
-        if _env_bool("HELION_USE_DEFAULT_CONFIG", False):
-            effort = "none"
-        overrides = _env_str("HELION_AUTOTUNE_CONFIG_OVERRIDES")
-        if overrides and not overrides.startswith("{") and os.path.exists(overrides):
-            with open(overrides) as f:
-                overrides = f.read()
-        try:
-            overrides = json.loads(overrides) if overrides else {}
-        except json.JSONDecodeError:
-            raise SettingsError("HELION_AUTOTUNE_CONFIG_OVERRIDES must be a JSON object") from None
-        if not isinstance(overrides, dict):
-            raise SettingsError("HELION_AUTOTUNE_CONFIG_OVERRIDES must be a JSON object")
-        return cls(
-            autotune_effort=effort,
-            static_shapes=_env_bool("HELION_STATIC_SHAPES", True),
-            print_output_code=_env_bool("HELION_PRINT_OUTPUT_CODE", False),
-            print_repro=_env_bool("HELION_PRINT_REPRO", False),
-            force_autotune=_env_bool("HELION_FORCE_AUTOTUNE", False),
-            autotune_log=_env_str("HELION_AUTOTUNE_LOG"),
-            autotune_random_seed=_env_int("HELION_AUTOTUNE_RANDOM_SEED", 0),
-            autotune_progress_bar=_env_bool("HELION_AUTOTUNE_PROGRESS_BAR", True),
-            autotune_search=_search(_env_str("HELION_AUTOTUNER") or "default", "HELION_AUTOTUNER"),
-            autotune_config_overrides=overrides,
-            ref_mode="eager" if _env_bool("HELION_INTERPRET", False) else "off",
-            dot_precision=_dot_precision(_env_str("TRITON_F32_DEFAULT") or "tf32", "TRITON_F32_DEFAULT"),
-            backend=_backend(_env_str("HELION_BACKEND") or "triton"),
-        )
+    def __init__(self, **kwargs):
+        self._fill(_applied(_from_env(), kwargs))
+
+    def _fill(self, fields: dict) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def build(cls, **kwargs) -> "Settings":
         """Environment variables first, then these decorator arguments on top."""
-        return cls.from_env().with_(**kwargs)
+        return cls(**kwargs)
 
     def with_(self, **kwargs) -> "Settings":
         """These settings with Helion's `name=value` arguments applied (checked, as the decorator does)."""
-        fields = {f.name for f in attrs.fields(Settings)} - {"ignored"}
-        changes, ignored = {}, dict(self.ignored)
-        for name, value in kwargs.items():
-            if name == "use_default_config":
-                if value:
-                    changes["autotune_effort"] = "none"
-            elif name in fields:
-                changes[name] = CHECKS.get(name, lambda v: v)(value)
-            elif name in NO_EFFECT or name in QUIET:
-                ignored[name] = value
-            else:
-                known = sorted(fields | NO_EFFECT | QUIET | {"use_default_config"})
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise TypeError(f"helion.kernel() got an unknown setting {name!r}{hint}")
-        return attrs.evolve(self, **changes, ignored=tuple(ignored.items()))
+        made = object.__new__(Settings)
+        made._fill(_applied(attrs.asdict(self, recurse=False), kwargs))
+        return made
 
     def get(self, name: str):
         """A setting's value, including those accepted with no effect (None where never given)."""

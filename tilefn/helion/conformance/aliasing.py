@@ -1,8 +1,8 @@
 """Makes `import helion` give tilefn.helion inside a conformance subprocess (`install`).
 
-`helion`, `helion.language`, `helion.exc` and `helion.autotuner` are copies of tilefn.helion's
-modules registered as packages, `helion._testing` is `testing_shim`, `helion._compat` and
-`helion.runtime.settings` come from `compat_shim`. Any other `helion.*` module (Helion's
+`helion`, `helion.language`, `helion.exc`, `helion.autotuner` and `helion.runtime` (with their
+submodules in ALIASES) are copies of tilefn.helion's modules registered as packages,
+`helion._testing` is `testing_shim`, `helion._compat` comes from `compat_shim`. Any other `helion.*` module (Helion's
 internals: `helion._compiler...`, `helion.autotuner.base_search`...) imports as a placeholder whose
 use raises `HelionInternal`, a unittest skip naming what was used.
 """
@@ -23,7 +23,11 @@ ALIASES = {
     "helion.language": "tilefn.helion.language",
     "helion.exc": "tilefn.helion.exc",
     "helion.autotuner": "tilefn.helion.autotuner",
-    "helion.autotuner.config_fragment": "tilefn.helion.autotuner",
+    "helion.autotuner.config_fragment": "tilefn.helion.autotuner.config_fragment",
+    "helion.runtime": "tilefn.helion.runtime",
+    "helion.runtime.settings": "tilefn.helion.runtime.settings",
+    "helion.runtime.config": "tilefn.helion.config",
+    "helion.runtime.kernel": "tilefn.helion.kernel",
 }
 
 
@@ -98,9 +102,6 @@ def install(helion_root: Path) -> None:
     modules = {name: alias_module(name, importlib.import_module(src)) for name, src in ALIASES.items()}
     modules["helion._testing"] = testing_shim
     modules["helion._compat"] = compat_shim.compat_module()
-    modules["helion.runtime"] = InternalModule("helion.runtime")
-    modules["helion.runtime"].__path__ = []
-    modules["helion.runtime.settings"] = compat_shim.settings_module(modules["helion"].Settings)
     for name, module in modules.items():
         sys.modules[name] = module
     for name, module in modules.items():

@@ -1,16 +1,8 @@
-"""Stand-ins for the two Helion helper modules examples and tests query for the backend:
-`helion._compat` (hardware feature probes) and `helion.runtime.settings` (`_get_backend`)."""
+"""A stand-in for the Helion helper module examples and tests query for hardware features:
+`helion._compat` (tilefn.helion.runtime.settings answers `_get_backend`)."""
 from __future__ import annotations
 
 import types
-
-BACKEND = "triton"
-
-
-def _get_backend() -> str:
-    """tilefn generates Triton only."""
-    return BACKEND
-
 
 def _supports_tensor_descriptor() -> bool:
     """Helion's probe for TMA hardware; the CPU interpreter has none."""
@@ -39,12 +31,4 @@ def compat_module() -> types.ModuleType:
     for fn in (_supports_tensor_descriptor, supports_tensor_descriptor, use_tileir_tunables,
                get_tensor_descriptor_fn_name, min_dot_size):
         setattr(module, fn.__name__, fn)
-    return module
-
-
-def settings_module(settings_cls) -> types.ModuleType:
-    """`helion.runtime.settings`: `Settings` (tilefn.helion's) and `_get_backend`."""
-    module = types.ModuleType("helion.runtime.settings", "tilefn conformance stand-in")
-    module.Settings = settings_cls
-    module._get_backend = _get_backend
     return module

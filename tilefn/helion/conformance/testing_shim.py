@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from .compat_shim import _get_backend, supports_tensor_descriptor  # noqa: F401 - re-exported names
+from ..runtime.settings import _get_backend  # noqa: F401 - a re-exported name
+from .compat_shim import supports_tensor_descriptor  # noqa: F401 - a re-exported name
 from .outcomes import WrongResult
 
 DEVICE = torch.device("cpu")

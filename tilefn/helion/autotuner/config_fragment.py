@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import attrs
 
-from ..tune.spec import pow2_range
+from ...tune.spec import pow2_range
 
 
 @attrs.frozen
