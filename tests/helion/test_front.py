@@ -86,6 +86,11 @@ def test_config_errors():
         helion.Config(weird=[1, 2])
 
 
+def test_config_dot_config_is_its_dict():
+    c = helion.Config(block_sizes=[8, 16], num_warps=2)
+    assert c.config == c.to_dict() == {"block_sizes": [8, 16], "num_warps": 2}
+
+
 def test_config_repr_json_and_mapping(tmp_path):
     c = helion.Config(block_sizes=[64, 32], num_warps=4, indexing="block_ptr", split_k=4)
     assert eval(repr(c), {"helion": helion}) == c

@@ -137,11 +137,13 @@ def test_assigning_a_setting_with_no_effect_warns_once_and_reads_back():
 
 
 # --- dot_precision ----------------------------------------------------------------------------
-@pytest.mark.parametrize("precision", ["tf32", "ieee", "tf32x3"])
-def test_dot_precision_reaches_tl_dot(precision):
+@pytest.mark.parametrize("precision, triton", [("tf32", "tf32"), ("ieee", "ieee"), ("tf32x3", "tf32x3"),
+                                               ("default", "tf32"), ("high", "tf32x3"), ("highest", "ieee")])
+def test_dot_precision_reaches_tl_dot(precision, triton):
     x, y = torch.randn(32, 32), torch.randn(32, 32)
     k = helion.kernel(config=helion.Config(block_sizes=[16, 16, 16]), dot_precision=precision)(matmul)
-    assert f'input_precision="{precision}"' in k.bind((x, y)).to_triton_code()
+    assert k.settings.dot_precision == precision
+    assert f'input_precision="{triton}"' in k.bind((x, y)).to_triton_code()
     torch.testing.assert_close(k(x, y), x @ y, rtol=1e-2, atol=1e-2)
 
 

@@ -167,6 +167,11 @@ class Config(TfnConfig):
                 out[field.name] = _plain(value)
         return out
 
+    @property
+    def config(self) -> dict:
+        """Helion's `config.config`: the set keys and their values (as `to_dict()`)."""
+        return self.to_dict()
+
     def __getitem__(self, key):
         data = self.to_dict()
         if key in data:

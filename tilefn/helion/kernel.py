@@ -30,7 +30,7 @@ from ..tune.spec import ConfigSpec
 from .config import Config
 from .config_spec import BoundEnv, HelionConfigSpec
 from .repro import repro_script
-from .settings import Settings, SettingsView
+from .settings import Settings, SettingsView, triton_precision
 
 
 class _Tuned(TunedFunction):
@@ -147,7 +147,7 @@ class Kernel:
         # without a config uses); every config is traced with its own
         base = self.configs[0].tunables if self.configs else ()
         self.jitted = JitFunction(self.fn, config=TfnConfig(tunables=base) if base else None,
-                                  dot_precision=settings.dot_precision)
+                                  dot_precision=triton_precision(settings.dot_precision))
         fixed = self.configs[0] if len(self.configs) == 1 and not settings.force_autotune else None
         self.tuned = _Tuned(self.jitted, settings, fixed=fixed,
                             configs=self.configs if len(self.configs) > 1 else None,
@@ -265,9 +265,10 @@ class BoundKernel:
     def lower(self, config=None):
         return self.kernel.jitted.lower(*self.args, config=self._config(config))
 
-    def to_triton_code(self, config=None) -> str:
+    def to_triton_code(self, config=None, emit_repro_caller: bool = False, output_origin_lines=None) -> str:
         """The generated Triton source (kernel and launcher) for `config`, else the kernel's known
-        config for these arguments, else the default heuristics."""
+        config for these arguments, else the default heuristics. (Helion's `emit_repro_caller` and
+        `output_origin_lines` annotate its own output; tilefn's source is the same either way.)"""
         return self.lower(config).source
 
     def compile_config(self, config=None):

@@ -107,10 +107,20 @@ def _ref_mode(value) -> str:
     return mode
 
 
+# torch.set_float32_matmul_precision's names, which Helion also takes, -> tl.dot's
+TORCH_PRECISIONS = {"default": "tf32", "high": "tf32x3", "highest": "ieee"}
+
+
 def _dot_precision(value, source: str = "dot_precision") -> str:
-    if value not in DOT_PRECISIONS:
-        raise SettingsError(f"{source} must be one of {list(DOT_PRECISIONS)}, got {value!r}")
+    if value not in DOT_PRECISIONS and value not in TORCH_PRECISIONS:
+        raise SettingsError(f"{source} must be one of {list(DOT_PRECISIONS) + list(TORCH_PRECISIONS)}, "
+                            f"got {value!r}")
     return value
+
+
+def triton_precision(value: str) -> str:
+    """A dot_precision setting as tl.dot's input_precision."""
+    return TORCH_PRECISIONS.get(value, value)
 
 
 def _backend(value) -> str:
