@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import torch
 
+from . import torch_op
 from .config import Config
 from .errors import ArgumentError
 from .lower.lowered import lower
 from .settings import Settings
 from .signature_cache import SignatureCache
 from .trace.ops.matmul import DOT_PRECISIONS
+
+_compiling = torch.compiler.is_compiling  # (Dynamo reads it as True while it traces)
 from .traced import TracedFunction, as_traced
 
 
@@ -26,6 +29,8 @@ class JitFunction(TracedFunction):
         super().__init__(fn, config, dot_precision)
         self.print_output_code = print_output_code
         self._executables = SignatureCache()
+        self._op_index = torch_op.register(self)
+        self.vjp = None  # def_vjp's backward
 
     def lower(self, *args, config: Config | None = None, **kwargs):
         """The Program for these arguments, traced with `config`'s tunables, lowered to Triton under
@@ -34,7 +39,24 @@ class JitFunction(TracedFunction):
         program, _ = self.trace_and_bind(args, kwargs, config.tunables if config is not None else ())
         return lower(program, config, settings=Settings.from_env(print_output_code=self.print_output_code))
 
+    def def_vjp(self, bwd):
+        """Give this kernel a backward, `bwd((args, outputs), grad_outputs) -> one gradient per argument`
+        (None where there is none), in the spirit of jax.custom_vjp; returns `bwd` (a decorator)."""
+        self.vjp = bwd
+        return bwd
+
     def __call__(self, *args, **kwargs):
+        if _compiling():  # torch.compile: one graph node, the kernel's custom op (tilefn.torch_op)
+            return torch_op.entry(self._op_index, *args, **kwargs)
+        last = self._executables.last
+        if last is not None and not kwargs and last[0](args):
+            return last[1](*args)
+        if torch_op.grad_needed(args, kwargs):
+            return torch_op.entry(self._op_index, *args, **kwargs)
+        return self.run(*args, **kwargs)
+
+    def run(self, *args, **kwargs):
+        """The call itself: compile once per signature, launch (no custom op, no autograd)."""
         last = self._executables.last
         if last is not None and not kwargs and last[0](args):
             return last[1](*args)
@@ -50,7 +72,8 @@ class JitFunction(TracedFunction):
             bound = self._bind(args, kwargs)
             return executable(*bound.args, **{f"_{k}" if not isinstance(v, torch.Tensor) else k: v
                                               for k, v in bound.kwargs.items()})
-        self._executables.remember(args, executable, self.captures_unchanged())
+        if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
+            self._executables.remember(args, executable, self.captures_unchanged())
         return executable(*args)
 
 

@@ -19,7 +19,7 @@ import torch
 
 from .errors import ArgumentError
 from .trace.tracer import STATIC_ARG_TYPES
-from .trace.types import tensor_problem
+from .trace.types import is_aligned, tensor_problem
 
 try:
     from torch._C._dynamo.guards import TensorGuards
@@ -37,7 +37,7 @@ def signature_key(args, kwargs) -> tuple:
         if isinstance(x, torch.Tensor):
             if x.layout is not torch.strided:  # (no data pointer: tracing names the argument)
                 raise ArgumentError(f"an argument {tensor_problem(x)}", source=None)
-            key += (x.dtype, x.shape, x.stride(), x.device, x.data_ptr() % 16 == 0)
+            key += (x.dtype, x.shape, x.stride(), x.device, is_aligned(x))
         elif isinstance(x, STATIC_ARG_TYPES):
             key += (type(x), x)
         else:

@@ -21,9 +21,10 @@ import time
 
 import torch
 
+from .. import torch_op
 from ..config import Config as TfnConfig
 from ..interpret import interpret
-from ..jit import JitFunction
+from ..jit import JitFunction, _compiling
 from ..signature_cache import signature_key
 from ..tune.tune import TunedFunction
 from ..tune.spec import ConfigSpec
@@ -162,6 +163,8 @@ class Kernel:
 
     # --- calling --------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if _compiling():  # torch.compile: one graph node, the kernel's custom op (tilefn.torch_op)
+            return torch_op.entry(self.tuned._op_index, *args, **kwargs)
         if kwargs:
             args = self._positional(args, kwargs)
         if self._hooked:

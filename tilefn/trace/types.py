@@ -121,12 +121,23 @@ def contiguous_strides(shape) -> tuple:
     return tuple(reversed(strides))
 
 
+_NO_DATA = (torch._subclasses.fake_tensor.FakeTensor, torch._subclasses.functional_tensor.FunctionalTensor)
+
+
+def is_aligned(tensor: torch.Tensor) -> bool:
+    """Whether the tensor's first element is 16-byte aligned; for a tensor with no data (meta, or
+    torch.compile's fake tensors), whether its offset into an aligned allocation is."""
+    if isinstance(tensor, _NO_DATA) or tensor.is_meta:
+        return (tensor.storage_offset() * tensor.element_size()) % 16 == 0
+    return tensor.data_ptr() % 16 == 0
+
+
 def host_type_of(tensor: torch.Tensor, device=None, base_aligned: bool = True) -> HostType:
     """The type of a real tensor, or of a meta tensor standing for one on `device`."""
     if tensor.is_meta:
         aligned = base_aligned and (tensor.storage_offset() * tensor.element_size()) % 16 == 0
     else:
-        aligned = tensor.data_ptr() % 16 == 0
+        aligned = is_aligned(tensor)
     return HostType(tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype, str(device or tensor.device), aligned)
 
 

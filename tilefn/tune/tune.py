@@ -8,8 +8,9 @@ import time
 
 import torch
 
+from .. import torch_op
 from ..config import Config
-from ..jit import as_traceable
+from ..jit import _compiling, as_traceable
 from ..signature_cache import SignatureCache, signature_key
 from . import cache, table as tables
 from .benchmark import Benchmarker
@@ -43,6 +44,7 @@ class TunedFunction:
         self._rows: dict[tuple, tuple] = {}  # signature key -> (device name, signature text)
         self._executables = SignatureCache()
         self.__name__ = getattr(self.jitted, "__name__", "kernel")
+        self._op_index = torch_op.register(self)
 
     def best_config(self, *args) -> Config:
         """The winning Config for these arguments (tuning now if this signature is new)."""
@@ -87,7 +89,22 @@ class TunedFunction:
             out.setdefault(device, {})[signature] = self._configs.get(key).to_fields()
         return out
 
+    def def_vjp(self, bwd):
+        """Give the kernel a backward (see JitFunction.def_vjp)."""
+        return self.jitted.def_vjp(bwd)
+
     def __call__(self, *args):
+        if _compiling():  # torch.compile: one graph node, the kernel's custom op (tilefn.torch_op)
+            return torch_op.entry(self._op_index, *args)
+        last = self._executables.last
+        if last is not None and last[0](args):
+            return last[1](*args)
+        if torch_op.grad_needed(args):
+            return torch_op.entry(self._op_index, *args)
+        return self.run(*args)
+
+    def run(self, *args):
+        """The call itself: tune once per signature, launch (no custom op, no autograd)."""
         last = self._executables.last
         if last is not None and last[0](args):
             return last[1](*args)
@@ -96,7 +113,8 @@ class TunedFunction:
         if executable is None:
             executable = self._executables.get_or_make(
                 key, lambda: self.jitted.lower(*args, config=self.best_config(*args)).compile())
-        self._executables.remember(args, executable)
+        if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
+            self._executables.remember(args, executable)
         return executable(*args)
 
     def _search(self, spec: ConfigSpec, args, device, cache_key) -> Config:
