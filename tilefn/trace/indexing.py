@@ -35,9 +35,26 @@ def _check_tile_fits(tile: Tile, size: int, axis: int):
         raise ShapeError(f"a tile over a range {rng} indexes dimension {axis}, which has size {size}")
 
 
+class Point:
+    """An index entry of the scatter spellings: a coordinate tensor of the access's whole shape."""
+
+    def __init__(self, value: DeviceValue):
+        self.value = value
+
+
+def _point_spec(tensor_type, index):
+    """One Point per axis, all of one shape: lane i of the access is tensor[c0[i], c1[i], ...]."""
+    shapes = {p.value.shape for p in index if isinstance(p, Point)}
+    if len(index) != tensor_type.rank or not all(isinstance(p, Point) for p in index) or len(shapes) != 1:
+        raise ShapeError("point coordinates index every axis, each of one shape")
+    return (("point",),) * len(index), [p.value for p in index], shapes.pop()
+
+
 def index_spec(tensor_type, index):
     """Normalise a Python index into (entries, index inputs, result shape)."""
     index = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(i, Point) for i in index):
+        return _point_spec(tensor_type, index)
     consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
     if sum(1 for i in index if i is Ellipsis) > 1:
         raise ShapeError("an index can hold at most one `...`")
