@@ -388,14 +388,14 @@ def test_register_tunable_errors():
 
 
 def test_missing_helion_language_names_say_so():
-    def uses_atomics(x):
+    def uses_wait(x):
         out = torch.zeros_like(x)
-        for tile in hl.tile(x.size()):
-            hl.atomic_add(out, [tile], x[tile])
+        for tile in hl.tile(x.size(0)):
+            hl.wait(out, [tile])
         return out
 
-    with pytest.raises(NotImplementedError, match="helion.language.atomic_add"):
-        helion.kernel(config=helion.Config(block_sizes=[8]))(uses_atomics)(torch.randn(16))
+    with pytest.raises(NotImplementedError, match="helion.language.wait"):
+        helion.kernel(config=helion.Config(block_sizes=[8]))(uses_wait)(torch.randn(16))
 
 
 def test_config_shorthand_keys_are_one_entry_lists_as_in_helion():

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import torch
 
-from ..trace.primitives import atomic_cas_p
+from ..errors import TilefnError
+from ..trace.primitives import P, atomic_cas_p
 from . import memory
-from .emit import Emitter
+from .emit import Emitter, tl_dtype
+
+_BITS = {torch.float32: torch.int32, torch.float64: torch.int64}  # xchg moves bits (the interpreter's has no floats)
 
 DESCRIPTOR_DTYPES = {  # atomic -> the target dtypes Triton's descriptor reductions take
     "atomic_add": (torch.int32, torch.float32, torch.float16, torch.bfloat16),
@@ -59,4 +62,14 @@ def lower_atomic(em: Emitter, eqn) -> None:
         em.assign(eqn.outputs[0], f"tl.atomic_cas({pointer}, {expected}, {em(value)}, {order})")
         return
     masked = f", mask={mask}" if mask else ""
-    em.assign(eqn.outputs[0], f"tl.{eqn.prim.name}({pointer}, {em(value)}{masked}, {order})")
+    dtype, operand = target.type.dtype, em(value)
+    if em.interpret and eqn.prim is P["atomic_add"] and dtype == torch.bfloat16:
+        raise TilefnError("Triton's CPU interpreter has no bfloat16 atomic_add (GPUs have one): accumulate into "
+                          "a float32 tensor to run on the CPU", source=eqn.source)
+    if eqn.prim is P["atomic_xchg"] and dtype in _BITS:
+        bits = tl_dtype(_BITS[dtype])
+        old = (f"tl.atomic_xchg(({pointer}).to(tl.pointer_type({bits})), ({operand}).to({bits}, bitcast=True)"
+               f"{masked}, {order})")
+        em.assign(eqn.outputs[0], f"{old}.to({tl_dtype(dtype)}, bitcast=True)")
+        return
+    em.assign(eqn.outputs[0], f"tl.{eqn.prim.name}({pointer}, {operand}{masked}, {order})")
