@@ -14,6 +14,7 @@ from tilefn.lower.sites import sites_of
 from tilefn.testing import assert_matches, compile_for_gpu
 from tilefn.trace import primitives as p
 from tilefn.trace.ir import walk_eqns
+from tilefn.tune.spec import ConfigSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
@@ -202,3 +203,13 @@ def test_dce_keeps_unused_atomics_and_cse_merges_none():
     program = canonical(tfn.make_ir(twice)(out, x))
     assert sum(1 for e in walk_eqns(program.eqns) if e.prim is p.P["atomic_add"]) == 2
     assert_matches(twice, lambda o, x: o.add_(2 * x), out, x, configs=2)
+
+
+def test_atomic_indexing_is_no_tuner_knob_on_the_cpu_interpreter_but_builds():
+    out, x = torch.zeros(64, 64), torch.randn(64, 64)
+    spec = ConfigSpec.of(tfn.make_ir(bf16_accumulate)(torch.zeros(64), torch.zeros(64)))
+    assert not [k for k in spec.knobs if k.field == "atomic_indexing"]  # (the interpreter has no TMA reductions)
+    spec = ConfigSpec.of(tfn.make_ir(two_adds)(out, out, x))
+    config = spec.build({"atomic_indexing": {1: "tensor_descriptor"}})
+    assert config.atomic_indexing == ("pointer", "tensor_descriptor")
+    assert_matches(two_adds, lambda a, b, x: (a.add_(x), b.add_(x))[0], out, out.clone(), x, configs=config)
