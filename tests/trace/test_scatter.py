@@ -65,7 +65,9 @@ def test_index_add_matches_torch(n, rows, d, seed):
 @given(m=hs.integers(1, 20), n=hs.integers(1, 40), bins=hs.integers(1, 8), seed=hs.integers(0, 999))
 def test_scatter_add_row_histogram_matches_torch(m, n, bins, seed):
     idx = _ints(seed, bins, (m, n))
-    want = lambda i, b: torch.zeros(m, b, dtype=torch.int32).scatter_add_(1, i, torch.ones_like(i, dtype=torch.int32))  # noqa: E731
+    def want(i, b):
+        return torch.zeros(m, b, dtype=torch.int32).scatter_add_(1, i, torch.ones_like(i, dtype=torch.int32))
+
     assert_matches(row_histogram, want, idx, bins, configs=2)
 
 

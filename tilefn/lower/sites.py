@@ -47,8 +47,8 @@ FIELD_KINDS = {  # Config list field -> the site kinds its entries configure, in
     "static_ranges": ("inner_loop",),
     "reduction_loops": ("reduction",),
 }
-KIND_NAMES = {"load": "load", "store": "store", "atomic": "atomic", "grid_loop": "tile loop", "inner_loop": "inner loop",
-              "reduction": "whole-row reduction"}
+KIND_NAMES = {"load": "load", "store": "store", "atomic": "atomic", "grid_loop": "tile loop",
+              "inner_loop": "inner loop", "reduction": "whole-row reduction"}
 
 
 @attrs.frozen
