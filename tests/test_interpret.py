@@ -774,4 +774,3 @@ def test_default_config_runs():
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
