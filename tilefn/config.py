@@ -48,6 +48,8 @@ class Config:
       store, or a list with one entry per access in program order (None = pointer). An access
       that cannot take the form (a gather, a masked load, misaligned strides: see
       `tilefn.lower.access_forms` and `tilefn.lower.memory`) uses pointers.
+    - `atomic_indexing`: "pointer" or "tensor_descriptor" (a TMA reduction) for every atomic, or a
+      list with one entry per atomic in program order; as Helion's knob (see `tilefn.lower.atomics`).
     """
 
     block_sizes: tuple = attrs.field(default=(), converter=_tuple)
@@ -64,6 +66,7 @@ class Config:
     num_warps: int | None = None
     num_stages: int | None = None
     indexing: str | tuple = attrs.field(default="pointer", converter=_indexing)
+    atomic_indexing: str | tuple = attrs.field(default="pointer", converter=_indexing)
     pid_type: str = "flat"
     load_eviction_policies: tuple = attrs.field(default=(), converter=_tuple)
     tunables: tuple = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v or {}).items())))

@@ -251,7 +251,7 @@ def _python_index(entries, atoms, sizes):
             index.append(entry[1])
         elif kind == "scalar":
             index.append(_as_int(atoms.pop(0)))
-        else:
+        else:  # a gather or a point
             index.append(atoms.pop(0).long().clamp(0, sizes[axis] - 1))
         axis += 1
     return tuple(index), atoms
@@ -276,6 +276,51 @@ def _store(ctx, eqn, tensor, *rest):
         value = torch.where(rest[1], value, tensor[index])
     tensor[index] = value
     return ()
+
+
+def _lane_ranks(positions):
+    """Each lane's rank among the lanes updating the same element, in lane order (0 for the first)."""
+    order = torch.sort(positions, stable=True).indices
+    ordered = positions[order]
+    lanes = torch.arange(positions.numel(), device=positions.device)
+    first = torch.ones_like(ordered, dtype=torch.bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    starts = torch.cummax(torch.where(first, lanes, 0), 0).values
+    ranks = torch.empty_like(lanes)
+    ranks[order] = lanes - starts
+    return ranks
+
+
+def _atomic_update(tensor, index, update, values):
+    """Apply `update(old, *values)` lane by lane in lane order (vectorised over lanes of distinct
+    elements: one round per repeat of an element); returns the old values each lane saw."""
+    target = tensor if tensor.dim() else tensor.unsqueeze(0)
+    index = index if tensor.dim() else (0,)
+    shape = values[0].shape
+    flat = torch.arange(target.numel(), device=target.device).reshape(target.shape)
+    positions = torch.broadcast_to(flat[index], shape).reshape(-1)
+    coords = torch.unravel_index(positions, target.shape)
+    lanes = [v.reshape(-1) for v in values]
+    old = torch.empty(positions.numel(), dtype=target.dtype, device=target.device)
+    ranks = _lane_ranks(positions)
+    for rank in range(int(ranks.max()) + 1 if ranks.numel() else 0):
+        chosen = ranks == rank
+        at = tuple(c[chosen] for c in coords)
+        current = target[at]
+        old[chosen] = current
+        target[at] = update(current, *(v[chosen] for v in lanes)).to(target.dtype)
+    return old.reshape(shape)
+
+
+def _cas(old, expected, value):
+    return torch.where(old == expected, value, old)
+
+
+@rule(*p.ATOMIC)
+def _atomic(ctx, eqn, tensor, *rest):
+    index, values = _python_index(eqn.params["index"], rest, tensor.shape)
+    update = _cas if eqn.prim is p.atomic_cas_p else p.ATOMICS[eqn.prim]
+    return (_atomic_update(tensor, index, update, values),)
 
 
 def interpret(fn, config: Config | None = None):

@@ -4,14 +4,15 @@ from __future__ import annotations
 import torch
 
 from .errors import ShapeError
-from .trace import indexing, tunables
+from .trace import atomics, indexing, tunables
 from .trace.ops import creation, matmul
 from .trace import state as st
 from .trace.loops import TileLoop, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
-           "register_block_size", "register_tunable", "static_range", "Tile"]
+           "register_block_size", "register_tunable", "static_range", "Tile", "atomic_add", "atomic_and",
+           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -96,3 +97,27 @@ def store(tensor, index, value, extra_mask=None):
 def _check_mask(mask):
     if mask is not None and not (isinstance(mask, DeviceValue) and mask.dtype == torch.bool):
         raise ShapeError("extra_mask must be a boolean device value")
+
+
+def _atomic(name: str, update: str):
+    def atomic(target, index, value, sem: str = "relaxed", scope: str = "gpu"):
+        return atomics.atomic(name, target, _index_list(index), value, sem=sem, scope=scope)
+
+    atomic.__name__ = atomic.__qualname__ = name
+    atomic.__doc__ = (f"Atomically set `target[index]` to {update}; returns the old values. `sem`: "
+                      "'relaxed' (default), 'acquire', 'release' or 'acq_rel'; `scope`: 'gpu', 'cta' or 'sys'.")
+    return atomic
+
+
+atomic_add = _atomic("atomic_add", "its value + `value`")
+atomic_and = _atomic("atomic_and", "its value & `value` (integer targets)")
+atomic_or = _atomic("atomic_or", "its value | `value` (integer targets)")
+atomic_xor = _atomic("atomic_xor", "its value ^ `value` (integer targets)")
+atomic_max = _atomic("atomic_max", "the larger of its value and `value`")
+atomic_min = _atomic("atomic_min", "the smaller of its value and `value`")
+atomic_xchg = _atomic("atomic_xchg", "`value`")
+
+
+def atomic_cas(target, index, expected, value, sem: str = "relaxed", scope: str = "gpu"):
+    """Atomically set `target[index]` to `value` where it equals `expected`; returns the old values."""
+    return atomics.atomic("atomic_cas", target, _index_list(index), expected, value, sem=sem, scope=scope)

@@ -325,14 +325,14 @@ def test_register_tunable_errors():
 
 
 def test_missing_helion_language_names_say_so():
-    def uses_atomics(x):
+    def uses_wait(x):
         out = torch.zeros_like(x)
-        for tile in hl.tile(x.size()):
-            hl.atomic_add(out, [tile], x[tile])
+        for tile in hl.tile(x.size(0)):
+            hl.wait(out, [tile])
         return out
 
-    with pytest.raises(NotImplementedError, match="helion.language.atomic_add"):
-        helion.kernel(config=helion.Config(block_sizes=[8]))(uses_atomics)(torch.randn(16))
+    with pytest.raises(NotImplementedError, match="helion.language.wait"):
+        helion.kernel(config=helion.Config(block_sizes=[8]))(uses_wait)(torch.randn(16))
 
 
 def test_config_shorthand_keys_are_one_entry_lists_as_in_helion():
@@ -351,3 +351,36 @@ def test_knobs_without_a_triton_meaning_are_dropped_with_one_warning():
     with pytest.warns(UserWarning, match=r"num_threads=\.\.\.\) has no meaning for Triton") as record:
         c = helion.Config(block_sizes=[32], num_threads=[128])
     assert len(record) == 1 and c == helion.Config(block_sizes=[32])
+
+
+def _atomic_kernel(sem):
+    def k(x, idx, y):
+        for tile in hl.tile(idx.size(0)):
+            hl.atomic_add(x, [idx[tile]], y[tile], sem=sem)
+        return x
+    return k
+
+
+def test_hl_atomics_compute_and_raise_helions_errors():
+    idx, y = torch.randint(0, 5, (40,)), torch.randn(40)
+    got = helion.kernel(config=helion.Config(block_sizes=[16]))(_atomic_kernel("release"))(torch.zeros(5), idx, y)
+    torch.testing.assert_close(got, torch.zeros(5).index_add_(0, idx, y))
+    with pytest.raises(helion.exc.InternalError, match="Invalid memory semantic 'ERROR'"):
+        helion.kernel(config=helion.Config(block_sizes=[16]))(_atomic_kernel("ERROR"))(torch.zeros(5), idx, y)
+
+    def on_device(x):
+        for tile in hl.tile(x.size(0)):
+            acc = hl.zeros([tile], dtype=x.dtype)
+            hl.atomic_add(acc, [tile], x[tile])
+        return x
+
+    with pytest.raises(helion.exc.AtomicOnDeviceTensor, match=r"hl\.atomic_add\(\)"):
+        helion.kernel(config=helion.Config(block_sizes=[16]))(on_device)(torch.ones(32))
+
+
+def test_atomic_indexing_is_a_config_key():
+    c = helion.Config(block_sizes=[16], atomic_indexing=["pointer", "tensor_descriptor"])
+    assert c.atomic_indexing == ("pointer", "tensor_descriptor")
+    assert helion.Config.from_json(c.to_json()) == c and c["atomic_indexing"] == ["pointer", "tensor_descriptor"]
+    with pytest.raises(helion.ConfigError, match="atomic_indexing must be one of"):
+        helion.Config(atomic_indexing="block_ptr")

@@ -12,20 +12,19 @@ import attrs
 
 from ..config import Config as TfnConfig
 from ..errors import ConfigError  # a Config key or value tilefn does not accept (a ValueError)
-from ..lower.access_forms import INDEXING
+from ..lower.access_forms import ATOMIC_INDEXING, INDEXING
 from ..lower.config_check import PID_TYPES
 
 # Helion keys that are tfn.Config fields of the same name
 DIRECT = ("block_sizes", "loop_orders", "flatten_loops", "l2_groupings", "reduction_loops",
           "range_unroll_factors", "range_num_stages", "range_multi_buffers", "range_flattens",
           "range_warp_specializes", "static_ranges", "load_eviction_policies", "num_warps",
-          "num_stages", "indexing", "pid_type")
+          "num_stages", "indexing", "atomic_indexing", "pid_type")
 # Helion keys with no tilefn counterpart: accepted only at the value that means "off"
 HELION_ONLY = {
     "grid_fissions": lambda v: not v or all(not any(f) for f in v),
     "num_sm_multiplier": lambda v: v in (None, 1),
     "maxnreg": lambda v: v is None,
-    "atomic_indexing": lambda v: not v or v == "pointer" or all(x == "pointer" for x in v),
     "advanced_controls_file": lambda v: not v,
     "epilogue_subtile": lambda v: v is None,
 }
@@ -83,11 +82,12 @@ def _translate(kwargs: dict) -> dict:
                 value = _flat(value)
             elif key == "loop_orders":
                 value = [tuple(v) for v in value]
-            elif key == "indexing":
+            elif key in ("indexing", "atomic_indexing"):
+                forms = INDEXING if key == "indexing" else ATOMIC_INDEXING
                 values = [value] if isinstance(value, str) else list(value)
-                bad = [v for v in values if v not in INDEXING]
+                bad = [v for v in values if v not in forms]
                 if bad:
-                    raise ConfigError(f"indexing must be one of {list(INDEXING)} (or a list of them), got {bad[0]!r}")
+                    raise ConfigError(f"{key} must be one of {list(forms)} (or a list of them), got {bad[0]!r}")
                 value = value if isinstance(value, str) else tuple(value)
             elif key == "load_eviction_policies":
                 bad = [v for v in value if v not in EVICTION]

@@ -10,12 +10,15 @@ import torch
 
 from .. import lang as _lang
 from ..lang import Tile, dot, grid, register_block_size, static_range, store, tile  # noqa: F401
+from ..trace.atomics import SEMS as _SEMS
 from ..trace.proxies import DeviceValue as _DeviceValue
+from . import exc as _exc
 from .autotuner import FRAGMENTS
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "register_block_size",
            "static_range", "Tile", "specialize", "register_tunable", "tile_index", "tile_begin",
-           "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod"]
+           "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod", "atomic_add", "atomic_and",
+           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas"]
 
 
 def zeros(shape, dtype=torch.float32, device=None):
@@ -105,6 +108,28 @@ class constexpr:  # noqa: N801 - Helion's spelling
         return value
 
 
+def _helion_atomic(name: str):
+    """`hl.<name>(target, index, *values, sem="relaxed")`: `tilefn.lang.<name>`, with Helion's errors."""
+    core = getattr(_lang, name)
+
+    def atomic(target, index, *values, sem: str = "relaxed", scope: str = "gpu"):
+        if sem not in _SEMS:
+            raise _exc.InternalError(f"Invalid memory semantic {sem!r}. Valid options are: {', '.join(_SEMS)}")
+        if isinstance(target, _DeviceValue):
+            raise _exc.AtomicOnDeviceTensor(f"hl.{name}() target must be a tensor in memory (a kernel argument "
+                                            "or a tensor made on the host), not a device value")
+        return core(target, index, *values, sem=sem, scope=scope)
+
+    atomic.__name__ = atomic.__qualname__ = name
+    atomic.__doc__ = core.__doc__
+    return atomic
+
+
+for _name in ("atomic_add", "atomic_and", "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg",
+              "atomic_cas"):
+    globals()[_name] = _helion_atomic(_name)
+
+
 def _missing(name: str, why: str = ""):
     def missing(*args, **kwargs):
         raise NotImplementedError(f"helion.language.{name} has no tilefn counterpart yet{why}")
@@ -117,8 +142,6 @@ def _missing(name: str, why: str = ""):
 _MISSING = {
     "jagged_tile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
     "vtile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
-    "atomic_add": "", "atomic_and": "", "atomic_or": "", "atomic_xor": "", "atomic_xchg": "",
-    "atomic_max": "", "atomic_min": "", "atomic_cas": "",
     "reduce": ": use torch reductions (sum, amax, amin, prod, argmax, ...) on tiles",
     "associative_scan": ": use torch.cumsum / torch.cumprod on tiles",
     "signal": "", "wait": "", "inline_triton": "", "inline_asm_elementwise": "",

@@ -12,6 +12,8 @@ import torch
 from ..trace.queries import next_power_of_2
 
 INDEXING = ("pointer", "block_ptr", "tensor_descriptor")
+ATOMIC_INDEXING = ("pointer", "tensor_descriptor")  # (Triton has no block-pointer atomics)
+DESCRIPTOR_ATOMICS = ("atomic_add", "atomic_and", "atomic_or", "atomic_xor", "atomic_max", "atomic_min")
 
 
 def access_forms(eqn) -> tuple:
@@ -61,3 +63,12 @@ def tma_tensor(t) -> bool:
             and not any(st <= 0 or st * item % 16 for st in t.strides[:-1]))
 
 
+
+
+def atomic_forms(eqn) -> tuple:
+    """The indexing forms some Config could give this atomic: a descriptor reduction only for the ops
+    TMA reduces, relaxed, over a box TMA can take (`tilefn.lower.atomics` checks the rest)."""
+    if (eqn.prim.name in DESCRIPTOR_ATOMICS and eqn.params["sem"] == "relaxed"
+            and tuple(eqn.inputs[-1].type.shape) == tuple(eqn.params["shape"]) and descriptor_possible(eqn)):
+        return ATOMIC_INDEXING
+    return ATOMIC_INDEXING[:1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..errors import ArgumentError
 from ..trace.ir import Program, walk_eqns
-from ..trace.primitives import store_p
+from ..trace.primitives import WRITES
 from ..trace.types import HostType
 
 INTERNAL = ("unsupported operation: more than one element of the written-to tensor refers to a single "
@@ -21,10 +21,10 @@ PARTIAL = ("unsupported operation: some elements of the input tensor and the wri
 
 
 def written_inputs(program: Program) -> list:
-    """The program inputs some store of the kernel writes, in input order."""
+    """The program inputs some store or atomic of the kernel writes, in input order."""
     if program.kernel is None:
         return []
-    stored = {e.inputs[0] for e in walk_eqns(program.kernel.params["region"].eqns) if e.prim is store_p}
+    stored = {e.inputs[0] for e in walk_eqns(program.kernel.params["region"].eqns) if e.prim in WRITES}
     return [v for v in program.inputs if v in stored]
 
 
@@ -51,8 +51,8 @@ def check_internal_overlap(program: Program) -> None:
     for var in written_inputs(program):
         if any(stride == 0 and size > 1 for size, stride in zip(var.type.shape, var.type.strides)):
             store = next(e for e in walk_eqns(program.kernel.params["region"].eqns)
-                         if e.prim is store_p and e.inputs[0] is var)
-            raise ArgumentError(f"argument `{params.get(var, '?')}` of {program.name}() is written by this store "
+                         if e.prim in WRITES and e.inputs[0] is var)
+            raise ArgumentError(f"argument `{params.get(var, '?')}` of {program.name}() is written here "
                                 f"but is expanded (strides {list(var.type.strides)}): {INTERNAL}", source=store.source)
 
 

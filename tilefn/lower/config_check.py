@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..config import Config
 from ..errors import ConfigError
-from .access_forms import INDEXING
+from .access_forms import ATOMIC_INDEXING, INDEXING
 from .sites import FIELD_KINDS, KIND_NAMES, Site, Sites
 
 PID_TYPES = ("flat", "xyz", "persistent_blocked", "persistent_interleaved")
@@ -35,6 +35,8 @@ def _const(text: str):
 
 ENTRY_RULES = {  # field -> (whether a set entry fits its site, what an entry must be there)
     "indexing": (lambda site, v: v in INDEXING, _const(f"one of {', '.join(map(repr, INDEXING))}")),
+    "atomic_indexing": (lambda site, v: v in ATOMIC_INDEXING,
+                        _const(f"one of {', '.join(map(repr, ATOMIC_INDEXING))}")),
     "load_eviction_policies": (lambda site, v: v in EVICTION_POLICIES,
                                _const(f"one of {', '.join(map(repr, EVICTION_POLICIES))}")),
     "loop_orders": (lambda site, v: isinstance(v, (tuple, list)) and sorted(v) == list(range(site.facts["dims"])),
@@ -91,6 +93,9 @@ def check_config(config: Config, sites: Sites, name: str) -> None:
     if isinstance(config.indexing, str) and config.indexing not in INDEXING:
         raise ConfigError(f"Config indexing={config.indexing!r}: expected one of {', '.join(map(repr, INDEXING))} "
                           "(or a list of them, one per load and store)", source=None)
+    if isinstance(config.atomic_indexing, str) and config.atomic_indexing not in ATOMIC_INDEXING:
+        raise ConfigError(f"Config atomic_indexing={config.atomic_indexing!r}: expected one of "
+                          f"{', '.join(map(repr, ATOMIC_INDEXING))} (or a list of them, one per atomic)", source=None)
     for field, (fits, expected) in ENTRY_RULES.items():
         values = getattr(config, field)
         if isinstance(values, str):

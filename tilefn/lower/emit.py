@@ -8,7 +8,7 @@ import torch
 
 from ..trace.ir import Lit, Var
 from ..trace.types import TileDim, TileType
-from ..trace.queries import next_power_of_2
+from ..trace.queries import next_power_of_2, used_vars
 
 TL_DTYPES = {
     torch.float64: "tl.float64", torch.float32: "tl.float32", torch.float16: "tl.float16",
@@ -56,6 +56,7 @@ class Emitter:
         self.tile_begins: dict[int, str] = {}  # tile number -> its loop's begin, as source text
         self.prologue: list[str] = []  # lines at the top of the kernel (tensor descriptors)
         self.descriptors: dict = {}  # (tensor name, block shape) -> descriptor name
+        self.read_vars = used_vars(program)  # vars some equation reads (an atomic whose old values none reads)
 
     def knob(self, field: str, eqn):
         """The Config's `field` entry at `eqn`'s knob site (None when unset or not a site of `field`)."""

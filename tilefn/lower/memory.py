@@ -78,7 +78,7 @@ def descriptor_ok(tensor, dims: list[BoxDim]) -> bool:
     return all(d.bound is None or d.bound == str(size) for d, size in zip(dims, t.shape))
 
 
-def _descriptor(em: Emitter, tensor, dims: list[BoxDim]) -> str:
+def descriptor(em: Emitter, tensor, dims: list[BoxDim]) -> str:
     """The name of the kernel-wide descriptor of `tensor` with this box shape (made in the prologue once)."""
     key = (em(tensor), tuple(d.lanes for d in dims))
     if key not in em.descriptors:
@@ -115,7 +115,7 @@ def _box_form(em: Emitter, eqn) -> tuple[str, list[BoxDim] | None]:
     return choice, dims
 
 
-def _reshaped(expr: str, have: list[str], want: list[str]) -> str:
+def reshaped(expr: str, have: list[str], want: list[str]) -> str:
     """`expr` reshaped from lanes `have` to `want` (the box's int/scalar dims dropped, new axes added)."""
     return expr if have == want else f"tl.reshape({expr}, [{', '.join(want)}])"
 
@@ -133,11 +133,11 @@ def lower_load(em: Emitter, eqn) -> None:
         padded = bool(mask)
     else:
         if form == "tensor_descriptor":
-            expr = f"{_descriptor(em, tensor, dims)}.load([{', '.join(d.offset for d in dims)}])"
+            expr = f"{descriptor(em, tensor, dims)}.load([{', '.join(d.offset for d in dims)}])"
         else:
             pointer, checks = _block_ptr(em, tensor, dims)
             expr = f"tl.load({pointer}{checks}" + (', padding_option="zero"' if checks else "") + policy + ")"
-        expr = _reshaped(expr, [d.lanes for d in dims], [em.dim_expr(d) for d in shape])
+        expr = reshaped(expr, [d.lanes for d in dims], [em.dim_expr(d) for d in shape])
         padded = any(d.bound is not None for d in dims)
     em.assign(eqn.outputs[0], expr)
     if padded:
@@ -156,9 +156,9 @@ def lower_store(em: Emitter, eqn) -> None:
         em.emit(f"tl.store({pointer}, {em(value_var)}" + (f", mask={mask}" if mask else "") + ")")
         return
     tensor = eqn.inputs[0]
-    value = _reshaped(em(value_var), [em.dim_expr(d) for d in shape], [d.lanes for d in dims])
+    value = reshaped(em(value_var), [em.dim_expr(d) for d in shape], [d.lanes for d in dims])
     if form == "tensor_descriptor":
-        em.emit(f"{_descriptor(em, tensor, dims)}.store([{', '.join(d.offset for d in dims)}], {value})")
+        em.emit(f"{descriptor(em, tensor, dims)}.store([{', '.join(d.offset for d in dims)}], {value})")
     else:
         pointer, checks = _block_ptr(em, tensor, dims)
         em.emit(f"tl.store({pointer}, {value}{checks})")

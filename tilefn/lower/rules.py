@@ -10,7 +10,7 @@ from ..trace.abstract_eval import result_dtype
 from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, P, reduction_identity
 from ..trace.types import PyScalarType, TensorType, TileDim
-from . import memory
+from . import atomics, memory
 from .emit import Emitter, tl_dtype
 
 RULES = RuleTable("lowering rule")  # Primitive -> (emitter, eqn) -> None: emits the equation's Triton source
@@ -367,6 +367,7 @@ def _block_size(em: Emitter, eqn):
 # --- memory ------------------------------------------------------------------------------
 rule(p.load_p)(memory.lower_load)
 rule(p.store_p)(memory.lower_store)
+rule(*p.ATOMIC)(atomics.lower_atomic)
 
 
 def lower_eqn(em: Emitter, eqn) -> None:

@@ -9,6 +9,7 @@ computed once per Program, from its Config-independent form (`passes.canonical`)
 |--------------|------------------------------------------------|-------------------------------------|
 | `load`       | a load, program order (depth first)            | indexing, load_eviction_policies    |
 | `store`      | a store, program order                         | indexing                            |
+| `atomic`     | an atomic (`tl.atomic_*`), program order       | atomic_indexing                     |
 | `grid_loop`  | a top-level loop of 2+ dimensions              | loop_orders, l2_groupings, flatten_loops |
 | `inner_loop` | a loop nested in a top-level loop, depth first | range_*, static_ranges              |
 | `reduction`  | an extent reduced whole in a grid loop (first reduction of it) | reduction_loops     |
@@ -26,13 +27,14 @@ from pyrsistent.typing import PMap
 
 from ..errors import SourceInfo
 from ..trace.ir import Lit, Program, walk_eqns
-from ..trace.primitives import load_p, loop_p, store_p
+from ..trace.primitives import ATOMIC, load_p, loop_p, store_p
 from ..trace.queries import grid_loops
-from .access_forms import access_forms
+from .access_forms import access_forms, atomic_forms
 from .rewrites.reduction_loops import first_reductions
 
 FIELD_KINDS = {  # Config list field -> the site kinds its entries configure, in one numbering
     "indexing": ("load", "store"),
+    "atomic_indexing": ("atomic",),
     "load_eviction_policies": ("load",),
     "loop_orders": ("grid_loop",),
     "l2_groupings": ("grid_loop",),
@@ -45,8 +47,8 @@ FIELD_KINDS = {  # Config list field -> the site kinds its entries configure, in
     "static_ranges": ("inner_loop",),
     "reduction_loops": ("reduction",),
 }
-KIND_NAMES = {"load": "load", "store": "store", "grid_loop": "tile loop", "inner_loop": "inner loop",
-              "reduction": "whole-row reduction"}
+KIND_NAMES = {"load": "load", "store": "store", "atomic": "atomic", "grid_loop": "tile loop",
+              "inner_loop": "inner loop", "reduction": "whole-row reduction"}
 
 
 @attrs.frozen
@@ -98,7 +100,7 @@ class Sites:
         if site is None or field not in site.positions:
             return None
         values = getattr(config, field)
-        if isinstance(values, str):  # indexing: one form for every access
+        if isinstance(values, str):  # indexing, atomic_indexing: one form for every access
             return values
         position = site.positions[field]
         return values[position] if position < len(values) else None
@@ -121,6 +123,8 @@ def _raw_sites(program: Program):
         for eqn in walk_eqns(loop.params["region"].eqns):
             if eqn.prim in (load_p, store_p):
                 yield eqn.prim.name, eqn, {"forms": access_forms(eqn)}
+            elif eqn.prim in ATOMIC:
+                yield "atomic", eqn, {"forms": atomic_forms(eqn)}
             elif eqn.prim is loop_p:
                 yield "inner_loop", eqn, _loop_facts(eqn)
 

@@ -1,6 +1,7 @@
 """Python function -> Program: tracing with proxies, the IR and its printer.
 
 Importing the package loads every module that registers into the proxies' tables (the device-op
-families, indexing, host calls) and the printer, so tracing and printing work whatever is imported.
+families, indexing, the scatter spellings, host calls) and the printer, so tracing and printing
+work whatever is imported.
 """
-from . import host, indexing, ops, printer  # noqa: F401
+from . import host, indexing, ops, printer, scatter  # noqa: F401

@@ -136,6 +136,12 @@ def _store(*inputs, index, masked):
     return ()
 
 
+@ABSTRACT_EVAL.register(*p.ATOMIC)
+def _atomic(target, *inputs, shape, index, masked, sem, scope):
+    """The old values: the target's dtype, in the value's shape (the index's `shape`, or one it broadcasts to)."""
+    return (TensorType(inputs[-1].shape, target.dtype),)
+
+
 @ABSTRACT_EVAL.register(p.tile_begin_p, p.tile_end_p, p.tile_id_p, p.tile_len_p, p.block_size_p)
 def _scalar_rule(*inputs, **params):
     return (TensorType((), torch.int32),)

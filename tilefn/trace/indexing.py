@@ -1,4 +1,11 @@
-"""Loads and stores: indexing host tensors with tiles inside a tile loop."""
+"""Loads and stores: indexing host tensors with tiles inside a tile loop.
+
+An index is a tuple of entries, one per axis (plus `("new",)` for None): `("tile",)`, `("slice", start,
+stop)`, `("int", i)`, `("scalar",)` (a 0-d device value), `("gather",)` (a tensor of indices, its dims
+placed where it stands) and `("point",)` (a coordinate tensor of the access's whole shape: the
+scatter spellings give one per axis, so lane i writes target[c0[i], c1[i], ...]). Entries of
+`OPERAND_KINDS` take one input each, in order after the target.
+"""
 from __future__ import annotations
 
 import torch
@@ -6,12 +13,16 @@ import torch
 from ..errors import ShapeError, TracingError
 from .host import const_var
 from .ops.creation import full_like_shape
+from . import state as st
+from .ir import Var
 from .primitives import broadcast_to_p, convert_p, load_p, store_p
 from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
 from .types import broadcast_shapes
 
+OPERAND_KINDS = ("tile", "scalar", "gather", "point")
 
-def _tensor_var(tensor):
+
+def tensor_var(tensor):
     return tensor.var if isinstance(tensor, HostTensor) else const_var(tensor)
 
 
@@ -24,9 +35,26 @@ def _check_tile_fits(tile: Tile, size: int, axis: int):
         raise ShapeError(f"a tile over a range {rng} indexes dimension {axis}, which has size {size}")
 
 
+class Point:
+    """An index entry of the scatter spellings: a coordinate tensor of the access's whole shape."""
+
+    def __init__(self, value: DeviceValue):
+        self.value = value
+
+
+def _point_spec(tensor_type, index):
+    """One Point per axis, all of one shape: lane i of the access is tensor[c0[i], c1[i], ...]."""
+    shapes = {p.value.shape for p in index if isinstance(p, Point)}
+    if len(index) != tensor_type.rank or not all(isinstance(p, Point) for p in index) or len(shapes) != 1:
+        raise ShapeError("point coordinates index every axis, each of one shape")
+    return (("point",),) * len(index), [p.value for p in index], shapes.pop()
+
+
 def index_spec(tensor_type, index):
     """Normalise a Python index into (entries, index inputs, result shape)."""
     index = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(i, Point) for i in index):
+        return _point_spec(tensor_type, index)
     consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
     if sum(1 for i in index if i is Ellipsis) > 1:
         raise ShapeError("an index can hold at most one `...`")
@@ -81,7 +109,7 @@ def index_spec(tensor_type, index):
 
 @HOOKS.register("load")
 def load(tensor, index, extra_mask=None):
-    var = _tensor_var(tensor)
+    var = tensor_var(tensor)
     entries, inputs, shape = index_spec(var.type, index)
     if extra_mask is not None:
         inputs.append(extra_mask)
@@ -91,9 +119,10 @@ def load(tensor, index, extra_mask=None):
 
 @HOOKS.register("store")
 def store(tensor, index, value, extra_mask=None):
-    var = _tensor_var(tensor)
+    var = tensor_var(tensor)
     entries, inputs, shape = index_spec(var.type, index)
     value = _as_stored_value(value, shape, var.type.dtype)
+    _refuse_gathered_update(var, entries, inputs, value)
     inputs.append(value)
     if extra_mask is not None:
         inputs.append(extra_mask)
@@ -114,3 +143,26 @@ def _as_stored_value(value, shape, dtype):
     if value.shape != shape:
         value = apply(broadcast_to_p, value, shape=shape)
     return value
+
+
+def _refuse_gathered_update(var, entries, inputs, value) -> None:
+    """`out[idx] += v` through a tensor index: a load, an update and a store that race where indices
+    repeat (across lanes or programs), silently losing updates. Refused: atomics say it right."""
+    if not any(entry[0] == "gather" for entry in entries):
+        return
+    producers = {out: eqn for eqn in st.require().region.eqns for out in eqn.outputs}
+    index_vars = [x.var for x in inputs]
+    pending, seen = [value.var], set()
+    while pending:
+        eqn = producers.get(pending.pop())
+        if eqn is None or id(eqn) in seen:
+            continue
+        seen.add(id(eqn))
+        if (eqn.prim is load_p and eqn.inputs[0] is var and eqn.params["index"] == entries
+                and list(eqn.inputs[1:1 + len(index_vars)]) == index_vars):
+            raise TracingError(
+                "this store writes back a value computed from a load of the same elements through a tensor "
+                "index (`out[idx] += v`): where indices repeat, lanes and programs race and updates are "
+                "lost. Use tl.atomic_add(out, [idx], v) (hl.atomic_add; tl.atomic_max / atomic_min for "
+                "max / min), or out.index_add_(dim, idx, v)")
+        pending.extend(a for a in eqn.inputs if isinstance(a, Var))

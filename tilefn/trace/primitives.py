@@ -130,6 +130,15 @@ loop_p = primitive("loop", effectful=True)
 kernel_p = primitive("kernel", effectful=True)
 host_p = primitive("host", effectful=True)
 
+# Atomic read-modify-writes, one element per lane; each returns the old values. The function is the
+# update the interpreter applies, lane by lane: new = fn(old, value).
+ATOMICS = {primitive(f"atomic_{name}", effectful=True): fn for name, fn in {
+    "add": torch.add, "and": torch.bitwise_and, "or": torch.bitwise_or, "xor": torch.bitwise_xor,
+    "max": torch.maximum, "min": torch.minimum, "xchg": lambda old, value: value}.items()}
+atomic_cas_p = primitive("atomic_cas", effectful=True)  # (target, *index, expected, value)
+ATOMIC = frozenset({*ATOMICS, atomic_cas_p})
+WRITES = frozenset({store_p, *ATOMIC})  # primitives that write memory: their first input, the target tensor
+
 
 def reduction_identity(prim: Primitive, dtype: torch.dtype):
     """The value a reduction ignores (what masked-off lanes hold): 0, 1, or the dtype's extreme."""

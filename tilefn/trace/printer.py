@@ -5,6 +5,7 @@ import torch
 
 from ..rule_table import RuleTable
 from . import primitives as p
+from .indexing import OPERAND_KINDS
 from .ir import TEXT_FORM, Lit, Var
 from .naming import op_name
 from .types import TileDim, TileType, dtype_name
@@ -65,7 +66,7 @@ def _index(entries, atoms, namer) -> str:
     atoms, parts = list(atoms), []
     for entry in entries:
         kind = entry[0]
-        if kind in ("tile", "scalar", "gather"):
+        if kind in OPERAND_KINDS:
             parts.append(namer(atoms.pop(0)))
         elif kind == "slice":
             parts.append(f"{entry[1]}:{entry[2]}")
@@ -138,7 +139,7 @@ def _loop_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
 
 def _access(eqn, namer):
     """The indexed tensor of a load or store as text, and the names of its remaining operands."""
-    n_index = sum(1 for e in eqn.params["index"] if e[0] in ("tile", "scalar", "gather"))
+    n_index = sum(1 for e in eqn.params["index"] if e[0] in OPERAND_KINDS)
     target = namer(eqn.inputs[0]) + _index(eqn.params["index"], eqn.inputs[1:1 + n_index], namer)
     return target, [namer(a) for a in eqn.inputs[1 + n_index:]]
 
@@ -156,6 +157,14 @@ def _store_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
     value = rest.pop(0)
     mask = f" mask={rest[0]}" if rest else ""
     return [f"{'  ' * indent}store {target} <- {value}{mask}"]
+
+
+@PRINTERS.register(*p.ATOMIC)
+def _atomic_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    target, values = _access(eqn, namer)
+    params = eqn.params
+    return [f"{'  ' * indent}{lhs}{eqn.prim}[sem={params['sem']}, scope={params['scope']}] {target} <- "
+            f"{', '.join(values)}"]
 
 
 def _op_lines(eqn, namer, blocks, indent, lhs, shown=None) -> list[str]:

@@ -30,6 +30,16 @@ def kernel_eqns(program: Program):
     return list(walk_eqns(kernel.params["region"].eqns)) if kernel is not None else []
 
 
+def used_vars(program: Program) -> frozenset:
+    """The kernel's Vars that some equation or loop body reads (an atomic's unread old value is not)."""
+    used = set()
+    for eqn in kernel_eqns(program):
+        used.update(eqn.inputs)
+        if "region" in eqn.params:
+            used.update(eqn.params["region"].results)
+    return frozenset(used)
+
+
 def dot_roles(eqns) -> dict[int, str]:
     """block id -> "m", "n", "k" or "batch" for the blocks that tile matrix-product operands."""
     roles = {}

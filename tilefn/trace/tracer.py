@@ -10,7 +10,7 @@ from ..errors import ArgumentError, TilefnError, TracingError
 from . import state as st
 from .ir import Eqn, Lit, Program, Region, Var, walk_eqns
 from .naming import op_name
-from .primitives import kernel_p, load_p, store_p
+from .primitives import ATOMIC, WRITES, kernel_p, load_p, store_p
 from .proxies import DeviceValue, HostTensor, Tile, TraceMode
 from .tunables import check_claimed
 from .naming import kernel_name
@@ -67,17 +67,19 @@ def _outputs(result):
 
 
 def _check_loops_independent(loops) -> None:
-    """Top-level loops are sections of one launch and run concurrently: none may read what another writes."""
-    written = set()
+    """Top-level loops are sections of one launch and run concurrently: none may read what another writes
+    (atomics of several loops on one tensor commute; an atomic on what another loop stores does not)."""
+    written, stored = set(), set()
     for loop in loops:
         inner = list(walk_eqns(loop.params["region"].eqns))
         for eqn in inner:
-            if eqn.prim is load_p and eqn.inputs[0] in written:
+            if (eqn.prim is load_p and eqn.inputs[0] in written) or (eqn.prim in ATOMIC and eqn.inputs[0] in stored):
                 raise TracingError(
                     "this tile loop reads a tensor that an earlier top-level tile loop of the same kernel "
                     "writes; all top-level loops run as one launch, concurrently. Split the kernel into "
                     "two kernels (two functions) to order them", source=eqn.source)
-        written |= {e.inputs[0] for e in inner if e.prim is store_p}
+        written |= {e.inputs[0] for e in inner if e.prim in WRITES}
+        stored |= {e.inputs[0] for e in inner if e.prim is store_p}
 
 
 def _kernel_eqn(state) -> Eqn:
@@ -130,7 +132,7 @@ def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee") -> Program
     eqns = list(state.host_eqns)
     if state.kernel is not None:
         kernel = _kernel_eqn(state)
-        writes = {e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim is store_p}
+        writes = {e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim in WRITES}
         before, after = _split_host_after_loops(state, writes)
         eqns += before
         eqns.append(kernel)

@@ -27,7 +27,7 @@ WARPS = (1, 2, 4, 8, 16, 32)
 L2_GROUPS = (1, 4, 8, 16)  # 1 = no grouping
 RANGE_STAGES = (0, 2, 3, 4)  # 0 = the kernel-wide num_stages
 LIST_FIELDS = {"block_sizes": None, "reduction_loops": None, "l2_groupings": 1, "range_num_stages": 0,
-               "indexing": "pointer"}
+               "indexing": "pointer", "atomic_indexing": "pointer"}
 SEARCHED_PID_TYPES = ("flat", "persistent_interleaved", "persistent_blocked")  # ("xyz" excludes l2_groupings)
 STAGES = (1, 2, 3, 4, 5)
 
@@ -44,7 +44,7 @@ class Knob:
         value = getattr(config, self.field)
         if self.field == "tunables":  # indexed by the register_tunable name
             return dict(value).get(self.index)
-        if self.index is None or isinstance(value, str):  # (indexing: one string for every access)
+        if self.index is None or isinstance(value, str):  # ((atomic_)indexing: one string for every access)
             return value
         return value[self.index] if self.index < len(value) else LIST_FIELDS.get(self.field)
 
@@ -126,6 +126,9 @@ class ConfigSpec:
             forms = tuple(f for f in site.facts["forms"] if tma or f != "tensor_descriptor")
             if len(forms) > 1:
                 knobs.append(Knob("indexing", site.positions["indexing"], forms))
+        if device_of(program).type == "cuda" and tma:  # (the CPU interpreter has no descriptor atomics)
+            knobs += [Knob("atomic_indexing", s.positions["atomic_indexing"], s.facts["forms"])
+                      for s in sites.of_field("atomic_indexing") if len(s.facts["forms"]) > 1]
         knobs.append(Knob("num_warps", None, WARPS))
         knobs.append(Knob("num_stages", None, STAGES if roles else (1, 2, 3)))
         knobs += [Knob("tunables", t.name, t.choices) for t in program.tunables]
@@ -150,7 +153,7 @@ class ConfigSpec:
         fields = {}
         for field, unset in LIST_FIELDS.items():
             value = getattr(self.base, field)
-            current = [] if isinstance(value, str) else list(value)  # (the default's indexing: "pointer")
+            current = [] if isinstance(value, str) else list(value)  # (the default's (atomic_)indexing: "pointer")
             for index, value in values.get(field, {}).items():
                 current += [unset] * (index + 1 - len(current))
                 current[index] = value

@@ -182,6 +182,8 @@ def _rewrite_body(region, n, dim):
             out += _looped_reduction(chunker, eqn)
         elif eqn.prim is p.store_p and any(chunker.is_row(a) for a in eqn.inputs[1:]):
             out += _looped_store(chunker, eqn)
+        elif eqn.prim in p.ATOMIC and any(chunker.is_row(a) for a in (*eqn.inputs, *eqn.outputs)):
+            raise _Bail  # (an atomic must run once per element, never be recomputed or dropped)
         elif any(chunker.is_row(o) for o in eqn.outputs):
             continue  # recomputed, chunk by chunk, inside the loops that need it
         elif any(chunker.is_row(a) for a in eqn.inputs):
