@@ -384,3 +384,17 @@ def test_atomic_indexing_is_a_config_key():
     assert helion.Config.from_json(c.to_json()) == c and c["atomic_indexing"] == ["pointer", "tensor_descriptor"]
     with pytest.raises(helion.ConfigError, match="atomic_indexing must be one of"):
         helion.Config(atomic_indexing="block_ptr")
+
+
+def test_compile_config_honours_a_new_static_argument():
+    """The compiled callable holds scalars as constants: another value must not reuse them."""
+    def shifted(x, shift: float):
+        out = torch.empty_like(x)
+        for t in hl.tile(x.size()):
+            out[t] = x[t] + shift
+        return out
+
+    x = torch.randn(20)
+    run = helion.kernel(config=helion.Config(block_sizes=[8]))(shifted).bind((x, 1.0)).compile_config()
+    torch.testing.assert_close(run(x, 1.0), x + 1.0)
+    torch.testing.assert_close(run(x, 2.5), x + 2.5)

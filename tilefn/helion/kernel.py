@@ -275,8 +275,19 @@ class BoundKernel:
         return self.lower(config).source
 
     def compile_config(self, config=None):
-        """A callable that runs these arguments' signature under `config` (compiled once)."""
-        return self.lower(config).compile()
+        """A callable that runs under `config`: compiled once for these arguments' signature, and
+        anew for a call whose signature differs (a new static value, say a seed or an eps, which
+        the compiled kernel holds as a constant)."""
+        config = self._config(config)
+        jitted, key = self.kernel.jitted, signature_key(self.args, {})
+        compiled = jitted.lower(*self.args, config=config).compile()
+
+        def run(*args):
+            if signature_key(args, {}) == key:
+                return compiled(*args)
+            return jitted.lower(*args, config=config).compile()(*args)
+
+        return run
 
     def set_config(self, config) -> None:
         self.kernel.tuned.set_config(self.args, Config.of(config))
