@@ -5,13 +5,14 @@ import torch
 
 from .errors import ShapeError
 from .trace import indexing, tunables
-from .trace.ops import creation, matmul
+from .trace import primitives as P
+from .trace.ops import creation, matmul, random_numbers
 from .trace import state as st
 from .trace.loops import TileLoop, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
-           "register_block_size", "register_tunable", "static_range", "Tile"]
+           "register_block_size", "register_tunable", "static_range", "Tile", "rand", "randn", "randint"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -96,3 +97,22 @@ def store(tensor, index, value, extra_mask=None):
 def _check_mask(mask):
     if mask is not None and not (isinstance(mask, DeviceValue) and mask.dtype == torch.bool):
         raise ShapeError("extra_mask must be a boolean device value")
+
+
+def rand(shape, seed, offsets=None):
+    """Uniform float32 in [0, 1), one Philox draw (Triton's `tl.rand`) per element from `seed` (an int,
+    an integer device scalar or a one-element tensor) and the element's offset: its row-major index in
+    the full extents of `shape` (ints and tiles), so every Config gives the same values. `offsets`
+    (an integer device value) gives the counters, and the shape, instead."""
+    return random_numbers.sample(P.rand_p, creation.shape_entries(shape), seed, offsets)
+
+
+def randn(shape, seed, offsets=None):
+    """Standard normal float32 (Triton's `tl.randn`: Box-Muller), drawn as `rand` draws."""
+    return random_numbers.sample(P.randn_p, creation.shape_entries(shape), seed, offsets)
+
+
+def randint(shape, seed, low, high):
+    """int32 in [low, high), drawn as `rand` draws: `low + |32-bit draw as int32| % (high - low)`."""
+    random_numbers.check_int_range(low, high)
+    return random_numbers.sample(P.randint_p, creation.shape_entries(shape), seed, low=low, high=high)
