@@ -26,21 +26,27 @@ def _mul_wide(multiplier: int, word: torch.Tensor) -> tuple[torch.Tensor, torch.
     return high, low
 
 
-def philox(seed: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The four 32-bit words Philox makes from the key `seed` (int64) and the counters `offsets`:
-    the low word of each offset, and its high word when offsets are 64-bit (Triton's `randint4x`)."""
-    counter = offsets.to(torch.int64)
-    c0 = counter & MASK32
-    c1 = (counter >> 32) & MASK32 if offsets.dtype == torch.int64 else torch.zeros_like(c0)
-    c2, c3 = torch.zeros_like(c0), torch.zeros_like(c0)
-    key = seed.to(device=counter.device, dtype=torch.int64)
-    k0, k1 = key & MASK32, (key >> 32) & MASK32
+def rounds(counter: tuple, key: tuple) -> tuple[torch.Tensor, ...]:
+    """Philox-4x32-10 of four 32-bit counter words under two 32-bit key words (int64 tensors)."""
+    c0, c1, c2, c3 = counter
+    k0, k1 = key
     for _ in range(ROUNDS):
         high_b, low_b = _mul_wide(ROUND_B, c2)
         high_a, low_a = _mul_wide(ROUND_A, c0)
         c0, c1, c2, c3 = high_b ^ c1 ^ k0, low_b, high_a ^ c3 ^ k1, low_a
         k0, k1 = (k0 + KEY_A) & MASK32, (k1 + KEY_B) & MASK32
     return c0, c1, c2, c3
+
+
+def philox(seed: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The four words Philox makes from the key `seed` (int64: its low and high words) and the
+    counters `offsets`: the low word of each offset, and its high word when offsets are 64-bit
+    (Triton's `randint4x`), the other two zero."""
+    counter = offsets.to(torch.int64)
+    c0 = counter & MASK32
+    c1 = (counter >> 32) & MASK32 if offsets.dtype == torch.int64 else torch.zeros_like(c0)
+    key = seed.to(device=counter.device, dtype=torch.int64)
+    return rounds((c0, c1, torch.zeros_like(c0), torch.zeros_like(c0)), (key & MASK32, (key >> 32) & MASK32))
 
 
 def _signed(word: torch.Tensor) -> torch.Tensor:
