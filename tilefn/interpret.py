@@ -179,6 +179,18 @@ def _iota(ctx, eqn):
     return (torch.arange(p["start"], p["stop"], dtype=p["dtype"], device=ctx.device),)
 
 
+@rule(*p.RANDOM)
+def _random(ctx, eqn, seed, offsets):
+    seed = torch.as_tensor(seed, dtype=torch.int64)
+    offsets = torch.as_tensor(offsets, device=ctx.device)
+    return (p.RANDOM[eqn.prim](seed, offsets, **eqn.params),)
+
+
+@rule(p.rng_seed_p)
+def _rng_seed(ctx, eqn, tensor):
+    return (tensor.reshape(-1)[0].to(torch.int64),)
+
+
 def tf32(x: torch.Tensor) -> torch.Tensor:
     """float32 values rounded to TensorFloat-32 (10 mantissa bits, to nearest even), as a tf32 dot reads them."""
     bits = x.view(torch.int32).to(torch.int64)

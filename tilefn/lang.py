@@ -5,14 +5,16 @@ import torch
 
 from .errors import ShapeError
 from .trace import atomics, indexing, tunables
-from .trace.ops import creation, matmul
+from .trace import primitives as P
+from .trace.ops import creation, matmul, random_numbers
 from .trace import state as st
 from .trace.loops import TileLoop, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
            "register_block_size", "register_tunable", "static_range", "Tile", "atomic_add", "atomic_and",
-           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas"]
+           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "randn",
+           "randint"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -121,3 +123,22 @@ atomic_xchg = _atomic("atomic_xchg", "`value`")
 def atomic_cas(target, index, expected, value, sem: str = "relaxed", scope: str = "gpu"):
     """Atomically set `target[index]` to `value` where it equals `expected`; returns the old values."""
     return atomics.atomic("atomic_cas", target, _index_list(index), expected, value, sem=sem, scope=scope)
+
+
+def rand(shape, seed, offsets=None):
+    """Uniform float32 in [0, 1), one Philox draw (Triton's `tl.rand`) per element from `seed` (an int,
+    an integer device scalar or a one-element tensor) and the element's offset: its row-major index in
+    the full extents of `shape` (ints and tiles), so every Config gives the same values. `offsets`
+    (an integer device value) gives the counters, and the shape, instead."""
+    return random_numbers.sample(P.rand_p, creation.shape_entries(shape), seed, offsets)
+
+
+def randn(shape, seed, offsets=None):
+    """Standard normal float32 (Triton's `tl.randn`: Box-Muller), drawn as `rand` draws."""
+    return random_numbers.sample(P.randn_p, creation.shape_entries(shape), seed, offsets)
+
+
+def randint(shape, seed, low, high):
+    """int32 in [low, high), drawn as `rand` draws: `low + |32-bit draw as int32| % (high - low)`."""
+    random_numbers.check_int_range(low, high)
+    return random_numbers.sample(P.randint_p, creation.shape_entries(shape), seed, low=low, high=high)

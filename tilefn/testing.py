@@ -28,6 +28,7 @@ from .interpret import interpret
 from .jit import as_traceable
 from .lower import backend
 from .lower.lowered import lower
+from .rng import same_draws
 from .tune.spec import ConfigSpec
 
 try:
@@ -138,7 +139,8 @@ def _observe(fn, args) -> tuple[list, list]:
     An output that is one of the arguments (`return x.mul_(2)`) counts as a written argument only.
     """
     copies = _copy(args)
-    out = fn(*copies)
+    with same_draws(copies):  # seeds a kernel draws from torch's generator repeat across runs
+        out = fn(*copies)
     outputs = [o for o in _flat(out) if not any(o is a for a in copies)]
     return outputs, [a for a in copies if isinstance(a, torch.Tensor)]
 

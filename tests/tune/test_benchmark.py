@@ -78,3 +78,20 @@ def test_ctrl_c_during_the_trusted_run_restores_the_inputs(interrupted_runs, tmp
     assert len(interrupted_runs) == 1  # the trusted run, interrupted after it wrote x
     assert torch.equal(interrupted_runs[0][0], original + 1)
     assert torch.equal(x, original)
+
+
+def dropped(x):
+    """Draws its own random numbers (a seed from torch's generator per call)."""
+    out = torch.empty_like(x)
+    for t in tl.tile(x.shape[0]):
+        out[t] = torch.nn.functional.dropout(x[t], 0.5)
+    return out
+
+
+def test_kernels_drawing_their_own_seeds_are_checked_on_the_same_draws():
+    x = torch.rand(300) + 1
+    bench = Benchmarker(tfn.jit(dropped), (x,), tfn.Config(block_sizes=[64]))
+    assert math.isfinite(bench(tfn.Config(block_sizes=[16])))  # other blocks, the same numbers
+    assert bench.failures == 0
+    kept = (bench.expected[0] != 0).float().mean()
+    assert 0.35 < kept < 0.65

@@ -12,7 +12,7 @@ import attrs
 
 from ..tune.spec import ConfigSpec, pow2_range
 from .autotuner import BooleanFragment, EnumFragment, IntegerFragment, PowerOfTwoFragment
-from .config import Config
+from .config import HELION_ONLY, IGNORED, Config
 
 
 @attrs.frozen
@@ -61,6 +61,10 @@ class HelionConfigSpec:
     def user_defined_tunables(self) -> dict:
         defaults = dict(self.spec.base.tunables)
         return {k.index: fragment_of(k.choices, defaults.get(k.index)) for k in self.knobs("tunables")}
+
+    def unsupported_config_keys(self, config) -> list[str]:
+        """The keys of a config (a dict) that are Helion's but that tilefn does not act on."""
+        return sorted(key for key in config if key in HELION_ONLY or key in IGNORED)
 
     def __getattr__(self, field):
         if field.startswith("_") or field not in attrs.fields_dict(Config):

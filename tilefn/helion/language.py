@@ -18,7 +18,7 @@ from .autotuner import FRAGMENTS
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "register_block_size",
            "static_range", "Tile", "specialize", "register_tunable", "tile_index", "tile_begin",
            "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod", "atomic_add", "atomic_and",
-           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas"]
+           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "randint"]
 
 
 def zeros(shape, dtype=torch.float32, device=None):
@@ -77,6 +77,16 @@ def cumprod(input_tensor, dim, reverse=False):
     if reverse:
         raise NotImplementedError("helion.language.cumprod(reverse=True) has no tilefn counterpart yet")
     return torch.cumprod(input_tensor, dim)
+
+
+def rand(shape, seed, device=None, offsets=None):
+    """Uniform float32 in [0, 1) from `seed` and each element's global index (`tilefn.lang.rand`)."""
+    return _lang.rand(shape, seed, offsets)
+
+
+def randint(shape, low, high, seed, device=None):
+    """int32 in [low, high) from `seed` and each element's global index (`tilefn.lang.randint`)."""
+    return _lang.randint(shape, seed, low, high)
 
 
 def tile_index(t: Tile):
@@ -146,7 +156,7 @@ _MISSING = {
     "associative_scan": ": use torch.cumsum / torch.cumprod on tiles",
     "signal": "", "wait": "", "inline_triton": "", "inline_asm_elementwise": "",
     "subscript": ": index with None / slices on the value instead", "split": "", "join": "",
-    "rand": "", "randint": "", "register_reduction_dim": "",
+    "rand4x": "", "register_reduction_dim": "",
 }
 
 for _name, _why in _MISSING.items():

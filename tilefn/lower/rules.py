@@ -364,6 +364,32 @@ def _block_size(em: Emitter, eqn):
     em.assign(eqn.outputs[0], f"tl.full([], {block}, tl.int32)")
 
 
+# --- random numbers ----------------------------------------------------------------------
+_TL_RANDOM = {p.rand_p: "tl.rand", p.randn_p: "tl.randn"}
+
+
+def _seed(em: Emitter, seed) -> str:
+    """The seed as an int64 scalar (Triton's philox splits its 64 bits into the two key words)."""
+    return f"tl.full([], {seed.value}, tl.int64)" if isinstance(seed, Lit) else cast(em, seed, torch.int64)
+
+
+@rule(*p.RANDOM)
+def _random(em: Emitter, eqn):
+    seed, offsets = _seed(em, eqn.inputs[0]), em(eqn.inputs[1])
+    if eqn.prim is p.randint_p:  # low + |word as int32| % (high - low), in int64 (|INT32_MIN| fits)
+        word = em.fresh("word")
+        em.emit(f"{word} = tl.randint({seed}, {offsets}).to(tl.int32, bitcast=True).to(tl.int64)")
+        low, high = eqn.params["low"], eqn.params["high"]
+        em.assign(eqn.outputs[0], f"({low} + tl.abs({word}) % {high - low}).to(tl.int32)")
+    else:
+        em.assign(eqn.outputs[0], f"{_TL_RANDOM[eqn.prim]}({seed}, {offsets})")
+
+
+@rule(p.rng_seed_p)
+def _rng_seed(em: Emitter, eqn):
+    em.assign(eqn.outputs[0], f"tl.load({em(eqn.inputs[0])}).to(tl.int64)")
+
+
 # --- memory ------------------------------------------------------------------------------
 rule(p.load_p)(memory.lower_load)
 rule(p.store_p)(memory.lower_store)

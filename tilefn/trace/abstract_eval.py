@@ -165,3 +165,28 @@ def _kernel(*inputs, region):
 @ABSTRACT_EVAL.register(p.host_p)
 def _host(*inputs, fn, args, kwargs, out_types):
     return tuple(out_types)
+
+
+
+def _integer_scalar_or_tensor(t) -> bool:
+    if isinstance(t, PyScalarType):
+        return t.kind is int
+    return not (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool)
+
+
+def _random_rule(dtype):
+    def rule(seed, offsets, **params):
+        if not (_integer_scalar_or_tensor(seed) and _integer_scalar_or_tensor(offsets)) or shape_of(seed):
+            raise TypeError("takes an integer scalar seed and integer offsets")
+        return (TensorType(shape_of(offsets), dtype),)
+
+    return rule
+
+
+for _prim in p.RANDOM:
+    ABSTRACT_EVAL.add(_prim, _random_rule(torch.int32 if _prim is p.randint_p else torch.float32))
+
+
+@ABSTRACT_EVAL.register(p.rng_seed_p)
+def _rng_seed(tensor):
+    return (TensorType((), torch.int64),)

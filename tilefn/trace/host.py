@@ -56,8 +56,9 @@ def _device_of(args, kwargs) -> torch.device:
 
 
 @HOOKS.register("record_host")
-def record_host(func, args, kwargs):
-    """Record `func(*args, **kwargs)` as a host equation; return proxies for its tensor results."""
+def record_host(func, args, kwargs, prologue: bool = False):
+    """Record `func(*args, **kwargs)` as a host equation; return proxies for its tensor results.
+    With `prologue` it runs before the kernel wherever it is traced (a seed drawn inside a tile loop)."""
     state = st.require()
 
     def to_ir(x):
@@ -97,7 +98,11 @@ def record_host(func, args, kwargs):
     out_kind = "none" if result is None else ("tensor" if isinstance(result, torch.Tensor) else "tuple")
     params = pmap({"fn": func, "args": tuple(ir_args), "kwargs": pmap(ir_kwargs), "out_kind": out_kind,
                    "out_types": tuple(v.type for v in outputs)})
-    state.emit(Eqn(host_p, inputs, outputs, params, user_source(2)))
+    eqn = Eqn(host_p, inputs, outputs, params, user_source(2))
+    if prologue:
+        state.host_eqns.append(eqn)
+    else:
+        state.emit(eqn)
     proxies = tuple(HostTensor(v, r, device) for v, r in zip(outputs, out_tensors))
     if out_kind == "tensor":
         return proxies[0]

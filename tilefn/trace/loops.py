@@ -73,6 +73,7 @@ class TileLoop:
         self.bounds, self.loop_dims, handles = [], [], []
         region = RegionBuilder(parent)
         region.source = user_source()
+        region.loop = self
         for spec in self.dims:
             begin, end = _bound(spec.begin, "starts"), _bound(spec.end, "ends")
             if self.top_level and not (_is_static(begin) and _is_static(end)):
@@ -92,6 +93,7 @@ class TileLoop:
             tile.static_begin = begin if _is_static(begin) else None
             tile.static_end = end if _is_static(end) else None
             tile.explicit_range = spec.explicit
+            state.tiles[dim.tile] = tile
             handles.append(tile)
             self.loop_dims.append(("tile", dim))
         state.region = region

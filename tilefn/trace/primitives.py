@@ -15,6 +15,7 @@ import attrs
 import torch
 
 from ..rule_table import RuleTable
+from . import philox
 
 P = RuleTable("primitive")  # name -> Primitive, every primitive
 
@@ -116,6 +117,14 @@ broadcast_to_p = primitive("broadcast_to")
 full_p = primitive("full")
 iota_p = primitive("iota")
 dot_p = primitive("dot")
+
+# Random numbers: (seed, offsets) -> one value per offset, a pure function of both (Philox, as
+# Triton's tl.rand/randn/randint); prim -> the eager definition (tilefn.trace.philox).
+rand_p = primitive("rand")
+randn_p = primitive("randn")
+randint_p = primitive("randint")
+RANDOM = {rand_p: philox.rand, randn_p: philox.randn, randint_p: philox.randint}
+rng_seed_p = primitive("rng_seed")  # a 1-element host tensor -> its value, an int64 seed
 
 tile_index_p = primitive("tile_index")
 tile_begin_p = primitive("tile_begin")

@@ -242,7 +242,7 @@ HOST_FACTORIES = frozenset({
     "empty", "zeros", "ones", "full", "rand", "randn", "randint", "arange", "linspace",
     "tensor", "as_tensor", "empty_strided", "eye", "randperm",
 })
-DEVICE_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "arange"})
+DEVICE_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "arange", "rand", "randn"})
 
 DEVICE_OPS = RuleTable("device op")  # torch name -> handler on device values, filled by trace/ops/
 HOOKS = RuleTable("trace hook")  # "load", "store" (indexing) and "record_host" (host), registered there

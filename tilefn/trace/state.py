@@ -16,6 +16,7 @@ class RegionBuilder:
         self.eqns: list[Eqn] = []
         self.closed = False
         self.source = None  # the user's `for ... in tl.tile(...)` line
+        self.loop = None  # the TileLoop whose body this is (its handles and bounds); None for the kernel
 
     def encloses(self, other: "RegionBuilder") -> bool:
         """True when `other` is this region or nested inside it."""
@@ -39,6 +40,7 @@ class TraceState:
         self.blocks: list[BlockInfo] = []
         self.tile_count = 0
         self.tile_vars: dict[int, Var] = {}  # tile number -> the var of its Tile handle
+        self.tiles: dict = {}  # tile number -> its Tile handle (static bounds: tilefn.trace.ops.random)
         self.hints: dict[Var, str] = {}
         self.consts: dict[int, tuple] = {}  # id(tensor) -> (Var, tensor)
         self.captures: tuple = ()  # the kernel function's globals and closure cells (tilefn.trace.captures)

@@ -11,6 +11,7 @@ import torch
 from ..config import Config
 from ..interpret import interpret
 from ..lower import backend
+from ..rng import same_draws
 from .workers import compile_all
 
 log = logging.getLogger("tilefn.tune")
@@ -75,10 +76,12 @@ class Benchmarker:
             try:
                 if config in self.broken:
                     raise RuntimeError("the trusted config did not compile")
-                out = self.jitted.lower(*self.args, config=config).compile()(*self.args)
+                with same_draws(self.args):
+                    out = self.jitted.lower(*self.args, config=config).compile()(*self.args)
             except Exception:  # the default failed: fall back to the reference semantics
                 self._restore()
-                out = interpret(self.jitted, config=config)(*self.args)
+                with same_draws(self.args):
+                    out = interpret(self.jitted, config=config)(*self.args)
             return [t.clone() for t in self._observed(out)]
         finally:
             self._restore()
@@ -119,7 +122,9 @@ class Benchmarker:
         try:
             run = self.jitted.lower(*self.args, config=config).compile()
             self._restore()
-            if not _close(self._observed(run(*self.args)), self.expected):
+            with same_draws(self.args):  # a kernel's own random draws repeat the trusted run's
+                out = run(*self.args)
+            if not _close(self._observed(out), self.expected):
                 return self._skip(config, "gave a wrong result (vs the trusted output)")
             return self._time(run)
         except Exception as exc:  # a config the compiler rejects or that crashes is skipped
