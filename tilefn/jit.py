@@ -1,8 +1,6 @@
 """The jit transform: signature key -> traced Program (and, once lowered, its executable)."""
 from __future__ import annotations
 
-import torch
-
 from .config import Config
 from .errors import ArgumentError
 from .lower.lowered import lower
@@ -30,21 +28,19 @@ class JitFunction(TracedFunction):
         return lower(program, config, settings=Settings.from_env(print_output_code=self.print_output_code))
 
     def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != self.arity:
+            args = self.flat(args, kwargs)
         last = self._executables.last
-        if last is not None and not kwargs and last[0](args):
+        if last is not None and last[0](args):
             return last[1](*args)
         try:
-            key = self.key(args, kwargs, self.config.tunables if self.config is not None else ())
+            key = self.key(args, self.config.tunables if self.config is not None else ())
         except ArgumentError:
-            self.trace_and_bind(args, kwargs)  # raises, naming the offending argument
+            self.trace_and_bind(args, {})  # raises, naming the offending argument
             raise
         executable = self._executables.get(key)
         if executable is None:
-            executable = self._executables.get_or_make(key, lambda: self.lower(*args, **kwargs).compile())
-        if kwargs:
-            bound = self._bind(args, kwargs)
-            return executable(*bound.args, **{f"_{k}" if not isinstance(v, torch.Tensor) else k: v
-                                              for k, v in bound.kwargs.items()})
+            executable = self._executables.get_or_make(key, lambda: self.lower(*args).compile())
         self._executables.remember(args, executable, self.captures_unchanged())
         return executable(*args)
 

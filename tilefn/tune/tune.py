@@ -86,7 +86,9 @@ class TunedFunction:
             out.setdefault(device, {})[signature] = self._configs.get(key).to_fields()
         return out
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs or len(args) != self.jitted.arity:
+            args = self.jitted.flat(args, kwargs)
         last = self._executables.last
         if last is not None and last[0](args):
             return last[1](*args)
