@@ -53,9 +53,8 @@ class TunedFunction:
 
     def set_config(self, args, config: Config) -> None:
         """Run `config` for `args`' signature from now on (instead of what was picked or tuned)."""
-        key = signature_key(args, {})
-        self._configs.set(key, config)
-        self._executables.discard(key)
+        self._configs.set(signature_key(args, {}), config)
+        self._executables.discard(self.jitted.key(args))
 
     def signatures(self) -> list:
         """The signature keys (`tilefn.signature_cache.signature_key`) with a config so far, oldest first."""
@@ -92,12 +91,12 @@ class TunedFunction:
         last = self._executables.last
         if last is not None and last[0](args):
             return last[1](*args)
-        key = signature_key(args, {})
+        key = self.jitted.key(args)  # the signature and the kernel's captured values, as the jit's
         executable = self._executables.get(key)
         if executable is None:
             executable = self._executables.get_or_make(
                 key, lambda: self.jitted.lower(*args, config=self.best_config(*args)).compile())
-        self._executables.remember(args, executable)
+        self._executables.remember(args, executable, self.jitted.captures_unchanged())
         return executable(*args)
 
     def _search(self, spec: ConfigSpec, args, device, cache_key) -> Config:
