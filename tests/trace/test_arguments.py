@@ -1,6 +1,7 @@
 """Arguments with structure: lists and tuples (with tensors inside) and functions traced inline."""
 from __future__ import annotations
 
+import dataclasses
 from collections import namedtuple
 
 import pytest
@@ -100,6 +101,29 @@ def test_a_tensor_inside_a_tuple_is_written_where_the_caller_sees_it():
     tfn.jit(fill)(outs, x)
     torch.testing.assert_close(outs[0], x + 1)
     torch.testing.assert_close(outs[1][1], x * 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Frozen:
+    x: torch.Tensor
+    scale: float
+
+
+def test_dicts_named_tuples_and_dataclasses_hold_tensors():
+    Pair = namedtuple("Pair", "a b")
+
+    def mixed(pair, table, frozen):
+        out = torch.empty_like(pair.a)
+        for t in tl.tile(out.shape[0]):
+            out[t] = (pair.a[t] - pair.b[t]) * table["w"][t] + frozen.x[t] * frozen.scale
+        return out
+
+    a, b, w, x = (torch.randn(21) for _ in range(4))
+    args = (Pair(a, b), {"w": w}, Frozen(x, 0.5))
+    want = (a - b) * w + x * 0.5
+    torch.testing.assert_close(tfn.jit(mixed)(*args), want)
+    torch.testing.assert_close(tfn.interpret(mixed)(*args), want)
+    assert arg_key(Frozen(x, 0.5), "f") != arg_key(Frozen(x, 1.5), "f")
 
 
 # --- functions -----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""Arguments with structure: lists, tuples and dicts (nested), and functions, with tensors inside.
+"""Arguments with structure: lists, tuples, dicts, dataclasses and functions, with tensors inside.
 
-An argument is a tree. Its inner nodes are lists, tuples (named ones included) and dicts, whose
-children are their items, and Python functions (lambdas, nested functions), whose children are
+An argument is a tree. Its inner nodes are lists, tuples (named ones included), dicts and
+dataclass instances, whose children are their items (a dataclass's: its fields), and Python functions (lambdas, nested functions), whose children are
 what they capture: closure cells, defaults and keyword defaults. Its leaves are tensors, static
 values (numbers, strings, None, dtypes, devices) and, inside functions, any other object.
 
@@ -20,6 +20,7 @@ values (numbers, strings, None, dtypes, devices) and, inside functions, any othe
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import types
 
@@ -30,8 +31,8 @@ from .captures import Identity, captures_of, snapshot
 from .types import tensor_problem
 
 STATIC_ARG_TYPES = (bool, int, float, str, type(None), torch.dtype, torch.device)
-ACCEPTED = ("tensors, Python numbers, strings, None, dtypes, devices, lists, tuples and dicts of them, "
-            "and functions")
+ACCEPTED = ("tensors, Python numbers, strings, None, dtypes, devices, lists, tuples, dicts and "
+            "dataclasses of them, and functions")
 
 
 def _children(value, seen: frozenset) -> list:
@@ -40,6 +41,8 @@ def _children(value, seen: frozenset) -> list:
         return [(("item", i), v, str(i)) for i, v in enumerate(value)]
     if isinstance(value, dict):
         return [(("key", k), v, str(k)) for k, v in value.items()]
+    if _is_dataclass(value):
+        return [(("attr", f.name), getattr(value, f.name), f.name) for f in dataclasses.fields(value) if f.init]
     if isinstance(value, types.FunctionType) and id(value) not in seen:
         code, out = value.__code__, []
         for i, (name, cell) in enumerate(zip(code.co_freevars, value.__closure__ or ())):
@@ -56,8 +59,12 @@ def _children(value, seen: frozenset) -> list:
     return []
 
 
+def _is_dataclass(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
 def _is_node(value) -> bool:
-    return isinstance(value, (list, tuple, dict, types.FunctionType))
+    return isinstance(value, (list, tuple, dict, types.FunctionType)) or _is_dataclass(value)
 
 
 def arg_key(value, where: str, strict: bool = True, seen: frozenset = frozenset(), at: str = ""):
@@ -79,10 +86,11 @@ def arg_key(value, where: str, strict: bool = True, seen: frozenset = frozenset(
                       for step, child, name in _children(value, seen))
         reads = tuple((c.name, snapshot(c.scope[c.name])) for c in captures_of(value) if isinstance(c.scope, dict))
         return ("function", Identity(value.__code__), cells, reads)
-    if isinstance(value, (list, tuple, dict)):
+    if isinstance(value, (list, tuple, dict)) or _is_dataclass(value):
         if isinstance(value, dict) and strict and not all(isinstance(k, (str, int)) for k in value):
             raise ArgumentError(_refusal(where, at, "dict with keys other than strings and ints"), source=None)
-        items = tuple((step, arg_key(child, where, strict, seen, f"{at}[{step[1]!r}]"))
+        items = tuple((step, arg_key(child, where, strict, seen,
+                                     f"{at}.{step[1]}" if step[0] == "attr" else f"{at}[{step[1]!r}]"))
                       for step, child, _ in _children(value, seen))
         return (type(value), items)
     if not strict or callable(value):  # builtins, torch functions, classes; objects a function captures
@@ -127,6 +135,8 @@ def read(value, path: tuple):
     for kind, at in path:
         if kind in ("item", "key"):
             value = value[at]
+        elif kind == "attr":
+            value = getattr(value, at)
         elif kind == "cell":
             value = value.__closure__[at].cell_contents
         elif kind == "default":
@@ -141,6 +151,8 @@ def path_source(expr: str, path: tuple) -> str:
     for kind, at in path:
         if kind in ("item", "key"):
             expr = f"{expr}[{at!r}]"
+        elif kind == "attr":
+            expr = f"{expr}.{at}"
         elif kind == "cell":
             expr = f"{expr}.__closure__[{at}].cell_contents"
         elif kind == "default":
@@ -171,6 +183,8 @@ def _rebuild(value, changed: dict):
         return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     if isinstance(value, dict):
         return {k: changed.get(("key", k), v) for k, v in value.items()}
+    if _is_dataclass(value):
+        return dataclasses.replace(value, **{name: v for (_, name), v in changed.items()})
     closure = tuple(types.CellType(changed[("cell", i)]) if ("cell", i) in changed else cell
                     for i, cell in enumerate(value.__closure__ or ())) or None
     defaults = tuple(changed.get(("default", i), d) for i, d in enumerate(value.__defaults__ or ())) or None
