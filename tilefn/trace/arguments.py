@@ -1,9 +1,10 @@
 """Arguments with structure: lists, tuples, dicts, dataclasses and functions, with tensors inside.
 
 An argument is a tree. Its inner nodes are lists, tuples (named ones included), dicts and
-dataclass instances, whose children are their items (a dataclass's: its fields), and Python functions (lambdas, nested functions), whose children are
-what they capture: closure cells, defaults and keyword defaults. Its leaves are tensors, static
-values (numbers, strings, None, dtypes, devices) and, inside functions, any other object.
+dataclass instances, whose children are their items (a dataclass's: its fields), and Python
+functions (lambdas, nested functions), whose children are what they capture: closure cells,
+defaults and keyword defaults. Its leaves are tensors, static values (numbers, strings, None,
+dtypes, devices) and, inside functions, any other object (by identity, as `captures.py` says).
 
 - `arg_key(value, where)`: what a Program is specialised on: the tree's shape and static values,
   its tensors' metadata, and for a function the identity of its code, its captured values and the

@@ -45,14 +45,17 @@ class TunedFunction:
 
     def best_config(self, *args) -> Config:
         """The winning Config for these arguments (tuning now if this signature is new)."""
+        args = self.jitted.flat(args, {})
         return self._configs.get_or_make(signature_key(args, {}), lambda: self.pick_config(args))
 
     def known_config(self, *args) -> Config | None:
         """The Config calls with these arguments run, if one is picked or set already (never tunes)."""
+        args = self.jitted.flat(args, {})
         return self._configs.get(signature_key(args, {}))
 
     def set_config(self, args, config: Config) -> None:
         """Run `config` for `args`' signature from now on (instead of what was picked or tuned)."""
+        args = self.jitted.flat(tuple(args), {})
         self._configs.set(signature_key(args, {}), config)
         self._executables.discard(self.jitted.key(args))
 
