@@ -340,9 +340,10 @@ def test_an_object_argument_names_the_argument_and_the_call():
     assert str(info.value).startswith(f"{__file__}:{line_of('object-arg')}: ")
 
 
-def test_a_list_argument_is_an_argument_error():
-    with pytest.raises(ArgumentError, match=r"argument `y` of copy\(\) is a list"):
-        tfn.make_ir(copy)(X, [1, 2])
+def test_an_object_inside_a_list_argument_names_where_it_is():
+    with pytest.raises(ArgumentError, match=r"argument `y` of copy\(\) holds at \[1\]\[0\] a object") as info:
+        tfn.make_ir(copy)(X, [1, (object(),)])  # object-in-list
+    assert str(info.value).startswith(f"{__file__}:{line_of('object-in-list')}: ")
 
 
 def test_wrong_number_of_arguments():

@@ -16,8 +16,20 @@ def test_key_covers_tensor_metadata_static_values_and_keywords():
     assert signature_key((x,), {}) != signature_key((x.double(),), {})
     assert signature_key((x,), {}) != signature_key((torch.randn(64)[::2],), {})
     assert signature_key((x,), {"factor": 2.0}) != signature_key((x, 2.0), {})
-    with pytest.raises(ArgumentError, match="list"):
-        signature_key(([1.0],), {})
+    with pytest.raises(ArgumentError, match="set"):
+        signature_key(({1.0},), {})
+
+
+def test_key_of_lists_and_tuples_is_their_structure_values_and_tensor_metadata():
+    x = torch.randn(32)
+    assert signature_key(([1, (2.0, None)],), {}) == signature_key(([1, (2.0, None)],), {})
+    for other in ([1, (2.0,)], [1, [2.0, None]], (1, (2.0, None)), [True, (2.0, None)], [1, (2, None)]):
+        assert signature_key(([1, (2.0, None)],), {}) != signature_key((other,), {})
+    assert signature_key(((x, 1),), {}) == signature_key(((torch.randn(32), 1),), {})
+    assert signature_key(((x, 1),), {}) != signature_key(((x.double(), 1),), {})
+    assert signature_key(((x, 1),), {}) != signature_key(((torch.randn(33)[1:], 1),), {})  # alignment
+    with pytest.raises(ArgumentError, match=r"an argument holds at \[1\] a set"):
+        signature_key(([1, {2}],), {})
 
 
 def test_guard_accepts_the_same_signature_only():
@@ -31,6 +43,17 @@ def test_guard_accepts_the_same_signature_only():
     assert not guard((torch.randn(32), 2))  # an int is another static signature
     assert not guard((torch.randn(32),))
     assert not guard(([1.0] * 32, 2.0))
+
+
+def test_guard_compares_lists_and_tuples_by_structure_and_type():
+    x = torch.randn(32)
+    guard = last_call_guard((x, (2, [1.0])))
+    assert guard((torch.randn(32), (2, [1.0])))
+    for other in ((2, [1.5]), (True, [1.0]), (2, (1.0,)), [2, [1.0]], (2, [1.0, 1.0])):
+        assert not guard((x, other))
+    tensors = last_call_guard(((x, x),))
+    assert tensors(((torch.randn(32), torch.randn(32)),))
+    assert not tensors(((torch.randn(32), torch.randn(31)),))
 
 
 def test_guard_checks_the_alignment_it_was_compiled_for():

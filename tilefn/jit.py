@@ -48,30 +48,28 @@ class JitFunction(TracedFunction):
     def __call__(self, *args, **kwargs):
         if _compiling():  # torch.compile: one graph node, the kernel's custom op (tilefn.torch_op)
             return torch_op.entry(self._op_index, *args, **kwargs)
+        if kwargs or len(args) != self.arity:
+            args = self.flat(args, kwargs)
         last = self._executables.last
-        if last is not None and not kwargs and last[0](args):
+        if last is not None and last[0](args):
             return last[1](*args)
-        if torch_op.grad_needed(args, kwargs):
-            return torch_op.entry(self._op_index, *args, **kwargs)
-        return self.run(*args, **kwargs)
+        if torch_op.grad_needed(args):
+            return torch_op.entry(self._op_index, *args)
+        return self.run(*args)
 
-    def run(self, *args, **kwargs):
-        """The call itself: compile once per signature, launch (no custom op, no autograd)."""
+    def run(self, *args):
+        """The call itself, on flat arguments: compile once per signature, launch (no custom op, no autograd)."""
         last = self._executables.last
-        if last is not None and not kwargs and last[0](args):
+        if last is not None and last[0](args):
             return last[1](*args)
         try:
-            key = self.key(args, kwargs, self.config.tunables if self.config is not None else ())
+            key = self.key(args, self.config.tunables if self.config is not None else ())
         except ArgumentError:
-            self.trace_and_bind(args, kwargs)  # raises, naming the offending argument
+            self.trace_and_bind(args, {})  # raises, naming the offending argument
             raise
         executable = self._executables.get(key)
         if executable is None:
-            executable = self._executables.get_or_make(key, lambda: self.lower(*args, **kwargs).compile())
-        if kwargs:
-            bound = self._bind(args, kwargs)
-            return executable(*bound.args, **{f"_{k}" if not isinstance(v, torch.Tensor) else k: v
-                                              for k, v in bound.kwargs.items()})
+            executable = self._executables.get_or_make(key, lambda: self.lower(*args).compile())
         if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
             self._executables.remember(args, executable, self.captures_unchanged())
         return executable(*args)

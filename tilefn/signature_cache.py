@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from .errors import ArgumentError
-from .trace.tracer import STATIC_ARG_TYPES
+from .trace.arguments import STATIC_ARG_TYPES, arg_key
 from .trace.types import is_aligned, tensor_problem
 
 try:
@@ -40,9 +40,8 @@ def signature_key(args, kwargs) -> tuple:
             key += (x.dtype, x.shape, x.stride(), x.device, is_aligned(x))
         elif isinstance(x, STATIC_ARG_TYPES):
             key += (type(x), x)
-        else:
-            raise ArgumentError(f"an argument is a {type(x).__name__}; kernels take tensors, Python "
-                                "numbers, strings, dtypes and devices", source=None)
+        else:  # a list, a tuple, a function: its structure, static values and tensors' metadata
+            key.append(arg_key(x, "an argument"))
     return tuple(key)
 
 
@@ -51,13 +50,16 @@ def last_call_guard(args):
 
     Tensor metadata is compared by torch's C++ TensorGuards (what torch.compile's guards use):
     about 0.2 us instead of building and hashing a signature key. Static values and the 16-byte
-    alignment a kernel was compiled to assume are checked in Python.
+    alignment a kernel was compiled to assume are checked in Python; lists, tuples and functions
+    by their key (`tilefn.trace.arguments.arg_key`: tensors inside them by metadata).
     """
     if TensorGuards is None:
         return None
     positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
     tensors = [args[i] for i in positions]
-    statics = [(i, type(a), a) for i, a in enumerate(args) if not isinstance(a, torch.Tensor)]
+    statics = [(i, type(a), a) for i, a in enumerate(args) if isinstance(a, STATIC_ARG_TYPES)]
+    trees = [(i, arg_key(a, "an argument")) for i, a in enumerate(args)
+             if not isinstance(a, (torch.Tensor, STATIC_ARG_TYPES))]
     aligned = [i for i in positions if args[i].data_ptr() % 16 == 0]
     try:
         guards = TensorGuards(*tensors, dynamic_dims_sizes=[list(t.shape) for t in tensors],
@@ -70,7 +72,9 @@ def last_call_guard(args):
         try:
             if len(call_args) != count or any(type(call_args[i]) is not t or call_args[i] != v for i, t, v in statics):
                 return False
-            if not check(*(call_args if not statics else [call_args[i] for i in positions])):
+            if trees and any(arg_key(call_args[i], "an argument") != k for i, k in trees):
+                return False
+            if not check(*(call_args if len(positions) == count else [call_args[i] for i in positions])):
                 return False
             return not any(call_args[i].data_ptr() & 15 for i in aligned)
         except Exception:

@@ -26,6 +26,7 @@ import torch
 
 from .errors import ArgumentError, TilefnError
 from .lower.aliasing import written_inputs
+from .signature_cache import signature_key
 from .trace.ir import Lit, Var
 
 NAMESPACE = "tilefn"
@@ -60,11 +61,15 @@ class OpPlan:
     def __init__(self, names, values, program):
         self.names = names
         self.tensor_at = [i for i, v in enumerate(values) if isinstance(v, torch.Tensor)]
-        param_of = {var: name for name, var in program.params if var is not None}
-        position = {name: i for i, name in enumerate(names)}
-        written = {position[param_of[v]] for v in written_inputs(program) if v in param_of}
+        inputs = {}  # program input -> the parameter position holding it
+        for var, path in zip(program.inputs, program.input_paths):
+            if len(path) != 1:
+                raise ArgumentError(f"{program.name}(): under torch.compile or autograd, tensors are passed as "
+                                    f"arguments of their own, not inside `{names[path[0]]}` (a list, tuple or "
+                                    "function)", source=None)
+            inputs[var] = path[0]
+        written = {inputs[v] for v in written_inputs(program)}
         self.written = [i for i in self.tensor_at if i in written]
-        inputs = {var: position[param_of[var]] for var in program.inputs if var in param_of}
         self.new_types: list = []
         self.tree = self._leaves(program.outputs, inputs)
 
@@ -100,19 +105,16 @@ class OpPlan:
 
 
 def _bound(traced, args, kwargs):
-    """The kernel's parameters bound to the call (defaults applied), as names and values."""
+    """The kernel's parameter names and the call's values for them (defaults applied)."""
     import inspect
 
-    try:
-        bound = inspect.signature(traced.fn).bind(*args, **kwargs)
-    except TypeError as exc:
-        raise ArgumentError(f"{getattr(traced, '__name__', 'kernel')}(): {exc}", source=None) from None
-    bound.apply_defaults()
-    return list(bound.arguments), list(bound.arguments.values())
+    names = list(inspect.signature(traced.fn).parameters)
+    return names, list(traced.flat(args, kwargs or {}))
 
 
 def _static_key(values) -> tuple:
-    return tuple((i, type(v), v) for i, v in enumerate(values) if not isinstance(v, torch.Tensor))
+    statics = [v for v in values if not isinstance(v, torch.Tensor)]
+    return signature_key(statics, {})
 
 
 def _program(traced, names, values):

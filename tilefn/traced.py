@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import functools
-import inspect
 
-import torch
-
-from .trace.captures import capture_key, captures_of
 from .config import Config
 from .errors import ArgumentError, TilefnError
 from .signature_cache import SignatureCache, signature_key
+from .trace.arguments import read
+from .trace.binding import Binder
+from .trace.captures import capture_key, captures_of
 from .trace.ir import Program
 from .trace.tracer import trace
 
@@ -23,12 +22,18 @@ class TracedFunction:
         self.dot_precision = dot_precision  # how float32 dots multiply unless a dot says ("ieee", "tf32", "tf32x3")
         self._programs = SignatureCache()
         self.captures = captures_of(fn)  # the globals and closure cells the Programs fold in
+        self.binder = Binder(fn)
+        self.arity = self.binder.arity  # a call of this many positional arguments is flat already
         functools.update_wrapper(self, fn)
 
-    def key(self, args, kwargs, tunables=()) -> tuple:
-        """What a Program (and its executable) is specialised on: the signature, the tunables and
-        the captured values as they are now (`tilefn.trace.captures`)."""
-        key = signature_key(args, kwargs)
+    def flat(self, args, kwargs) -> tuple:
+        """The call's arguments as one value per parameter, defaults applied (`tilefn.trace.binding`)."""
+        return self.binder.flat(args, kwargs)
+
+    def key(self, flat: tuple, tunables=()) -> tuple:
+        """What a Program (and its executable) is specialised on: the signature of the flat
+        arguments, the tunables and the captured values as they are now (`tilefn.trace.captures`)."""
+        key = signature_key(flat, {})
         if tunables:
             key = (key, tunables)
         if self.captures:
@@ -47,24 +52,20 @@ class TracedFunction:
         config's), traced once per (signature, tunables), and its tensor operands."""
         if tunables is None:
             tunables = self.config.tunables if self.config is not None else ()
+        flat = self.flat(args, kwargs)
         try:
-            key = self.key(args, kwargs, tunables)
+            key = self.key(flat, tunables)
         except ArgumentError:
             key = None  # tracing names the offending argument
-        make = functools.partial(self._trace, args, kwargs, tunables)
+        make = functools.partial(self._trace, flat, tunables)
         program = make() if key is None else self._programs.get_or_make(key, make)
-        values = self._bind(args, kwargs).arguments.values() if kwargs else args
-        return program, [v for v in values if isinstance(v, torch.Tensor)]
+        return program, [read(flat[path[0]], path[1:]) for path in program.input_paths]
 
-    def _trace(self, args, kwargs, tunables) -> Program:
+    def _trace(self, flat, tunables) -> Program:
         try:
-            return trace(self.fn, args, kwargs, tunables, self.dot_precision)
+            return trace(self.fn, flat, {}, tunables, self.dot_precision)
         except TilefnError as exc:
             raise exc.with_traceback(None) from None
-
-    def _bind(self, args, kwargs) -> inspect.BoundArguments:
-        """`fn`'s parameters bound to these arguments."""
-        return inspect.signature(self.fn).bind(*args, **kwargs)
 
 
 def as_traced(fn) -> TracedFunction:

@@ -154,6 +154,61 @@ def test_keyword_arguments_and_defaults():
     torch.testing.assert_close(k(table=table, rows=rows, eps=0.25), expected)
 
 
+def blend(beta: float, x: torch.Tensor, y: torch.Tensor, shift=None, *, scale: float = 1.0) -> torch.Tensor:
+    """Scalars before the tensors (as Helion's jsd_kernel), an optional tensor, a keyword-only scale."""
+    out = torch.empty_like(x)
+    for tile in hl.tile(out.size()):
+        v = beta * x[tile] + (1 - beta) * y[tile]
+        out[tile] = (v + shift[tile] if shift is not None else v) * scale
+    return out
+
+
+def test_scalars_before_tensors_keyword_only_and_skipped_defaults():
+    k = helion.kernel(config=SMALL)(blend)
+    x, y = xy()
+    shift = torch.randn(20, 30)
+    torch.testing.assert_close(k(0.25, x, y), 0.25 * x + 0.75 * y)
+    torch.testing.assert_close(k(0.25, x, y, scale=2.0), (0.25 * x + 0.75 * y) * 2)  # after a skipped default
+    torch.testing.assert_close(k(0.5, x, y=y, shift=shift, scale=-1.0), -(0.5 * x + 0.5 * y + shift))
+    assert "def blend(_beta, x, y" in k.bind((0.25, x, y)).to_triton_code()
+
+
+def matmul_epilogue(x: torch.Tensor, y: torch.Tensor, epilogue=lambda acc, tile: acc) -> torch.Tensor:
+    m, kk = x.size()
+    _, n = y.size()
+    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
+    for tile_m, tile_n in hl.tile([m, n]):
+        acc = hl.zeros([tile_m, tile_n], dtype=torch.float32)
+        for tile_k in hl.tile(kk):
+            acc = torch.addmm(acc, x[tile_m, tile_k], y[tile_k, tile_n])
+        out[tile_m, tile_n] = epilogue(acc, (tile_m, tile_n))
+    return out
+
+
+def test_a_callable_epilogue_capturing_a_tensor_matches_eager():
+    k = helion.kernel(config=helion.Config(block_sizes=[16, 16, 16]))(matmul_epilogue)
+    x, y = torch.randn(24, 40), torch.randn(40, 20)
+    torch.testing.assert_close(k(x, y), x @ y, rtol=1e-4, atol=1e-4)
+    for _ in range(2):  # a new lambda each call: one signature, each call's own bias
+        bias = torch.randn(20)
+        got = k(x, y, lambda acc, tile: torch.relu(acc + bias[tile[1]]))
+        torch.testing.assert_close(got, torch.relu(x @ y + bias), rtol=1e-4, atol=1e-4)
+    assert len(k.tuned.signatures()) == 2
+
+
+def test_tuple_arguments_of_tensors_and_sizes():
+    def pair_sum(pair: tuple[torch.Tensor, torch.Tensor], dims: list[int]) -> torch.Tensor:
+        out = torch.empty(dims, dtype=pair[0].dtype, device=pair[0].device)
+        for tile in hl.tile(dims):
+            a, b = pair
+            out[tile] = a[tile] + b[tile]
+        return out
+
+    k = helion.kernel(config=SMALL)(pair_sum)
+    x, y = xy()
+    torch.testing.assert_close(k((x, y), [20, 30]), x + y)
+
+
 # --- bind / to_triton_code / autotune ---------------------------------------------------------
 def test_bind_to_triton_code():
     x, y = xy()

@@ -267,6 +267,23 @@ def test_effort_none_uses_the_default_without_benchmarking(evaluations, monkeypa
     assert evaluations == [] and created == []
 
 
+SHIFT = 1.0
+
+
+def shifted(x):
+    out = torch.empty_like(x)
+    for t in tl.tile(x.shape[0]):
+        out[t] = x[t] + SHIFT
+    return out
+
+
+def test_a_rebound_captured_global_is_seen_by_a_tuned_kernel(monkeypatch):
+    tuned, x = tfn.tune(shifted, effort="none", use_cache=False, verbose=False), torch.randn(8)
+    torch.testing.assert_close(tuned(x), x + 1.0)
+    monkeypatch.setattr(sys.modules[__name__], "SHIFT", 3.0)
+    torch.testing.assert_close(tuned(x), x + 3.0)  # before: the first trace's 1.0 stayed folded in
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="effort"):
         tfn.tune(add, effort="max")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import io
 import logging
 import os
@@ -135,7 +134,6 @@ class Kernel:
         self.configs = [Config.of(c) for c in configs]
         functools.update_wrapper(self, fn)
         self.name = fn.__name__
-        self._signature = inspect.signature(fn)
         self.settings = SettingsView(self)
         self.configure(settings)
         settings.warn_ignored(self.name)
@@ -165,23 +163,13 @@ class Kernel:
     def __call__(self, *args, **kwargs):
         if _compiling():  # torch.compile: one graph node, the kernel's custom op (tilefn.torch_op)
             return torch_op.entry(self.tuned._op_index, *args, **kwargs)
-        if kwargs:
-            args = self._positional(args, kwargs)
+        if kwargs or len(args) != self.jitted.arity:
+            args = self.jitted.flat(args, kwargs)  # one value per parameter, defaults applied
         if self._hooked:
             if self._eager is not None:  # ref_mode="eager" / HELION_INTERPRET=1: eager PyTorch, tile by tile
                 return self._eager(*args)
             self._report_new_signature(args)
         return self.tuned(*args)
-
-    def _positional(self, args, kwargs) -> tuple:
-        try:
-            bound = self._signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{self.name}(): {exc}") from None
-        if bound.kwargs:
-            raise TypeError(f"{self.name}(): keyword-only parameters {sorted(bound.kwargs)} are not supported "
-                            "by tilefn.helion; make them positional")
-        return tuple(bound.args)
 
     def _report_new_signature(self, args) -> None:
         key = signature_key(args, {})
@@ -200,7 +188,7 @@ class Kernel:
         """The kernel specialised to these arguments (a tuple): `.to_triton_code()`, `.config`, ..."""
         if not isinstance(args, (tuple, list)):
             args = (args,)
-        return BoundKernel(self, tuple(args))
+        return BoundKernel(self, self.jitted.flat(tuple(args), {}))
 
     def autotune(self, args, force: bool = True, **options) -> Config:
         """Tune for these arguments and run the winner for them from now on; returns the winner.
@@ -208,7 +196,7 @@ class Kernel:
         `force=True` skips tilefn's on-disk cache of tuned configs. With one fixed config (no
         `configs=` list), tuning searches the whole space, as Helion's does; with a list, among it.
         """
-        args = tuple(args)
+        args = self.jitted.flat(tuple(args), {})
         known = self.tuned.known_config(*args)
         if not force and known is not None and self.tuned.fixed is None:
             return Config.of(known)

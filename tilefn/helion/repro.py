@@ -25,7 +25,7 @@ EXACT_INT_ELEMENTS = 4096  # integer tensors up to this size are written out val
 
 def repro_script(kernel, args, config) -> str:
     fn = kernel.fn
-    names = list(inspect.signature(fn).parameters)
+    params = list(inspect.signature(fn).parameters.values())
     config = Config.of(config)
     lines = [BEGIN, f"# kernel {fn.__name__}, config {config!r}", "from __future__ import annotations", "",
              "import torch", "", "import tilefn.helion as helion"]
@@ -33,9 +33,9 @@ def repro_script(kernel, args, config) -> str:
     lines += ["", "", f"@helion.kernel(config={config!r}, static_shapes={kernel.settings.static_shapes!r})",
               _function_source(fn), "", "def helion_repro_caller():", "    torch.manual_seed(0)"]
     call = []
-    for name, value in zip(names, args):
-        lines.append(f"    {name} = {_rebuild(value)}")
-        call.append(name)
+    for param, value in zip(params, args):
+        lines.append(f"    {param.name} = {_rebuild(value)}")
+        call.append(param.name if param.kind is not param.KEYWORD_ONLY else f"{param.name}={param.name}")
     lines += [f"    return {fn.__name__}({', '.join(call)})", "", "", 'if __name__ == "__main__":',
               "    helion_repro_caller()", END]
     return "\n".join(lines)
@@ -139,6 +139,9 @@ def _rebuild(value) -> str:
         return f"torch.device({str(value)!r})"
     if _is_literal(value):
         return repr(value)
+    if type(value) in (list, tuple):
+        inner = ", ".join(_rebuild(v) for v in value) + ("," if len(value) == 1 and type(value) is tuple else "")
+        return f"[{inner}]" if type(value) is list else f"({inner})"
     raise TypeError(f"print_repro cannot rebuild an argument of type {type(value).__name__}")
 
 

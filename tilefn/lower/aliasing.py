@@ -47,12 +47,11 @@ def _span_bytes(t: HostType) -> int:
 
 def check_internal_overlap(program: Program) -> None:
     """Refuse a written argument with a stride-0 axis of size > 1 (an expanded tensor)."""
-    params = {var: name for name, var in program.params if var is not None}
     for var in written_inputs(program):
         if any(stride == 0 and size > 1 for size, stride in zip(var.type.shape, var.type.strides)):
             store = next(e for e in walk_eqns(program.kernel.params["region"].eqns)
                          if e.prim in WRITES and e.inputs[0] is var)
-            raise ArgumentError(f"argument `{params.get(var, '?')}` of {program.name}() is written here "
+            raise ArgumentError(f"argument `{program.hints.get(var, '?')}` of {program.name}() is written here "
                                 f"but is expanded (strides {list(var.type.strides)}): {INTERNAL}", source=store.source)
 
 

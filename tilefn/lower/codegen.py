@@ -10,6 +10,7 @@ import torch
 
 from ..config import Config
 from ..errors import TilefnError
+from ..trace.arguments import path_source
 from ..trace.ir import Lit, Program, Var
 from ..trace.naming import op_name
 from ..trace.primitives import kernel_p, loop_p
@@ -371,13 +372,27 @@ def _literal(value, consts) -> str:
     return name
 
 
+def _fresh(names, base: str) -> str:
+    """`base`, or `base_1`, ...: a name no Var of the host function takes (reserved in the namer)."""
+    name, suffix = base, 1
+    while name in names.used:
+        name, suffix = f"{base}_{suffix}", suffix + 1
+    names.used.add(name)
+    return name
+
+
 def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool) -> tuple[str, dict]:
     """The launcher: host equations, the launch, the outputs. Returns (source, its globals)."""
     consts: dict = {}
-    # every argument of the kernel, in order, so the jit can pass its own *args straight through
-    args = ", ".join(names(var) if var is not None else f"_{name}=None" for name, var in program.params)
-    lines = [f"def {program.name}({args}):", *overlap_guards(program, names)]
-    if len(lines) > 1:
+    # every parameter of the kernel, in order: the jit passes the call's flat arguments (trace/binding.py)
+    whole = {path[0]: var for var, path in zip(program.inputs, program.input_paths) if len(path) == 1}
+    params = [names(whole[i]) if i in whole else None for i in range(len(program.params))]
+    params = [p if p is not None else _fresh(names, f"_{name}") for p, name in zip(params, program.params)]
+    lines = [f"def {program.name}({', '.join(params)}):"]
+    lines += [f"    {names(var)} = {path_source(params[path[0]], path[1:])}"  # a tensor in a list, a function...
+              for var, path in zip(program.inputs, program.input_paths) if len(path) > 1]
+    lines += overlap_guards(program, names)
+    if any("_refuse_overlap" in line for line in lines):
         consts["_refuse_overlap"] = refuse_overlap
     captured = dict(program.captured)
     for var, tensor in program.consts:

@@ -83,9 +83,12 @@ class Program:
     blocks: tuple = attrs.field(converter=tuple, factory=tuple)
     consts: tuple = attrs.field(converter=tuple, factory=tuple)  # (Var, captured tensor) pairs
     hints: PMap = attrs.field(converter=pmap, factory=pmap)  # Var -> the user's name for it
-    params: tuple = attrs.field(converter=tuple, factory=tuple)  # (name, Var or None if static) per argument
+    params: tuple = attrs.field(converter=tuple, factory=tuple)  # the kernel's parameter names, in order
     tunables: tuple = attrs.field(converter=tuple, factory=tuple)  # Tunable per register_tunable name
     captured: tuple = attrs.field(converter=tuple, factory=tuple)  # (Var, Capture): consts read at each call
+    # per input: where the call's flat arguments (`binding.py`) hold it: (parameter index, *steps of
+    # `arguments.read`), e.g. (1,) for the second parameter, (2, ("item", 0)) for its first item
+    input_paths: tuple = attrs.field(converter=tuple, factory=tuple)
 
     @property
     def kernel(self) -> Eqn | None:

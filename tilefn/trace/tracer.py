@@ -1,10 +1,10 @@
 """Trace a user's kernel function into a Program."""
 from __future__ import annotations
 
-import inspect
-
 import torch
 
+from .arguments import arg_key, functions_in, replace, tensor_leaves
+from .binding import Binder
 from .captures import captures_of
 from ..errors import ArgumentError, TilefnError, TracingError
 from . import state as st
@@ -14,44 +14,32 @@ from .primitives import ATOMIC, WRITES, kernel_p, load_p, store_p
 from .proxies import DeviceValue, HostTensor, Tile, TraceMode
 from .tunables import check_claimed
 from .naming import kernel_name
-from .types import HostType, PyScalarType, host_type_of, tensor_problem
-
-STATIC_ARG_TYPES = (bool, int, float, str, type(None), torch.dtype, torch.device)
-
+from .types import HostType, PyScalarType, host_type_of
 
 def _proxy_args(fn, args, kwargs):
-    """Bind the call's arguments; tensors become HostTensor proxies, the rest stays static."""
-    try:
-        bound = inspect.signature(fn).bind(*args, **kwargs)
-    except TypeError as exc:
-        raise ArgumentError(f"{kernel_name(fn)}(): {exc}") from None
-    passed = set(bound.arguments)
-    bound.apply_defaults()
-    inputs, devices, params = [], set(), []
-    for name, value in bound.arguments.items():
-        params.append((name, None))
-        if isinstance(value, torch.Tensor) and name not in passed:
-            continue  # a default (or a partial's keyword): a captured tensor, like a global
-        if isinstance(value, torch.Tensor):
-            problem = tensor_problem(value)
-            if problem is not None:
-                raise ArgumentError(f"argument `{name}` of {kernel_name(fn)}() {problem}", source=None)
-            var = Var(host_type_of(value))
-            params[-1] = (name, var)
+    """Bind the call's arguments; every tensor in them (in a list, a tuple, a function's captures)
+    becomes a HostTensor proxy of a program input, the rest stays static."""
+    binder = Binder(fn)
+    flat = binder.flat(args, kwargs)
+    state, values, inputs, paths, devices = st.require(), [], [], [], set()
+    for index, (name, value) in enumerate(zip(binder.names, flat)):
+        arg_key(value, f"argument `{name}` of {binder.name}()")  # refuses what a kernel cannot take, naming it
+        proxies = {}
+        for path, hint, tensor in tensor_leaves(value, name):
+            var = Var(host_type_of(tensor))
             with torch._C.DisableTorchFunction():
-                meta = torch.empty_strided(value.shape, value.stride(), dtype=value.dtype, device="meta")
-            bound.arguments[name] = HostTensor(var, meta, value.device)
+                meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device="meta")
+            proxies[path] = HostTensor(var, meta, tensor.device)
             inputs.append(var)
-            devices.add(value.device)
-            st.require().hints[var] = name
-        elif not isinstance(value, STATIC_ARG_TYPES):
-            raise ArgumentError(
-                f"argument `{name}` of {kernel_name(fn)}() is a {type(value).__name__}; kernels take "
-                "tensors, Python numbers, strings, dtypes and devices", source=None)
+            paths.append((index, *path))
+            devices.add(tensor.device)
+            state.hints[var] = hint
+        state.captures += tuple(c for f in functions_in(value) for c in captures_of(f) if isinstance(c.scope, dict))
+        values.append(replace(value, proxies))
     if len(devices) > 1:
-        raise ArgumentError(f"tensor arguments of {kernel_name(fn)}() are on several devices: "
+        raise ArgumentError(f"tensor arguments of {binder.name}() are on several devices: "
                             f"{sorted(map(str, devices))}", source=None)
-    return bound, inputs, params
+    return binder.call_args(tuple(values)), inputs, paths, binder.names
 
 
 def _outputs(result):
@@ -119,9 +107,9 @@ def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee") -> Program
     float32 dots multiply at `dot_precision` unless they say)."""
     with st.tracing(tunables, dot_precision) as state, TraceMode():
         state.captures = captures_of(fn)
-        bound, inputs, params = _proxy_args(fn, args, kwargs)
+        (call_args, call_kwargs), inputs, paths, params = _proxy_args(fn, args, kwargs)
         try:
-            result = fn(*bound.args, **bound.kwargs)
+            result = fn(*call_args, **call_kwargs)
         except TilefnError:
             raise
         if state.region is not None:
@@ -139,4 +127,4 @@ def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee") -> Program
         eqns += after
     return Program(kernel_name(fn), inputs, eqns, outputs, state.blocks,
                    [entry for entry in state.consts.values()], state.hints, params, state.tunables.values(),
-                   state.captured.items())
+                   state.captured.items(), paths)

@@ -48,17 +48,19 @@ class TunedFunction:
 
     def best_config(self, *args) -> Config:
         """The winning Config for these arguments (tuning now if this signature is new)."""
+        args = self.jitted.flat(args, {})
         return self._configs.get_or_make(signature_key(args, {}), lambda: self.pick_config(args))
 
     def known_config(self, *args) -> Config | None:
         """The Config calls with these arguments run, if one is picked or set already (never tunes)."""
+        args = self.jitted.flat(args, {})
         return self._configs.get(signature_key(args, {}))
 
     def set_config(self, args, config: Config) -> None:
         """Run `config` for `args`' signature from now on (instead of what was picked or tuned)."""
-        key = signature_key(args, {})
-        self._configs.set(key, config)
-        self._executables.discard(key)
+        args = self.jitted.flat(tuple(args), {})
+        self._configs.set(signature_key(args, {}), config)
+        self._executables.discard(self.jitted.key(args))
 
     def signatures(self) -> list:
         """The signature keys (`tilefn.signature_cache.signature_key`) with a config so far, oldest first."""
@@ -93,9 +95,11 @@ class TunedFunction:
         """Give the kernel a backward (see JitFunction.def_vjp)."""
         return self.jitted.def_vjp(bwd)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         if _compiling():  # torch.compile: one graph node, the kernel's custom op (tilefn.torch_op)
-            return torch_op.entry(self._op_index, *args)
+            return torch_op.entry(self._op_index, *args, **kwargs)
+        if kwargs or len(args) != self.jitted.arity:
+            args = self.jitted.flat(args, kwargs)
         last = self._executables.last
         if last is not None and last[0](args):
             return last[1](*args)
@@ -104,17 +108,17 @@ class TunedFunction:
         return self.run(*args)
 
     def run(self, *args):
-        """The call itself: tune once per signature, launch (no custom op, no autograd)."""
+        """The call itself, on flat arguments: tune once per signature, launch (no custom op, no autograd)."""
         last = self._executables.last
         if last is not None and last[0](args):
             return last[1](*args)
-        key = signature_key(args, {})
+        key = self.jitted.key(args)  # the signature and the kernel's captured values, as the jit's
         executable = self._executables.get(key)
         if executable is None:
             executable = self._executables.get_or_make(
                 key, lambda: self.jitted.lower(*args, config=self.best_config(*args)).compile())
         if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
-            self._executables.remember(args, executable)
+            self._executables.remember(args, executable, self.jitted.captures_unchanged())
         return executable(*args)
 
     def _search(self, spec: ConfigSpec, args, device, cache_key) -> Config:
