@@ -20,6 +20,7 @@ import attrs
 import torch
 
 from .naming import kernel_function
+from .types import is_aligned
 
 PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device)
 
@@ -69,7 +70,7 @@ def captures_of(fn) -> tuple:
 def snapshot(value):
     """A hashable stand-in for `value` that changes when what the kernel could read of it changes."""
     if isinstance(value, torch.Tensor):
-        return ("tensor", value.dtype, tuple(value.shape), value.stride(), value.device, value.data_ptr() % 16 == 0)
+        return ("tensor", value.dtype, tuple(value.shape), value.stride(), value.device, is_aligned(value))
     if isinstance(value, PLAIN):
         return (type(value), value)
     if isinstance(value, (list, tuple)):
