@@ -136,7 +136,8 @@ def _store(*inputs, index, masked):
     return ()
 
 
-@ABSTRACT_EVAL.register(p.tile_begin_p, p.tile_end_p, p.tile_id_p, p.tile_len_p, p.block_size_p)
+@ABSTRACT_EVAL.register(p.tile_begin_p, p.tile_end_p, p.tile_id_p, p.tile_len_p, p.tile_count_p,
+                        p.block_size_p)
 def _scalar_rule(*inputs, **params):
     return (TensorType((), torch.int32),)
 

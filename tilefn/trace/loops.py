@@ -13,7 +13,7 @@ from ..errors import LoopCarryError, ShapeError, TracingError
 from . import state as st
 from .ir import Eqn, Region, Var, substitute, walk_eqns
 from .primitives import loop_p
-from .proxies import BlockSize, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
+from .proxies import BlockSize, BlockValue, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
 from .state import RegionBuilder
 from .types import TensorType, TileDim, TileType
 from ..errors import user_source
@@ -96,6 +96,7 @@ class TileLoop:
             self.loop_dims.append(("tile", dim))
         state.region = region
         self.region, self.handles = region, handles
+        state.open_tiles.extend(h for h in handles if isinstance(h, Tile))
         self.entry = dict(frame.f_locals)
         for name, value in self.entry.items():
             if isinstance(value, DeviceValue):
@@ -126,6 +127,7 @@ class TileLoop:
                   {"dims": tuple(self.loop_dims), "region": body, "grid": self.top_level},
                   user_source(3), state.new_site("loop"))
         self.region.closed = True
+        del state.open_tiles[len(state.open_tiles) - sum(isinstance(h, Tile) for h in self.handles):]
         _name_device_values(state, exit_locals, self.region, self.handles)
         state.region = None if self.top_level else self.parent
         self.parent.eqns.append(eqn)
@@ -139,7 +141,7 @@ class TileLoop:
 def _block_id(state, block_size, extent):
     if block_size is None:
         return state.new_block(extent)
-    if isinstance(block_size, BlockSize):
+    if isinstance(block_size, (BlockSize, BlockValue)):
         return block_size.block
     if _is_static(block_size) and block_size > 0:
         return state.new_block(extent, fixed=block_size)
