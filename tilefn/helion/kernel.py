@@ -29,6 +29,7 @@ from ..tune.tune import TunedFunction
 from ..tune.spec import ConfigSpec
 from .config import Config
 from .config_spec import BoundEnv, HelionConfigSpec
+from .policy import check_program
 from .repro import repro_script
 from .settings import Settings, SettingsView, triton_precision
 
@@ -45,6 +46,8 @@ class _Tuned(TunedFunction):
 
     def pick_config(self, args):
         """The fixed config, else tfn.tune's pick (logged under autotune_log) with the overrides on top."""
+        tunables = self.fixed.tunables if self.fixed is not None else None
+        check_program(self.jitted.trace_and_bind(args, {}, tunables)[0], self.fixed)  # Helion's refusals
         if self.fixed is not None:
             return self.fixed
         if self.settings.autotune_log:

@@ -9,12 +9,13 @@ import sys
 
 import torch
 
-from ..errors import LoopCarryError, ShapeError, TracingError
+from ..errors import InvalidTileRange, LoopCarryError, ShapeError, TileBoundError, TracingError
 from . import state as st
 from .ir import Eqn, Region, Var, substitute, walk_eqns
 from .primitives import loop_p
 from .proxies import BlockSize, BlockValue, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
 from .state import RegionBuilder
+from .statements import check_tile_loop
 from .types import TensorType, TileDim, TileType
 from ..errors import user_source
 
@@ -32,6 +33,9 @@ def _is_static(v):
 
 
 def _bound(v, what):
+    if isinstance(v, Tile):
+        raise TileBoundError(f"a tile is given as the {what[:-1]} of a tile loop; loop over its range with "
+                             "tl.tile(t.begin, t.end) (or over the sizes with tl.tile(x.size(0)))")
     if _is_static(v):
         return v
     if isinstance(v, DeviceValue) and v.ndim == 0 and not v.dtype.is_floating_point:
@@ -63,6 +67,7 @@ class TileLoop:
         state = st.require()
         self.top_level = state.region is None
         if self.top_level:
+            check_tile_loop(frame.f_code, frame.f_lineno)
             if state.kernel is None:
                 state.kernel = RegionBuilder(None)
             parent = state.kernel
@@ -107,6 +112,7 @@ class TileLoop:
         state = st.require()
         if state.region is not self.region:
             raise TracingError("tile loops closed out of order")
+        self._check_ranges()
         exit_locals = dict(frame.f_locals)
         carries = _find_carries(self.entry, exit_locals, self.region, self.handles)
         if carries and self.top_level:
@@ -136,6 +142,15 @@ class TileLoop:
         for (name, _, out), var in zip(carries, outputs):
             out.var, out.region = var, self.parent
             state.hints[var] = name
+
+
+    def _check_ranges(self):
+        """Static bounds run forwards (checked at the loop's end, so `a, b = tile` is reported first)."""
+        for begin, end in zip(self.bounds[::2], self.bounds[1::2]):
+            if _is_static(begin) and _is_static(end) and begin > end:
+                raise InvalidTileRange(f"tile loop over [{begin}, {end}): begin={begin}, end={end}; the begin "
+                                       "must not be past the end (give tl.tile(begin, end) in that order)",
+                                       source=self.region.source)
 
 
 def _block_id(state, block_size, extent):

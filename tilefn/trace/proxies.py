@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from ..errors import DataDependentControlFlow, HostReadsDevice, TracingError, UnsupportedOp, user_source
+from ..errors import (DataDependentControlFlow, HostReadsDevice, TileUnpackError, TracingError, UnsupportedOp,
+                      user_source)
 from ..rule_table import RuleTable
 from . import primitives as p
 from . import state as st
@@ -134,6 +135,10 @@ class Tile(Proxy):
 
     def __repr__(self):
         return f"Tile({self.dim})"
+
+    def __iter__(self):
+        raise TileUnpackError("a single tile is unpacked as several: `tl.tile(m, n)` is one range [m, n); "
+                              "loop over several sizes with `tl.tile([m, n])`")
 
     def __bool__(self):
         return True
