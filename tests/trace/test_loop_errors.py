@@ -7,7 +7,7 @@ import torch
 import tilefn as tfn
 from tilefn import lang as tl
 from tilefn.errors import (DotBatchMismatch, InvalidTileRange, ShapeError, TileBoundError, TileUnpackError,
-                           UnsupportedStatement)
+                           TracingError, UnsupportedStatement)
 
 with open(__file__) as _f:
     _LINES = _f.read().splitlines()
@@ -127,3 +127,15 @@ def test_dot_over_mismatched_batch_tiles():
 
     raises(DotBatchMismatch, kernel, torch.randn(4, 3, 8), torch.randn(4, 3, 8), marker="batch",
            match="batch dimensions t0 and t1 differ")
+
+
+def test_assigning_into_a_device_value():
+    def kernel(x):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.size(0)):
+            v = x[t] * 2
+            v[0] = 1  # setitem
+            out[t] = v
+        return out
+
+    raises(TracingError, kernel, torch.randn(8), marker="setitem", match="torch.where")

@@ -98,6 +98,10 @@ class DeviceValue(Proxy):
     def __iter__(self):
         raise TracingError("iterating over a device value is not supported; use tl.tile or reductions")
 
+    def __setitem__(self, index, value):
+        raise TracingError("assigning into part of a device value (`v[i] = ...`) is not supported: device values "
+                           "are immutable; select with torch.where(mask, new, v), or store into a tensor")
+
     @property
     def T(self):
         return self.permute(*reversed(range(self.ndim)))
