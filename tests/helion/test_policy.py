@@ -83,3 +83,11 @@ def test_a_helion_test_style_check_catches_tilefn_errors():
 
     with pytest.raises(helion.exc.InvalidTileRange, match="begin=12, end=4"):
         backwards(torch.randn(12, 4))
+
+
+def test_bind_and_to_triton_code_refuse_as_calls_do():
+    kernel = helion.kernel(copy3, config=helion.Config(block_sizes=[2, 4]))
+    x = torch.randn(4, 8, 16)
+    with pytest.raises(helion.exc.InvalidConfig, match="expected 3 block sizes"):
+        kernel.bind((x,)).to_triton_code()
+    assert "def " in kernel.bind((x,)).to_triton_code(helion.Config(block_sizes=[2, 4, 8]))

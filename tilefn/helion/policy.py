@@ -42,3 +42,9 @@ def check_program(program, config=None) -> None:
                               f"sizes (one per hl.tile dimension and hl.register_block_size), got "
                               f"{len(config.block_sizes)}; give a block size for every hl.tile() dimension"
                               + FIXED_NOTE * any(b.fixed for b in program.blocks), source=None)
+
+
+def check_kernel(jitted, args, config=None) -> None:
+    """`check_program` on the Program `jitted` traces for `args` (under `config`'s tunables)."""
+    tunables = config.tunables if config is not None else None
+    check_program(jitted.trace_and_bind(args, {}, tunables)[0], config)
