@@ -21,7 +21,7 @@ def welford(x):
         m2 = tl.zeros([tm], dtype=torch.float32)
         for tn in tl.tile(n):
             chunk = x[tm, tn].to(torch.float32)
-            chunk_count = tn.count.to(torch.float32)            # valid columns in this tile
+            chunk_count = (tn.end - tn.begin).to(torch.float32)  # valid columns in this tile
             chunk_mean = torch.sum(chunk, dim=1) / chunk_count
             centered = chunk - chunk_mean[:, None]
             chunk_m2 = torch.sum(centered * centered, dim=1)

@@ -272,7 +272,7 @@ def test_reduction_over_tiles_with_a_carry(dtype, m, n, bm, bn, seed):
                 v = x[tm, tn].to(torch.float32)
                 total += v.sum(dim=1)
                 biggest = torch.maximum(biggest, v.amax(dim=1))
-                mean_of_means = mean_of_means + v.mean(dim=1) * tn.count
+                mean_of_means = mean_of_means + v.mean(dim=1) * (tn.end - tn.begin)
             out[0, tm] = total
             out[1, tm] = biggest
             out[2, tm] = mean_of_means / n
@@ -664,7 +664,8 @@ def test_static_begin_end_tiles_and_tile_attributes(n, begin, block, seed):
     expected = torch.zeros([6, n], dtype=I32)
     for start in range(begin, n, block):
         end = min(start + block, n)
-        expected[:, start:end] = torch.tensor([0, start, end, start // block, block, end - start])[:, None]
+        count = (n - begin + block - 1) // block  # tiles of the loop, as Helion's tile.count
+        expected[:, start:end] = torch.tensor([0, start, end, start // block, block, count])[:, None]
         expected[0, start:end] = torch.arange(start, end)
     check(interpret(kernel, x, begin, block_sizes=[block]), expected)
 

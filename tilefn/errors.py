@@ -101,3 +101,27 @@ class TracingError(TilefnError):
 
 class ConfigError(TilefnError, ValueError):
     """A Config that does not fit the kernel: a tunable it never registers, or a value outside its choices."""
+
+
+class InvalidTileRange(ShapeError):
+    """A tile loop whose static begin is past its end."""
+
+
+class TileUnpackError(ShapeError):
+    """A single tile unpacked as if it were several (`a, b = tile`): `tl.tile(m, n)` is one range."""
+
+
+class RankMismatch(ShapeError):
+    """A tensor indexed with more or fewer indices than it has dimensions."""
+
+
+class DotBatchMismatch(ShapeError):
+    """A batched matrix product whose operands' batch dimensions differ."""
+
+
+class UnsupportedStatement(TracingError):
+    """A Python statement tilefn cannot trace in a kernel (`for ... else`, `while ... else` in a tile loop)."""
+
+
+class TileBoundError(ShapeError):
+    """A tile given where a loop bound (an int) belongs: `tl.tile(t)` instead of `tl.tile(t.begin, t.end)`."""

@@ -22,11 +22,12 @@ rule = RULES.register
 
 @attrs.frozen
 class TileVal:
-    """One concrete tile: indices [begin, end) of a block of `block` lanes."""
+    """One concrete tile: indices [begin, end) of a block of `block` lanes, one of `count` tiles of its loop."""
 
     begin: int
     end: int
     block: int
+    count: int
 
 
 class Context:
@@ -111,7 +112,8 @@ def _loop(ctx, eqn, *inputs):
             if kind == "grid":
                 env[region.params[i]] = torch.tensor(begins[i], dtype=torch.int32, device=ctx.device)
             else:
-                tile = TileVal(begins[i], min(begins[i] + blocks[i], bounds[i][1]), blocks[i])
+                (low, high), block = bounds[i], blocks[i]
+                tile = TileVal(begins[i], min(begins[i] + block, high), block, -(-(high - low) // block))
                 ctx.tiles[dim.tile] = tile
                 env[region.params[i]] = tile
         env.update(zip(region.params[n:], carries))
@@ -236,14 +238,19 @@ def _tile_len(ctx, eqn, tile):
     return (_int32(ctx, tile.end - tile.begin),)
 
 
+@rule(p.tile_count_p)
+def _tile_count(ctx, eqn, tile):
+    return (_int32(ctx, tile.count),)
+
+
 @rule(p.tile_id_p)
 def _tile_id(ctx, eqn, tile):
     return (_int32(ctx, tile.begin // tile.block),)
 
 
 @rule(p.block_size_p)
-def _block_size(ctx, eqn, tile):
-    return (_int32(ctx, tile.block),)
+def _block_size(ctx, eqn):
+    return (_int32(ctx, ctx.block_sizes[eqn.params["block"]]),)
 
 
 def _python_index(entries, atoms, sizes):

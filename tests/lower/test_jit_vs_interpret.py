@@ -552,7 +552,7 @@ def k_tile_attrs(x):
     info = torch.zeros([m, 4], dtype=torch.int32, device=x.device)
     for tm, tn in tl.tile([m, n]):
         out[tm, tn] = x[tm, tn] + (tm.index[:, None] * 100 + tn.index[None, :]).to(x.dtype)
-    for tm in tl.tile(2, m):
+    for tm in tl.tile(min(2, m), m):  # (a static begin past the end is an error, as in Helion)
         ones = tl.full([tm], 1, dtype=torch.int32)
         info[tm, 0] = ones * tm.begin
         info[tm, 1] = ones * tm.end
@@ -567,9 +567,10 @@ def r_tile_attrs(x, *, config):
     idx = (torch.arange(m)[:, None] * 100 + torch.arange(n)[None, :]).to(x.dtype)
     info = torch.zeros([m, 4], dtype=torch.int32)
     bm = blocks[2]
+    count = -(-(m - 2) // bm)  # tm.count: the tiles of the loop over [2, m), as in Helion (none when m <= 2)
     for begin in range(2, m, bm):
         end = min(begin + bm, m)
-        info[begin:end] = torch.tensor([begin, end, end - begin, 6], dtype=torch.int32)
+        info[begin:end] = torch.tensor([begin, end, count, 6], dtype=torch.int32)
     return x + idx, info
 
 

@@ -236,7 +236,7 @@ def test_tile_attributes():
     program = tfn.make_ir(kernel)(torch.randn(8))
     assert [(r.dtype, shape_text(r)) for r in results] == [(torch.int32, ["t0"])] + [(torch.int32, [])] * 5
     prims = [e.prim.name for e in walk_eqns(program.eqns)]
-    for prim in ("tile_index", "tile_begin", "tile_end", "tile_id", "block_size", "tile_len"):
+    for prim in ("tile_index", "tile_begin", "tile_end", "tile_id", "block_size", "tile_count"):
         assert prim in prims
 
 

@@ -19,7 +19,7 @@ def by_block(x):
     """A result that depends on the block size: any block other than the trusted one's is 'wrong'."""
     out = torch.empty_like(x)
     for t in tl.tile(x.shape[0]):
-        out[t] = x[t] + t.count
+        out[t] = x[t] + (t.end - t.begin)
     return out
 
 

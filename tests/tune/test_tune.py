@@ -39,7 +39,7 @@ def by_block(x):
     """A result that depends on the block size: any block other than the default's is 'wrong'."""
     out = torch.empty_like(x)
     for t in tl.tile(x.shape[0]):
-        out[t] = x[t] + t.count
+        out[t] = x[t] + (t.end - t.begin)
     return out
 
 
@@ -244,7 +244,7 @@ def test_an_in_place_kernel_is_checked_on_what_it_writes(caplog):
 
     def bump_by_block(x):
         for t in tl.tile(x.shape[0]):
-            x[t] = x[t] + t.count
+            x[t] = x[t] + (t.end - t.begin)
 
     x = torch.zeros(8)
     default = spec_of(bump_by_block, x).default()

@@ -1,9 +1,29 @@
-"""The few `helion.exc` names Helion kernel files mention (as `ignore_warnings=[helion.exc.X]`)."""
+"""`helion.exc`: Helion's exception names for the errors tilefn raises, and its warning names.
+
+Each Helion name is one of tilefn's own classes (tilefn/errors.py, the Helion front's policy
+errors and config/settings errors), so `with assertRaises(helion.exc.X)` catches what tilefn raises
+where Helion raises X. Helion names tilefn never raises are left out (an AttributeError names them).
+"""
 from __future__ import annotations
 
-from ..errors import TilefnError, TracingError  # noqa: F401 - errors tilefn raises for a kernel
-from .config import ConfigError  # noqa: F401
+from .. import errors as _e
+from ..errors import TracingError
+from .config import ConfigError
+from .policy import EmptyDeviceLoop, NoDeviceLoop
 from .settings import SettingsError  # noqa: F401
+
+TilefnError = _e.TilefnError
+Base = BaseError = _e.TilefnError
+InvalidConfig = ConfigError
+ShapeMismatch = _e.ShapeError
+RankMismatch = _e.RankMismatch
+InvalidTileRange = _e.InvalidTileRange
+FailedToUnpackTile = _e.TileUnpackError
+TileOfTile = _e.TileBoundError
+DotBatchDimensionMismatch = _e.DotBatchMismatch
+StatementNotSupported = _e.UnsupportedStatement
+NoDeviceLoopsInKernel = NoDeviceLoop
+EmptyDeviceLoopAfterDCE = EmptyDeviceLoop
 
 
 class BaseWarning(UserWarning):

@@ -29,6 +29,7 @@ from ..tune.tune import TunedFunction
 from ..tune.spec import ConfigSpec
 from .config import Config
 from .config_spec import BoundEnv, HelionConfigSpec
+from .policy import check_kernel
 from .repro import repro_script
 from .settings import Settings, SettingsView, triton_precision
 
@@ -45,6 +46,7 @@ class _Tuned(TunedFunction):
 
     def pick_config(self, args):
         """The fixed config, else tfn.tune's pick (logged under autotune_log) with the overrides on top."""
+        check_kernel(self.jitted, args, self.fixed)  # Helion's refusals
         if self.fixed is not None:
             return self.fixed
         if self.settings.autotune_log:
@@ -254,7 +256,9 @@ class BoundKernel:
         return Config.of(config)
 
     def lower(self, config=None):
-        return self.kernel.jitted.lower(*self.args, config=self._config(config))
+        config = self._config(config)
+        check_kernel(self.kernel.jitted, self.args, config)  # Helion's refusals
+        return self.kernel.jitted.lower(*self.args, config=config)
 
     def to_triton_code(self, config=None, emit_repro_caller: bool = False, output_origin_lines=None) -> str:
         """The generated Triton source (kernel and launcher) for `config`, else the kernel's known

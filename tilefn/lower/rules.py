@@ -352,6 +352,15 @@ def _tile_len(em: Emitter, eqn):
     em.assign(eqn.outputs[0], f"tl.minimum({end} - {off}, {block})")
 
 
+@rule(p.tile_count_p)
+def _tile_count(em: Emitter, eqn):
+    tile = eqn.inputs[0].type.dim.tile
+    _, block, end = _tile_parts(em, eqn.inputs[0])
+    count = f"({end} - {em.tile_begins[tile]} + {block} - 1) // {block}"
+    static = all(text.lstrip("-").isdigit() for text in (end, em.tile_begins[tile]))
+    em.assign(eqn.outputs[0], f"tl.full([], {count}, tl.int32)" if static else f"({count}).to(tl.int32)")
+
+
 @rule(p.tile_id_p)
 def _tile_id(em: Emitter, eqn):
     off, block, _ = _tile_parts(em, eqn.inputs[0])
@@ -360,8 +369,7 @@ def _tile_id(em: Emitter, eqn):
 
 @rule(p.block_size_p)
 def _block_size(em: Emitter, eqn):
-    _, block, _ = _tile_parts(em, eqn.inputs[0])
-    em.assign(eqn.outputs[0], f"tl.full([], {block}, tl.int32)")
+    em.assign(eqn.outputs[0], f"tl.full([], {em.block_name(eqn.params['block'])}, tl.int32)")
 
 
 # --- random numbers ----------------------------------------------------------------------

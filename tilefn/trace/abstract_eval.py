@@ -142,7 +142,8 @@ def _atomic(target, *inputs, shape, index, masked, sem, scope):
     return (TensorType(inputs[-1].shape, target.dtype),)
 
 
-@ABSTRACT_EVAL.register(p.tile_begin_p, p.tile_end_p, p.tile_id_p, p.tile_len_p, p.block_size_p)
+@ABSTRACT_EVAL.register(p.tile_begin_p, p.tile_end_p, p.tile_id_p, p.tile_len_p, p.tile_count_p,
+                        p.block_size_p)
 def _scalar_rule(*inputs, **params):
     return (TensorType((), torch.int32),)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ShapeError, TracingError
+from ..errors import RankMismatch, ShapeError, TracingError
 from .host import const_var
 from .ops.creation import full_like_shape
 from . import state as st
@@ -60,7 +60,7 @@ def index_spec(tensor_type, index):
         raise ShapeError("an index can hold at most one `...`")
     rank = tensor_type.rank
     if consumed > rank:
-        raise ShapeError(f"indexing a {rank}-d tensor with {consumed} indices")
+        raise RankMismatch(f"indexing a {rank}-d tensor with {consumed} indices: {consumed - rank} too many")
     expanded = []
     for item in index:
         if item is Ellipsis:

@@ -9,12 +9,13 @@ import sys
 
 import torch
 
-from ..errors import LoopCarryError, ShapeError, TracingError
+from ..errors import InvalidTileRange, LoopCarryError, ShapeError, TileBoundError, TracingError
 from . import state as st
 from .ir import Eqn, Region, Var, substitute, walk_eqns
 from .primitives import loop_p
-from .proxies import BlockSize, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
+from .proxies import BlockSize, BlockValue, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
 from .state import RegionBuilder
+from .statements import check_tile_loop
 from .types import TensorType, TileDim, TileType
 from ..errors import user_source
 
@@ -32,6 +33,9 @@ def _is_static(v):
 
 
 def _bound(v, what):
+    if isinstance(v, Tile):
+        raise TileBoundError(f"a tile is given as the {what[:-1]} of a tile loop; loop over its range with "
+                             "tl.tile(t.begin, t.end) (or over the sizes with tl.tile(x.size(0)))")
     if _is_static(v):
         return v
     if isinstance(v, DeviceValue) and v.ndim == 0 and not v.dtype.is_floating_point:
@@ -63,6 +67,7 @@ class TileLoop:
         state = st.require()
         self.top_level = state.region is None
         if self.top_level:
+            check_tile_loop(frame.f_code, frame.f_lineno)
             if state.kernel is None:
                 state.kernel = RegionBuilder(None)
             parent = state.kernel
@@ -98,6 +103,7 @@ class TileLoop:
             self.loop_dims.append(("tile", dim))
         state.region = region
         self.region, self.handles = region, handles
+        state.open_tiles.extend(h for h in handles if isinstance(h, Tile))
         self.entry = dict(frame.f_locals)
         for name, value in self.entry.items():
             if isinstance(value, DeviceValue):
@@ -108,6 +114,7 @@ class TileLoop:
         state = st.require()
         if state.region is not self.region:
             raise TracingError("tile loops closed out of order")
+        self._check_ranges()
         exit_locals = dict(frame.f_locals)
         carries = _find_carries(self.entry, exit_locals, self.region, self.handles)
         if carries and self.top_level:
@@ -128,6 +135,7 @@ class TileLoop:
                   {"dims": tuple(self.loop_dims), "region": body, "grid": self.top_level},
                   user_source(3), state.new_site("loop"))
         self.region.closed = True
+        del state.open_tiles[len(state.open_tiles) - sum(isinstance(h, Tile) for h in self.handles):]
         _name_device_values(state, exit_locals, self.region, self.handles)
         state.region = None if self.top_level else self.parent
         self.parent.eqns.append(eqn)
@@ -138,10 +146,19 @@ class TileLoop:
             state.hints[var] = name
 
 
+    def _check_ranges(self):
+        """Static bounds run forwards (checked at the loop's end, so `a, b = tile` is reported first)."""
+        for begin, end in zip(self.bounds[::2], self.bounds[1::2]):
+            if _is_static(begin) and _is_static(end) and begin > end:
+                raise InvalidTileRange(f"tile loop over [{begin}, {end}): begin={begin}, end={end}; the begin "
+                                       "must not be past the end (give tl.tile(begin, end) in that order)",
+                                       source=self.region.source)
+
+
 def _block_id(state, block_size, extent):
     if block_size is None:
         return state.new_block(extent)
-    if isinstance(block_size, BlockSize):
+    if isinstance(block_size, (BlockSize, BlockValue)):
         return block_size.block
     if _is_static(block_size) and block_size > 0:
         return state.new_block(extent, fixed=block_size)

@@ -130,8 +130,9 @@ tile_index_p = primitive("tile_index")
 tile_begin_p = primitive("tile_begin")
 tile_end_p = primitive("tile_end")
 tile_id_p = primitive("tile_id")
-tile_len_p = primitive("tile_len")
-block_size_p = primitive("block_size")
+tile_len_p = primitive("tile_len")  # the valid lanes of a tile (a ragged edge tile has fewer)
+tile_count_p = primitive("tile_count")  # the number of tiles of its loop dimension
+block_size_p = primitive("block_size")  # a block size symbol's value (params: block)
 
 load_p = primitive("load", effectful=True)
 store_p = primitive("store", effectful=True)

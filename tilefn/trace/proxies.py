@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from ..errors import DataDependentControlFlow, HostReadsDevice, TracingError, UnsupportedOp, user_source
+from ..errors import (DataDependentControlFlow, HostReadsDevice, TileUnpackError, TracingError, UnsupportedOp,
+                      user_source)
 from ..rule_table import RuleTable
 from . import primitives as p
 from . import state as st
@@ -97,6 +98,10 @@ class DeviceValue(Proxy):
     def __iter__(self):
         raise TracingError("iterating over a device value is not supported; use tl.tile or reductions")
 
+    def __setitem__(self, index, value):
+        raise TracingError("assigning into part of a device value (`v[i] = ...`) is not supported: device values "
+                           "are immutable; select with torch.where(mask, new, v), or store into a tensor")
+
     @property
     def T(self):
         return self.permute(*reversed(range(self.ndim)))
@@ -127,11 +132,17 @@ class Tile(Proxy):
     begin = property(lambda self: self._attr(p.tile_begin_p), doc="The first index of this tile")
     end = property(lambda self: self._attr(p.tile_end_p), doc="One past the last valid index of this tile")
     id = property(lambda self: self._attr(p.tile_id_p), doc="begin // block_size")
-    count = property(lambda self: self._attr(p.tile_len_p), doc="How many indices of this tile are valid")
-    block_size = property(lambda self: self._attr(p.block_size_p), doc="The tile's block size")
+    count = property(lambda self: self._attr(p.tile_count_p),
+                     doc="How many tiles its loop dimension has: cdiv(end - begin, block_size) of the loop")
+    block_size = property(lambda self: BlockSize(self.dim.block).value(),
+                          doc="The tile's block size, an int32 scalar (BlockValue)")
 
     def __repr__(self):
         return f"Tile({self.dim})"
+
+    def __iter__(self):
+        raise TileUnpackError("a single tile is unpacked as several: `tl.tile(m, n)` is one range [m, n); "
+                              "loop over several sizes with `tl.tile([m, n])`")
 
     def __bool__(self):
         return True
@@ -228,13 +239,78 @@ for _name in HOST_OPERATORS:
 
 
 class BlockSize:
-    """A block size registered with `tl.register_block_size`, shared by the loops that use it."""
+    """A block size registered with `tl.register_block_size`, shared by the loops that use it.
+
+    Its value is the Config's, known when the kernel is lowered: inside a tile loop it computes as
+    an int32 device scalar (`bs * 2`, `n // bs`, `i < bs`); host code cannot read it.
+    """
 
     def __init__(self, block: int):
         self.block = block
 
     def __repr__(self):
         return f"BlockSize(B{self.block})"
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return dispatch_torch(func, args, kwargs or {})  # (torch.arange(bs) parses no BlockSize itself)
+
+    def value(self) -> "BlockValue":
+        """The block size as a device scalar of the loop body being traced."""
+        state = st.require()
+        if not state.in_device:
+            raise TracingError(
+                "host code computes with a block size (tl.register_block_size); its value is chosen by the "
+                "Config when the kernel is lowered, so only code inside a tile loop can use it. Pass it as "
+                "`block_size=` to tl.tile(...) instead of computing tile counts or offsets on the host")
+        (var,) = bind(p.block_size_p, (), block=self.block)
+        return BlockValue(var, state.region, self.block)
+
+    def __eq__(self, other):
+        if isinstance(other, BlockSize) and not st.require().in_device:
+            return self.block == other.block  # one symbol is equal to itself
+        return self.value() == other
+
+    def __ne__(self, other):
+        if isinstance(other, BlockSize) and not st.require().in_device:
+            return self.block != other.block
+        return self.value() != other
+
+    def _host_read(self, *_):
+        raise TracingError("a block size (tl.register_block_size) is not a Python int while tracing: the "
+                           "Config picks it when the kernel is lowered. Use it inside a tile loop, where it "
+                           "computes as a device scalar, or as `block_size=` of tl.tile(...)")
+
+    __int__ = __index__ = __bool__ = __float__ = _host_read
+    __hash__ = object.__hash__
+
+
+BLOCK_OPERATORS = ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__floordiv__",
+                   "__rfloordiv__", "__mod__", "__rmod__", "__truediv__", "__rtruediv__", "__neg__",
+                   "__lt__", "__le__", "__gt__", "__ge__", "__lshift__", "__rshift__")
+
+
+def _block_operator(name):
+    def operator(self, *args):
+        value = self.value()
+        args = [a.value() if isinstance(a, BlockSize) else a for a in args]
+        return getattr(value, name)(*args)
+
+    operator.__name__ = name
+    return operator
+
+
+for _name in BLOCK_OPERATORS:
+    setattr(BlockSize, _name, _block_operator(_name))
+
+
+class BlockValue(DeviceValue):
+    """A block size as an int32 device scalar (`tile.block_size`, a BlockSize in device arithmetic):
+    it computes as any scalar and still names its block where a block is expected (`block_size=`)."""
+
+    def __init__(self, var, region, block: int):
+        super().__init__(var, region)
+        self.block = block
 
 
 # --- dispatch ------------------------------------------------------------------------------
@@ -315,6 +391,8 @@ def call_device_op(name, args, kwargs):
     handler = DEVICE_OPS.get(name)
     if handler is None:
         raise UnsupportedOp(f"torch.{name} is not supported inside a tile loop")
+    args = [a.value() if isinstance(a, BlockSize) else a for a in args]  # a block size computes as a scalar
+    kwargs = {k: v.value() if isinstance(v, BlockSize) else v for k, v in kwargs.items()}
     return handler(*args, **kwargs)
 
 

@@ -5,7 +5,8 @@ import torch
 
 from ...errors import ShapeError
 from ..primitives import full_p, iota_p
-from ..proxies import BlockSize, DeviceValue, Tile, apply, op
+from .. import state as st
+from ..proxies import BlockSize, BlockValue, DeviceValue, Tile, apply, op
 from ..types import TileDim
 from .casts import to
 from .views import expand
@@ -13,7 +14,7 @@ from .views import expand
 
 def shape_entries(shape) -> tuple:
     """A shape given as ints and tiles (as Helion's `hl.zeros([tile_m, tile_n])`)."""
-    if isinstance(shape, (int, Tile)):
+    if isinstance(shape, (int, Tile, BlockSize, BlockValue)):
         shape = [shape]
     out = []
     for s in shape:
@@ -21,11 +22,21 @@ def shape_entries(shape) -> tuple:
             out.append(s.dim)
         elif isinstance(s, (int, TileDim)) and not isinstance(s, bool):
             out.append(s)
-        elif isinstance(s, BlockSize):
-            raise ShapeError("use the tile itself (not its block size) as a shape entry")
+        elif isinstance(s, (BlockSize, BlockValue)):
+            out.append(_open_tile(s.block).dim)
         else:
             raise ShapeError(f"shape entries must be ints or tiles, got {type(s).__name__}")
     return tuple(out)
+
+
+def _open_tile(block: int) -> Tile:
+    """The tile of the innermost open tile loop that `block` sizes (a block size as a shape entry means it)."""
+    tile = next((t for t in reversed(st.require().open_tiles) if t.dim.block == block), None)
+    if tile is None:
+        raise ShapeError("a block size is used as a shape entry outside any tile loop it sizes: it stands for "
+                         "that loop's tile, so make the value inside `for t in tl.tile(n, block_size=bs)` "
+                         "(or use `t` itself as the shape entry)")
+    return tile
 
 
 def full_like_shape(shape, value, dtype):
@@ -87,6 +98,9 @@ def new_full(x, size, fill_value, *, dtype=None, **kwargs):
 
 @op("arange", method=False)
 def arange(start, end=None, step=1, *, dtype=None, **kwargs):
+    if end is None and isinstance(start, (BlockSize, BlockValue)):
+        tile = _open_tile(start.block)
+        return to(tile.index - tile.begin, dtype or torch.int32)  # 0, 1, ... on the tile's lanes
     if end is None:
         start, end = 0, start
     if step != 1 or not all(isinstance(v, int) for v in (start, end)):

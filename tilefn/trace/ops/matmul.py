@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import ShapeError
+from ...errors import DotBatchMismatch, ShapeError
 from .. import state as st
 from ..primitives import dot_p
 from ..proxies import DeviceValue, apply, op
@@ -26,6 +26,10 @@ def dot(a, b, acc=None, out_dtype=None, precision=None):
     if a.shape[-1] != b.shape[-2]:
         raise ShapeError(f"matrix product of shapes {list(map(str, a.shape))} and {list(map(str, b.shape))}: "
                          "inner dimensions differ")
+    if a.ndim == 3 and a.shape[0] != b.shape[0]:
+        raise DotBatchMismatch(f"batched matrix product of shapes {list(map(str, a.shape))} and "
+                               f"{list(map(str, b.shape))}: the batch dimensions {a.shape[0]} and {b.shape[0]} "
+                               "differ; index both operands with the same tile (or size) on dimension 0")
     if a.dtype != b.dtype:
         common = torch.promote_types(a.dtype, b.dtype)
         a, b = to(a, common), to(b, common)

@@ -1,0 +1,93 @@
+"""Helion's refusals in the front end (tilefn/helion/policy.py) and `helion.exc`'s names for tilefn's errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import tilefn.errors as errors
+import tilefn.helion as helion
+import tilefn.helion.language as hl
+
+pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
+
+
+def test_a_kernel_without_device_loops():
+    @helion.kernel(config=helion.Config(block_sizes=[]))
+    def add(x, y):
+        return x + y
+
+    with pytest.raises(helion.exc.NoDeviceLoopsInKernel, match="no hl.tile / hl.grid loop"):
+        add(torch.randn(4), torch.randn(4))
+
+
+def test_a_device_loop_that_stores_nothing():
+    @helion.kernel(config=helion.Config(block_sizes=[4]))
+    def empty(x):
+        out = torch.zeros_like(x)
+        for tile in hl.tile(x.size(0)):
+            _ = x[tile] * 2
+        return out
+
+    with pytest.raises(helion.exc.EmptyDeviceLoopAfterDCE, match="empty after dead-code elimination") as info:
+        empty(torch.randn(8))
+    assert "for tile in hl.tile(x.size(0)):" in str(info.value)
+
+
+def copy3(x):
+    out = torch.empty_like(x)
+    for tb, ts, th in hl.tile(list(x.size())):
+        out[tb, ts, th] = x[tb, ts, th]
+    return out
+
+
+def test_too_few_block_sizes():
+    kernel = helion.kernel(copy3, config=helion.Config(block_sizes=[2, 4]))
+    with pytest.raises(helion.exc.InvalidConfig, match="expected 3 block sizes.*got 2"):
+        kernel(torch.randn(4, 8, 16))
+
+
+def test_all_block_sizes_run():
+    x = torch.randn(4, 8, 16)
+    assert torch.equal(helion.kernel(copy3, config=helion.Config(block_sizes=[2, 4, 8]))(x), x)
+
+
+def test_a_fixed_block_keeps_its_slot_and_the_note_says_so():
+    @helion.kernel(config=helion.Config(block_sizes=[8]))
+    def scale(x):
+        out = torch.empty_like(x)
+        for tm in hl.tile(x.size(0), block_size=2):
+            for tn in hl.tile(x.size(1)):
+                out[tm, tn] = x[tm, tn] * 2
+        return out
+
+    with pytest.raises(helion.exc.InvalidConfig, match="fixed block_size="):
+        scale(torch.randn(4, 8))
+
+
+@pytest.mark.parametrize("helion_name,tilefn_class", [
+    ("InvalidTileRange", errors.InvalidTileRange), ("FailedToUnpackTile", errors.TileUnpackError),
+    ("TileOfTile", errors.TileBoundError), ("RankMismatch", errors.RankMismatch),
+    ("DotBatchDimensionMismatch", errors.DotBatchMismatch), ("StatementNotSupported", errors.UnsupportedStatement),
+    ("ShapeMismatch", errors.ShapeError), ("InvalidConfig", errors.ConfigError), ("BaseError", errors.TilefnError),
+])
+def test_helion_names_are_tilefn_classes(helion_name, tilefn_class):
+    assert getattr(helion.exc, helion_name) is tilefn_class
+
+
+def test_a_helion_test_style_check_catches_tilefn_errors():
+    @helion.kernel(config=helion.Config(block_sizes=[]))
+    def backwards(x):
+        for _t in hl.tile(x.size(0), x.size(1)):
+            pass
+        return x
+
+    with pytest.raises(helion.exc.InvalidTileRange, match="begin=12, end=4"):
+        backwards(torch.randn(12, 4))
+
+
+def test_bind_and_to_triton_code_refuse_as_calls_do():
+    kernel = helion.kernel(copy3, config=helion.Config(block_sizes=[2, 4]))
+    x = torch.randn(4, 8, 16)
+    with pytest.raises(helion.exc.InvalidConfig, match="expected 3 block sizes"):
+        kernel.bind((x,)).to_triton_code()
+    assert "def " in kernel.bind((x,)).to_triton_code(helion.Config(block_sizes=[2, 4, 8]))
