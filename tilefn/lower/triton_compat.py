@@ -82,6 +82,7 @@ def range_kwargs() -> frozenset:
 
 # --- the CPU interpreter ---------------------------------------------------------------------
 _INTERPRETER_LOCK = threading.RLock()
+_MISSING = object()
 # _patch_lang patches the language modules found in a function's globals: this one's hold only tl.core.
 _CORE_PROBE = types.FunctionType((lambda: None).__code__, {"core": tl.core})
 # What the interpreter patches: the language modules, its tensor classes and dtype; tilefn: JITFunction and
@@ -113,7 +114,7 @@ def _restoring(objects):
             for name in [n for n, v in now.items() if n not in before and not inspect.ismodule(v)]:
                 delattr(obj, name)
             for name, value in before.items():
-                if now.get(name, _restoring) is not value:
+                if now.get(name, _MISSING) is not value:
                     setattr(obj, name, value)
 
 
