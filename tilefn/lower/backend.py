@@ -1,5 +1,5 @@
-"""Triton, imported at the first lowering, launch or benchmark: the one place tilefn imports it from,
-so that `import tilefn` does not import Triton."""
+"""Triton, imported at the first lowering, launch or benchmark: the one door to it (its internals sit
+behind `triton_compat`), so that `import tilefn` does not import Triton."""
 from __future__ import annotations
 
 
@@ -9,6 +9,13 @@ def triton():
     import triton.language  # noqa: F401
 
     return triton
+
+
+def compat():
+    """`tilefn.lower.triton_compat`: Triton's internals behind version checks (warns once if untested)."""
+    from . import triton_compat as module
+
+    return module
 
 
 def launch():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 
 import attrs
@@ -323,17 +322,11 @@ class KernelWriter:
         if get("range_warp_specializes"):
             inner.append("warp_specialize=True")
         # only what this Triton's tl.range accepts
-        outer, inner = ([o for o in opts if o.split("=")[0] in _range_kwargs()] for opts in (outer, inner))
+        outer, inner = ([o for o in opts if o.split("=")[0] in backend.compat().range_kwargs()] for opts in (outer, inner))
         return bool(get("static_ranges")), outer, inner
 
 
 OFFLINE_SMS = 132  # an H100 SXM's SM count: persistent grids compiled with no GPU present
-
-
-@functools.cache
-def _range_kwargs() -> frozenset:
-    """The keyword arguments this Triton's `tl.range` accepts (imported late: tilefn imports without Triton)."""
-    return frozenset(inspect.signature(backend.triton().language.range.__init__).parameters)
 
 
 def write_kernel(program: Program, config: Config, sites: Sites, interpret: bool) -> KernelSource | None:

@@ -1,8 +1,6 @@
 """Turn Triton kernel source text into a callable with minimal per-call host overhead."""
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import linecache
 import sys
@@ -13,20 +11,14 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import attrs
 import torch
-import triton
-import triton.language as tl
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource, CompiledKernel
-from triton.runtime import driver
-from triton.runtime import interpreter as _interp
-from triton.runtime.jit import JITFunction, mangle_type
 
 from .. import disk_cache
 from ..settings import Settings
+from . import triton_compat as compat
+from .triton_compat import CompiledKernel, InterpretedKernel, JITFunction
 
 _MODULES: dict[str, types.ModuleType] = {}
 _MODULES_LOCK = threading.Lock()
-_INTERPRETER_LOCK = threading.RLock()
 
 
 def _source_file(source: str, digest: str, cache_dir: Path) -> str:
@@ -61,47 +53,10 @@ def _import_source(source: str, cache_dir: Path | None) -> types.ModuleType:
         return _MODULES[digest]
 
 
-# _patch_lang patches the language modules found in a function's globals: this one's hold only tl.core.
-_CORE_PROBE = types.FunctionType((lambda: None).__code__, {"core": tl.core})
-
-
-@functools.cache
-def _interpreted(fn: Callable) -> _interp.InterpretedFunction:
-    """Return the (cached) InterpretedFunction for a plain Python function."""
-    return _interp.InterpretedFunction(fn)
-
-
-def _call_interpreted(jit_fn: JITFunction, *args: Any, **kwargs: Any) -> Any:
-    """Stand-in for JITFunction.__call__: run the device function's interpreter rewrite (language already patched)."""
-    return _interpreted(jit_fn.fn).rewrite()(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def _interpreting():
-    """Make @triton.jit device functions (tl.zeros, tl.sum, user helpers) interpretable; undo on exit."""
-    # GridExecutor patches tl and tl.math for the kernel; tl.standard's functions also need tl.core.
-    scope = _interp._patch_lang(_CORE_PROBE)
-    scope.set_attr(JITFunction, "__call__", _call_interpreted)
-    try:
-        yield
-    finally:
-        scope.restore()
-
-
-class _Interpreted(_interp.InterpretedFunction):
-    """An InterpretedFunction that works while TRITON_INTERPRET is unset process-wide."""
-
-    def run(self, *args: Any, grid: Any, warmup: bool, **kwargs: Any) -> Any:
-        """Run on the CPU through Triton's interpreter, language patched only for this call (one
-        call at a time: the patches are process-wide)."""
-        with _INTERPRETER_LOCK, _interpreting():
-            return super().run(*args, grid=grid, warmup=warmup, **kwargs)
-
-
 def load_kernel(source: str, name: str, *, interpret: bool, cache_dir: Path | None = None) -> Any:
     """Import `source` (see `_import_source`) and return its JITFunction `name` (an interpreter function if interpret)."""
     fn = getattr(_import_source(source, cache_dir), name)
-    return _Interpreted(fn.fn) if interpret else fn
+    return InterpretedKernel(fn.fn) if interpret else fn
 
 
 class Launcher(Protocol):
@@ -110,23 +65,11 @@ class Launcher(Protocol):
     def __call__(self, grid: tuple[int, int, int], *args: Any) -> None: ...
 
 
-def _cuda_launcher(kernel: CompiledKernel, launch: Callable[..., None], device_index: int, head: tuple,
-                   n_constexprs: int) -> Callable[..., None]:
-    """Calls Triton's C launcher directly: no argument binding, specialization or cache lookup."""
-    stream, function, tail = driver.active.get_current_stream, kernel.function, (None,) * n_constexprs
-
-    def launcher(grid, *args):
-        launch(grid[0], grid[1], grid[2], stream(device_index), function, *head, *args, *tail)
-
-    launcher.kernel = kernel  # keeps the loaded CUmodule alive
-    return launcher
-
-
 @attrs.frozen(eq=False)
 class _InterpLauncher:
     """Runs the kernel on CPU tensors through Triton's interpreter."""
 
-    kernel: _Interpreted
+    kernel: InterpretedKernel
     names: tuple[str, ...]
     constexprs: Mapping[str, Any]
 
@@ -153,11 +96,11 @@ def _compile_cuda(jit_fn: JITFunction, signature_args: Sequence[Any], constexprs
         arg = next(runtime)
         aligned = isinstance(arg, AlignedPointer) or (isinstance(arg, torch.Tensor) and arg.data_ptr() % 16 == 0)
         signature[arg_name] = arg.type if isinstance(arg, AlignedPointer) else (
-            arg if isinstance(arg, str) else mangle_type(arg))
+            arg if isinstance(arg, str) else compat.mangle_type(arg))
         if aligned:
             attributes[(i, )] = [["tt.divisibility", 16]]
-    options = {"num_warps": num_warps, "num_stages": num_stages, "debug": triton.knobs.runtime.debug}
-    return triton.compile(ASTSource(jit_fn, signature, dict(constexprs), attributes), target=target, options=options)
+    return compat.compile_kernel(jit_fn, signature, constexprs, attributes, num_warps=num_warps, num_stages=num_stages,
+                                 target=target)
 
 
 def precompile(source: str, name: str, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
@@ -165,7 +108,7 @@ def precompile(source: str, name: str, signature_args: Sequence[Any], constexprs
     """Compile for the current CUDA device only to fill Triton's on-disk cache (for worker processes)."""
     jit_fn = load_kernel(source, name, interpret=False)
     _compile_cuda(jit_fn, signature_args, dict(constexprs), num_warps=num_warps, num_stages=num_stages,
-                  target=driver.active.get_current_target())
+                  target=compat.current_target())
 
 
 def compile_offline(source: str, name: str, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
@@ -173,7 +116,7 @@ def compile_offline(source: str, name: str, signature_args: Sequence[Any], const
     """Compile for an NVIDIA GPU of compute capability `arch` (90: Hopper) with no GPU present."""
     jit_fn = load_kernel(source, name, interpret=False)
     return _compile_cuda(jit_fn, signature_args, dict(constexprs), num_warps=num_warps, num_stages=num_stages,
-                         target=GPUTarget("cuda", arch, 32))
+                         target=compat.gpu_target(arch))
 
 
 def make_launcher(source: str, name: str, *, signature_args: Sequence[Any], constexprs: Mapping[str, Any],
@@ -193,33 +136,17 @@ def make_launcher(source: str, name: str, *, signature_args: Sequence[Any], cons
     if len(signature_args) != n_runtime:
         raise ValueError(f"{name}: expected {n_runtime} signature_args for {params[:n_runtime]}")
     if device.type == "cpu":
-        return _InterpLauncher(_Interpreted(jit_fn.fn), tuple(params[:n_runtime]), consts)
+        return _InterpLauncher(InterpretedKernel(jit_fn.fn), tuple(params[:n_runtime]), consts)
     if device.type != "cuda":
         raise ValueError(f"unsupported device {device}")
     device_index = device.index if device.index is not None else torch.cuda.current_device()
     with torch.cuda.device(device_index):
         kernel = _compile_cuda(jit_fn, signature_args, consts, num_warps=num_warps, num_stages=num_stages,
-                               target=driver.active.get_current_target())
-        run = kernel.run  # CompiledKernel._init_handles: loads the module and builds the C launcher here
-    # Same arguments JITFunction.run passes to kernel.run, minus launch hooks and launch metadata.
-    head = (kernel.packed_metadata, None, None, None)
-    if not hasattr(run, "launch") or run.profile_scratch_size:
-        return _cuda_launcher(kernel, run, device_index, head, len(consts))
-    # Skip CudaLauncher.__call__ and call its C `launch` as it would.
-    flags = (run.launch_cooperative_grid, run.launch_pdl)
-    if run.global_scratch_size:  # tensor descriptors made on the device: scratch from torch, not triton.set_allocator
-        return _cuda_launcher(kernel, _with_scratch(run, device_index), device_index, flags + head, len(consts))
-    no_scratch = (None, None)  # global and profile scratch
-    return _cuda_launcher(kernel, run.launch, device_index, flags + no_scratch + head, len(consts))
+                               target=compat.current_target())
+        return compat.cuda_launcher(kernel, device_index, len(consts), _scratch(device_index))
 
 
-def _with_scratch(run, device_index: int) -> Callable[..., None]:
-    """Triton's C launch with per-launch global scratch memory from torch's caching allocator (stream-ordered)."""
-    launch, per_program = run.launch, run.global_scratch_size * getattr(run, "num_ctas", 1)
+def _scratch(device_index: int) -> Callable[[int], torch.Tensor]:
+    """Per-launch global scratch memory from torch's caching allocator (stream-ordered; pooled by graph capture)."""
     device = torch.device("cuda", device_index)
-
-    def launch_with_scratch(gx, gy, gz, stream, function, cooperative, pdl, *rest):
-        scratch = torch.empty(gx * gy * gz * per_program, dtype=torch.uint8, device=device)
-        launch(gx, gy, gz, stream, function, cooperative, pdl, scratch, None, *rest)
-
-    return launch_with_scratch
+    return lambda size: torch.empty(size, dtype=torch.uint8, device=device)

@@ -4,13 +4,15 @@
 order, or one string for all). Beyond the access's own rules (`tilefn.lower.access_forms`), a
 tensor descriptor needs boxes of at most 256 lanes per dimension and 16+ bytes per row, and box
 edges only at the tensor's own bounds. An access that cannot take the asked-for form uses
-pointers: the choice changes speed, never results.
+pointers: the choice changes speed, never results. Where Triton has no block pointers (3.9 removed
+them), "block_ptr" takes a tensor descriptor where the access allows one, else pointers (one notice).
 """
 from __future__ import annotations
 
 import attrs
 
 from ..trace.ir import Var
+from . import backend
 from .access_forms import dense_access, span_is_wide, tma_tensor
 from .emit import Emitter
 from ..trace.queries import next_power_of_2
@@ -110,6 +112,9 @@ def _box_form(em: Emitter, eqn) -> tuple[str, list[BoxDim] | None]:
     dims = box(em, eqn) if choice != "pointer" else None
     if dims is None:
         return "pointer", None
+    if choice == "block_ptr" and not backend.compat().has_block_ptr():
+        backend.compat().block_ptr_fallback_notice()
+        choice = "tensor_descriptor"
     if choice == "tensor_descriptor" and not descriptor_ok(eqn.inputs[0], dims):
         return "pointer", None
     return choice, dims
