@@ -12,7 +12,7 @@ from .types import broadcast_shapes
 
 
 def _tensor_var(tensor):
-    return tensor.var if isinstance(tensor, HostTensor) else const_var(tensor)
+    return tensor.ir_var if isinstance(tensor, HostTensor) else const_var(tensor)
 
 
 def _check_tile_fits(tile: Tile, size: int, axis: int):
