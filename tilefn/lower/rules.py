@@ -173,6 +173,12 @@ def _round(em: Emitter, eqn):
 def _where(em: Emitter, eqn):
     cond, a, b = eqn.inputs
     dtype = out_dtype(eqn)
+    if dtype in _HALF and (isinstance(a, Lit) or isinstance(b, Lit)):
+        # a number beside a half tensor: selected in float32 (Triton's CPU interpreter has no bf16
+        # constants), as the half value torch would write (then exactly converted back)
+        a, b = (cast(em, _rounded(x, dtype), torch.float32) for x in (a, b))
+        em.assign(eqn.outputs[0], em.converted(f"tl.where({em(cond)}, {a}, {b})", torch.float32, dtype))
+        return
     em.assign(eqn.outputs[0], f"tl.where({em(cond)}, {cast(em, a, dtype)}, {cast(em, b, dtype)})")
 
 

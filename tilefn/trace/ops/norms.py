@@ -59,7 +59,9 @@ def vector_norm(x, p=2.0, dim=None, keepdim=False):
 
 
 @op("norm")
-def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None, out=None):
+    if out is not None:
+        raise TracingError("torch.norm(..., out=) is not supported inside a tile loop; assign the result")
     if dtype is not None:
         x = to(value_of(x), dtype)
     if p == "fro":
@@ -70,7 +72,9 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
 
 
 @op("linalg_vector_norm", method=False)
-def linalg_vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002 - torch's name
+def linalg_vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):  # noqa: A002 - torch's name
+    if out is not None:
+        raise TracingError("torch.linalg.vector_norm(..., out=) is not supported inside a tile loop; assign the result")
     return norm(x, ord, dim, keepdim, dtype)
 
 
