@@ -229,8 +229,8 @@ STACKS = {  # name -> (in the kernel, in eager torch)
     "concat_mixed_dtypes": 2 * (lambda v: torch.concat([v, (v > 0).to(torch.int8)], dim=1),),
     "join": (lambda v: tl.join(v, v * 2).reshape(v.shape[0], -1),
              lambda v: torch.stack([v, v * 2], -1).reshape(v.shape[0], -1)),
-    "join_broadcast": (lambda v: tl.join(v, v.sum(1, keepdim=True)).reshape(v.shape[0], -1),
-                       lambda v: torch.stack(torch.broadcast_tensors(v, v.sum(1, keepdim=True)), -1).reshape(v.shape[0], -1)),
+    "join_broadcast": (lambda v: tl.join(v, v.amax(1, keepdim=True)).reshape(v.shape[0], -1),
+                       lambda v: torch.stack(torch.broadcast_tensors(v, v.amax(1, keepdim=True)), -1).reshape(v.shape[0], -1)),
     "split": (lambda v: torch.cat([2 * half for half in tl.split(v.reshape(v.shape[0], v.shape[1] // 2, 2))], 1),
               lambda v: torch.cat([2 * half for half in v.reshape(v.shape[0], -1, 2).unbind(-1)], 1)),
 }
