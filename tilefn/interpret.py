@@ -169,6 +169,21 @@ def _broadcast_to(ctx, eqn, x):
     return (torch.broadcast_to(x, ctx.resolve(eqn.params["shape"])),)
 
 
+@rule(p.stack_p)
+def _stack(ctx, eqn, *xs):
+    return (torch.stack(xs, dim=-1),)
+
+
+@rule(p.split_p)
+def _split(ctx, eqn, x):
+    return tuple(torch.unbind(x, dim=-1))
+
+
+@rule(p.flip_p)
+def _flip(ctx, eqn, x):
+    return (torch.flip(x, [eqn.params["axis"]]),)
+
+
 @rule(p.full_p)
 def _full(ctx, eqn):
     p = eqn.params

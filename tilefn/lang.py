@@ -6,15 +6,15 @@ import torch
 from .errors import ShapeError
 from .trace import atomics, indexing, tunables
 from .trace import primitives as P
-from .trace.ops import creation, matmul, random_numbers
+from .trace.ops import arrange, creation, matmul, random_numbers
 from .trace import state as st
 from .trace.loops import TileLoop, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
-           "register_block_size", "register_tunable", "static_range", "Tile", "atomic_add", "atomic_and",
-           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "randn",
-           "randint"]
+           "register_block_size", "register_tunable", "static_range", "split", "join", "Tile", "atomic_add",
+           "atomic_and", "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand",
+           "randn", "randint"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -76,6 +76,16 @@ def dot(a, b, acc=None, out_dtype=None, precision=None):
     """Matrix product with float32 accumulation: `a @ b + acc`; float32 inputs multiply at `precision`
     ("ieee", "tf32", "tf32x3"; default: the kernel's `dot_precision`)."""
     return matmul.dot(a, b, acc, out_dtype, precision)
+
+
+def split(x):
+    """A value whose last dimension has size 2 -> its two halves `(x[..., 0], x[..., 1])`."""
+    return arrange.split(x)
+
+
+def join(a, b):
+    """Two values of one dtype, broadcast together, joined along a new last dimension of size 2."""
+    return arrange.join(a, b)
 
 
 def _index_list(index):

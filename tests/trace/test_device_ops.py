@@ -295,9 +295,6 @@ def test_var_and_std_functions():
         expect_same_dtype(fn, torch.float32)
 
 
-@pytest.mark.xfail(reason="the proxy's IR handle `DeviceValue.var` shadows the method torch.Tensor.var, so "
-                          "`v.var(dim)` calls the IR Var; renaming the handle touches all of tilefn/trace",
-                   strict=True)
 def test_var_method():
     result, _ = traced(lambda a: a.var(0), torch.float32)
     assert result.dtype == torch.float32

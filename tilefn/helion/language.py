@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .. import lang as _lang
-from ..lang import Tile, dot, grid, register_block_size, static_range, store, tile  # noqa: F401
+from ..lang import Tile, dot, grid, join, register_block_size, split, static_range, store, tile  # noqa: F401
 from ..trace.atomics import SEMS as _SEMS
 from ..trace.proxies import DeviceValue as _DeviceValue
 from . import exc as _exc
@@ -18,7 +18,8 @@ from .autotuner import FRAGMENTS
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "register_block_size",
            "static_range", "Tile", "specialize", "register_tunable", "tile_index", "tile_begin",
            "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod", "atomic_add", "atomic_and",
-           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "randint"]
+           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "randint",
+           "split", "join"]
 
 
 def zeros(shape, dtype=torch.float32, device=None):
@@ -155,7 +156,7 @@ _MISSING = {
     "reduce": ": use torch reductions (sum, amax, amin, prod, argmax, ...) on tiles",
     "associative_scan": ": use torch.cumsum / torch.cumprod on tiles",
     "signal": "", "wait": "", "inline_triton": "", "inline_asm_elementwise": "",
-    "subscript": ": index with None / slices on the value instead", "split": "", "join": "",
+    "subscript": ": index with None / slices on the value instead",
     "rand4x": "", "register_reduction_dim": "",
 }
 

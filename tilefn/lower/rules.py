@@ -10,8 +10,9 @@ from ..trace.abstract_eval import result_dtype
 from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, P, reduction_identity
 from ..trace.types import PyScalarType, TensorType, TileDim
-from . import atomics, memory
+from . import arrange, atomics, memory
 from .emit import Emitter, tl_dtype
+from .erfinv import lower_erfinv
 
 RULES = RuleTable("lowering rule")  # Primitive -> (emitter, eqn) -> None: emits the equation's Triton source
 rule = RULES.register
@@ -68,6 +69,8 @@ def _binary(em: Emitter, eqn):
     elif prim in (P["maximum"], P["minimum"]):
         nan = ", propagate_nan=tl.PropagateNan.ALL" if dtype.is_floating_point else ""
         expr = f"tl.{prim}({a}, {b}{nan})"
+    elif prim in _NAN_IGNORING:
+        expr = _nan_ignoring(em, prim, a, b, dtype)
     elif prim is P["floordiv"]:
         expr = f"tl.floor({a} / {b})" if dtype.is_floating_point else _int_floordiv(em, a, b)
     elif prim is P["remainder"]:
@@ -79,6 +82,20 @@ def _binary(em: Emitter, eqn):
     else:
         raise TilefnError(f"no Triton lowering for {prim}", source=eqn.source)
     em.assign(eqn.outputs[0], finish(em, expr, dtype if prim not in _COMPARE else torch.bool, out_dtype(eqn)))
+
+
+_NAN_IGNORING = {P["fmax"]: "maximum", P["fmin"]: "minimum"}
+
+
+def _nan_ignoring(em, prim, a, b, dtype) -> str:
+    """torch.fmax/fmin: where exactly one operand is NaN, the other one (both NaN: NaN)."""
+    if not dtype.is_floating_point:
+        return f"tl.{_NAN_IGNORING[prim]}({a}, {b})"
+    x, y = em.fresh("fa"), em.fresh("fb")
+    em.emit(f"{x} = {a}")
+    em.emit(f"{y} = {b}")
+    both = f"tl.{_NAN_IGNORING[prim]}({x}, {y}, propagate_nan=tl.PropagateNan.ALL)"
+    return f"tl.where({x} != {x}, {y}, tl.where({y} != {y}, {x}, {both}))"
 
 
 def _rounded(atom, dtype: torch.dtype):
@@ -156,6 +173,12 @@ def _round(em: Emitter, eqn):
 def _where(em: Emitter, eqn):
     cond, a, b = eqn.inputs
     dtype = out_dtype(eqn)
+    if dtype in _HALF and (isinstance(a, Lit) or isinstance(b, Lit)):
+        # a number beside a half tensor: selected in float32 (Triton's CPU interpreter has no bf16
+        # constants), as the half value torch would write (then exactly converted back)
+        a, b = (cast(em, _rounded(x, dtype), torch.float32) for x in (a, b))
+        em.assign(eqn.outputs[0], em.converted(f"tl.where({em(cond)}, {a}, {b})", torch.float32, dtype))
+        return
     em.assign(eqn.outputs[0], f"tl.where({em(cond)}, {cast(em, a, dtype)}, {cast(em, b, dtype)})")
 
 
@@ -396,6 +419,12 @@ def _random(em: Emitter, eqn):
 @rule(p.rng_seed_p)
 def _rng_seed(em: Emitter, eqn):
     em.assign(eqn.outputs[0], f"tl.load({em(eqn.inputs[0])}).to(tl.int64)")
+
+
+rule(p.stack_p)(arrange.lower_stack)
+rule(p.split_p)(arrange.lower_split)
+rule(p.flip_p)(arrange.lower_flip)
+rule(P["erfinv"])(lower_erfinv)
 
 
 # --- memory ------------------------------------------------------------------------------

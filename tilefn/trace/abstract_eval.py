@@ -111,6 +111,27 @@ def _broadcast_to(x, *, shape):
     return (TensorType(shape, x.dtype),)
 
 
+@ABSTRACT_EVAL.register(p.stack_p)
+def _stack(*xs):
+    first = xs[0]
+    if any(x.shape != first.shape or x.dtype != first.dtype for x in xs):
+        raise ValueError("stacked values must have one shape and dtype")
+    return (TensorType(tuple(first.shape) + (len(xs),), first.dtype),)
+
+
+@ABSTRACT_EVAL.register(p.split_p)
+def _split(x):
+    if not x.shape or x.shape[-1] != 2:
+        raise ValueError("split needs a value whose last dimension has size 2")
+    half = TensorType(x.shape[:-1], x.dtype)
+    return (half, half)
+
+
+@ABSTRACT_EVAL.register(p.flip_p)
+def _flip(x, *, axis):
+    return (x,)
+
+
 @ABSTRACT_EVAL.register(p.full_p)
 def _full(*, shape, value, dtype):
     return (TensorType(shape, dtype),)

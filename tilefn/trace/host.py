@@ -63,7 +63,7 @@ def record_host(func, args, kwargs, prologue: bool = False):
 
     def to_ir(x):
         if isinstance(x, HostTensor):
-            return x.var
+            return x.ir_var
         if isinstance(x, torch.Tensor):
             return const_var(x)
         return x
@@ -91,7 +91,7 @@ def record_host(func, args, kwargs, prologue: bool = False):
         return result  # metadata only (a size, a bool): static at trace time
     device = _device_of(args, kwargs)
     out_tensors = [r for r in results if isinstance(r, torch.Tensor)]
-    base_aligned = all(x.var.type.aligned for x in tree_leaves((args, kwargs)) if isinstance(x, HostTensor))
+    base_aligned = all(x.ir_var.type.aligned for x in tree_leaves((args, kwargs)) if isinstance(x, HostTensor))
     outputs = tuple(Var(host_type_of(r, device, base_aligned)) for r in out_tensors)
     ir_args, ir_kwargs = tree_map(to_ir, args), tree_map(to_ir, kwargs)
     inputs = tuple(x for x in tree_leaves((ir_args, ir_kwargs)) if isinstance(x, Var))

@@ -23,7 +23,7 @@ OPERAND_KINDS = ("tile", "scalar", "gather", "point")
 
 
 def tensor_var(tensor):
-    return tensor.var if isinstance(tensor, HostTensor) else const_var(tensor)
+    return tensor.ir_var if isinstance(tensor, HostTensor) else const_var(tensor)
 
 
 def _check_tile_fits(tile: Tile, size: int, axis: int):
@@ -151,8 +151,8 @@ def _refuse_gathered_update(var, entries, inputs, value) -> None:
     if not any(entry[0] == "gather" for entry in entries):
         return
     producers = {out: eqn for eqn in st.require().region.eqns for out in eqn.outputs}
-    index_vars = [x.var for x in inputs]
-    pending, seen = [value.var], set()
+    index_vars = [x.ir_var for x in inputs]
+    pending, seen = [value.ir_var], set()
     while pending:
         eqn = producers.get(pending.pop())
         if eqn is None or id(eqn) in seen:

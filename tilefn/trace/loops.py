@@ -107,7 +107,7 @@ class TileLoop:
         self.entry = dict(frame.f_locals)
         for name, value in self.entry.items():
             if isinstance(value, DeviceValue):
-                state.hints.setdefault(value.var, name)
+                state.hints.setdefault(value.ir_var, name)
         return tuple(handles) if self.multi else handles[0]
 
     def _close(self, frame):
@@ -121,16 +121,16 @@ class TileLoop:
             names = ", ".join(f"`{n}`" for n, _, _ in carries)
             raise LoopCarryError(f"{names} rebound in the outermost tile loop: its iterations run in "
                                  "parallel, so nothing can be carried from one to the next")
-        params = [h.var for h in self.handles]
+        params = [h.ir_var for h in self.handles]
         mapping = {}
         for name, init, out in carries:
-            param = Var(init.var.type)
-            mapping[init.var] = param
+            param = Var(init.ir_var.type)
+            mapping[init.ir_var] = param
             params.append(param)
             state.hints[param] = name
-        body = substitute(Region(params, self.region.eqns, [out.var for _, _, out in carries]), mapping)
-        outputs = tuple(Var(out.var.type) for _, _, out in carries)
-        inputs = tuple(to_atom(b) for b in self.bounds) + tuple(init.var for _, init, _ in carries)
+        body = substitute(Region(params, self.region.eqns, [out.ir_var for _, _, out in carries]), mapping)
+        outputs = tuple(Var(out.ir_var.type) for _, _, out in carries)
+        inputs = tuple(to_atom(b) for b in self.bounds) + tuple(init.ir_var for _, init, _ in carries)
         eqn = Eqn(loop_p, inputs, outputs,
                   {"dims": tuple(self.loop_dims), "region": body, "grid": self.top_level},
                   user_source(3), state.new_site("loop"))
@@ -142,7 +142,7 @@ class TileLoop:
         if self.top_level:
             state.loops_closed += 1
         for (name, _, out), var in zip(carries, outputs):
-            out.var, out.region = var, self.parent
+            out.ir_var, out.region = var, self.parent
             state.hints[var] = name
 
 
@@ -202,14 +202,14 @@ def _find_carries(entry, exit_locals, region, handles):
                 raise LoopCarryError(f"`{name}` and another carried name end the loop as one value")
             continue
         seen[id(value)] = init
-        if init.var.type != value.var.type:
+        if init.ir_var.type != value.ir_var.type:
             raise LoopCarryError(
-                f"loop-carried `{name}` enters the loop as {init.var.type.render()} but leaves the body "
-                f"as {value.var.type.render()}; make them match (e.g. with .to(dtype))")
+                f"loop-carried `{name}` enters the loop as {init.ir_var.type.render()} but leaves the body "
+                f"as {value.ir_var.type.render()}; make them match (e.g. with .to(dtype))")
         carries.append((name, init, value))
     for name, init, _ in carries:
         aliases = [n for n, v in entry.items() if v is init and n != name]
-        if aliases and _uses(init.var, region.eqns):
+        if aliases and _uses(init.ir_var, region.eqns):
             raise LoopCarryError(
                 f"`{name}` and `{aliases[0]}` name the same value before the loop and `{name}` is "
                 f"rebound in it, so uses of that value in the body are ambiguous; give `{aliases[0]}` "
@@ -231,15 +231,15 @@ def _name_device_values(state, names, region, handles):
         if isinstance(value, tuple):
             for i, item in enumerate(value):
                 if isinstance(item, Tile) and item.region is region:
-                    state.hints.setdefault(item.var, f"{name}_{i}")
+                    state.hints.setdefault(item.ir_var, f"{name}_{i}")
         if isinstance(value, (DeviceValue, Tile)) and value.region is region:
-            state.hints.setdefault(value.var, name)
+            state.hints.setdefault(value.ir_var, name)
 
 
 def _name_host_values(state, names):
     for name, value in names.items():
-        if isinstance(value, HostTensor) and value.var not in state.hints:
-            state.hints[value.var] = name
+        if isinstance(value, HostTensor) and value.ir_var not in state.hints:
+            state.hints[value.ir_var] = name
 
 
 def loop_dims_from(sizes_or_begin, end=None, block_size=None, grid=False):

@@ -80,12 +80,13 @@ UNARY = _family({
     "ceil": torch.ceil, "trunc": torch.trunc, "round": torch.round, "sign": torch.sign,
     "reciprocal": torch.reciprocal, "logical_not": torch.logical_not,
     "bitwise_not": torch.bitwise_not, "isnan": torch.isnan, "isinf": torch.isinf,
-    "isfinite": torch.isfinite,
+    "isfinite": torch.isfinite, "erfinv": torch.erfinv,
 })
 BINARY = _family({name: _accepting_scalars(fn) for name, fn in {
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
     "floordiv": torch.floor_divide, "remainder": torch.remainder, "fmod": torch.fmod,
     "pow": torch.pow, "maximum": torch.maximum, "minimum": torch.minimum, "atan2": torch.atan2,
+    "fmax": torch.fmax, "fmin": torch.fmin,
     "eq": torch.eq, "ne": torch.ne, "lt": torch.lt, "le": torch.le, "gt": torch.gt, "ge": torch.ge,
     "logical_and": torch.logical_and, "logical_or": torch.logical_or,
     "logical_xor": torch.logical_xor, "bitwise_and": torch.bitwise_and,
@@ -133,6 +134,10 @@ tile_id_p = primitive("tile_id")
 tile_len_p = primitive("tile_len")  # the valid lanes of a tile (a ragged edge tile has fewer)
 tile_count_p = primitive("tile_count")  # the number of tiles of its loop dimension
 block_size_p = primitive("block_size")  # a block size symbol's value (params: block)
+
+stack_p = primitive("stack")  # n values of one shape -> shape + (n,): along a new last axis
+split_p = primitive("split")  # a value whose last axis is 2 -> its two halves (tl.split)
+flip_p = primitive("flip")  # reversed along `axis` (a tile's valid lanes only)
 
 load_p = primitive("load", effectful=True)
 store_p = primitive("store", effectful=True)

@@ -26,7 +26,7 @@ from .types import PyScalarType
 class Proxy:
     """Anything traced: it stands for an IR variable."""
 
-    var = None
+    ir_var = None  # the IR variable this proxy stands for (not `var`: that is torch.Tensor.var)
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
@@ -56,16 +56,16 @@ class DeviceValue(Proxy):
     """A tile of values (or a scalar) inside a tile loop."""
 
     def __init__(self, var, region):
-        self.var = var
+        self.ir_var = var
         self.region = region  # the RegionBuilder defining it; retargeted when a loop closes
 
     @property
     def shape(self):
-        return tuple(self.var.type.shape)
+        return tuple(self.ir_var.type.shape)
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.var.type.dtype
+        return self.ir_var.type.dtype
 
     @property
     def ndim(self) -> int:
@@ -81,7 +81,7 @@ class DeviceValue(Proxy):
         return self.shape[0]
 
     def __repr__(self):
-        return f"DeviceValue({self.var.type.render()})"
+        return f"DeviceValue({self.ir_var.type.render()})"
 
     def __bool__(self):
         raise DataDependentControlFlow(
@@ -118,12 +118,12 @@ class Tile(Proxy):
     """One tile of a `tl.tile` loop: an index for tensors and the source of tile attributes."""
 
     def __init__(self, var, region):
-        self.var = var
+        self.ir_var = var
         self.region = region
 
     @property
     def dim(self):
-        return self.var.type.dim
+        return self.ir_var.type.dim
 
     def _attr(self, prim):
         return apply(prim, self)
@@ -154,7 +154,7 @@ class HostTensor(Proxy):
     """A host tensor: a kernel argument or a tensor host code made; it knows its metadata."""
 
     def __init__(self, var, meta: torch.Tensor, device: torch.device):
-        self.var = var
+        self.ir_var = var
         self.meta = meta
         self._device = device
 
@@ -187,7 +187,7 @@ class HostTensor(Proxy):
         return len(self.meta)
 
     def __repr__(self):
-        return f"HostTensor({self.var.type.render()}, device={self._device})"
+        return f"HostTensor({self.ir_var.type.render()}, device={self._device})"
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -399,7 +399,7 @@ def call_device_op(name, args, kwargs):
 def to_atom(x):
     """A Var or Lit for a traced proxy or a Python number."""
     if isinstance(x, Proxy):
-        return x.var
+        return x.ir_var
     if isinstance(x, np.generic) and isinstance(x.item(), (bool, int, float)):  # a numpy scalar
         x = x.item()
     if isinstance(x, (bool, int, float)):

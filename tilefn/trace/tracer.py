@@ -44,7 +44,7 @@ def _proxy_args(fn, args, kwargs):
 
 def _outputs(result):
     if isinstance(result, HostTensor):
-        return result.var
+        return result.ir_var
     if isinstance(result, (tuple, list)):
         return tuple(_outputs(r) for r in result)
     if result is None or isinstance(result, (bool, int, float)):

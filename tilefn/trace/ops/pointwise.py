@@ -14,12 +14,11 @@ def pointwise(prim, *args):
 
 
 _UNARY_ALIASES = {"negative": "neg", "__neg__": "neg", "absolute": "abs", "__abs__": "abs",
-                  "special_erf": "erf", "__invert__": "bitwise_not"}
+                  "special_erf": "erf", "special_erfinv": "erfinv", "__invert__": "bitwise_not"}
 _BINARY_ALIASES = {
     "__add__": "add", "__sub__": "sub", "subtract": "sub", "__mul__": "mul", "multiply": "mul",
     "__truediv__": "div", "divide": "div", "true_divide": "div", "floor_divide": "floordiv",
-    "__floordiv__": "floordiv", "__mod__": "remainder", "__pow__": "pow", "fmax": "maximum",
-    "fmin": "minimum", "__eq__": "eq", "__ne__": "ne", "__lt__": "lt", "__le__": "le",
+    "__floordiv__": "floordiv", "__mod__": "remainder", "__pow__": "pow", "__eq__": "eq", "__ne__": "ne", "__lt__": "lt", "__le__": "le",
     "__gt__": "gt", "__ge__": "ge", "less": "lt", "less_equal": "le", "greater": "gt",
     "greater_equal": "ge", "not_equal": "ne", "__and__": "bitwise_and", "__or__": "bitwise_or",
     "__xor__": "bitwise_xor", "__lshift__": "lshift", "__rshift__": "rshift",

@@ -1,4 +1,5 @@
-"""Reductions and scans: sum, prod, amax/amin, max/min, argmax/argmin, mean, var, std, logsumexp, all/any, cumsum/cumprod."""
+"""Reductions and scans: sum, prod, amax/amin, max/min, argmax/argmin, mean, var, std, var_mean, std_mean,
+logsumexp, all/any, cumsum/cumprod."""
 from __future__ import annotations
 
 import torch
@@ -103,20 +104,55 @@ def mean(x, dim=None, keepdim=False, *, dtype=None):
     return to(total / _count(x, axes_of(x, dim)), x.dtype)
 
 
-@op("var")
-def var(x, dim=None, *, correction=1, keepdim=False, unbiased=None):
-    if unbiased is not None:
-        correction = int(unbiased)
-    xf = upcast(value_of(x))
-    centered = xf - mean(xf, dim, keepdim=True)
+def _variance(x, dim, unbiased, keepdim, correction):
+    """(variance, mean kept as a broadcastable value), in float32 for halves; torch's argument forms:
+    var(x, dim, *, correction, keepdim), var(x, dim, unbiased, keepdim), var(x, unbiased)."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None else int(unbiased)
+    x = value_of(x)
+    if not x.dtype.is_floating_point:
+        raise TracingError(f"std and var only support floating point dtypes, got {x.dtype} (as torch); "
+                           "cast it first (e.g. .float())")
+    xf = upcast(x)
+    mu = mean(xf, dim, keepdim=True)
+    centered = xf - mu
     total = reduce(reduce_sum_p, centered * centered, dim, keepdim)
     count = _count(xf, axes_of(xf, dim))
-    return to(total / (count - correction), x.dtype)
+    dof = max(count - correction, 0) if isinstance(count, int) else torch.clamp_min(count - correction, 0)
+    return total / dof, mu
+
+
+@op("var")
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    variance, _ = _variance(x, dim, unbiased, keepdim, correction)
+    return to(variance, x.dtype)
 
 
 @op("std")
-def std(x, dim=None, *, correction=1, keepdim=False, unbiased=None):
-    return torch.sqrt(var(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    variance, _ = _variance(x, dim, unbiased, keepdim, correction)
+    return to(torch.sqrt(variance), x.dtype)
+
+
+def _with_mean(x, dim, unbiased, keepdim, correction, finish):
+    """(finish(variance), mean) in x's dtype: torch.var_mean / std_mean."""
+    variance, mu = _variance(x, dim, unbiased, keepdim, correction)
+    if not keepdim:
+        for axis in reversed(axes_of(mu, None if isinstance(dim, bool) else dim)):
+            mu = squeeze(mu, axis)
+    return to(finish(variance), x.dtype), to(mu, x.dtype)
+
+
+@op("var_mean", method=False)
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _with_mean(x, dim, unbiased, keepdim, correction, lambda v: v)
+
+
+@op("std_mean", method=False)
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _with_mean(x, dim, unbiased, keepdim, correction, torch.sqrt)
 
 
 @op("logsumexp")
