@@ -453,3 +453,16 @@ def test_compile_config_honours_a_new_static_argument():
     run = helion.kernel(config=helion.Config(block_sizes=[8]))(shifted).bind((x, 1.0)).compile_config()
     torch.testing.assert_close(run(x, 1.0), x + 1.0)
     torch.testing.assert_close(run(x, 2.5), x + 2.5)
+
+
+def test_compile_config_takes_a_call_with_a_defaulted_function_argument():
+    def shifted(x, fn=None):
+        out = torch.empty_like(x)
+        for t in hl.tile(x.size()):
+            out[t] = x[t] + 1 if fn is None else fn(x[t])
+        return out
+
+    x = torch.randn(20)
+    run = helion.kernel(config=helion.Config(block_sizes=[8]))(shifted).bind((x,)).compile_config()
+    torch.testing.assert_close(run(x), x + 1)
+    torch.testing.assert_close(run(x, lambda v: v * 3), x * 3)

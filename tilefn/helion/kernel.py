@@ -271,10 +271,13 @@ class BoundKernel:
         anew for a call whose signature differs (a new static value, say a seed or an eps, which
         the compiled kernel holds as a constant)."""
         config = self._config(config)
-        jitted, key = self.kernel.jitted, signature_key(self.args, {})
-        compiled = jitted.lower(*self.args, config=config).compile()
+        jitted = self.kernel.jitted
+        flat = jitted.flat(self.args, {})
+        key = signature_key(flat, {})
+        compiled = jitted.lower(*flat, config=config).compile()
 
-        def run(*args):
+        def run(*args, **kwargs):
+            args = jitted.flat(args, kwargs)  # one value per parameter, as the launcher takes them
             if signature_key(args, {}) == key:
                 return compiled(*args)
             return jitted.lower(*args, config=config).compile()(*args)
