@@ -203,7 +203,8 @@ def assert_matches(kernel, reference: Callable, *args, configs: Iterable[Config]
     expected = _observe(reference, args)
     for config in _config_list(jitted, args, configs):
         try:
-            compiled = _observe(jitted.lower(*args, config=config).compile(), args)
+            flat = jitted.flat(tuple(args), {})  # (a compiled kernel takes one value per parameter)
+            compiled = _observe(jitted.lower(*flat, config=config).compile(), flat)
         except Exception as exc:
             raise AssertionError(f"compiling or running {jitted.__name__} under {config} failed: "
                                  f"{type(exc).__name__}: {exc}") from exc
