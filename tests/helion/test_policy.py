@@ -51,17 +51,21 @@ def test_all_block_sizes_run():
     assert torch.equal(helion.kernel(copy3, config=helion.Config(block_sizes=[2, 4, 8]))(x), x)
 
 
-def test_a_fixed_block_keeps_its_slot_and_the_note_says_so():
-    @helion.kernel(config=helion.Config(block_sizes=[8]))
-    def scale(x):
-        out = torch.empty_like(x)
-        for tm in hl.tile(x.size(0), block_size=2):
-            for tn in hl.tile(x.size(1)):
-                out[tm, tn] = x[tm, tn] * 2
-        return out
+def scale(x):
+    out = torch.empty_like(x)
+    for tm in hl.tile(x.size(0), block_size=2):
+        for tn in hl.tile(x.size(1)):
+            out[tm, tn] = x[tm, tn] * 2
+    return out
 
-    with pytest.raises(helion.exc.InvalidConfig, match="fixed block_size="):
-        scale(torch.randn(4, 8))
+
+def test_helion_block_sizes_skip_loops_with_a_fixed_block_size():
+    """Helion's [8] configures the one loop without a fixed block size (tilefn's slot 1)."""
+    x = torch.randn(4, 24)
+    kernel = helion.kernel(scale, config=helion.Config(block_sizes=[8]))
+    torch.testing.assert_close(kernel(x), x * 2)
+    assert list(kernel.bind((x,)).lower().config.block_sizes) == [2, 8]
+    assert list(kernel.bind((x,)).lower(helion.Config(block_sizes=[2, 4])).config.block_sizes) == [2, 4]
 
 
 @pytest.mark.parametrize("helion_name,tilefn_class", [

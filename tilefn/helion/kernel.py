@@ -46,9 +46,9 @@ class _Tuned(TunedFunction):
 
     def pick_config(self, args):
         """The fixed config, else tfn.tune's pick (logged under autotune_log) with the overrides on top."""
-        check_kernel(self.jitted, args, self.fixed)  # Helion's refusals
-        if self.fixed is not None:
-            return self.fixed
+        fixed = check_kernel(self.jitted, args, self.fixed)  # Helion's refusals and block_sizes
+        if fixed is not None:
+            return fixed
         if self.settings.autotune_log:
             best = self._logged_pick(args)
         else:
@@ -257,7 +257,7 @@ class BoundKernel:
 
     def lower(self, config=None):
         config = self._config(config)
-        check_kernel(self.kernel.jitted, self.args, config)  # Helion's refusals
+        config = check_kernel(self.kernel.jitted, self.args, config)  # Helion's refusals and block_sizes
         return self.kernel.jitted.lower(*self.args, config=config)
 
     def to_triton_code(self, config=None, emit_repro_caller: bool = False, output_origin_lines=None) -> str:
