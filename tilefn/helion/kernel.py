@@ -233,8 +233,10 @@ class BoundKernel:
         return self.lower(config).source
 
     def compile_config(self, config=None):
-        """A callable that runs these arguments' signature under `config` (compiled once)."""
-        return self.lower(config).compile()
+        """A callable that runs these arguments' signature under `config` (compiled once), called
+        as the kernel is (defaults and keyword arguments allowed)."""
+        compiled, flat = self.lower(config).compile(), self.kernel.jitted.flat
+        return lambda *args, **kwargs: compiled(*flat(args, kwargs))
 
     def set_config(self, config) -> None:
         self.kernel.tuned.set_config(self.args, Config.of(config))
