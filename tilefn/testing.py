@@ -201,6 +201,7 @@ def assert_matches(kernel, reference: Callable, *args, configs: Iterable[Config]
     """
     jitted = as_traceable(kernel)
     expected = _observe(reference, args)
+    args = jitted.flat(args, {})  # what the compiled launcher takes: a value per parameter
     for config in _config_list(jitted, args, configs):
         try:
             flat = jitted.flat(tuple(args), {})  # (a compiled kernel takes one value per parameter)

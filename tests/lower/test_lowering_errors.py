@@ -7,7 +7,7 @@ import torch
 
 import tilefn as tfn
 from tilefn import lang as tl
-from tilefn.errors import ArgumentError, ShapeError, TilefnError, UnsupportedOp
+from tilefn.errors import ArgumentError, ShapeError, TilefnError, TracingError, UnsupportedOp
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
@@ -103,8 +103,13 @@ def test_wrong_number_of_arguments():
 
 def test_argument_of_an_unsupported_type():
     x = torch.randn(10)
-    with pytest.raises(ArgumentError, match="argument `y` of add\\(\\) is a object"):
-        tfn.jit(add)(x, object())
+    with pytest.raises(ArgumentError, match="argument `y` of add\\(\\) is a set"):
+        tfn.jit(add)(x, {1.0})
+
+
+def test_a_list_indexed_with_a_tile_says_to_pass_a_tensor():
+    with pytest.raises(TracingError, match="a tile is used as a Python int .*pass those values as a tensor"):
+        tfn.jit(add)(torch.randn(10), [1.0] * 10)
 
 
 def test_a_meta_argument_is_refused_before_lowering():

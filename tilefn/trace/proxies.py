@@ -147,6 +147,10 @@ class Tile(Proxy):
     def __bool__(self):
         return True
 
+    def __index__(self):
+        raise TracingError("a tile is used as a Python int (indexing a Python list or tuple with it?); a tile "
+                           "indexes tensors: pass those values as a tensor, or use tile.begin / tile.index")
+
     __hash__ = object.__hash__
 
 

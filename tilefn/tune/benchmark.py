@@ -12,6 +12,7 @@ from ..config import Config
 from ..interpret import interpret
 from ..lower import backend
 from ..rng import same_draws
+from ..trace.arguments import tensor_leaves
 from .workers import compile_all
 
 log = logging.getLogger("tilefn.tune")
@@ -51,9 +52,11 @@ class Benchmarker:
     """
 
     def __init__(self, jitted, args, trusted_config: Config, repetitions: int = 5, reference=None):
-        self.jitted, self.args, self.repetitions = jitted, args, repetitions
-        self.saved = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-        self.cuda = any(isinstance(a, torch.Tensor) and a.is_cuda for a in args)
+        self.jitted, self.args, self.repetitions = jitted, jitted.flat(tuple(args), {}), repetitions
+        # every tensor the kernel could write: arguments, and those inside lists, tuples and functions
+        self.inputs = [t for a in self.args for _, _, t in tensor_leaves(a, "arg")]
+        self.saved = [t.clone() for t in self.inputs]
+        self.cuda = any(t.is_cuda for t in self.inputs)
         self.reasons: dict[str, tuple[int, str]] = {}  # why candidates failed -> (how many, the first)
         self.broken: set = set()  # configs whose compilation failed or hung in a worker
         self.prefetched: set = set()
@@ -64,9 +67,8 @@ class Benchmarker:
         self._restore()
 
     def _restore(self):
-        for arg, saved in zip(self.args, self.saved):
-            if isinstance(arg, torch.Tensor):
-                arg.copy_(saved)
+        for tensor, saved in zip(self.inputs, self.saved):
+            tensor.copy_(saved)
 
     def _trusted(self, config: Config):
         """The trusted outputs; the inputs are restored afterwards, even when interrupted (Ctrl-C)."""
@@ -96,7 +98,7 @@ class Benchmarker:
 
     def _observed(self, out) -> list:
         """What a run produces: its outputs, then every tensor argument (a kernel may write its inputs)."""
-        return _tensors(out) + [a for a in self.args if isinstance(a, torch.Tensor)]
+        return _tensors(out) + self.inputs
 
     def prefetch(self, configs) -> None:
         """Compile `configs` in worker processes, in parallel and under a timeout (CUDA only: the
