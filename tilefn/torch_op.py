@@ -106,10 +106,7 @@ class OpPlan:
 
 def _bound(traced, args, kwargs):
     """The kernel's parameter names and the call's values for them (defaults applied)."""
-    import inspect
-
-    names = list(inspect.signature(traced.fn).parameters)
-    return names, list(traced.flat(args, kwargs or {}))
+    return list(traced.binder.names), list(traced.flat(args, kwargs or {}))
 
 
 def _static_key(values) -> tuple:
