@@ -13,7 +13,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-log = logging.getLogger("tilefn")
+log = logging.getLogger("tilefn.cache")
 _WARNED: set[Path] = set()  # roots warned about in this process
 _LOCK = threading.Lock()
 

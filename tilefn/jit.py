@@ -1,6 +1,8 @@
 """The jit transform: signature key -> traced Program (and, once lowered, its executable)."""
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from . import torch_op
@@ -8,11 +10,13 @@ from .config import Config
 from .errors import ArgumentError
 from .lower.lowered import lower
 from .settings import Settings
-from .signature_cache import SignatureCache
+from .signature_cache import CacheInfo, SignatureCache, describe_argument, signature_changes
 from .trace.ops.matmul import DOT_PRECISIONS
 
-_compiling = torch.compiler.is_compiling  # (Dynamo reads it as True while it traces)
 from .traced import TracedFunction, as_traced
+
+_compiling = torch.compiler.is_compiling  # (Dynamo reads it as True while it traces)
+log = logging.getLogger("tilefn.compile")
 
 
 class JitFunction(TracedFunction):
@@ -31,6 +35,18 @@ class JitFunction(TracedFunction):
         self._executables = SignatureCache()
         self._op_index = torch_op.register(self)
         self.vjp = None  # def_vjp's backward
+        self._last_compiled = None  # describe_argument of the latest compiled call's arguments
+
+    def cache_info(self) -> CacheInfo:
+        """Programs traced and executables compiled so far (a new one per signature: see `signature_key`)."""
+        return CacheInfo(len(self._programs), len(self._executables), 0)
+
+    def note_compile(self, args) -> None:
+        """Log (tilefn.compile, INFO) that `args` need a new compile, and which parameters' signature is new."""
+        described = tuple(map(describe_argument, args))
+        if log.isEnabledFor(logging.INFO):
+            log.info("compiling %s: %s", self.__name__, signature_changes(self.binder.names, self._last_compiled, described))
+        self._last_compiled = described
 
     def lower(self, *args, config: Config | None = None, **kwargs):
         """The Program for these arguments, traced with `config`'s tunables, lowered to Triton under
@@ -69,10 +85,14 @@ class JitFunction(TracedFunction):
             raise
         executable = self._executables.get(key)
         if executable is None:
-            executable = self._executables.get_or_make(key, lambda: self.lower(*args).compile())
+            executable = self._executables.get_or_make(key, lambda: self._compile(args))
         if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
             self._executables.remember(args, executable, self.captures_unchanged())
         return executable(*args)
+
+    def _compile(self, args):
+        self.note_compile(args)
+        return self.lower(*args).compile()
 
 
 def as_traceable(fn) -> JitFunction:

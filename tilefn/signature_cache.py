@@ -13,7 +13,7 @@ a guard check plus the call, with no Python frame of the cache's own.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -25,6 +25,15 @@ try:
     from torch._C._dynamo.guards import TensorGuards
 except ImportError:  # a private API: without it the signature key alone still works
     TensorGuards = None
+
+
+class CacheInfo(NamedTuple):
+    """What a kernel has made so far (`kernel.cache_info()`, as functools.lru_cache's): Programs traced,
+    executables compiled for calls, and tuning searches run."""
+
+    traces: int
+    compiles: int
+    tunings: int
 
 
 def signature_key(args, kwargs) -> tuple:
@@ -43,6 +52,26 @@ def signature_key(args, kwargs) -> tuple:
         else:  # a list, a tuple, a function: its structure, static values and tensors' metadata
             key.append(arg_key(x, "an argument"))
     return tuple(key)
+
+
+def describe_argument(x) -> str:
+    """What the signature sees of one argument, as text: a tensor's dtype, shape, strides, device and
+    alignment; a static value itself; a structure by its key."""
+    if isinstance(x, torch.Tensor):
+        return (f"{x.dtype} {tuple(x.shape)} strides {x.stride()} on {x.device}"
+                f"{'' if is_aligned(x) else ' (not 16-byte aligned)'}")
+    if isinstance(x, STATIC_ARG_TYPES):
+        return repr(x)
+    return repr(arg_key(x, "an argument"))
+
+
+def signature_changes(names, before, after) -> str:
+    """Why a call with `after` needs a new compile when `before` had one: each parameter whose
+    description differs (`name: old -> new`), or "first call" when there is no `before`."""
+    if before is None:
+        return "first call"
+    changed = [f"{name}: {old} -> {new}" for name, old, new in zip(names, before, after) if old != new]
+    return "; ".join(changed) or "new tunables or captured values"
 
 
 def last_call_guard(args):

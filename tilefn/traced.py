@@ -5,7 +5,7 @@ import functools
 
 from .config import Config
 from .errors import ArgumentError, TilefnError
-from .signature_cache import SignatureCache, signature_key
+from .signature_cache import CacheInfo, SignatureCache, signature_key
 from .trace.arguments import read
 from .trace.binding import Binder
 from .trace.captures import capture_key, captures_of
@@ -60,6 +60,10 @@ class TracedFunction:
         make = functools.partial(self._trace, flat, tunables)
         program = make() if key is None else self._programs.get_or_make(key, make)
         return program, [read(flat[path[0]], path[1:]) for path in program.input_paths]
+
+    def cache_info(self) -> CacheInfo:
+        """How many Programs are traced so far (this function compiles nothing itself)."""
+        return CacheInfo(len(self._programs), 0, 0)
 
     def _trace(self, flat, tunables) -> Program:
         try:

@@ -26,7 +26,7 @@ __all__ = ["TESTED", "minor_version", "untested_message", "warn_if_untested", "h
            "current_target", "cuda_launcher", "JITFunction", "CompiledKernel", "mangle_type"]
 
 TESTED = ((3, 5), (3, 7))  # the oldest and newest (major, minor) of Triton the suite runs on
-_LOG = logging.getLogger("tilefn")
+_LOG = logging.getLogger("tilefn.compat")
 
 
 # --- versions --------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import sys
 import time
 
 import torch
@@ -11,9 +10,10 @@ import torch
 from .. import torch_op
 from ..config import Config
 from ..jit import _compiling, as_traceable
-from ..signature_cache import SignatureCache, signature_key
+from ..signature_cache import CacheInfo, SignatureCache, signature_key
 from . import cache, table as tables
 from .benchmark import Benchmarker
+from .progress import TuningProgress
 from .search import SEARCHES
 from .spec import ConfigSpec
 
@@ -43,6 +43,7 @@ class TunedFunction:
         self._configs = SignatureCache()  # signature key -> the Config its calls run
         self._rows: dict[tuple, tuple] = {}  # signature key -> (device name, signature text)
         self._executables = SignatureCache()
+        self._tunings = 0  # searches run (a shipped, cached or set config runs none)
         self.__name__ = getattr(self.jitted, "__name__", "kernel")
         self._op_index = torch_op.register(self)
 
@@ -84,6 +85,11 @@ class TunedFunction:
             best = self._search(spec, args, device, cache_key)
         return best
 
+    def cache_info(self) -> CacheInfo:
+        """Programs traced, executables compiled for calls and searches run so far (candidates a
+        search compiles are not counted: they are the search's)."""
+        return CacheInfo(self.jitted.cache_info().traces, len(self._executables), self._tunings)
+
     def table(self) -> dict:
         """The configs found so far as a shipped-config table (`tfn.tune(fn, table=...)` reads it)."""
         out: dict = {}
@@ -115,19 +121,24 @@ class TunedFunction:
         key = self.jitted.key(args)  # the signature and the kernel's captured values, as the jit's
         executable = self._executables.get(key)
         if executable is None:
-            executable = self._executables.get_or_make(
-                key, lambda: self.jitted.lower(*args, config=self.best_config(*args)).compile())
+            executable = self._executables.get_or_make(key, lambda: self._compile(args))
         if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
             self._executables.remember(args, executable, self.jitted.captures_unchanged())
         return executable(*args)
+
+    def _compile(self, args):
+        config = self.best_config(*args)
+        self.jitted.note_compile(args)
+        return self.jitted.lower(*args, config=config).compile()
 
     def _search(self, spec: ConfigSpec, args, device, cache_key) -> Config:
         budget = BUDGETS["cuda" if device.type == "cuda" else "cpu"][self.effort]
         if self.effort == "none" and not self.configs:
             return spec.default()
+        self._tunings += 1
         start = time.perf_counter()
         bench = Benchmarker(self.jitted, args, spec.default(), reference=self.reference)
-        evaluate = _Progress(bench, self.__name__, budget if not self.configs else len(self.configs), self.verbose)
+        evaluate = TuningProgress(bench, self.__name__, budget if not self.configs else len(self.configs), self.verbose)
         try:
             if self.configs:
                 bench.prefetch(self.configs)
@@ -137,36 +148,16 @@ class TunedFunction:
                 result = SEARCHES[self.search](spec, evaluate, budget, random.Random(self.seed))
                 seconds, best = result.time, result.best
         finally:
-            bench.restore()  # even when the search is interrupted
+            evaluate.close()  # the live bar ends even when the search is interrupted
+            bench.restore()
         if seconds == float("inf"):
             raise RuntimeError(f"tilefn.tune: no candidate config of {self.__name__} ran correctly: "
                                f"{bench.failure_summary()}")
         if self.use_cache:
             cache.store(cache_key, best, seconds)
-        if self.verbose:
-            print(f"tilefn.tune: {self.__name__}: {evaluate.count} configs in {time.perf_counter() - start:.1f} s, "
-                  f"best {seconds * 1e3:.3f} ms ({bench.failures} skipped): {best}", file=sys.stderr)
+        evaluate.close(f"tilefn.tune: {self.__name__}: {evaluate.count} configs in {time.perf_counter() - start:.1f} s, "
+                       f"best {seconds * 1e3:.3f} ms ({bench.failures} skipped); its Config:", best)
         return best
-
-
-class _Progress:
-    """Counts evaluations and draws a one-line progress bar on stderr."""
-
-    def __init__(self, evaluate, name, total, verbose):
-        self.evaluate, self.name, self.total, self.verbose = evaluate, name, total, verbose
-        self.count, self.best = 0, float("inf")
-        self.prefetch = evaluate.prefetch
-
-    def __call__(self, config):
-        seconds = self.evaluate(config)
-        self.count += 1
-        self.best = min(self.best, seconds)
-        if self.verbose and sys.stderr.isatty():
-            done = min(self.count, self.total)
-            bar = "#" * (20 * done // max(self.total, 1))
-            print(f"\rtuning {self.name} [{bar:<20}] {done}/{self.total} best {self.best * 1e3:.3f} ms",
-                  end="", file=sys.stderr)
-        return seconds
 
 
 def tune(fn, effort: str = "quick", search: str = "default", configs=None, use_cache: bool = True,
