@@ -200,7 +200,8 @@ def _iota(ctx, eqn):
 def _random(ctx, eqn, seed, offsets):
     seed = torch.as_tensor(seed, dtype=torch.int64)
     offsets = torch.as_tensor(offsets, device=ctx.device)
-    return (p.RANDOM[eqn.prim](seed, offsets, **eqn.params),)
+    drawn = p.RANDOM[eqn.prim](seed, offsets, **eqn.params)
+    return drawn if isinstance(drawn, tuple) else (drawn,)
 
 
 @rule(p.rng_seed_p)

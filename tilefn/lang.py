@@ -14,7 +14,7 @@ from .trace.proxies import BlockSize, DeviceValue, Tile
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
            "register_block_size", "register_tunable", "static_range", "split", "join", "Tile", "atomic_add",
            "atomic_and", "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand",
-           "randn", "randint"]
+           "randn", "randint", "rand4x"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -146,6 +146,12 @@ def rand(shape, seed, offsets=None):
 def randn(shape, seed, offsets=None):
     """Standard normal float32 (Triton's `tl.randn`: Box-Muller), drawn as `rand` draws."""
     return random_numbers.sample(P.randn_p, creation.shape_entries(shape), seed, offsets)
+
+
+def rand4x(shape, seed, offsets=None):
+    """Four independent uniform float32 tensors in [0, 1) from one Philox draw per element (Triton's
+    `tl.rand4x`: about 4x cheaper than four `rand` calls), at `rand`'s offsets."""
+    return random_numbers.sample(P.rand4x_p, creation.shape_entries(shape), seed, offsets)
 
 
 def randint(shape, seed, low, high):

@@ -57,6 +57,21 @@ def test_low_memory_dropout_masks_forward_and_backward_alike():
     torch.testing.assert_close(y[y != 0], x[y != 0] / 0.75)
 
 
-def test_rand4x_has_no_counterpart_yet():
-    with pytest.raises(NotImplementedError, match="helion.language.rand4x"):
-        hl.rand4x(1, None)
+def _triple_dropout(x: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(x)
+    (n,) = x.shape
+    for tile in hl.tile(n):
+        base = hl.tile_index(tile).to(torch.int64)
+        r0, r1, r2, _ = hl.rand4x(seed=42, offsets=base)
+        keep = (r0 > 0.1) & (r1 > 0.2) & (r2 > 0.3)
+        out[tile] = x[tile] * keep.to(x.dtype)
+    return out
+
+
+@pytest.mark.parametrize("block_size", [16, 64])
+def test_hl_rand4x_draws_four_words_at_the_given_offsets(block_size):
+    kernel = helion.kernel(_triple_dropout, config=helion.Config(block_sizes=[block_size]))
+    x = torch.randn(300)
+    r0, r1, r2, _ = philox.rand4x(torch.tensor(42), torch.arange(300))
+    expected = x * ((r0 > 0.1) & (r1 > 0.2) & (r2 > 0.3)).to(x.dtype)
+    torch.testing.assert_close(kernel(x), expected, rtol=0, atol=0)

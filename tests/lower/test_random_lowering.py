@@ -193,3 +193,27 @@ def test_on_gpu_rand_and_randint_match_the_interpreter_bit_for_bit():
     interpreted = tfn.interpret(torch_spellings)(x)
     assert _bits_equal(compiled[0].cpu(), interpreted[0].cpu())
     assert torch.equal(compiled[2].cpu(), interpreted[2].cpu())
+
+
+@tfn.jit
+def four_draws(x, seed: int):
+    outs = [torch.empty_like(x) for _ in range(5)]
+    for tm, tn in tl.tile(x.shape):
+        r0, r1, r2, r3 = tl.rand4x([tm, tn], seed)
+        outs[0][tm, tn], outs[1][tm, tn], outs[2][tm, tn], outs[3][tm, tn] = r0, r1, r2, r3
+        outs[4][tm, tn] = tl.rand([tm, tn], seed)
+    return outs
+
+
+@SETTINGS
+@given(data=st.data())
+def test_rand4x_is_four_philox_words_and_its_first_is_rand(data):
+    x = torch.zeros(37, 70)
+    config = data.draw(tt.configs(four_draws, x, 11))
+    got = four_draws.lower(x, 11, config=config).compile()(x, 11)  # Triton's own tl.rand4x / tl.rand
+    expected = philox.rand4x(torch.tensor(11), _global((37, 70)))
+    assert all(_bits_equal(g, e) for g, e in zip(got, expected))
+    assert _bits_equal(got[0], got[4])  # one Philox draw: its first word is tl.rand's
+    assert all(_bits_equal(g, i) for g, i in zip(got, tfn.interpret(four_draws)(x, 11)))
+    assert len({g.sum().item() for g in got[:4]}) == 4  # four different streams
+    assert all(((g >= 0) & (g < 1)).all() for g in got)

@@ -18,7 +18,7 @@ from .autotuner import FRAGMENTS
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "register_block_size",
            "static_range", "Tile", "specialize", "register_tunable", "tile_index", "tile_begin",
            "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod", "atomic_add", "atomic_and",
-           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "randint",
+           "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "rand4x", "randint",
            "split", "join"]
 
 
@@ -83,6 +83,11 @@ def cumprod(input_tensor, dim, reverse=False):
 def rand(shape, seed, device=None, offsets=None):
     """Uniform float32 in [0, 1) from `seed` and each element's global index (`tilefn.lang.rand`)."""
     return _lang.rand(shape, seed, offsets)
+
+
+def rand4x(seed, offsets, device=None):
+    """Four uniform float32 tensors shaped like `offsets`, from one Philox draw per offset (`tilefn.lang.rand4x`)."""
+    return _lang.rand4x([], seed, offsets)
 
 
 def randint(shape, low, high, seed, device=None):
@@ -157,7 +162,7 @@ _MISSING = {
     "associative_scan": ": use torch.cumsum / torch.cumprod on tiles",
     "signal": "", "wait": "", "inline_triton": "", "inline_asm_elementwise": "",
     "subscript": ": index with None / slices on the value instead",
-    "rand4x": "", "register_reduction_dim": "",
+    "register_reduction_dim": "",
 }
 
 for _name, _why in _MISSING.items():

@@ -412,6 +412,8 @@ def _random(em: Emitter, eqn):
         em.emit(f"{word} = tl.randint({seed}, {offsets}).to(tl.int32, bitcast=True).to(tl.int64)")
         low, high = eqn.params["low"], eqn.params["high"]
         em.assign(eqn.outputs[0], f"({low} + tl.abs({word}) % {high - low}).to(tl.int32)")
+    elif eqn.prim is p.rand4x_p:
+        em.emit(f"{', '.join(em(v) for v in eqn.outputs)} = tl.rand4x({seed}, {offsets})")
     else:
         em.assign(eqn.outputs[0], f"{_TL_RANDOM[eqn.prim]}({seed}, {offsets})")
 

@@ -196,17 +196,18 @@ def _integer_scalar_or_tensor(t) -> bool:
     return not (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool)
 
 
-def _random_rule(dtype):
+def _random_rule(dtype, outputs: int = 1):
     def rule(seed, offsets, **params):
         if not (_integer_scalar_or_tensor(seed) and _integer_scalar_or_tensor(offsets)) or shape_of(seed):
             raise TypeError("takes an integer scalar seed and integer offsets")
-        return (TensorType(shape_of(offsets), dtype),)
+        return (TensorType(shape_of(offsets), dtype),) * outputs
 
     return rule
 
 
 for _prim in p.RANDOM:
-    ABSTRACT_EVAL.add(_prim, _random_rule(torch.int32 if _prim is p.randint_p else torch.float32))
+    ABSTRACT_EVAL.add(_prim, _random_rule(torch.int32 if _prim is p.randint_p else torch.float32,
+                                          4 if _prim is p.rand4x_p else 1))
 
 
 @ABSTRACT_EVAL.register(p.rng_seed_p)

@@ -66,6 +66,11 @@ def rand(seed, offsets) -> torch.Tensor:
     return uniform(philox(seed, offsets)[0])
 
 
+def rand4x(seed, offsets) -> tuple[torch.Tensor, ...]:
+    """Four independent uniform float32 in [0, 1) per offset, one per Philox word (`tl.rand4x`)."""
+    return tuple(map(uniform, philox(seed, offsets)))
+
+
 def randn(seed, offsets) -> torch.Tensor:
     """Standard normal float32 per offset (`tl.randn`: Box-Muller on the first two words). log, sqrt
     and cos are rounded once from float64: the device's own may differ in the last bits."""

@@ -124,7 +124,8 @@ dot_p = primitive("dot")
 rand_p = primitive("rand")
 randn_p = primitive("randn")
 randint_p = primitive("randint")
-RANDOM = {rand_p: philox.rand, randn_p: philox.randn, randint_p: philox.randint}
+rand4x_p = primitive("rand4x")  # four outputs: one uniform per Philox word
+RANDOM = {rand_p: philox.rand, randn_p: philox.randn, randint_p: philox.randint, rand4x_p: philox.rand4x}
 rng_seed_p = primitive("rng_seed")  # a 1-element host tensor -> its value, an int64 seed
 
 tile_index_p = primitive("tile_index")
