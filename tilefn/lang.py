@@ -8,13 +8,13 @@ from .trace import atomics, indexing, tunables
 from .trace import primitives as P
 from .trace.ops import arrange, creation, matmul, random_numbers
 from .trace import state as st
-from .trace.loops import TileLoop, loop_dims_from
+from .trace.loops import TileLoop, barrier, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
            "register_block_size", "register_tunable", "static_range", "split", "join", "Tile", "atomic_add",
            "atomic_and", "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand",
-           "randn", "randint", "rand4x"]
+           "randn", "randint", "rand4x", "barrier"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):

@@ -233,7 +233,8 @@ def compile_for_gpu(kernel, *args, config: Config | None = None, arch: int = 90)
     compiler raises; returns Triton's CompiledKernel (`.asm["ptx"]`, `.asm["ttgir"]`, ...)."""
     jitted = as_traceable(kernel)
     program, _ = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None)
-    job = lower(program, config, interpret=False).compile_job()
-    if job is None:
+    jobs = lower(program, config, interpret=False).compile_jobs()
+    if not jobs:
         raise ValueError(f"{jitted.__name__} has no tile loops: no kernel to compile")
-    return backend.launch().compile_offline(*job, arch=arch)
+    compiled = [backend.launch().compile_offline(*job, arch=arch) for job in jobs]  # (each tl.barrier() phase)
+    return compiled[0]

@@ -13,6 +13,7 @@ from ..trace.arguments import path_source
 from ..trace.ir import Lit, Program, Var
 from ..trace.naming import op_name
 from ..trace.primitives import kernel_p, loop_p
+from ..trace.queries import phase_of
 from ..trace.types import HostType
 from . import backend
 from .aliasing import overlap_guards, refuse_overlap
@@ -47,6 +48,7 @@ class KernelSource:
     num_warps: int
     num_stages: int
     launch_grid: tuple = ()  # (g0, g1, g2); () means (grid, 1, 1)
+    phase_grids: tuple = ()  # with tl.barrier(): one (g0, 1, 1) per phase, launched in order with PHASE=k
 
 
 def _static(atom):
@@ -74,21 +76,29 @@ class KernelWriter:
         self._check_pid_type(loops)
         self.knobs = {id(loop): (self._loop_order(loop), em.knob("l2_groupings", loop) or 1)
                       for loop in loops if len(loop.params["dims"]) > 1}
-        counts = [self._tile_count(loop) for loop in loops]
-        total = max(sum(counts), 0)
+        phases = _phases(loops)
+        phase_grids = ()
         if self.config.pid_type == "xyz" and loops:
             launch_grid = self._xyz_grid(loops[0])
-        else:
-            launch_grid = (self._flat_sections(loops, counts, total), 1, 1)
+        elif len(phases) == 1:
+            launch_grid = (self._flat_sections(loops), 1, 1)
+        else:  # one launch per phase, the same kernel specialised on PHASE
+            for k, phase in enumerate(phases):
+                em.emit(f"if PHASE == {k}:")
+                em.depth += 1
+                phase_grids += ((self._flat_sections(phase), 1, 1),)
+                em.depth -= 1
+            launch_grid = phase_grids[0]
         blocks = {name: em.block(b) for b, name in em.block_names.items()}
-        signature = ", ".join(params + [f"{name}: tl.constexpr" for name in blocks])
+        phase_param = ["PHASE: tl.constexpr"] if phase_grids else []
+        signature = ", ".join(params + [f"{name}: tl.constexpr" for name in blocks] + phase_param)
         name = f"_{self.program.name}_kernel"
         helpers = "".join(KERNEL_HELPERS[h] + "\n\n" for h in sorted(em.needs_helpers))
         source = ("import triton\nimport triton.language as tl\n\n\n" + helpers +
                   f"@triton.jit\ndef {name}({signature}):\n" +
                   "\n".join(["    " + line for line in em.prologue] + em.lines) + "\n")
         return KernelSource(name, source, operands, blocks, math.prod(launch_grid),
-                            self.config.num_warps or 4, self.config.num_stages or 3, launch_grid)
+                            self.config.num_warps or 4, self.config.num_stages or 3, launch_grid, phase_grids)
 
     # --- the launch grid and the pid decomposition -----------------------------------------
     def _check_pid_type(self, loops) -> None:
@@ -100,9 +110,11 @@ class KernelWriter:
                 raise TilefnError(f"Config pid_type='xyz' maps at most 3 loop dimensions to program_id(0/1/2); "
                                   f"this loop has {len(loops[0].params['dims'])}", loops[0].source)
 
-    def _flat_sections(self, loops, counts, total) -> int:
+    def _flat_sections(self, loops) -> int:
         """`pid = tl.program_id(0)` (looped over virtual pids when persistent), one section per loop."""
-        em, pid_type = self.em, self.config.pid_type
+        em, pid_type, depth = self.em, self.config.pid_type, self.em.depth
+        counts = [self._tile_count(loop) for loop in loops]
+        total = max(sum(counts), 0)
         em.emit("pid = tl.program_id(0)")
         pid, programs = "pid", total
         if pid_type in ("persistent_blocked", "persistent_interleaved") and total > 0:
@@ -126,7 +138,7 @@ class KernelWriter:
             if len(loops) > 1:
                 em.depth -= 1
             start += count
-        em.depth = 1
+        em.depth = depth
         return programs
 
     def _xyz_grid(self, loop) -> tuple:
@@ -329,6 +341,14 @@ class KernelWriter:
 OFFLINE_SMS = 132  # an H100 SXM's SM count: persistent grids compiled with no GPU present
 
 
+def _phases(loops) -> list[list]:
+    """The top-level loops in phases (tl.barrier() separates them), in order; one phase without barriers."""
+    phases: dict[int, list] = {}
+    for loop in loops:
+        phases.setdefault(phase_of(loop), []).append(loop)
+    return [phases[k] for k in sorted(phases)] or [[]]
+
+
 def write_kernel(program: Program, config: Config, sites: Sites, interpret: bool) -> KernelSource | None:
     """The kernel of the rewritten `program` under `config`, its knobs read at `sites` (of its canonical form)."""
     if program.kernel is None:
@@ -396,9 +416,12 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
             consts[names(var)] = tensor
     for eqn in program.eqns:
         if eqn.prim is kernel_p:
-            if kernel.grid > 0:
-                suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
-                operands = ", ".join(names(v) + suffix for v in kernel.operands)
+            suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
+            operands = ", ".join(names(v) + suffix for v in kernel.operands)
+            if kernel.phase_grids:  # one launch per phase, in order (the stream orders them)
+                lines += [f"    _launch{k}(({', '.join(map(str, grid))}), {operands})"
+                          for k, grid in enumerate(kernel.phase_grids) if math.prod(grid) > 0]
+            elif kernel.grid > 0:
                 grid = kernel.launch_grid or (kernel.grid, 1, 1)
                 lines.append(f"    _launch(({', '.join(map(str, grid))}), {operands})")
             continue

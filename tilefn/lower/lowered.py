@@ -39,17 +39,27 @@ class Lowered:
         launch = ""
         if self.kernel:
             consts = ", ".join(f"{k}={v}" for k, v in self.kernel.constexprs.items())
-            launch = (f"# _launch(grid, *operands) runs {self.kernel.kernel_name}[grid](*operands, {consts}, "
+            launcher = "_launch{k}(grid, *operands)" if self.kernel.phase_grids else "_launch(grid, *operands)"
+            phase = ", PHASE=k" if self.kernel.phase_grids else ""
+            launch = (f"# {launcher} runs {self.kernel.kernel_name}[grid](*operands, {consts}{phase}, "
                       f"num_warps={self.kernel.num_warps}, num_stages={self.kernel.num_stages})\n")
         return f"{kernel}\n\n{launch}{self.host_source}"
 
-    def compile_job(self) -> tuple | None:
-        """Picklable arguments of `launch.precompile` for this kernel (None without a kernel)."""
+    def compile_jobs(self) -> list[tuple]:
+        """Picklable arguments of `launch.precompile`, one per launch of this kernel (one per phase
+        with tl.barrier(); none without a kernel)."""
         if self.kernel is None:
-            return None
+            return []
         k = self.kernel
-        return (k.kernel, k.kernel_name, [_signature_arg(v.type) for v in k.operands], dict(k.constexprs),
-                k.num_warps, k.num_stages)
+        return [(k.kernel, k.kernel_name, [_signature_arg(v.type) for v in k.operands], constexprs,
+                 k.num_warps, k.num_stages) for constexprs in self._launch_constexprs()]
+
+    def _launch_constexprs(self) -> list[dict]:
+        """The constexprs of each launch: the block sizes, and PHASE=k per phase with tl.barrier()."""
+        k = self.kernel
+        if not k.phase_grids:
+            return [dict(k.constexprs)]
+        return [{**k.constexprs, "PHASE": phase} for phase in range(len(k.phase_grids))]
 
     def compile(self):
         """The host function, with its kernel compiled (for CUDA) or interpreted (for CPU tensors)."""
@@ -57,10 +67,11 @@ class Lowered:
         if self.kernel is not None:
             k = self.kernel
             signature = [_signature_arg(v.type) for v in k.operands]
-            namespace["_launch"] = backend.launch().make_launcher(
-                k.kernel, k.kernel_name, signature_args=signature, constexprs=k.constexprs,
-                num_warps=k.num_warps, num_stages=k.num_stages, device=self.device,
-                cache_dir=self.cache_dir)
+            for phase, constexprs in enumerate(self._launch_constexprs()):
+                namespace[f"_launch{phase}" if k.phase_grids else "_launch"] = backend.launch().make_launcher(
+                    k.kernel, k.kernel_name, signature_args=signature, constexprs=constexprs,
+                    num_warps=k.num_warps, num_stages=k.num_stages, device=self.device,
+                    cache_dir=self.cache_dir)
         exec(compile(self.host_source, f"<tilefn launcher {self.program.name}>", "exec"), namespace)
         return namespace[self.program.name]
 

@@ -13,6 +13,7 @@ from ..errors import InvalidTileRange, LoopCarryError, ShapeError, TileBoundErro
 from . import state as st
 from .ir import Eqn, Region, Var, substitute, walk_eqns
 from .primitives import loop_p
+from .queries import phase_of
 from .proxies import BlockSize, BlockValue, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
 from .state import RegionBuilder
 from .statements import check_tile_loop
@@ -131,9 +132,10 @@ class TileLoop:
         body = substitute(Region(params, self.region.eqns, [out.ir_var for _, _, out in carries]), mapping)
         outputs = tuple(Var(out.ir_var.type) for _, _, out in carries)
         inputs = tuple(to_atom(b) for b in self.bounds) + tuple(init.ir_var for _, init, _ in carries)
-        eqn = Eqn(loop_p, inputs, outputs,
-                  {"dims": tuple(self.loop_dims), "region": body, "grid": self.top_level},
-                  user_source(3), state.new_site("loop"))
+        params = {"dims": tuple(self.loop_dims), "region": body, "grid": self.top_level}
+        if self.top_level and state.phase:
+            params["phase"] = state.phase  # after that many tl.barrier()s (see `barrier`)
+        eqn = Eqn(loop_p, inputs, outputs, params, user_source(3), state.new_site("loop"))
         self.region.closed = True
         del state.open_tiles[len(state.open_tiles) - sum(isinstance(h, Tile) for h in self.handles):]
         _name_device_values(state, exit_locals, self.region, self.handles)
@@ -261,3 +263,16 @@ def loop_dims_from(sizes_or_begin, end=None, block_size=None, grid=False):
     if len(blocks) != len(sizes):
         raise ShapeError(f"{len(sizes)} loop dimensions but {len(blocks)} block sizes")
     return [LoopDimSpec(b, e, bs, explicit, grid) for (b, e), bs in zip(sizes, blocks)], multi
+
+
+def barrier() -> None:
+    """`tl.barrier()` between top-level tile loops: every program of the loops before it finishes
+    before any of the loops after it starts (so they may read what the earlier ones wrote). Each
+    phase is its own launch of the kernel, ordered on the stream: no spin-wait, any pid_type."""
+    state = st.require()
+    if state.region is not None:
+        raise TracingError("tl.barrier() orders top-level tile loops: call it between two of them, "
+                           "not inside a tile loop")
+    if state.kernel is not None and any(phase_of(e) == state.phase for e in state.kernel.eqns):
+        state.phase += 1  # (a barrier with no loop before it in its phase orders nothing)
+

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from .ir import Program, walk_eqns
+from .ir import Eqn, Program, walk_eqns
 from .primitives import dot_p, loop_p
 from .types import TileDim
 
@@ -87,3 +87,8 @@ def inner_loops(program) -> list:
     """Nested `loop` equations, depth first: `range_*[i]` / `static_ranges[i]` apply to the i-th."""
     return [eqn for loop in grid_loops(program) for eqn in walk_eqns(loop.params["region"].eqns)
             if eqn.prim is loop_p and not eqn.params["grid"]]
+
+
+def phase_of(loop: Eqn) -> int:
+    """The phase of a top-level loop: how many tl.barrier()s come before it (each phase is a launch)."""
+    return loop.params.get("phase", 0)

@@ -47,6 +47,7 @@ class TraceState:
         self.captures: tuple = ()  # the kernel function's globals and closure cells (tilefn.trace.captures)
         self.captured: dict = {}  # Var of a captured tensor -> the Capture it is read through
         self.loops_closed = 0
+        self.phase = 0  # tl.barrier()s passed between top-level loops so far (each starts a phase)
         self.host_after_loop: list[tuple[int, Eqn]] = []  # (top-level loops closed so far, eqn)
         self.eqn_count = 0
 

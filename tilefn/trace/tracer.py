@@ -12,6 +12,7 @@ from .ir import Eqn, Lit, Program, Region, Var, walk_eqns
 from .naming import op_name
 from .primitives import ATOMIC, WRITES, kernel_p, load_p, store_p
 from .proxies import DeviceValue, HostTensor, Tile, TraceMode
+from .queries import phase_of
 from .tunables import check_claimed
 from .naming import kernel_name
 from .types import HostType, PyScalarType, host_type_of
@@ -55,17 +56,20 @@ def _outputs(result):
 
 
 def _check_loops_independent(loops) -> None:
-    """Top-level loops are sections of one launch and run concurrently: none may read what another writes
-    (atomics of several loops on one tensor commute; an atomic on what another loop stores does not)."""
-    written, stored = set(), set()
+    """Top-level loops of one phase are sections of one launch and run concurrently: none may read what
+    another writes (atomics of several loops on one tensor commute; an atomic on what another loop stores
+    does not). A tl.barrier() between loops starts a new phase, ordered after the earlier ones."""
+    written, stored, phase = set(), set(), 0
     for loop in loops:
+        if phase_of(loop) != phase:
+            written, stored, phase = set(), set(), phase_of(loop)
         inner = list(walk_eqns(loop.params["region"].eqns))
         for eqn in inner:
             if (eqn.prim is load_p and eqn.inputs[0] in written) or (eqn.prim in ATOMIC and eqn.inputs[0] in stored):
                 raise TracingError(
                     "this tile loop reads a tensor that an earlier top-level tile loop of the same kernel "
-                    "writes; all top-level loops run as one launch, concurrently. Split the kernel into "
-                    "two kernels (two functions) to order them", source=eqn.source)
+                    "writes; all top-level loops run as one launch, concurrently. Put tl.barrier() between "
+                    "the two loops (or split the kernel in two) to order them", source=eqn.source)
         written |= {e.inputs[0] for e in inner if e.prim in WRITES}
         stored |= {e.inputs[0] for e in inner if e.prim is store_p}
 

@@ -107,13 +107,15 @@ class Benchmarker:
         if not self.cuda or not configs:
             return
         self.prefetched.update(configs)
-        lowered = []
+        jobs, owners = [], []  # a job per launch (one per tl.barrier() phase), and its config
         for config in configs:
             try:
-                lowered.append(self.jitted.lower(*self.args, config=config).compile_job())
+                launches = self.jitted.lower(*self.args, config=config).compile_jobs() or [None]
             except Exception:
-                lowered.append(None)  # fails again, and is reported, when evaluated
-        for config, ok in zip(configs, compile_all(lowered, timeout=COMPILE_TIMEOUT)):
+                launches = [None]  # fails again, and is reported, when evaluated
+            jobs += launches
+            owners += [config] * len(launches)
+        for config, ok in zip(owners, compile_all(jobs, timeout=COMPILE_TIMEOUT)):
             if not ok:
                 self.broken.add(config)
 
