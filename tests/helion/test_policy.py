@@ -95,3 +95,57 @@ def test_bind_and_to_triton_code_refuse_as_calls_do():
     with pytest.raises(helion.exc.InvalidConfig, match="expected 3 block sizes"):
         kernel.bind((x,)).to_triton_code()
     assert "def " in kernel.bind((x,)).to_triton_code(helion.Config(block_sizes=[2, 4, 8]))
+
+
+def _two_level(x):
+    out = torch.empty_like(x)
+    for tm in hl.tile(x.size(0)):
+        acc = hl.zeros([tm], dtype=torch.float32)
+        for tk in hl.tile(x.size(1)):
+            acc = acc + x[tm, tk].sum(-1)
+        for ta, tb in hl.tile([x.size(1), 4]):  # a second, 2-d inner loop (no effect on out)
+            acc = acc + 0
+        out[tm, :] = (acc[:, None] + x[tm, :] * 0).to(out.dtype)
+    return out
+
+
+def test_helion_range_slots_skip_the_grid_loop_and_extra_inner_dims():
+    from tilefn.helion.policy import helion_range_slots
+    from tilefn.trace.tracer import trace
+
+    program = trace(_two_level, (torch.randn(8, 16),), {})
+    assert helion_range_slots(program) == [None, 0, 1, None]  # grid, inner 1-d, inner 2-d (two dims)
+
+
+# a list no longer than tilefn's inner loops is read as tilefn's (so a Config tilefn printed pastes back)
+@pytest.mark.parametrize("helion_list, tilefn_list", [([0, 2, 3, 0], [2, 3]), ([0, 2, 3], [2, 3]), ([0, 2], [0, 2])])
+def test_a_helion_range_list_lands_on_tilefn_inner_loops(helion_list, tilefn_list):
+    from tilefn.helion.policy import check_kernel
+
+    kernel = helion.kernel(_two_level)
+    x = torch.randn(8, 16)
+    config = check_kernel(kernel.jitted, (x,), helion.Config(block_sizes=[4, 8, 8, 4],
+                                                             range_unroll_factors=helion_list))
+    assert list(config.range_unroll_factors) == tilefn_list
+    bound = kernel.bind((x,))
+    expected = x.sum(-1, keepdim=True).expand_as(x)
+    run = bound.compile_config(helion.Config(block_sizes=[4, 8, 8, 4], range_unroll_factors=helion_list))
+    torch.testing.assert_close(run(x), expected)
+
+
+def test_tilefn_length_lists_pass_unchanged_and_extra_access_entries_are_dropped():
+    from tilefn.helion.policy import check_kernel
+
+    def thrice(a):
+        out = torch.empty_like(a)
+        for tile in hl.tile(a.size(0)):
+            out[tile] = a[tile] + a[tile] + a[tile]  # three source loads, one tilefn load
+        return out
+
+    kernel = helion.kernel(thrice)
+    a = torch.randn(32)
+    same = helion.Config(block_sizes=[16], indexing=["pointer", "block_ptr"])
+    assert check_kernel(kernel.jitted, (a,), same) == same
+    config = check_kernel(kernel.jitted, (a,), helion.Config(block_sizes=[16], indexing=["pointer"] * 3 + ["block_ptr"]))
+    assert list(config.indexing) == ["pointer", "pointer"]
+    torch.testing.assert_close(kernel.bind((a,)).compile_config(config)(a), a * 3)

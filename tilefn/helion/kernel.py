@@ -274,13 +274,17 @@ class BoundKernel:
         jitted = self.kernel.jitted
         flat = jitted.flat(self.args, {})
         key = signature_key(flat, {})
-        compiled = jitted.lower(*flat, config=config).compile()
+
+        def compile_for(args):  # Helion's refusals, and its Config lists in tilefn's slots
+            return jitted.lower(*args, config=check_kernel(jitted, args, config)).compile()
+
+        compiled = compile_for(flat)
 
         def run(*args, **kwargs):
             args = jitted.flat(args, kwargs)  # one value per parameter, as the launcher takes them
             if signature_key(args, {}) == key:
                 return compiled(*args)
-            return jitted.lower(*args, config=config).compile()(*args)
+            return compile_for(args)(*args)
 
         return run
 

@@ -3,7 +3,8 @@
 tilefn runs a function without tile loops as host code, drops a loop whose body stores nothing, and
 fills block sizes a Config leaves out with its defaults; Helion refuses all three, and so does its
 front end here (with `helion.exc`'s NoDeviceLoopsInKernel, EmptyDeviceLoopAfterDCE, InvalidConfig).
-A Helion Config's block sizes skip loops with a fixed block size; they are put in tilefn's slots here.
+A Helion Config's block sizes skip loops with a fixed block size, and its range_* lists hold an entry
+per top-level loop and per inner-loop dimension; both are put in tilefn's slots here.
 """
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ import attrs
 
 from ..config import Config as TfnConfig
 from ..errors import ConfigError, TilefnError
+from ..lower.passes import canonical
 from ..lower.rewrites.dce import has_effect
+from ..lower.sites import sites_of
+from ..trace.ir import walk_eqns
 from ..trace.primitives import kernel_p, loop_p
+from ..trace.queries import grid_loops
 from .config import Config
+
+RANGE_FIELDS = ("range_unroll_factors", "range_num_stages", "range_multi_buffers", "range_flattens",
+                "range_warp_specializes")
+ACCESS_FIELDS = ("indexing", "load_eviction_policies", "atomic_indexing")
 
 
 class NoDeviceLoop(TilefnError):
@@ -55,9 +64,64 @@ def helion_block_sizes(program, config):
     return Config.of(TfnConfig(**{**fields, "block_sizes": sizes}))
 
 
+def helion_range_slots(program) -> list:
+    """For each entry of a Helion range_* list, the tilefn inner loop it configures (None: none).
+    Helion lists an entry per top-level loop (its persistent range, which tilefn does not tune) and
+    one per dimension of each inner loop, in trace order; tilefn one per inner loop (its first dim's)."""
+    slots, inner = [], 0
+    for loop in grid_loops(program):
+        slots.append(None)
+        for eqn in walk_eqns(loop.params["region"].eqns):
+            if eqn.prim is loop_p:
+                slots += [inner] + [None] * (len(eqn.params["dims"]) - 1)
+                inner += 1
+    return slots
+
+
+def helion_lists(program, config):
+    """`config` with Helion's per-loop and per-access lists in tilefn's slots: range_* lists longer than
+    tilefn's inner loops are Helion's (`helion_range_slots`); access lists longer than tilefn's loads and
+    stores (Helion counts each source access, tilefn merges repeated loads) lose their extra entries,
+    which name accesses tilefn does not make."""
+    if config is None:
+        return config
+    sites = None
+    fields = {f.name: getattr(config, f.name) for f in attrs.fields(TfnConfig)}
+    changed = {}
+    for field in RANGE_FIELDS + ACCESS_FIELDS:
+        values = fields[field]
+        if not isinstance(values, (list, tuple)) or not values:
+            continue
+        if sites is None:
+            sites = sites_of(canonical(program))
+        count = len(sites.of_field(field))
+        if len(values) <= count:
+            continue
+        if field in RANGE_FIELDS:
+            slots = helion_range_slots(program)
+            if len(values) <= len(slots):
+                mine = [None] * count
+                for slot, value in zip(slots, values):
+                    if slot is not None and slot < count:
+                        mine[slot] = value
+                changed[field] = _fill(field, mine)
+        else:
+            changed[field] = values[:count]
+    return config if not changed else Config.of(TfnConfig(**{**fields, **changed}))
+
+
+_RANGE_DEFAULTS = {"range_unroll_factors": 0, "range_num_stages": 0, "range_multi_buffers": None,
+                   "range_flattens": None, "range_warp_specializes": None}
+
+
+def _fill(field: str, values: list) -> list:
+    """Entries Helion left out (a shorter list) take its defaults."""
+    return [_RANGE_DEFAULTS[field] if v is None else v for v in values]
+
+
 def check_kernel(jitted, args, config=None):
     """`check_program` on the Program `jitted` traces for `args` (under `config`'s tunables); returns
-    `config` with its block sizes in tilefn's slots (`helion_block_sizes`)."""
+    `config` with its block sizes and lists in tilefn's slots (`helion_block_sizes`, `helion_lists`)."""
     program = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None)[0]
     check_program(program)
-    return helion_block_sizes(program, config)
+    return helion_lists(program, helion_block_sizes(program, config))
