@@ -466,3 +466,22 @@ def test_compile_config_takes_a_call_with_a_defaulted_function_argument():
     run = helion.kernel(config=helion.Config(block_sizes=[8]))(shifted).bind((x,)).compile_config()
     torch.testing.assert_close(run(x), x + 1)
     torch.testing.assert_close(run(x, lambda v: v * 3), x * 3)
+
+
+def test_helion_key_argument_joins_the_specialization_key():
+    import tilefn.helion as helion
+    import tilefn.helion.language as hl
+
+    def double(x):
+        out = torch.empty_like(x)
+        for tile in hl.tile(x.size(0)):
+            out[tile] = x[tile] * 2
+        return out
+
+    kernel = helion.kernel(double, key=lambda x: x.shape[0] > 16, autotune_effort="none")
+    a, b = torch.randn(8), torch.randn(8)
+    assert kernel.specialization_key((a,)) == kernel.specialization_key((b,))
+    assert kernel.specialization_key((a,)) != kernel.specialization_key((torch.randn(32),))
+    torch.testing.assert_close(kernel(a), a * 2)
+    aot = helion.aot_kernel(key=lambda x: 0, autotune_effort="none")(double)
+    torch.testing.assert_close(aot(b), b * 2)

@@ -450,3 +450,21 @@ def test_no_correct_candidate_says_why_each_kind_failed():
     message = str(info.value)
     assert "1 raised TilefnError, first tfn.Config(block_sizes=[3]" in message and "power of two" in message
     assert "2 gave a wrong result" in message and "first tfn.Config(block_sizes=[2]" in message
+
+
+def test_a_key_function_tunes_each_key_value_once(evaluations):
+    x, y = inputs()
+    seen = []
+
+    def key(a, b):
+        seen.append(1)
+        return int(a.abs().sum() > 0)
+
+    tuned = tfn.tune(add, effort="quick", verbose=False, key=key)
+    for _ in range(2):
+        torch.testing.assert_close(tuned(x, y), x + y)
+    assert tuned.cache_info().tunings == 1
+    zeros = torch.zeros_like(x)
+    torch.testing.assert_close(tuned(zeros, y), y)  # the same signature, a new key value
+    assert tuned.cache_info().tunings == 2 and len(seen) >= 3  # the key is asked on every call
+    assert tuned.config_key((x, y)) != tuned.config_key((zeros, y))

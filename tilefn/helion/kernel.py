@@ -38,10 +38,11 @@ class _Tuned(TunedFunction):
     """tfn.tune's TunedFunction, plus: a fixed config (no tuning), Helion's config overrides,
     configs chosen by `kernel.autotune`, and the autotune log."""
 
-    def __init__(self, jitted, settings: Settings, *, fixed=None, configs=None, effort=None, use_cache=True):
+    def __init__(self, jitted, settings: Settings, *, fixed=None, configs=None, effort=None, use_cache=True,
+                 key=None):
         super().__init__(jitted, effort=effort or settings.autotune_effort, search=settings.autotune_search,
                          configs=configs, use_cache=use_cache, seed=settings.autotune_random_seed,
-                         verbose=settings.autotune_progress_bar, reference=settings.autotune_baseline_fn)
+                         verbose=settings.autotune_progress_bar, reference=settings.autotune_baseline_fn, key=key)
         self.settings, self.fixed = settings, fixed
 
     def pick_config(self, args):
@@ -129,10 +130,11 @@ class Kernel:
     `.jitted` is its `tfn.jit` kernel, `.tuned` the `TunedFunction` calls go to.
     """
 
-    def __init__(self, fn, *, configs=(), settings: Settings):
+    def __init__(self, fn, *, configs=(), settings: Settings, key=None):
         if isinstance(fn, Kernel):
             fn = fn.fn
         self.fn = fn
+        self.key = key  # Helion's key=: f(*args) -> a hashable that also picks the config
         self.configs = [Config.of(c) for c in configs]
         functools.update_wrapper(self, fn)
         self.name = fn.__name__
@@ -152,7 +154,7 @@ class Kernel:
         fixed = self.configs[0] if len(self.configs) == 1 and not settings.force_autotune else None
         self.tuned = _Tuned(self.jitted, settings, fixed=fixed,
                             configs=self.configs if len(self.configs) > 1 else None,
-                            use_cache=not settings.force_autotune)
+                            use_cache=not settings.force_autotune, key=self.key)
         self._eager = None
         if settings.ref_mode == "eager":
             self._eager = interpret(self.jitted, config=fixed)
@@ -207,7 +209,7 @@ class Kernel:
             raise TypeError(f"{self.name}.autotune() got unsupported options {sorted(options)}")
         tuner = _Tuned(self.jitted, self.settings_value,
                        configs=self.configs if len(self.configs) > 1 else None,
-                       effort="quick" if effort == "none" else effort, use_cache=not force)
+                       effort="quick" if effort == "none" else effort, use_cache=not force, key=self.key)
         tuner.__name__ = self.name
         best = Config.of(tuner.best_config(*args))
         self.tuned.set_config(args, best)
@@ -215,8 +217,9 @@ class Kernel:
         return best
 
     def specialization_key(self, args) -> tuple:
-        """What a call with `args` is compiled (and tuned) for: tensor metadata and static values."""
-        return signature_key(tuple(args), {})
+        """What a call with `args` is compiled (and tuned) for: tensor metadata and static values (and
+        the kernel's `key(*args)`, when it has one)."""
+        return self.tuned.config_key(self.jitted.flat(tuple(args), {}))
 
     def reset(self) -> None:
         """Forget traced programs, compiled kernels and tuned configs."""
@@ -298,8 +301,9 @@ class BoundKernel:
         return self.kernel(*args)
 
 
-def kernel(fn=None, *, config=None, configs=None, **settings):
-    """`@helion.kernel`, `@helion.kernel()`, `@helion.kernel(config=..., autotune_effort=..., ...)`."""
+def kernel(fn=None, *, config=None, configs=None, key=None, **settings):
+    """`@helion.kernel`, `@helion.kernel()`, `@helion.kernel(config=..., autotune_effort=..., ...)`.
+    `key`: a function of the arguments returning a hashable that also picks the config (Helion's)."""
     if config is not None and configs is not None:
         raise ValueError("helion.kernel: pass config= or configs=, not both")
     chosen = [config] if config is not None else list(configs or ())
@@ -309,13 +313,13 @@ def kernel(fn=None, *, config=None, configs=None, **settings):
     built = Settings.build(**settings)
 
     def decorate(f):
-        return Kernel(f, configs=chosen, settings=built)
+        return Kernel(f, configs=chosen, settings=built, key=key)
 
     return decorate if fn is None else decorate(fn)
 
 
 def aot_kernel(fn=None, *, config=None, configs=None, batched=None, collect_fn=None, measure_fn=None,
-               **settings):
+               key=None, **settings):
     """`@helion.aot_kernel()`: a kernel whose configs are chosen per argument signature, ahead of
     time in Helion, and here by tuning once per signature with the on-disk cache of tuned configs
     (`tfn.tune`'s table of shipped configs is tilefn's way to ship them). Helion's collect and
@@ -327,7 +331,7 @@ def aot_kernel(fn=None, *, config=None, configs=None, batched=None, collect_fn=N
 
         warnings.warn(f"helion.aot_kernel: {given} have no effect in tilefn (configs are tuned per "
                       "signature and cached)", stacklevel=2)
-    return kernel(fn, config=config, configs=configs, **settings)
+    return kernel(fn, config=config, configs=configs, key=key, **settings)
 
 
 __all__ = ["kernel", "aot_kernel", "Kernel", "BoundKernel"]

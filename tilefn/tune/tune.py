@@ -30,7 +30,8 @@ class TunedFunction:
     """
 
     def __init__(self, jitted, effort: str = "quick", search: str = "default", configs=None,
-                 use_cache: bool = True, seed: int = 0, verbose: bool = True, table=None, reference=None):
+                 use_cache: bool = True, seed: int = 0, verbose: bool = True, table=None, reference=None,
+                 key=None):
         if effort not in BUDGETS["cuda"]:
             raise ValueError(f"effort must be one of {sorted(BUDGETS['cuda'])}, got {effort!r}")
         if search not in SEARCHES:
@@ -39,6 +40,7 @@ class TunedFunction:
         self.effort, self.search, self.configs = effort, search, list(configs) if configs else None
         self.use_cache, self.seed, self.verbose = use_cache, seed, verbose
         self.reference = reference  # f(*args) -> the outputs candidates must match (None: the default config's)
+        self.key_fn = key  # f(*args) -> a hashable that also picks the config (None: the signature alone)
         self.shipped = tables.read(table)  # configs a library ships: used as they are, never tuned
         self._configs = SignatureCache()  # signature key -> the Config its calls run
         self._rows: dict[tuple, tuple] = {}  # signature key -> (device name, signature text)
@@ -50,18 +52,27 @@ class TunedFunction:
     def best_config(self, *args) -> Config:
         """The winning Config for these arguments (tuning now if this signature is new)."""
         args = self.jitted.flat(args, {})
-        return self._configs.get_or_make(signature_key(args, {}), lambda: self.pick_config(args))
+        return self._configs.get_or_make(self.config_key(args), lambda: self.pick_config(args))
 
     def known_config(self, *args) -> Config | None:
         """The Config calls with these arguments run, if one is picked or set already (never tunes)."""
         args = self.jitted.flat(args, {})
-        return self._configs.get(signature_key(args, {}))
+        return self._configs.get(self.config_key(args))
 
     def set_config(self, args, config: Config) -> None:
         """Run `config` for `args`' signature from now on (instead of what was picked or tuned)."""
         args = self.jitted.flat(tuple(args), {})
-        self._configs.set(signature_key(args, {}), config)
-        self._executables.discard(self.jitted.key(args))
+        self._configs.set(self.config_key(args), config)
+        self._executables.discard(self._executable_key(args))
+
+    def config_key(self, args) -> tuple:
+        """What picks a config for flat `args`: their signature key, and `key(*args)` when given."""
+        key = signature_key(args, {})
+        return key if self.key_fn is None else (key, self.key_fn(*args))
+
+    def _executable_key(self, args) -> tuple:
+        key = self.jitted.key(args)  # the signature and the kernel's captured values, as the jit's
+        return key if self.key_fn is None else (key, self.key_fn(*args))
 
     def signatures(self) -> list:
         """The signature keys (`tilefn.signature_cache.signature_key`) with a config so far, oldest first."""
@@ -71,7 +82,7 @@ class TunedFunction:
         """How a new signature's config is picked (once per signature; override to change it): the
         shipped table's, else the on-disk cache's (if it still lowers), else the search's."""
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
-        row = self._rows[signature_key(args, {})] = (cache.device_name(device), tables.signature_text(args))
+        row = self._rows[self.config_key(args)] = (cache.device_name(device), tables.signature_text(args))
         shipped = tables.lookup(self.shipped, *row)
         if shipped is not None:
             return shipped
@@ -80,6 +91,8 @@ class TunedFunction:
         cache_key = cache.cache_key(program, device) + f"-{self.effort}-{self.search}"
         if self.configs:  # a stable digest: hash() of strings differs from one process to the next
             cache_key += "-" + hashlib.sha256(repr(self.configs).encode()).hexdigest()[:16]
+        if self.key_fn is not None:  # each key value is tuned (and cached) on its own
+            cache_key += "-key" + hashlib.sha256(repr(self.key_fn(*args)).encode()).hexdigest()[:16]
         best = cache.load(cache_key, check=lambda c: self.jitted.lower(*args, config=c)) if self.use_cache else None
         if best is None:
             best = self._search(spec, args, device, cache_key)
@@ -118,12 +131,12 @@ class TunedFunction:
         last = self._executables.last
         if last is not None and last[0](args):
             return last[1](*args)
-        key = self.jitted.key(args)  # the signature and the kernel's captured values, as the jit's
+        key = self._executable_key(args)
         executable = self._executables.get(key)
         if executable is None:
             executable = self._executables.get_or_make(key, lambda: self._compile(args))
-        if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
-            self._executables.remember(args, executable, self.jitted.captures_unchanged())
+        if self.key_fn is None and not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+            self._executables.remember(args, executable, self.jitted.captures_unchanged())  # (grads go by the op)
         return executable(*args)
 
     def _compile(self, args):
@@ -161,12 +174,14 @@ class TunedFunction:
 
 
 def tune(fn, effort: str = "quick", search: str = "default", configs=None, use_cache: bool = True,
-         seed: int = 0, verbose: bool = True, table=None, reference=None) -> TunedFunction:
+         seed: int = 0, verbose: bool = True, table=None, reference=None, key=None) -> TunedFunction:
     """A tuned version of `fn` (a function or a `tfn.jit` kernel): see TunedFunction.
 
     `table`: shipped configs (a mapping or a JSON file from `TunedFunction.table()`, see
     `tilefn.tune.table`); a signature it lists on this device runs its config without tuning.
     `reference`: a function of the kernel's arguments (eager PyTorch, say) whose outputs, and the
     arguments it leaves, every candidate must match; default: what the default config computes.
+    `key`: a function of the kernel's arguments returning a hashable; calls whose signature and key
+    agree share a config (a new key value tunes again), as Helion's `key=`.
     """
-    return TunedFunction(fn, effort, search, configs, use_cache, seed, verbose, table, reference)
+    return TunedFunction(fn, effort, search, configs, use_cache, seed, verbose, table, reference, key)
