@@ -68,6 +68,7 @@ def cases():
         ("embedding", "embedding", "embedding", (emb_i, emb_w), 2 * 16384 * 1024 * 2, "GB/s"),
         ("softmax_backward", "softmax_backward", "softmax_backward", (x_soft, x_soft.clone()), 3 * _nbytes(x_soft), "GB/s"),
         ("matmul", "matmul", "matmul", (a_mm, b_mm), 2 * 4096 ** 3, "TFLOP/s"),
+        ("linear", "linear", "linear", (a_mm, b_mm), 2 * 4096 ** 3, "TFLOP/s"),
         ("matmul_bias_relu", "matmul_epilogue", "matmul_bias_relu", (a_mm, b_mm, bias), 2 * 4096 ** 3, "TFLOP/s"),
         ("bmm", "bmm", "bmm", (bmm_a, bmm_b), 2 * 64 * 512 ** 3, "TFLOP/s"),
     ]

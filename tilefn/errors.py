@@ -56,6 +56,10 @@ def user_source(depth: int = 1) -> SourceInfo | None:
     return SourceInfo(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
 
 
+class MatmulAccumulationWarning(UserWarning):
+    """`acc += a @ b` in a loop: the product is rounded to its own dtype and added outside the matrix unit."""
+
+
 class TilefnError(Exception):
     """Base class: a problem in the user's kernel or its inputs."""
 
