@@ -54,6 +54,7 @@ def cases():
     bmm_a, bmm_b = _randn(64, 512, 512), _randn(64, 512, 512)
     emb_w = _randn(65536, 1024)
     emb_i = torch.randint(0, 65536, (16384,), device="cuda")
+    qkv = tuple(_randn(4, 32, 4096, 128) for _ in range(3))
     return [
         ("add", "add", "add", (big, big.clone()), 3 * _nbytes(big), "GB/s"),
         ("exp", "exp", "exp", (big,), 2 * _nbytes(big), "GB/s"),
@@ -71,6 +72,7 @@ def cases():
         ("linear", "linear", "linear", (a_mm, b_mm), 2 * 4096 ** 3, "TFLOP/s"),
         ("matmul_bias_relu", "matmul_epilogue", "matmul_bias_relu", (a_mm, b_mm, bias), 2 * 4096 ** 3, "TFLOP/s"),
         ("bmm", "bmm", "bmm", (bmm_a, bmm_b), 2 * 64 * 512 ** 3, "TFLOP/s"),
+        ("attention", "attention", "attention", qkv, 4 * 4 * 32 * 4096 ** 2 * 128, "TFLOP/s"),
     ]
 
 

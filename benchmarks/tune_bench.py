@@ -38,6 +38,10 @@ def cases():
         ("layer_norm", "layer_norm", "layer_norm",
          lambda: (torch.randn(16384, 8192, device="cuda", dtype=BF16), torch.randn(8192, device="cuda", dtype=BF16),
                   torch.randn(8192, device="cuda", dtype=BF16)), "copy"),
+        ("linear", "linear", "linear", lambda: (torch.randn(4096, 4096, device="cuda", dtype=BF16),
+                                                 torch.randn(4096, 4096, device="cuda", dtype=BF16)), "cublas"),
+        ("attention", "attention", "attention",
+         lambda: tuple(torch.randn(4, 32, 4096, 128, device="cuda", dtype=BF16) for _ in range(3)), "sdpa"),
     ]
 
 
@@ -73,11 +77,13 @@ def main():
                 ms = do_bench(run, return_mode="median")
                 if ceiling == "cublas":
                     fractions.append(do_bench(lambda: a @ b, return_mode="median") / ms)
+                elif ceiling == "sdpa":
+                    fractions.append(do_bench(lambda: module.reference(*args), return_mode="median") / ms)
                 else:
                     copy_ms = do_bench(lambda: dst.copy_(src), return_mode="median")
                     fractions.append(nbytes / ms / (2 * src.numel() * src.element_size() / copy_ms))
                 times.append(ms)
-            unit = "cuBLAS" if ceiling == "cublas" else "copy"
+            unit = {"cublas": "cuBLAS", "sdpa": "SDPA"}.get(ceiling, "copy")
             return statistics.median(times), f"{100 * statistics.median(fractions):.0f}% of {unit}"
         for effort in opts.efforts.split(","):
             with tempfile.TemporaryDirectory() as cache:

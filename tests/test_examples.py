@@ -20,7 +20,7 @@ from tilefn.testing import assert_matches
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NAMES = ["add", "exp", "sum", "long_sum", "softmax", "softmax_backward", "layer_norm", "rms_norm",
-         "welford", "matmul", "linear", "bmm", "matmul_epilogue", "cross_entropy", "embedding", "geglu",
+         "welford", "matmul", "linear", "attention", "bmm", "matmul_epilogue", "cross_entropy", "embedding", "geglu",
          "swiglu", "jagged_sum"]
 NOT_KERNELS = {"demo", "_util"}
 # (atol, rtol) per output dtype; bfloat16 outputs are rounded once at the end of the kernel.

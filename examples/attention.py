@@ -1,0 +1,57 @@
+"""Attention forward (flash style: online softmax over key tiles, nothing of size seq^2 in memory).
+
+q, k, v: [batch, heads, seq, head_dim]; each program owns a tile of query rows of one head, walks the
+key/value tiles, keeps a running max `m` and sum `l` of the exponentials, and rescales its
+accumulator when the max grows. exp2 with log2(e) folded into the scale, as FlashAttention does.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+import tilefn as tfn
+from tilefn import lang as tl
+
+SIZES = {"small": (2, 3, 50, 16), "large": (4, 32, 4096, 128)}
+LOG2E = 1.4426950408889634
+
+
+@tfn.jit
+def attention(q, k, v):
+    batch, heads, seq, dim = q.shape
+    q3, k3, v3 = (t.reshape(batch * heads, seq, dim) for t in (q, k, v))
+    out = torch.empty_like(q3)
+    scale = LOG2E / math.sqrt(dim)
+    for tbh, tm in tl.tile([batch * heads, seq], block_size=[1, None]):
+        qb = q3[tbh, tm, :]
+        m_i = tl.full([tbh, tm], float("-inf"), dtype=torch.float32)
+        l_i = tl.zeros([tbh, tm], dtype=torch.float32)
+        acc = tl.zeros([tbh, tm, dim], dtype=torch.float32)
+        for tn in tl.tile(seq):
+            scores = tl.dot(qb, k3[tbh, tn, :].transpose(1, 2), out_dtype=torch.float32) * scale
+            m_new = torch.maximum(m_i, scores.amax(-1))
+            p = torch.exp2(scores - m_new[:, :, None])
+            alpha = torch.exp2(m_i - m_new)
+            l_i = l_i * alpha + p.sum(-1)
+            acc = torch.baddbmm(acc * alpha[:, :, None], p.to(v3.dtype), v3[tbh, tn, :])
+            m_i = m_new
+        out[tbh, tm, :] = (acc / l_i[:, :, None]).to(out.dtype)
+    return out.view(batch, heads, seq, dim)
+
+
+def reference(q, k, v):
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+def make_inputs(device, dtype, size="small"):
+    b, h, s, d = SIZES[size]
+    return tuple(torch.randn(b, h, s, d, device=device, dtype=dtype) for _ in range(3))
+
+
+KERNELS = (attention,)
+
+if __name__ == "__main__":
+    from _util import run_example
+
+    run_example(KERNELS, reference, make_inputs, dtypes=(torch.float32, torch.bfloat16))
