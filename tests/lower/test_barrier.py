@@ -15,8 +15,8 @@ from tilefn.errors import TracingError
 def split_k(a, b, parts: int):
     m, k = a.shape
     _, n = b.shape
-    partial = torch.zeros(parts, m, n)
-    out = torch.empty(m, n)
+    partial = torch.zeros(parts, m, n, device=a.device)
+    out = torch.empty(m, n, device=a.device)
     chunk = k // parts
     for p, tm, tn in tl.tile([parts, m, n], block_size=[1, None, None]):
         acc = tl.zeros([tm, tn])

@@ -284,3 +284,18 @@ def test_host_code_cannot_read_tensor_values():
 
     with pytest.raises(HostReadsDevice, match="host code reads the value of a tensor"):
         tfn.make_ir(kernel)(torch.randn(4))
+
+
+def test_a_host_allocation_on_another_device_than_the_arguments_is_refused_at_its_line():
+    def forgot_device(x):
+        scratch = torch.zeros(x.shape[0], device="meta")  # (on a GPU: torch.zeros(n) without device=)
+        out = torch.empty_like(x)
+        for t in tl.tile(x.shape[0]):
+            scratch[t] = x[t]
+            out[t] = x[t]
+        return out
+
+    with pytest.raises(TracingError, match=r"torch.zeros\(...\) makes a tensor on meta, but the kernel's other "
+                                           r"tensors are on cpu; pass device=") as info:
+        tfn.jit(forgot_device)(torch.randn(8))
+    assert "scratch = torch.zeros" in str(info.value)

@@ -82,7 +82,26 @@ def _kernel_eqn(state) -> Eqn:
         for x in eqn.inputs:
             if isinstance(x, Var) and isinstance(x.type, HostType) and x not in operands:
                 operands.append(x)
+    _check_one_device(state, operands)
     return Eqn(kernel_p, operands, (), {"region": region})
+
+
+def _check_one_device(state, operands) -> None:
+    """Every tensor the kernel touches is on one device: a host allocation that forgot `device=` would
+    hand the GPU a CPU address (an illegal memory access, or garbage), so it is refused, naming it."""
+    devices = {str(v.type.device) for v in operands}
+    if len(devices) <= 1:
+        return
+    main = max(devices, key=lambda d: sum(str(v.type.device) == d for v in operands))
+    for eqn in [*state.host_eqns, *(e for _, e in state.host_after_loop)]:
+        odd = [v for v in eqn.outputs if v in operands and str(v.type.device) != main]
+        if odd:
+            raise TracingError(f"torch.{op_name(eqn.params['fn'])}(...) makes a tensor on {odd[0].type.device}, "
+                               f"but the kernel's other tensors are on {main}; pass device= (e.g. "
+                               "`device=x.device`) so every tensor a tile loop touches is on one device",
+                               source=eqn.source)
+    raise TracingError(f"the tensors this kernel's tile loops touch are on several devices: {sorted(devices)} "
+                       "(a captured global tensor, say); move them to one device")
 
 
 def _split_host_after_loops(state, kernel_writes):
