@@ -249,3 +249,38 @@ def test_only_very_wide_rows_are_reduced_in_chunks():
     assert wide.reduction_loops == (8192,) and wide.num_warps == 16
     narrow = default_config(tfn.make_ir(row_softmax)(torch.empty(4, 16384)))
     assert narrow.reduction_loops == ()
+
+
+def linear(x, w):
+    m, k = x.shape
+    n, _ = w.shape
+    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
+    for tm, tn in tl.tile([m, n]):
+        acc = tl.zeros([tm, tn], dtype=torch.float32)
+        for tk in tl.tile(k):
+            acc = torch.addmm(acc, x[tm, tk], w[tn, tk].T)
+        out[tm, tn] = acc.to(out.dtype)
+    return out
+
+
+def _default(kernel, *args):
+    return tfn.jit(kernel).lower(*args).config
+
+
+@pytest.mark.parametrize("dtype, size, wide", [(torch.bfloat16, 4096, True), (torch.bfloat16, 1024, False),
+                                               (torch.float32, 4096, False)])
+def test_large_16_bit_products_take_128x256_tiles_grouped_for_l2(dtype, size, wide):
+    x, y = torch.empty(size, size, dtype=dtype), torch.empty(size, size, dtype=dtype)
+    config = _default(matmul, x, y)
+    assert (list(config.block_sizes), list(config.l2_groupings)) == (
+        ([128, 256, 64], [8]) if wide else ([128, 128, 64], []))
+
+
+def test_a_tile_the_product_takes_transposed_is_loaded_through_a_descriptor():
+    x, w = torch.randn(256, 64), torch.randn(96, 64)
+    config = _default(linear, x, w)
+    assert list(config.indexing) == ["pointer", "tensor_descriptor", "pointer"]  # x, w, the store
+    assert _default(matmul, x, w.T.contiguous()).indexing == "pointer"
+    torch.testing.assert_close(tfn.jit(linear)(x, w), x @ w.T, atol=1e-4, rtol=1e-4)
+    odd = torch.randn(96, 50)  # rows of 200 bytes: no descriptor can take them
+    assert _default(linear, torch.randn(256, 50), odd).indexing == "pointer"
