@@ -23,20 +23,21 @@ def attention(q, k, v):
     q3, k3, v3 = (t.reshape(batch * heads, seq, dim) for t in (q, k, v))
     out = torch.empty_like(q3)
     scale = LOG2E / math.sqrt(dim)
-    for tbh, tm in tl.tile([batch * heads, seq], block_size=[1, None]):
-        qb = q3[tbh, tm, :]
-        m_i = tl.full([tbh, tm], float("-inf"), dtype=torch.float32)
-        l_i = tl.zeros([tbh, tm], dtype=torch.float32)
-        acc = tl.zeros([tbh, tm, dim], dtype=torch.float32)
+    for bh, tm in tl.tile([batch * heads, seq], block_size=[1, None]):
+        head = bh.begin  # one (batch, head) per program: its values are 2-d [rows, dim]
+        qb = q3[head, tm, :]
+        m_i = tl.full([tm], float("-inf"), dtype=torch.float32)
+        l_i = tl.zeros([tm], dtype=torch.float32)
+        acc = tl.zeros([tm, dim], dtype=torch.float32)
         for tn in tl.tile(seq):
-            scores = tl.dot(qb, k3[tbh, tn, :].transpose(1, 2), out_dtype=torch.float32) * scale
+            scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
             m_new = torch.maximum(m_i, scores.amax(-1))
-            p = torch.exp2(scores - m_new[:, :, None])
+            p = torch.exp2(scores - m_new[:, None])
             alpha = torch.exp2(m_i - m_new)
             l_i = l_i * alpha + p.sum(-1)
-            acc = torch.baddbmm(acc * alpha[:, :, None], p.to(v3.dtype), v3[tbh, tn, :])
+            acc = torch.addmm(acc * alpha[:, None], p.to(v3.dtype), v3[head, tn, :])
             m_i = m_new
-        out[tbh, tm, :] = (acc / l_i[:, :, None]).to(out.dtype)
+        out[head, tm, :] = (acc / l_i[:, None]).to(out.dtype)
     return out.view(batch, heads, seq, dim)
 
 
