@@ -269,32 +269,59 @@ def _block_size(ctx, eqn):
 
 
 def _python_index(entries, atoms, sizes):
-    """The torch index for a load/store, and the gather index (clamped into bounds)."""
-    atoms, index, axis = list(atoms), [], 0
+    """The torch index for a load/store, the operands left over, and its overhangs: (axis from the end
+    of the result, valid lanes, lanes) per bounded tile running past its axis. Gather indices are clamped
+    into bounds."""
+    atoms, index, axis, overhangs, rank = list(atoms), [], 0, [], 0  # rank: result axes so far
     for entry in entries:
         kind = entry[0]
         if kind == "new":
             index.append(None)
+            rank += 1
             continue
         if kind == "tile":
             tile = atoms.pop(0)
-            index.append(slice(tile.begin, tile.end))
+            stop = min(tile.end, entry[1]) if len(entry) > 1 else tile.end
+            if stop < tile.end:
+                overhangs.append((rank, max(stop - tile.begin, 0), tile.end - tile.begin))
+            index.append(slice(tile.begin, stop))
+            rank += 1
         elif kind == "slice":
             index.append(slice(entry[1], entry[2]))
+            rank += 1
         elif kind == "int":
             index.append(entry[1])
         elif kind == "scalar":
             index.append(_as_int(atoms.pop(0)))
         else:  # a gather or a point
-            index.append(atoms.pop(0).long().clamp(0, sizes[axis] - 1))
+            gathered = atoms.pop(0).long()
+            index.append(gathered.clamp(0, sizes[axis] - 1))
+            rank += gathered.ndim
         axis += 1
-    return tuple(index), atoms
+    return tuple(index), atoms, [(axis - rank, valid, lanes) for axis, valid, lanes in overhangs]
+
+
+def _padded(value, overhangs):
+    """A value read through overhanging tiles, padded with zeros to the tiles' lanes."""
+    for axis, valid, lanes in overhangs:
+        shape = list(value.shape)
+        shape[axis] = lanes - valid
+        value = torch.cat([value, torch.zeros(shape, dtype=value.dtype, device=value.device)], dim=axis)
+    return value
+
+
+def _trimmed(value, overhangs):
+    """The lanes of a value (broadcast from the right) that fall inside the tensor through overhanging tiles."""
+    for axis, valid, _ in overhangs:
+        if value.ndim >= -axis and value.shape[axis] != 1:
+            value = value.narrow(axis, 0, valid)
+    return value
 
 
 @rule(p.load_p)
 def _load(ctx, eqn, tensor, *rest):
-    index, rest = _python_index(eqn.params["index"], rest, tensor.shape)
-    value = tensor[index].clone()
+    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor.shape)
+    value = _padded(tensor[index].clone(), overhangs)
     if eqn.params["masked"]:
         value = torch.where(rest[0], value, torch.zeros((), dtype=value.dtype, device=value.device))
     return (value,)
@@ -302,12 +329,12 @@ def _load(ctx, eqn, tensor, *rest):
 
 @rule(p.store_p)
 def _store(ctx, eqn, tensor, *rest):
-    index, rest = _python_index(eqn.params["index"], rest, tensor.shape)
-    value = rest[0]
+    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor.shape)
+    value = _trimmed(rest[0], overhangs)
     if eqn.params["masked"]:
         if any(e[0] == "gather" for e in eqn.params["index"]):
             raise TracingError("tfn.interpret does not support masked scatter stores yet", source=eqn.source)
-        value = torch.where(rest[1], value, tensor[index])
+        value = torch.where(_trimmed(rest[1], overhangs), value, tensor[index])
     tensor[index] = value
     return ()
 
@@ -352,9 +379,10 @@ def _cas(old, expected, value):
 
 @rule(*p.ATOMIC)
 def _atomic(ctx, eqn, tensor, *rest):
-    index, values = _python_index(eqn.params["index"], rest, tensor.shape)
+    index, values, overhangs = _python_index(eqn.params["index"], rest, tensor.shape)
     update = _cas if eqn.prim is p.atomic_cas_p else p.ATOMICS[eqn.prim]
-    return (_atomic_update(tensor, index, update, values),)
+    values = [_trimmed(v, overhangs) for v in values]
+    return (_padded(_atomic_update(tensor, index, update, values), overhangs),)
 
 
 def interpret(fn, config: Config | None = None):

@@ -1,7 +1,8 @@
 """Loads and stores: indexing host tensors with tiles inside a tile loop.
 
-An index is a tuple of entries, one per axis (plus `("new",)` for None): `("tile",)`, `("slice", start,
-stop)`, `("int", i)`, `("scalar",)` (a 0-d device value), `("gather",)` (a tensor of indices, its dims
+An index is a tuple of entries, one per axis (plus `("new",)` for None): `("tile",)` (or `("tile", size)`
+for a tile whose range may run past the axis's `size`: lanes at or past it are masked off, loads read 0
+and stores drop them), `("slice", start, stop)`, `("int", i)`, `("scalar",)` (a 0-d device value), `("gather",)` (a tensor of indices, its dims
 placed where it stands) and `("point",)` (a coordinate tensor of the access's whole shape: the
 scatter spellings give one per axis, so lane i writes target[c0[i], c1[i], ...]). Entries of
 `OPERAND_KINDS` take one input each, in order after the target.
@@ -15,7 +16,7 @@ from .host import const_var
 from .ops.creation import full_like_shape
 from . import state as st
 from .ir import Var
-from .primitives import broadcast_to_p, convert_p, load_p, store_p
+from .primitives import broadcast_to_p, convert_p, iota_p, load_p, store_p
 from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
 from .types import broadcast_shapes
 
@@ -26,13 +27,18 @@ def tensor_var(tensor):
     return tensor.ir_var if isinstance(tensor, HostTensor) else const_var(tensor)
 
 
-def _check_tile_fits(tile: Tile, size: int, axis: int):
-    begin, end, explicit = tile.static_begin, tile.static_end, tile.explicit_range
-    if end is None:
-        return
-    if (explicit and end > size) or (not explicit and (begin, end) != (0, size)):
-        rng = f"[{begin}, {end})" if explicit else f"of size {end}"
-        raise ShapeError(f"a tile over a range {rng} indexes dimension {axis}, which has size {size}")
+def _tile_entry(tile: Tile, size: int) -> tuple:
+    """A tile's index entry on an axis of `size`: bounded by it when its static range runs past it (as
+    Helion, which masks such accesses: the tile of `[x | y]` reading `x`). A dynamic range is trusted."""
+    end = tile.static_end
+    return ("tile", size) if end is not None and end > size else ("tile",)
+
+
+def _strided(start: int, count: int, step: int) -> DeviceValue:
+    """The int32 positions start, start + step, ... (`count` of them) a strided slice reads."""
+    if count == 0:
+        raise ShapeError("a strided slice selecting no element inside a tile loop")
+    return apply(iota_p, start=0, stop=count, dtype=torch.int32) * step + start
 
 
 class Point:
@@ -76,17 +82,25 @@ def index_spec(tensor_type, index):
             continue
         size = tensor_type.shape[axis]
         if isinstance(item, Tile):
-            _check_tile_fits(item, size, axis)
             check_in_scope(item)
-            entries.append(("tile",))
+            entries.append(_tile_entry(item, size))
             inputs.append(item)
             shape.append(item.dim)
         elif isinstance(item, slice):
+            if any(isinstance(v, (DeviceValue, Tile)) for v in (item.start, item.stop, item.step)):
+                raise ShapeError("slices inside a tile loop need static bounds (ints); index with a tile "
+                                 "or an index tensor (t.index + k) for positions known only on the device")
+            if item.step is not None and item.step <= 0:
+                raise ShapeError("slice step must be positive (as in torch); flip the result with torch.flip")
             start, stop, step = item.indices(size)
-            if step != 1 or any(isinstance(v, (DeviceValue, Tile)) for v in (item.start, item.stop)):
-                raise ShapeError("slices inside a tile loop need static bounds and step 1")
-            entries.append(("slice", start, stop))
-            shape.append(stop - start)
+            if step == 1:
+                entries.append(("slice", start, stop))
+                shape.append(stop - start)
+            else:  # a strided slice: a gather of start, start + step, ...
+                positions = _strided(start, len(range(start, stop, step)), step)
+                entries.append(("gather",))
+                inputs.append(positions)
+                shape.extend(positions.shape)
         elif isinstance(item, bool) or not isinstance(item, (int, DeviceValue)):
             raise ShapeError(f"can't index a tensor with {type(item).__name__} inside a tile loop")
         elif isinstance(item, int):

@@ -103,6 +103,9 @@ def arange(start, end=None, step=1, *, dtype=None, **kwargs):
         return to(tile.index - tile.begin, dtype or torch.int32)  # 0, 1, ... on the tile's lanes
     if end is None:
         start, end = 0, start
-    if step != 1 or not all(isinstance(v, int) for v in (start, end)):
-        raise ShapeError("arange inside a tile loop needs static int bounds and step 1")
-    return apply(iota_p, start=start, stop=end, dtype=dtype or torch.int32)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end, step)) or step == 0:
+        raise ShapeError("arange inside a tile loop needs static int bounds and a nonzero int step")
+    if step == 1:
+        return apply(iota_p, start=start, stop=end, dtype=dtype or torch.int32)
+    count = len(range(start, end, step))
+    return to(apply(iota_p, start=0, stop=count, dtype=torch.int32) * step + start, dtype or torch.int32)
