@@ -13,7 +13,7 @@ from .rule_table import RuleTable
 from .trace import primitives as p
 from .trace.host import evaluate_host
 from .trace.ir import Lit, Program
-from .trace.types import TileDim
+from .trace.types import TileDim, lanes_dim
 from .traced import as_traced
 
 RULES = RuleTable("interpreter rule")  # Primitive -> (ctx, eqn, *input values) -> output values
@@ -37,7 +37,13 @@ class Context:
         self.env: dict = {}
 
     def resolve(self, shape) -> list[int]:
-        return [self.tiles[d.tile].end - self.tiles[d.tile].begin if isinstance(d, TileDim) else d for d in shape]
+        return [self.extent(d) if isinstance(d, TileDim) else d for d in shape]
+
+    def extent(self, dim: TileDim) -> int:
+        """A tile's valid lanes (a block's full lanes for a dim no tile walks)."""
+        if dim.tile is None:
+            return self.block_sizes[dim.block]
+        return self.tiles[dim.tile].end - self.tiles[dim.tile].begin
 
 
 def _read(env, atom):
@@ -266,6 +272,24 @@ def _tile_id(ctx, eqn, tile):
 @rule(p.block_size_p)
 def _block_size(ctx, eqn):
     return (_int32(ctx, ctx.block_sizes[eqn.params["block"]]),)
+
+
+def _lane_slices(ctx, shape, dims) -> tuple:
+    """The index of the tiles' valid lanes in a value over their blocks' full lanes."""
+    extents = {lanes_dim(d.block): ctx.extent(d) for d in dims}
+    return tuple(slice(0, extents[d]) if d in extents else slice(None) for d in shape)
+
+
+@rule(p.lanes_view_p)
+def _lanes_view(ctx, eqn, x):
+    return (x[_lane_slices(ctx, eqn.inputs[0].type.shape, eqn.params["dims"])],)
+
+
+@rule(p.lanes_merge_p)
+def _lanes_merge(ctx, eqn, new, old):
+    out = old.clone()
+    out[_lane_slices(ctx, eqn.inputs[1].type.shape, eqn.params["dims"])] = new
+    return (out,)
 
 
 def _python_index(entries, atoms, sizes):

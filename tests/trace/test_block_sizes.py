@@ -98,20 +98,3 @@ def test_a_block_size_is_no_python_int():
 
     with pytest.raises(TracingError, match="not a Python int"):
         tfn.make_ir(kernel)(torch.randn(8))
-
-
-def test_a_block_size_shape_entry_outside_its_loop_is_a_clear_error():
-    def kernel(x):
-        m, n = x.shape
-        out = torch.empty([m], device=x.device)
-        bn = tl.register_block_size(n)
-        for tm in tl.tile(m):
-            acc = tl.zeros([tm, bn])  # no loop over bn is open here
-            for tn in tl.tile(n, block_size=bn):
-                acc = acc + x[tm, tn]
-            out[tm] = acc.sum(1)
-        return out
-
-    with pytest.raises(ShapeError, match="outside any tile loop it sizes") as info:
-        tfn.make_ir(kernel)(torch.randn(4, 8))
-    assert "acc = tl.zeros([tm, bn])" in str(info.value)
