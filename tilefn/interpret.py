@@ -414,7 +414,8 @@ def interpret(fn, config: Config | None = None):
     kernel = as_traced(fn)
 
     def run(*args, **kwargs):
-        program, tensors = kernel.trace_and_bind(args, kwargs, config.tunables if config is not None else None)
+        program, tensors = kernel.trace_and_bind(args, kwargs, config.tunables if config is not None else None,
+                                                 config.block_sizes if config is not None else None)
         return run_program(program, tensors, config)
 
     return run

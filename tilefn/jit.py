@@ -36,7 +36,8 @@ class JitFunction(TracedFunction):
         """The Program for these arguments, traced with `config`'s tunables, lowered to Triton under
         `config` (default: this jit's config, else the heuristics)."""
         config = config if config is not None else self.config
-        program, _ = self.trace_and_bind(args, kwargs, config.tunables if config is not None else ())
+        program, _ = self.trace_and_bind(args, kwargs, config.tunables if config is not None else (),
+                                         config.block_sizes if config is not None else ())
         return lower(program, config, settings=Settings.from_env(print_output_code=self.print_output_code))
 
     def def_vjp(self, bwd):

@@ -73,21 +73,6 @@ def test_a_block_size_as_a_shape_entry_is_the_tile_it_sizes(m, n, bm, bn):
     torch.testing.assert_close(tfn.jit(shape_entries, config=config)(x), expected)
 
 
-def test_host_arithmetic_on_a_block_size_is_a_clear_error():
-    def kernel(x):
-        n = x.size(0)
-        bs = tl.register_block_size(n)
-        tiles = (n + bs - 1) // bs  # host code: the block size is not known yet
-        out = torch.empty_like(x)
-        for i in tl.grid(tiles):
-            out[i] = x[i]
-        return out
-
-    with pytest.raises(TracingError, match="only code inside a tile loop") as info:
-        tfn.make_ir(kernel)(torch.randn(8))
-    assert "tiles = (n + bs - 1) // bs" in str(info.value)
-
-
 def test_a_block_size_is_no_python_int():
     def kernel(x):
         bs = tl.register_block_size(x.size(0))

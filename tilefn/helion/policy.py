@@ -58,6 +58,7 @@ def helion_block_sizes(program, config):
 def check_kernel(jitted, args, config=None):
     """`check_program` on the Program `jitted` traces for `args` (under `config`'s tunables); returns
     `config` with its block sizes in tilefn's slots (`helion_block_sizes`)."""
-    program = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None)[0]
+    program = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None,
+                                    config.block_sizes if config is not None else None)[0]
     check_program(program)
     return helion_block_sizes(program, config)

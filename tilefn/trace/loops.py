@@ -33,6 +33,8 @@ def _is_static(v):
 
 
 def _bound(v, what):
+    if isinstance(v, BlockSize):  # an int in host code (the traced Config's), a device scalar in a loop
+        v = v.value()
     if isinstance(v, Tile):
         raise TileBoundError(f"a tile is given as the {what[:-1]} of a tile loop; loop over its range with "
                              "tl.tile(t.begin, t.end) (or over the sizes with tl.tile(x.size(0)))")
