@@ -7,7 +7,6 @@ import attrs
 import torch
 
 from .config import Config
-from .errors import TracingError
 from .lower.defaults import complete_config
 from .rule_table import RuleTable
 from .trace import primitives as p
@@ -292,11 +291,14 @@ def _lanes_merge(ctx, eqn, new, old):
     return (out,)
 
 
-def _python_index(entries, atoms, sizes):
+def _python_index(entries, atoms, tensor):
     """The torch index for a load/store, the operands left over, and its overhangs: (axis from the end
     of the result, valid lanes, lanes) per bounded tile running past its axis. Gather indices are clamped
-    into bounds."""
+    into bounds. With a gather, every axis is indexed by a tensor placed on its result axes (torch would
+    zip several gathers, or move them to the front past a slice)."""
     atoms, index, axis, overhangs, rank = list(atoms), [], 0, [], 0  # rank: result axes so far
+    sizes, device = tensor.shape, tensor.device
+    placed = []  # (per axis) its index, the result axis it starts at or None: an int
     for entry in entries:
         kind = entry[0]
         if kind == "new":
@@ -309,20 +311,34 @@ def _python_index(entries, atoms, sizes):
             if stop < tile.end:
                 overhangs.append((rank, max(stop - tile.begin, 0), tile.end - tile.begin))
             index.append(slice(tile.begin, stop))
+            placed.append((torch.arange(tile.begin, max(stop, tile.begin), device=device), rank))
             rank += 1
         elif kind == "slice":
             index.append(slice(entry[1], entry[2]))
+            placed.append((torch.arange(entry[1], entry[2], device=device), rank))
             rank += 1
-        elif kind == "int":
-            index.append(entry[1])
-        elif kind == "scalar":
-            index.append(_as_int(atoms.pop(0)))
+        elif kind in ("int", "scalar"):
+            index.append(entry[1] if kind == "int" else _as_int(atoms.pop(0)))
+            placed.append((torch.tensor(index[-1], device=device), None))
         else:  # a gather or a point
-            gathered = atoms.pop(0).long()
-            index.append(gathered.clamp(0, sizes[axis] - 1))
+            gathered = atoms.pop(0).long().clamp(0, sizes[axis] - 1)
+            index.append(gathered)
+            if len(entry) > 1:  # ("gather", "same")
+                rank -= gathered.ndim
+            placed.append((gathered, rank))
             rank += gathered.ndim
         axis += 1
-    return tuple(index), atoms, [(axis - rank, valid, lanes) for axis, valid, lanes in overhangs]
+    overhangs = [(axis - rank, valid, lanes) for axis, valid, lanes in overhangs]
+    if any(entry[0] == "gather" for entry in entries):
+        index = tuple(_on_axes(value, start, rank) for value, start in placed)
+    return tuple(index), atoms, overhangs
+
+
+def _on_axes(value, start, rank):
+    """`value` (an index tensor) viewed on result axes start, start + 1, ... of a rank-`rank` result."""
+    if start is None:
+        return value.reshape([1] * rank)
+    return value.reshape([1] * start + list(value.shape) + [1] * (rank - start - value.ndim))
 
 
 def _padded(value, overhangs):
@@ -344,7 +360,7 @@ def _trimmed(value, overhangs):
 
 @rule(p.load_p)
 def _load(ctx, eqn, tensor, *rest):
-    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor.shape)
+    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor)
     value = _padded(tensor[index].clone(), overhangs)
     if eqn.params["masked"]:
         value = torch.where(rest[0], value, torch.zeros((), dtype=value.dtype, device=value.device))
@@ -353,11 +369,15 @@ def _load(ctx, eqn, tensor, *rest):
 
 @rule(p.store_p)
 def _store(ctx, eqn, tensor, *rest):
-    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor.shape)
+    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor)
     value = _trimmed(rest[0], overhangs)
+    if eqn.params["masked"] and any(e[0] == "gather" for e in eqn.params["index"]):
+        mask = _trimmed(rest[1], overhangs)
+        shape = torch.broadcast_shapes(value.shape, mask.shape)
+        mask = mask.expand(shape)  # only the lanes it keeps write (a masked-off lane may share their element)
+        tensor[tuple(i.expand(shape)[mask] for i in index)] = value.expand(shape)[mask]
+        return ()
     if eqn.params["masked"]:
-        if any(e[0] == "gather" for e in eqn.params["index"]):
-            raise TracingError("tfn.interpret does not support masked scatter stores yet", source=eqn.source)
         value = torch.where(_trimmed(rest[1], overhangs), value, tensor[index])
     tensor[index] = value
     return ()
@@ -403,7 +423,7 @@ def _cas(old, expected, value):
 
 @rule(*p.ATOMIC)
 def _atomic(ctx, eqn, tensor, *rest):
-    index, values, overhangs = _python_index(eqn.params["index"], rest, tensor.shape)
+    index, values, overhangs = _python_index(eqn.params["index"], rest, tensor)
     update = _cas if eqn.prim is p.atomic_cas_p else p.ATOMICS[eqn.prim]
     values = [_trimmed(v, overhangs) for v in values]
     return (_padded(_atomic_update(tensor, index, update, values), overhangs),)

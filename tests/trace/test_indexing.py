@@ -94,7 +94,7 @@ def _configs(data, kernel, *args):
     return [data.draw(tt.configs(kernel, *args))]
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(data=hs.data(), m=hs.integers(1, 9), n1=hs.integers(1, 40), n2=hs.integers(1, 40))
 def test_a_tile_wider_than_a_source_reads_it_masked(data, m, n1, n2):
     x, y = torch.randn(m, n1), torch.randn(m, n2)
@@ -180,3 +180,89 @@ def test_slices_that_torch_refuses_or_that_need_device_bounds():
         tfn.interpret(backwards)(torch.randn(4, 4))
     with pytest.raises(ShapeError, match="slices inside a tile loop need static bounds"):
         tfn.interpret(device_bound)(torch.randn(4, 4))
+
+
+def outer_rows_cols(a, rows: int, cols: int):
+    """Two 1-d index tensors (aranges) in one load: an outer product, as Helion's `A[tile, rows, cols]`."""
+    out = torch.empty([a.size(0), rows, cols], dtype=a.dtype, device=a.device)
+    for t in tl.tile(a.size(0)):
+        out[t, :, :] = a[t, tl.arange(0, rows), tl.arange(0, cols)] * 2
+    return out
+
+
+def broadcast_gather(a, idx):
+    """Index tensors of 2 dims broadcast together (torch's rule): a[i[:, None], j[None, :]]."""
+    out = torch.empty([idx.size(0), a.size(1)], dtype=a.dtype, device=a.device)
+    for t in tl.tile(idx.size(0)):
+        out[t, :] = a[idx[t][:, None], torch.arange(a.size(1))[None, :]]
+    return out
+
+
+def gather_rows(a, idx):
+    out = torch.empty([idx.size(0), a.size(1)], dtype=a.dtype, device=a.device)
+    for t in tl.tile(idx.size(0)):
+        out[t, :] = a[idx[t], :]
+    return out
+
+
+def grouped_fill(out, offsets):
+    """A masked store through two index tensors: rows of group g (past its end masked off) get g + 1."""
+    for g in tl.grid(offsets.size(0) - 1):
+        rows = offsets[g] + tl.arange(0, 8)
+        cols = tl.arange(0, 8)
+        keep = (rows < offsets[g + 1])[:, None] & (cols < out.size(1))[None, :]
+        tl.store(out, [rows, cols], torch.ones([8, 8], dtype=out.dtype) * (g + 1).to(out.dtype), extra_mask=keep)
+    return out
+
+
+def _grouped(out, offsets):
+    for g in range(offsets.numel() - 1):
+        out[offsets[g]:offsets[g + 1]] = g + 1
+    return out
+
+
+@settings(max_examples=6, deadline=None)
+@given(data=hs.data(), b=hs.integers(1, 9), rows=hs.integers(1, 6), cols=hs.integers(1, 7),
+       n=hs.integers(1, 30), seed=hs.integers(0, 999))
+def test_several_index_tensors_in_one_access(data, b, rows, cols, n, seed):
+    torch.manual_seed(seed)
+    a = torch.randn(b, 6, 7)
+    assert_matches(outer_rows_cols, lambda a, r, c: a[:, :r, :c] * 2, a, rows, cols,
+                   configs=_configs(data, outer_rows_cols, a, rows, cols))
+    table, idx = torch.randn(10, 5), torch.randint(0, 10, (n,))
+    for kernel in (broadcast_gather, gather_rows):
+        assert_matches(kernel, lambda a, i: a[i], table, idx, configs=_configs(data, kernel, table, idx))
+
+
+@settings(max_examples=6, deadline=None)
+@given(data=hs.data(), lengths=hs.lists(hs.integers(0, 8), min_size=1, max_size=5), d=hs.integers(1, 8))
+def test_a_masked_store_through_index_tensors(data, lengths, d):
+    offsets = torch.tensor([0] + lengths).cumsum(0)
+    out = torch.zeros(int(offsets[-1]) + 1, d)
+    assert_matches(grouped_fill, _grouped, out, offsets, configs=_configs(data, grouped_fill, out, offsets))
+
+
+def test_several_index_tensors_compile_for_hopper():
+    a, table, idx = torch.randn(4, 6, 7), torch.randn(10, 5), torch.randint(0, 10, (9,))
+    compile_for_gpu(outer_rows_cols, a, 4, 3)
+    compile_for_gpu(broadcast_gather, table, idx)
+    compile_for_gpu(grouped_fill, torch.zeros(7, 4), torch.tensor([0, 2, 5, 6]))
+
+
+def test_index_tensors_that_cannot_broadcast_together():
+    def apart(a, idx):
+        out = torch.empty([idx.size(0), 1, 4], dtype=a.dtype)
+        for t in tl.tile(idx.size(0)):
+            out[t, :, :] = a[idx[t][:, None], :, torch.arange(4)[None, :]]
+        return out
+
+    def mismatched(a, idx):
+        out = torch.empty([idx.size(0), 3], dtype=a.dtype)
+        for t in tl.tile(idx.size(0)):
+            out[t, :] = a[idx[t][:, None], torch.arange(3)[None, :, None]]
+        return out
+
+    with pytest.raises(ShapeError, match="must stand next to each other"):
+        tfn.interpret(apart)(torch.randn(5, 3, 4), torch.randint(0, 5, (6,)))
+    with pytest.raises(ShapeError, match="do not broadcast together"):
+        tfn.interpret(mismatched)(torch.randn(5, 3), torch.randint(0, 5, (6,)))

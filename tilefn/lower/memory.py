@@ -199,6 +199,8 @@ def address(em: Emitter, eqn, shape):
         else:
             index = rest.pop(0)
             g = index.type.rank
+            if len(entry) > 1:  # ("gather", "same"): over the result axes of the gather before it
+                axis -= g
             sub = ", ".join(["None"] * axis + [":"] * g + ["None"] * (rank - axis - g))
             offset = f"{em(index)}[{sub}]" if rank > g else em(index)
             axis += g
