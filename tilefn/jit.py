@@ -12,7 +12,7 @@ from .signature_cache import SignatureCache
 from .trace.ops.matmul import DOT_PRECISIONS
 
 _compiling = torch.compiler.is_compiling  # (Dynamo reads it as True while it traces)
-from .traced import TracedFunction, as_traced
+from .traced import TracedFunction, as_traced, refuse_nested_call
 
 
 class JitFunction(TracedFunction):
@@ -63,6 +63,7 @@ class JitFunction(TracedFunction):
         last = self._executables.last
         if last is not None and last[0](args):
             return last[1](*args)
+        refuse_nested_call(self)
         try:
             key = self.key(args, self.config.tunables if self.config is not None else ())
         except ArgumentError:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import functools
 
 from .config import Config
-from .errors import ArgumentError, TilefnError
+from .errors import ArgumentError, TilefnError, TracingError
 from .signature_cache import SignatureCache, signature_key
 from .trace.arguments import read
 from .trace.binding import Binder
 from .trace.captures import capture_key, captures_of
+from .trace import state as trace_state
 from .trace.host_blocks import host_read
 from .trace.ir import Program
 from .trace.tracer import trace
@@ -81,6 +82,15 @@ class TracedFunction:
             return trace(self.fn, flat, {}, tunables, self.dot_precision, block_sizes)
         except TilefnError as exc:
             raise exc.with_traceback(None) from None
+
+
+def refuse_nested_call(kernel: TracedFunction) -> None:
+    """A kernel called while another is traced (its arguments would be proxies) is a clear error."""
+    if trace_state.current() is not None:
+        name = f"the kernel {kernel.__name__}()" if hasattr(kernel, "__name__") else "a kernel"
+        raise TracingError(f"{name} is called while another kernel is traced: kernels do not nest "
+                           "(each is one launch). Call it outside the outer kernel, or make the shared code a "
+                           "plain Python function (no @jit) that the kernel calls in its tile loop")
 
 
 def _values(block_sizes, blocks) -> tuple:

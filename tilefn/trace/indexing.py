@@ -157,6 +157,8 @@ def load(tensor, index, extra_mask=None):
 @HOOKS.register("store")
 def store(tensor, index, value, extra_mask=None):
     var = tensor_var(tensor)
+    if isinstance(value, DeviceValue):
+        check_in_scope(value)  # (a value from a finished loop: say so before its shape does not fit)
     entries, inputs, shape = index_spec(var.type, index)
     value = _as_stored_value(value, shape, var.type.dtype)
     _refuse_gathered_update(var, entries, inputs, value)

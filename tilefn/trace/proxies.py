@@ -148,7 +148,9 @@ class Tile(Proxy):
                               "loop over several sizes with `tl.tile([m, n])`")
 
     def __bool__(self):
-        return True
+        raise TracingError("a tile is used as a Python bool (`if tile:`, `tile and ...`): a tile is always there, "
+                           "so this tests nothing. Test its indices on the device, e.g. "
+                           "torch.where(tile.index < n, a, b), or its bounds (tile.begin, tile.end)")
 
     def __index__(self):
         raise TracingError("a tile is used as a Python int (indexing a Python list or tuple with it?); a tile "
@@ -452,6 +454,9 @@ def check_in_scope(x):
     if isinstance(x, (DeviceValue, Tile)):
         state = st.require()
         if x.region.closed or state.region is None or not x.region.encloses(state.region):
+            if isinstance(x, Tile):
+                raise TracingError("a tile is used after its tile loop ended; use it inside the loop (store "
+                                   "what the loop computes into a tensor, or carry it in a loop-carried value)")
             raise TracingError(
                 "a value computed inside a tile loop is used after that loop ended. Only names "
                 "rebound in the loop to a new value (loop carries, e.g. `acc = acc + ...`) "
