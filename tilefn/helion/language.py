@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from .. import lang as _lang
-from ..lang import Tile, dot, grid, join, register_block_size, split, static_range, store, tile  # noqa: F401
+from ..lang import (Tile, dot, grid, jagged_tile, join, register_block_size, split, static_range, store,  # noqa: F401
+                    tile)
 from ..trace.atomics import SEMS as _SEMS
 from ..trace.proxies import DeviceValue as _DeviceValue
 from . import exc as _exc
@@ -19,7 +20,7 @@ __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "r
            "static_range", "Tile", "specialize", "register_tunable", "tile_index", "tile_begin",
            "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod", "atomic_add", "atomic_and",
            "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "randint",
-           "split", "join"]
+           "split", "join", "jagged_tile"]
 
 
 def zeros(shape, dtype=torch.float32, device=None):
@@ -151,7 +152,6 @@ def _missing(name: str, why: str = ""):
 
 
 _MISSING = {
-    "jagged_tile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
     "vtile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
     "reduce": ": use torch reductions (sum, amax, amin, prod, argmax, ...) on tiles",
     "associative_scan": ": use torch.cumsum / torch.cumprod on tiles",

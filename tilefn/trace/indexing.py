@@ -19,6 +19,7 @@ from .host import const_var
 from .ops.creation import full_like_shape
 from . import state as st
 from .ir import Var
+from .jagged import lane_mask
 from .primitives import broadcast_to_p, convert_p, iota_p, load_p, store_p
 from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
 from .types import broadcast_shapes
@@ -144,10 +145,19 @@ def _broadcast_tensor_indices(parts: list) -> list:
     return out
 
 
+def _with_lane_mask(shape, extra_mask):
+    """The access's extra mask with the jagged tiles' lanes past their ends masked off (`jagged.py`)."""
+    lanes = lane_mask(shape)
+    if lanes is None:
+        return extra_mask
+    return lanes if extra_mask is None else extra_mask & lanes
+
+
 @HOOKS.register("load")
 def load(tensor, index, extra_mask=None):
     var = tensor_var(tensor)
     entries, inputs, shape = index_spec(var.type, index)
+    extra_mask = _with_lane_mask(shape, extra_mask)
     if extra_mask is not None:
         inputs.append(extra_mask)
     return apply(load_p, var, *inputs, shape=shape, dtype=var.type.dtype, index=entries,
@@ -162,6 +172,7 @@ def store(tensor, index, value, extra_mask=None):
     entries, inputs, shape = index_spec(var.type, index)
     value = _as_stored_value(value, shape, var.type.dtype)
     _refuse_gathered_update(var, entries, inputs, value)
+    extra_mask = _with_lane_mask(shape, extra_mask)
     inputs.append(value)
     if extra_mask is not None:
         inputs.append(extra_mask)

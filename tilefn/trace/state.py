@@ -43,6 +43,7 @@ class TraceState:
         self.tile_vars: dict[int, Var] = {}  # tile number -> the var of its Tile handle
         self.tiles: dict = {}  # tile number -> its Tile handle (static bounds: tilefn.trace.ops.random)
         self.open_tiles: list = []  # the Tile handles of the loops open now, outermost first
+        self.jagged: dict = {}  # tile number of an open jagged loop -> its parent (tilefn.trace.jagged)
         self.hints: dict[Var, str] = {}
         self.consts: dict[int, tuple] = {}  # id(tensor) -> (Var, tensor)
         self.captures: tuple = ()  # the kernel function's globals and closure cells (tilefn.trace.captures)
