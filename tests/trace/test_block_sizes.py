@@ -12,7 +12,7 @@ import torch
 
 import tilefn as tfn
 from tilefn import lang as tl
-from tilefn.errors import ShapeError, TracingError
+from tilefn.errors import TracingError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 I32 = torch.int32

@@ -215,9 +215,10 @@ def _find_carries(entry, exit_locals, region, handles, body_types):
                 raise LoopCarryError(f"`{name}` and another carried name end the loop as one value")
             continue
         seen[id(value)] = init
-        if body_types.get(id(init), init.ir_var.type) != value.ir_var.type:
+        entering = body_types.get(id(init), init.ir_var.type)
+        if entering != value.ir_var.type:
             raise LoopCarryError(
-                f"loop-carried `{name}` enters the loop as {body_types.get(id(init), init.ir_var.type).render()} but leaves the body "
+                f"loop-carried `{name}` enters the loop as {entering.render()} but leaves the body "
                 f"as {value.ir_var.type.render()}; make them match (e.g. with .to(dtype))")
         carries.append((name, init, value))
     for name, init, _ in carries:
