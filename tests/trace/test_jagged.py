@@ -108,7 +108,16 @@ def test_jagged_tile_misuse_is_a_clear_error():
                 out[tb] = x[tb, tk].mean(dim=1)
         return out
 
+    def atomic_over(x, lengths):
+        out = torch.zeros_like(x)
+        for tb in tl.tile(x.size(0)):
+            for tk in tl.jagged_tile(lengths[tb]):
+                tl.atomic_add(out, [tb, tk], x[tb, tk])
+        return out
+
     x, lengths = torch.randn(4, 6), torch.tensor([1, 2, 3, 4])
+    with pytest.raises(TracingError, match="over a jagged tile's dim: atomics take no mask"):
+        tfn.make_ir(atomic_over)(x, lengths)
     with pytest.raises(ShapeError, match="every dim is an enclosing tile"):
         tfn.make_ir(host_parent)(x, lengths)
     with pytest.raises(ShapeError, match="without its parent's tiles"):
