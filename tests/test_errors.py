@@ -122,27 +122,6 @@ def test_indexing_with_too_many_indices():
     raises(ShapeError, kernel, X, marker="rank", match="indexing a 2-d tensor with 3 indices")
 
 
-def test_a_tile_on_a_dimension_of_another_size():
-    def kernel(x):
-        out = torch.empty_like(x)
-        for tm in tl.tile(x.size(0)):
-            out[tm, :] = x[:, tm]  # other-dim
-        return out
-
-    raises(ShapeError, kernel, X, marker="other-dim",
-           match="a tile over a range of size 10 indexes dimension 1, which has size 12")
-
-
-def test_explicit_range_past_the_end_of_a_dimension():
-    def kernel(x):
-        out = torch.empty_like(x)
-        for tm in tl.tile(2, 11):
-            out[tm, 0] = x[tm, 0]  # past-end
-        return out
-
-    raises(ShapeError, kernel, X, marker="past-end", match=r"a tile over a range \[2, 11\) indexes dimension 0")
-
-
 def test_storing_a_tile_of_the_wrong_shape():
     def kernel(x):
         out = torch.empty_like(x)

@@ -133,6 +133,29 @@ def test_def_vjp_gradients_equal_torch_autograd():
     torch.testing.assert_close(w.grad, w2.grad)
 
 
+@tfn.jit
+def exp_total(x):
+    """One new output (a 0-d host reduction of the kernel's values) whose backward reads the kernel's output."""
+    out = torch.empty_like(x)
+    for t in tl.tile(x.size(0)):
+        out[t] = torch.exp(x[t])
+    return torch.sum(out)
+
+
+@exp_total.def_vjp
+def _exp_total_backward(residuals, grad):
+    (x,), total = residuals
+    return (grad * torch.exp(x),) if total.ndim == 0 else (None,)
+
+
+def test_def_vjp_with_one_0d_output_saves_it_whole():
+    x = torch.randn(13, requires_grad=True)
+    total = exp_total(x)
+    torch.testing.assert_close(total, torch.exp(x.detach()).sum())
+    total.backward()
+    torch.testing.assert_close(x.grad, torch.exp(x.detach()))
+
+
 def test_def_vjp_under_compile_with_aot_autograd():
     x, w = torch.randn(16, requires_grad=True), torch.randn(16, requires_grad=True)
     compiled = torch.compile(lambda x, w: mul(x, w).sin().sum(), fullgraph=True, backend="aot_eager")

@@ -7,13 +7,12 @@ import attrs
 import torch
 
 from .config import Config
-from .errors import TracingError
 from .lower.defaults import complete_config
 from .rule_table import RuleTable
 from .trace import primitives as p
 from .trace.host import evaluate_host
 from .trace.ir import Lit, Program
-from .trace.types import TileDim
+from .trace.types import TileDim, lanes_dim
 from .traced import as_traced
 
 RULES = RuleTable("interpreter rule")  # Primitive -> (ctx, eqn, *input values) -> output values
@@ -37,7 +36,13 @@ class Context:
         self.env: dict = {}
 
     def resolve(self, shape) -> list[int]:
-        return [self.tiles[d.tile].end - self.tiles[d.tile].begin if isinstance(d, TileDim) else d for d in shape]
+        return [self.extent(d) if isinstance(d, TileDim) else d for d in shape]
+
+    def extent(self, dim: TileDim) -> int:
+        """A tile's valid lanes (a block's full lanes for a dim no tile walks)."""
+        if dim.tile is None:
+            return self.block_sizes[dim.block]
+        return self.tiles[dim.tile].end - self.tiles[dim.tile].begin
 
 
 def _read(env, atom):
@@ -269,33 +274,95 @@ def _block_size(ctx, eqn):
     return (_int32(ctx, ctx.block_sizes[eqn.params["block"]]),)
 
 
-def _python_index(entries, atoms, sizes):
-    """The torch index for a load/store, and the gather index (clamped into bounds)."""
-    atoms, index, axis = list(atoms), [], 0
+def _lane_slices(ctx, shape, dims) -> tuple:
+    """The index of the tiles' valid lanes in a value over their blocks' full lanes."""
+    extents = {lanes_dim(d.block): ctx.extent(d) for d in dims}
+    return tuple(slice(0, extents[d]) if d in extents else slice(None) for d in shape)
+
+
+@rule(p.lanes_view_p)
+def _lanes_view(ctx, eqn, x):
+    return (x[_lane_slices(ctx, eqn.inputs[0].type.shape, eqn.params["dims"])],)
+
+
+@rule(p.lanes_merge_p)
+def _lanes_merge(ctx, eqn, new, old):
+    out = old.clone()
+    out[_lane_slices(ctx, eqn.inputs[1].type.shape, eqn.params["dims"])] = new
+    return (out,)
+
+
+def _python_index(entries, atoms, tensor):
+    """The torch index for a load/store, the operands left over, and its overhangs: (axis from the end
+    of the result, valid lanes, lanes) per bounded tile running past its axis. Gather indices are clamped
+    into bounds. With a gather, every axis is indexed by a tensor placed on its result axes (torch would
+    zip several gathers, or move them to the front past a slice)."""
+    atoms, index, axis, overhangs, rank = list(atoms), [], 0, [], 0  # rank: result axes so far
+    sizes, device = tensor.shape, tensor.device
+    placed = []  # (per axis) its index, the result axis it starts at or None: an int
     for entry in entries:
         kind = entry[0]
         if kind == "new":
             index.append(None)
+            rank += 1
             continue
         if kind == "tile":
             tile = atoms.pop(0)
-            index.append(slice(tile.begin, tile.end))
+            stop = min(tile.end, entry[1]) if len(entry) > 1 else tile.end
+            if stop < tile.end:
+                overhangs.append((rank, max(stop - tile.begin, 0), tile.end - tile.begin))
+            index.append(slice(tile.begin, stop))
+            placed.append((torch.arange(tile.begin, max(stop, tile.begin), device=device), rank))
+            rank += 1
         elif kind == "slice":
             index.append(slice(entry[1], entry[2]))
-        elif kind == "int":
-            index.append(entry[1])
-        elif kind == "scalar":
-            index.append(_as_int(atoms.pop(0)))
+            placed.append((torch.arange(entry[1], entry[2], device=device), rank))
+            rank += 1
+        elif kind in ("int", "scalar"):
+            index.append(entry[1] if kind == "int" else _as_int(atoms.pop(0)))
+            placed.append((torch.tensor(index[-1], device=device), None))
         else:  # a gather or a point
-            index.append(atoms.pop(0).long().clamp(0, sizes[axis] - 1))
+            gathered = atoms.pop(0).long().clamp(0, sizes[axis] - 1)
+            index.append(gathered)
+            if len(entry) > 1:  # ("gather", "same")
+                rank -= gathered.ndim
+            placed.append((gathered, rank))
+            rank += gathered.ndim
         axis += 1
-    return tuple(index), atoms
+    overhangs = [(axis - rank, valid, lanes) for axis, valid, lanes in overhangs]
+    if any(entry[0] == "gather" for entry in entries):
+        index = tuple(_on_axes(value, start, rank) for value, start in placed)
+    return tuple(index), atoms, overhangs
+
+
+def _on_axes(value, start, rank):
+    """`value` (an index tensor) viewed on result axes start, start + 1, ... of a rank-`rank` result."""
+    if start is None:
+        return value.reshape([1] * rank)
+    return value.reshape([1] * start + list(value.shape) + [1] * (rank - start - value.ndim))
+
+
+def _padded(value, overhangs):
+    """A value read through overhanging tiles, padded with zeros to the tiles' lanes."""
+    for axis, valid, lanes in overhangs:
+        shape = list(value.shape)
+        shape[axis] = lanes - valid
+        value = torch.cat([value, torch.zeros(shape, dtype=value.dtype, device=value.device)], dim=axis)
+    return value
+
+
+def _trimmed(value, overhangs):
+    """The lanes of a value (broadcast from the right) that fall inside the tensor through overhanging tiles."""
+    for axis, valid, _ in overhangs:
+        if value.ndim >= -axis and value.shape[axis] != 1:
+            value = value.narrow(axis, 0, valid)
+    return value
 
 
 @rule(p.load_p)
 def _load(ctx, eqn, tensor, *rest):
-    index, rest = _python_index(eqn.params["index"], rest, tensor.shape)
-    value = tensor[index].clone()
+    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor)
+    value = _padded(tensor[index].clone(), overhangs)
     if eqn.params["masked"]:
         value = torch.where(rest[0], value, torch.zeros((), dtype=value.dtype, device=value.device))
     return (value,)
@@ -303,12 +370,16 @@ def _load(ctx, eqn, tensor, *rest):
 
 @rule(p.store_p)
 def _store(ctx, eqn, tensor, *rest):
-    index, rest = _python_index(eqn.params["index"], rest, tensor.shape)
-    value = rest[0]
+    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor)
+    value = _trimmed(rest[0], overhangs)
+    if eqn.params["masked"] and any(e[0] == "gather" for e in eqn.params["index"]):
+        mask = _trimmed(rest[1], overhangs)
+        shape = torch.broadcast_shapes(value.shape, mask.shape)
+        mask = mask.expand(shape)  # only the lanes it keeps write (a masked-off lane may share their element)
+        tensor[tuple(i.expand(shape)[mask] for i in index)] = value.expand(shape)[mask]
+        return ()
     if eqn.params["masked"]:
-        if any(e[0] == "gather" for e in eqn.params["index"]):
-            raise TracingError("tfn.interpret does not support masked scatter stores yet", source=eqn.source)
-        value = torch.where(rest[1], value, tensor[index])
+        value = torch.where(_trimmed(rest[1], overhangs), value, tensor[index])
     tensor[index] = value
     return ()
 
@@ -353,9 +424,10 @@ def _cas(old, expected, value):
 
 @rule(*p.ATOMIC)
 def _atomic(ctx, eqn, tensor, *rest):
-    index, values = _python_index(eqn.params["index"], rest, tensor.shape)
+    index, values, overhangs = _python_index(eqn.params["index"], rest, tensor)
     update = _cas if eqn.prim is p.atomic_cas_p else p.ATOMICS[eqn.prim]
-    return (_atomic_update(tensor, index, update, values),)
+    values = [_trimmed(v, overhangs) for v in values]
+    return (_padded(_atomic_update(tensor, index, update, values), overhangs),)
 
 
 def interpret(fn, config: Config | None = None):
@@ -363,7 +435,8 @@ def interpret(fn, config: Config | None = None):
     kernel = as_traced(fn)
 
     def run(*args, **kwargs):
-        program, tensors = kernel.trace_and_bind(args, kwargs, config.tunables if config is not None else None)
+        program, tensors = kernel.trace_and_bind(args, kwargs, config.tunables if config is not None else None,
+                                                 config.block_sizes if config is not None else None)
         return run_program(program, tensors, config)
 
     return run

@@ -13,7 +13,7 @@ from .settings import Settings
 from .signature_cache import CacheInfo, SignatureCache, describe_argument, signature_changes
 from .trace.ops.matmul import DOT_PRECISIONS
 
-from .traced import TracedFunction, as_traced
+from .traced import TracedFunction, as_traced, refuse_nested_call
 
 _compiling = torch.compiler.is_compiling  # (Dynamo reads it as True while it traces)
 log = logging.getLogger("tilefn.compile")
@@ -52,7 +52,8 @@ class JitFunction(TracedFunction):
         """The Program for these arguments, traced with `config`'s tunables, lowered to Triton under
         `config` (default: this jit's config, else the heuristics)."""
         config = config if config is not None else self.config
-        program, _ = self.trace_and_bind(args, kwargs, config.tunables if config is not None else ())
+        program, _ = self.trace_and_bind(args, kwargs, config.tunables if config is not None else (),
+                                         config.block_sizes if config is not None else ())
         return lower(program, config, settings=Settings.from_env(print_output_code=self.print_output_code))
 
     def def_vjp(self, bwd):
@@ -78,6 +79,7 @@ class JitFunction(TracedFunction):
         last = self._executables.last
         if last is not None and last[0](args):
             return last[1](*args)
+        refuse_nested_call(self)
         try:
             key = self.key(args, self.config.tunables if self.config is not None else ())
         except ArgumentError:

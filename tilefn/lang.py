@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from .errors import ShapeError
-from .trace import atomics, indexing, tunables
+from .trace import atomics, indexing, jagged, tunables
 from .trace import primitives as P
 from .trace.ops import arrange, creation, matmul, random_numbers
 from .trace import state as st
@@ -14,7 +14,7 @@ from .trace.proxies import BlockSize, DeviceValue, Tile
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
            "register_block_size", "register_tunable", "static_range", "split", "join", "Tile", "atomic_add",
            "atomic_and", "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand",
-           "randn", "randint", "rand4x", "barrier"]
+           "randn", "randint", "rand4x", "barrier", "jagged_tile"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -27,6 +27,12 @@ def tile(begin_or_end, end_or_none=None, block_size=None):
         begin_or_end = list(begin_or_end)
     dims, multi = loop_dims_from(begin_or_end, end_or_none, block_size)
     return TileLoop(dims, multi)
+
+
+def jagged_tile(parent):
+    """Iterate over tiles of a ragged inner dimension: `parent` (a device value over enclosing tiles)
+    holds each lane's end; lanes past their end are masked off in loads, stores and reductions."""
+    return jagged.jagged_tile(parent)
 
 
 def grid(begin_or_end, end_or_none=None):

@@ -232,7 +232,8 @@ def compile_for_gpu(kernel, *args, config: Config | None = None, arch: int = 90)
     `arch`, with no GPU present: Triton's front end and ptxas run, nothing launches. Raises what the
     compiler raises; returns Triton's CompiledKernel (`.asm["ptx"]`, `.asm["ttgir"]`, ...)."""
     jitted = as_traceable(kernel)
-    program, _ = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None)
+    program, _ = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None,
+                                       config.block_sizes if config is not None else None)
     jobs = lower(program, config, interpret=False).compile_jobs()
     if not jobs:
         raise ValueError(f"{jitted.__name__} has no tile loops: no kernel to compile")

@@ -186,7 +186,8 @@ def _register_autograd(op, kernel, plan, full):
     traced = getattr(kernel, "jitted", kernel)
 
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs, *output)
+        outputs = () if output is None else (output,) if isinstance(output, torch.Tensor) else tuple(output)
+        ctx.save_for_backward(*inputs, *outputs)
         ctx.count = len(inputs)
 
     def backward(ctx, *grads):

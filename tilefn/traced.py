@@ -4,11 +4,13 @@ from __future__ import annotations
 import functools
 
 from .config import Config
-from .errors import ArgumentError, TilefnError
+from .errors import ArgumentError, TilefnError, TracingError
 from .signature_cache import CacheInfo, SignatureCache, signature_key
 from .trace.arguments import read
 from .trace.binding import Binder
 from .trace.captures import capture_key, captures_of
+from .trace import state as trace_state
+from .trace.host_blocks import host_read
 from .trace.ir import Program
 from .trace.tracer import trace
 
@@ -21,6 +23,7 @@ class TracedFunction:
         self.config = config
         self.dot_precision = dot_precision  # how float32 dots multiply unless a dot says ("ieee", "tf32", "tf32x3")
         self._programs = SignatureCache()
+        self._host_read: dict = {}  # key -> ids of the block sizes host code reads (tilefn.trace.host_blocks)
         self.captures = captures_of(fn)  # the globals and closure cells the Programs fold in
         self.binder = Binder(fn)
         self.arity = self.binder.arity  # a call of this many positional arguments is flat already
@@ -47,29 +50,56 @@ class TracedFunction:
         captures, now = self.captures, capture_key(self.captures)
         return lambda: capture_key(captures) == now
 
-    def trace_and_bind(self, args, kwargs, tunables=None) -> tuple[Program, list]:
-        """The Program for these arguments and `register_tunable` values (default: this function's
-        config's), traced once per (signature, tunables), and its tensor operands."""
+    def trace_and_bind(self, args, kwargs, tunables=None, block_sizes=None) -> tuple[Program, list]:
+        """The Program for these arguments, `register_tunable` values and block sizes (defaults: this
+        function's config's), traced once per (signature, tunables, the block sizes host code reads:
+        `tilefn.trace.host_blocks`), and its tensor operands."""
         if tunables is None:
             tunables = self.config.tunables if self.config is not None else ()
+        if block_sizes is None:
+            block_sizes = self.config.block_sizes if self.config is not None else ()
         flat = self.flat(args, kwargs)
         try:
             key = self.key(flat, tunables)
         except ArgumentError:
             key = None  # tracing names the offending argument
-        make = functools.partial(self._trace, flat, tunables)
-        program = make() if key is None else self._programs.get_or_make(key, make)
+        make = functools.partial(self._trace, flat, tunables, block_sizes)
+        if key is None:
+            program = make()
+        elif key in self._host_read:  # host code reads block sizes: one Program per their values
+            program = self._programs.get_or_make((key, _values(block_sizes, self._host_read[key])), make)
+        else:
+            program = self._programs.get_or_make(key, make)
+            read_blocks = host_read(program)
+            if read_blocks:  # (learned at the first trace: from now on keyed on their values too)
+                self._host_read[key] = read_blocks
+                self._programs.discard(key)
+                self._programs.set((key, _values(block_sizes, read_blocks)), program)
         return program, [read(flat[path[0]], path[1:]) for path in program.input_paths]
 
     def cache_info(self) -> CacheInfo:
         """How many Programs are traced so far (this function compiles nothing itself)."""
         return CacheInfo(len(self._programs), 0, 0)
 
-    def _trace(self, flat, tunables) -> Program:
+    def _trace(self, flat, tunables, block_sizes) -> Program:
         try:
-            return trace(self.fn, flat, {}, tunables, self.dot_precision)
+            return trace(self.fn, flat, {}, tunables, self.dot_precision, block_sizes)
         except TilefnError as exc:
             raise exc.with_traceback(None) from None
+
+
+def refuse_nested_call(kernel: TracedFunction) -> None:
+    """A kernel called while another is traced (its arguments would be proxies) is a clear error."""
+    if trace_state.current() is not None:
+        name = f"the kernel {kernel.__name__}()" if hasattr(kernel, "__name__") else "a kernel"
+        raise TracingError(f"{name} is called while another kernel is traced: kernels do not nest "
+                           "(each is one launch). Call it outside the outer kernel, or make the shared code a "
+                           "plain Python function (no @jit) that the kernel calls in its tile loop")
+
+
+def _values(block_sizes, blocks) -> tuple:
+    """The Config's entries for `blocks` (None where it gives none: the trace's default)."""
+    return tuple(block_sizes[b] if b < len(block_sizes) else None for b in blocks)
 
 
 def as_traced(fn) -> TracedFunction:

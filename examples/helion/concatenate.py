@@ -3,9 +3,9 @@
 One tile loop covers the output; a column tile may straddle the seam, so each input is loaded
 with an extra mask for the columns it owns and the two are merged with `torch.where`.
 
-`concat2d_dim1` indexes `x` with the output's column tile, as Helion's example does; tilefn
-checks tile extents against the indexed dimension and refuses it (the tile spans 400 + 600
-columns, x has 400). `concat2d_dim1_indices` indexes x with the tile's indices instead.
+`concat2d_dim1` indexes `x` with the output's column tile, as Helion's example does: the tile's
+range (x's and y's columns) runs past x's width, so that access is also masked against x's own
+size. `concat2d_dim1_indices` indexes x with the tile's indices instead.
 """
 from __future__ import annotations
 

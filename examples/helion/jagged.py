@@ -1,16 +1,15 @@
 """Jagged sums and means (ports of Helion's jagged_sum and jagged_mean examples).
 
 Row i of a jagged tensor is `x_data[x_offsets[i]:x_offsets[i + 1], :]`. Helion's examples walk the
-rows' variable lengths with `hl.jagged_tile`, which tilefn does not have; these ports use the two
-forms Helion also accepts:
+rows' variable lengths with `hl.jagged_tile` (tilefn has it too, see tests/trace/test_jagged.py);
+these ports use the two forms Helion also accepts:
 
 - `jagged_sum` / `jagged_mean`: a tile of rows at a time, looping up to the longest row (`max_nnz`,
   computed by the caller) and masking each row's loads beyond its own length with `extra_mask`.
 - `jagged_sum_rows`: one program per row (`hl.grid`) whose inner loop has data-dependent bounds.
 
 Helion reads the row starts as `x_offsets[tile_b]` (a tile over num_rows indexing a dimension
-of num_rows + 1); tilefn requires a tile's range to match the dimension it indexes, so the ports
-gather with the tile's indices, `x_offsets[tile_b.index]`.
+of num_rows + 1); tilefn accepts that now, and these ports gather with `x_offsets[tile_b.index]`.
 """
 from __future__ import annotations
 

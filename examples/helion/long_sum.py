@@ -1,7 +1,8 @@
 """Sums of very long rows (a port of Helion's long_sum example), three ways:
 
-- `long_sum`: a [tile_m, block_n] accumulator summed over column tiles, reduced once at the end.
-  Its accumulator shape names a registered block size, which tilefn does not accept yet.
+- `long_sum`: a [tile_m, block_n] accumulator summed over column tiles, reduced once at the end
+  (made before the column loop, so its block_n dim is the block's full lanes: lane j sums the
+  columns k * block_n + j).
 - `long_sum_rows`: the same loop with a [tile_m] accumulator (each column tile reduced at once).
 - `long_sum_reduction`: the whole row in one expression; `Config(reduction_loops=[chunk])` makes
   tilefn loop over the row in chunks of that size.

@@ -14,7 +14,6 @@ import pytest
 import torch
 
 import tilefn.helion as helion
-from tilefn.errors import ShapeError
 
 PORTS = Path(__file__).resolve().parents[2] / "examples" / "helion"
 
@@ -80,17 +79,12 @@ CASES = {
                         lambda: jagged_args(False)[:2], [16, 8], F32),
     "layer_norm_var_mean": ("layer_norm", "layer_norm_fwd", "reference_layer_norm",  # Helion's torch.var_mean
                             lambda: (randn(37, 50), randn(50), randn(50)), [8], F32),
+    # Helion's own spellings: a registered block size as a shape entry before its loop; a tile of the
+    # output's columns reading `x` past its width (masked against x's own size)
+    "long_sum_block_size_shape": ("long_sum", "long_sum", "reference_sum", lambda: (randn(5, 300),), [2, 64], F32),
+    "concatenate_tile_wider_than_dim": ("concatenate", "concat2d_dim1", "reference_concat",
+                                        lambda: (randn(37, 20), randn(37, 30)), [8, 16], (0, 0)),
 }
-
-# Helion's own spelling of a port that tilefn does not run yet: (case as above, the error it raises)
-GAPS = {
-    "long_sum_block_size_shape": (("long_sum", "long_sum", "reference_sum", lambda: (randn(5, 300),), [2, 64], F32),
-                                  ShapeError, "a registered block size as a shape entry of hl.zeros"),
-    "concatenate_tile_wider_than_dim": (("concatenate", "concat2d_dim1", "reference_concat",
-                                         lambda: (randn(37, 20), randn(37, 30)), [8, 16], (0, 0)), ShapeError,
-                                        "a tile whose range differs from the dimension it indexes"),
-}
-
 
 def run_case(case, **decorator):
     module_name, kernel_name, reference_name, make_inputs, config, (atol, rtol) = case
@@ -124,11 +118,3 @@ def test_port_with_quick_tune():
     case = ("softmax", "softmax_two_pass", "reference_softmax", lambda: (randn(8, 64),), None, F32)
     kernel, args = run_case(case, autotune_effort="quick", autotune_progress_bar=False)
     assert isinstance(kernel.bind(args).config, helion.Config)
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=error, reason=f"tilefn lacks {feature}"))
-    for name, (_, error, feature) in sorted(GAPS.items())])
-def test_helion_form(name):
-    """Helion's exact spelling; passes (and so fails this strict xfail) once tilefn supports it."""
-    run_case(GAPS[name][0])

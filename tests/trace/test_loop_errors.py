@@ -1,6 +1,7 @@
 """Misused tile loops are refused at the user's line, with Helion's distinctions (tilefn/errors.py):
 a backwards range, a tile where a bound belongs, one tile unpacked as two, `for/while ... else`
-(trace/statements.py), and a batched matrix product over mismatched batch tiles."""
+(trace/statements.py), a batched matrix product over mismatched batch tiles; values and tiles used after
+their loop, a tile as a Python bool, and a kernel called while another is traced."""
 import pytest
 import torch
 
@@ -139,3 +140,81 @@ def test_assigning_into_a_device_value():
         return out
 
     raises(TracingError, kernel, torch.randn(8), marker="setitem", match="torch.where")
+
+
+def test_value_stored_after_its_loop_says_so_before_its_shape():
+    def kernel(x):
+        out = torch.empty_like(x)
+        for tm in tl.tile(x.size(0)):
+            for tn in tl.tile(x.size(1)):
+                v = x[tm, tn] * 2
+            out[tm, :] = v  # stored-after-loop
+        return out
+
+    raises(TracingError, kernel, torch.randn(10, 12), marker="stored-after-loop", match="used after that loop ended")
+
+
+def test_tile_used_after_its_loop():
+    def kernel(x):
+        out = torch.empty_like(x)
+        for tm in tl.tile(x.size(0)):
+            for tn in tl.tile(x.size(1)):
+                out[tm, tn] = x[tm, tn]
+            out[tm, tn] = x[tm, tn] + 1  # tile-after-loop
+        return out
+
+    raises(TracingError, kernel, torch.randn(10, 12), marker="tile-after-loop",
+           match="a tile is used after its tile loop ended")
+
+
+def test_tile_used_as_a_python_bool():
+    def kernel(x):
+        out = torch.empty_like(x)
+        for tm in tl.tile(x.size(0)):
+            if tm:  # tile-bool
+                out[tm, :] = x[tm, :]
+        return out
+
+    raises(TracingError, kernel, torch.randn(10, 12), marker="tile-bool",
+           match=r"a tile is used as a Python bool .*tile\.index < n")
+
+
+@tfn.jit
+def _add_one(x):
+    out = torch.empty_like(x)
+    for t in tl.tile(x.size(0)):
+        out[t] = x[t] + 1
+    return out
+
+
+def test_kernel_called_inside_a_kernel():
+    def on_host(x):
+        y = _add_one(x)  # nested-host
+        out = torch.empty_like(x)
+        for t in tl.tile(x.size(0)):
+            out[t] = y[t]
+        return out
+
+    def in_loop(x):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.size(0)):
+            out[t] = _add_one(x[t])  # nested-loop
+        return out
+
+    raises(TracingError, on_host, torch.randn(10), marker="nested-host",
+           match=r"the kernel _add_one\(\) is called while another")
+    raises(TracingError, in_loop, torch.randn(10), marker="nested-loop", match="kernels do not nest")
+
+
+def test_helion_kernel_called_inside_a_kernel():
+    import tilefn.helion as helion
+
+    inner = helion.kernel(autotune_effort="none")(_add_one.fn)
+
+    def outer(x):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.size(0)):
+            out[t] = inner(x[t])  # nested-helion
+        return out
+
+    raises(TracingError, outer, torch.randn(10), marker="nested-helion", match="kernels do not nest")

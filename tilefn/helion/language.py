@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from .. import lang as _lang
-from ..lang import (Tile, barrier, dot, grid, join, register_block_size, split, static_range, store,  # noqa: F401
+from ..lang import (Tile, barrier, dot, grid, jagged_tile, join, register_block_size, split, static_range,  # noqa: F401
+                    store,
                     tile)
 from ..trace.atomics import SEMS as _SEMS
 from ..trace.proxies import DeviceValue as _DeviceValue
@@ -20,7 +21,7 @@ __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "r
            "static_range", "Tile", "specialize", "register_tunable", "tile_index", "tile_begin",
            "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod", "atomic_add", "atomic_and",
            "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "rand4x", "randint",
-           "split", "join", "barrier"]
+           "split", "join", "barrier", "jagged_tile"]
 
 
 def zeros(shape, dtype=torch.float32, device=None):
@@ -157,7 +158,6 @@ def _missing(name: str, why: str = ""):
 
 
 _MISSING = {
-    "jagged_tile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
     "vtile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
     "reduce": ": use torch reductions (sum, amax, amin, prod, argmax, ...) on tiles",
     "associative_scan": ": use torch.cumsum / torch.cumprod on tiles",

@@ -122,6 +122,7 @@ def _fill(field: str, values: list) -> list:
 def check_kernel(jitted, args, config=None):
     """`check_program` on the Program `jitted` traces for `args` (under `config`'s tunables); returns
     `config` with its block sizes and lists in tilefn's slots (`helion_block_sizes`, `helion_lists`)."""
-    program = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None)[0]
+    program = jitted.trace_and_bind(args, {}, config.tunables if config is not None else None,
+                                    config.block_sizes if config is not None else None)[0]
     check_program(program)
     return helion_lists(program, helion_block_sizes(program, config))

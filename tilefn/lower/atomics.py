@@ -49,10 +49,13 @@ def lower_atomic(em: Emitter, eqn) -> None:
         em.emit(f"{memory.descriptor(em, target, dims)}.{eqn.prim.name}([{offsets}], {lanes})")
         return
     index_shape = tuple(eqn.params["shape"])
-    pointer, _ = memory.address(em, eqn, index_shape)
+    pointer, index_mask = memory.address(em, eqn, index_shape)  # (its bounds: tiles running past the target)
+    mask = em.value_mask(shape)
     if index_shape != tuple(shape):  # one element per lane of the index, updated by several lanes of the value
         pointer = f"tl.broadcast_to({pointer}, {em.shape_expr(shape)})"
-    mask = em.value_mask(shape)
+        mask = " & ".join(f"({m})" for m in (mask, index_mask) if m) or None
+    else:
+        mask = index_mask
     order = f"sem={eqn.params['sem']!r}, scope={eqn.params['scope']!r}"
     if eqn.prim is atomic_cas_p:
         expected = em(eqn.inputs[-2])

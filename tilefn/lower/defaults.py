@@ -4,6 +4,7 @@ from __future__ import annotations
 import attrs
 
 from ..config import Config
+from ..errors import ConfigError
 from ..trace.ir import Program
 from ..trace.primitives import dot_p, load_p, permute_p
 from ..trace.queries import dot_roles, grid_blocks, kernel_eqns, largest_value, next_power_of_2, ordered_loops
@@ -36,8 +37,8 @@ def default_config(program: Program) -> Config:
         sizes[block_id] = _clamp(budget, block.extent)
         budget = max(1, budget // sizes[block_id])
     for block in program.blocks:
-        if block.fixed:
-            sizes[block.id] = block.fixed
+        if block.fixed or block.host:
+            sizes[block.id] = block.fixed or block.host
         elif block.id in roles:
             want = {"m": 128, "n": 128, "k": 64, "batch": 1}[roles[block.id]]
             sizes[block.id] = max(_clamp(want, block.extent), 16 if roles[block.id] != "batch" else 1)
@@ -113,6 +114,10 @@ def complete_config(program: Program, config: Config | None) -> Config:
     for block in program.blocks:
         if block.fixed:
             sizes[block.id] = block.fixed
+        elif block.host and sizes[block.id] != block.host:
+            raise ConfigError(f"block_sizes[{block.id}] = {sizes[block.id]}, but this Program was traced with "
+                              f"{block.host} (host code computes with that block size): trace it with the Config "
+                              "(jit.lower(*args, config=...) and tfn.interpret(fn, config=...) do)")
     return attrs.evolve(config, block_sizes=sizes,
                         num_warps=config.num_warps or default.num_warps,
                         num_stages=config.num_stages or default.num_stages)

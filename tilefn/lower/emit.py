@@ -126,6 +126,8 @@ class Emitter:
     def dim_mask(self, dim) -> str | None:
         """A 1-d boolean expression of the valid lanes of `dim`, or None when all are valid."""
         if isinstance(dim, TileDim):
+            if dim.tile is None:  # a block's full lanes: all valid
+                return None
             return None if not self.masks.needs_mask(dim, self.config) else f"mask_{self.tiles[dim.tile]}"
         if dim == next_power_of_2(dim):
             return None

@@ -53,6 +53,8 @@ def box(em: Emitter, eqn) -> list[BoxDim] | None:
             dim = rest.pop(0).type.dim
             begin, end = em.tile_begins[dim.tile], em.tile_ends[dim.tile]
             bound = end if em.dim_mask(dim) is not None else None
+            if len(entry) > 1:  # the tile runs past the tensor (its static end is larger): its size bounds it
+                bound = str(entry[1])
             offset = f"off_{em.tiles[dim.tile]}"
             if _literal_int(begin) is None or _literal_int(end) is None:  # (static bounds: off_ is int32)
                 offset = _int32(offset)
@@ -173,7 +175,7 @@ def address(em: Emitter, eqn, shape):
     """Pointer expression and mask (with the access's extra mask, if any) for a load/store of `shape`."""
     tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
     strides, wide = tensor.type.strides, span_is_wide(tensor.type)
-    rank, axis, dim_axis, terms, broadcast = len(shape), 0, 0, [], False
+    rank, axis, dim_axis, terms, broadcast, bounds = len(shape), 0, 0, [], False, []
     for entry in eqn.params["index"]:
         kind = entry[0]
         if kind == "new":
@@ -182,6 +184,8 @@ def address(em: Emitter, eqn, shape):
         stride = strides[dim_axis]
         if kind == "tile":
             offset = em.expand(f"offs_{em.tile_name(rest.pop(0))}", axis, rank)
+            if len(entry) > 1:  # a tile running past the tensor: lanes past its size are off
+                bounds.append(f"({offset} < {entry[1]})")
             axis += 1
         elif kind == "slice":
             start, stop = entry[1], entry[2]
@@ -195,6 +199,8 @@ def address(em: Emitter, eqn, shape):
         else:
             index = rest.pop(0)
             g = index.type.rank
+            if len(entry) > 1:  # ("gather", "same"): over the result axes of the gather before it
+                axis -= g
             sub = ", ".join(["None"] * axis + [":"] * g + ["None"] * (rank - axis - g))
             offset = f"{em(index)}[{sub}]" if rank > g else em(index)
             axis += g
@@ -209,7 +215,7 @@ def address(em: Emitter, eqn, shape):
     if broadcast:
         terms.append(f"tl.zeros({em.shape_expr(shape)}, dtype=tl.int32)")
     pointer = " + ".join([em(tensor)] + terms)
-    mask = em.value_mask(shape)
+    mask = " & ".join(([em.value_mask(shape)] if em.value_mask(shape) else []) + bounds) or None
     if eqn.params["masked"]:  # the extra mask is the last input (after a store's value)
         extra = em(eqn.inputs[-1])
         mask = f"({mask}) & {extra}" if mask else extra

@@ -10,7 +10,7 @@ from ..trace.abstract_eval import result_dtype
 from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, P, reduction_identity
 from ..trace.types import PyScalarType, TensorType, TileDim
-from . import arrange, atomics, memory
+from . import arrange, atomics, block_lanes, memory
 from .emit import Emitter, tl_dtype
 from .erfinv import lower_erfinv
 
@@ -426,6 +426,8 @@ def _rng_seed(em: Emitter, eqn):
 rule(p.stack_p)(arrange.lower_stack)
 rule(p.split_p)(arrange.lower_split)
 rule(p.flip_p)(arrange.lower_flip)
+rule(p.lanes_view_p)(block_lanes.lower_lanes_view)
+rule(p.lanes_merge_p)(block_lanes.lower_lanes_merge)
 rule(P["erfinv"])(lower_erfinv)
 
 

@@ -7,7 +7,7 @@ import torch
 
 from ..rule_table import RuleTable
 from . import primitives as p
-from .types import PyScalarType, TensorType, broadcast_shapes
+from .types import PyScalarType, TensorType, broadcast_shapes, lanes_dim
 
 ABSTRACT_EVAL = RuleTable("abstract-eval rule")  # Primitive -> (input types, **params) -> output types
 
@@ -167,6 +167,19 @@ def _atomic(target, *inputs, shape, index, masked, sem, scope):
                         p.block_size_p)
 def _scalar_rule(*inputs, **params):
     return (TensorType((), torch.int32),)
+
+
+@ABSTRACT_EVAL.register(p.lanes_view_p)
+def _lanes_view(x, *, dims):
+    tiles = {lanes_dim(d.block): d for d in dims}
+    return (TensorType(tuple(tiles.get(d, d) for d in x.shape), x.dtype),)
+
+
+@ABSTRACT_EVAL.register(p.lanes_merge_p)
+def _lanes_merge(new, old, *, dims):
+    if _lanes_view(old, dims=dims)[0].shape != new.shape:
+        raise ValueError(f"a value of shape {new.render()} written back over lanes of shape {old.render()}")
+    return (old,)
 
 
 @ABSTRACT_EVAL.register(p.tile_index_p)

@@ -10,6 +10,7 @@ import torch
 
 from ..errors import ShapeError, TracingError
 from .indexing import index_spec, tensor_var
+from .jagged import lane_mask
 from .ops.creation import full_like_shape
 from .primitives import ATOMICS, atomic_cas_p, broadcast_to_p, convert_p
 from .proxies import DeviceValue, HostTensor, apply
@@ -82,6 +83,9 @@ def atomic(name: str, tensor, index, *values, sem="relaxed", scope="gpu"):
             raise ShapeError(f"{name}(): a value of shape {_shape_text(value_shape)} does not broadcast with "
                              f"the indexed shape {_shape_text(out_shape)}")
         out_shape = both
+    if lane_mask(out_shape) is not None:
+        raise TracingError(f"{name}() over a jagged tile's dim: atomics take no mask for the lanes past each "
+                           "row's end yet; loop with tl.tile over the row's own range (tl.tile(begin, end))")
     operands = [_operand(v, out_shape, var.type.dtype) for v in values]
     return apply(BY_NAME[name], var, *inputs, *operands, shape=shape, index=entries, masked=False, sem=sem,
                  scope=scope)

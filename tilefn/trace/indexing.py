@@ -1,10 +1,14 @@
 """Loads and stores: indexing host tensors with tiles inside a tile loop.
 
-An index is a tuple of entries, one per axis (plus `("new",)` for None): `("tile",)`, `("slice", start,
-stop)`, `("int", i)`, `("scalar",)` (a 0-d device value), `("gather",)` (a tensor of indices, its dims
-placed where it stands) and `("point",)` (a coordinate tensor of the access's whole shape: the
-scatter spellings give one per axis, so lane i writes target[c0[i], c1[i], ...]). Entries of
-`OPERAND_KINDS` take one input each, in order after the target.
+An index is a tuple of entries, one per axis (plus `("new",)` for None):
+- `("tile",)`, or `("tile", size)` for a tile whose range may run past the axis's `size` (lanes at or
+  past it are masked off: loads read 0, stores drop them);
+- `("slice", start, stop)`, `("int", i)`, `("scalar",)` (a 0-d device value);
+- `("gather",)`: a tensor of indices, its dims placed where it stands; `("gather", "same")`: one more
+  over the same result axes as the gather before it (index tensors that broadcast together);
+- `("point",)`: a coordinate tensor of the access's whole shape (the scatter spellings give one per
+  axis, so lane i writes target[c0[i], c1[i], ...]).
+Entries of `OPERAND_KINDS` take one input each, in order after the target.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from .host import const_var
 from .ops.creation import full_like_shape
 from . import state as st
 from .ir import Var
-from .primitives import broadcast_to_p, convert_p, load_p, store_p
+from .jagged import lane_mask
+from .primitives import broadcast_to_p, convert_p, iota_p, load_p, store_p
 from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
 from .types import broadcast_shapes
 
@@ -26,13 +31,18 @@ def tensor_var(tensor):
     return tensor.ir_var if isinstance(tensor, HostTensor) else const_var(tensor)
 
 
-def _check_tile_fits(tile: Tile, size: int, axis: int):
-    begin, end, explicit = tile.static_begin, tile.static_end, tile.explicit_range
-    if end is None:
-        return
-    if (explicit and end > size) or (not explicit and (begin, end) != (0, size)):
-        rng = f"[{begin}, {end})" if explicit else f"of size {end}"
-        raise ShapeError(f"a tile over a range {rng} indexes dimension {axis}, which has size {size}")
+def _tile_entry(tile: Tile, size: int) -> tuple:
+    """A tile's index entry on an axis of `size`: bounded by it when its static range runs past it (as
+    Helion, which masks such accesses: the tile of `[x | y]` reading `x`). A dynamic range is trusted."""
+    end = tile.static_end
+    return ("tile", size) if end is not None and end > size else ("tile",)
+
+
+def _strided(start: int, count: int, step: int) -> DeviceValue:
+    """The int32 positions start, start + step, ... (`count` of them) a strided slice reads."""
+    if count == 0:
+        raise ShapeError("a strided slice selecting no element inside a tile loop")
+    return apply(iota_p, start=0, stop=count, dtype=torch.int32) * step + start
 
 
 class Point:
@@ -68,49 +78,86 @@ def index_spec(tensor_type, index):
         else:
             expanded.append(item)
     expanded.extend([slice(None)] * (rank - sum(1 for i in expanded if i is not None)))
-    entries, inputs, shape, axis = [], [], [], 0
+    parts, axis = [], 0  # per entry: (entry, its input or None, its result dims, whether a user's index tensor)
     for item in expanded:
         if item is None:
-            entries.append(("new",))
-            shape.append(1)
+            parts.append((("new",), None, [1], False))
             continue
-        size = tensor_type.shape[axis]
-        if isinstance(item, Tile):
-            _check_tile_fits(item, size, axis)
-            check_in_scope(item)
-            entries.append(("tile",))
-            inputs.append(item)
-            shape.append(item.dim)
-        elif isinstance(item, slice):
-            start, stop, step = item.indices(size)
-            if step != 1 or any(isinstance(v, (DeviceValue, Tile)) for v in (item.start, item.stop)):
-                raise ShapeError("slices inside a tile loop need static bounds and step 1")
-            entries.append(("slice", start, stop))
-            shape.append(stop - start)
-        elif isinstance(item, bool) or not isinstance(item, (int, DeviceValue)):
-            raise ShapeError(f"can't index a tensor with {type(item).__name__} inside a tile loop")
-        elif isinstance(item, int):
-            value = item + size if item < 0 else item
-            if not 0 <= value < size:
-                raise ShapeError(f"index {item} is out of bounds for dimension {axis} of size {size}")
-            entries.append(("int", value))
-        else:
-            check_in_scope(item)
-            if item.dtype.is_floating_point or item.dtype == torch.bool:
-                raise ShapeError(f"tensors used as indices must be integers, got {item.dtype}")
-            entries.append(("scalar",) if item.ndim == 0 else ("gather",))
-            inputs.append(item)
-            shape.extend(item.shape)
+        parts.append(_part(item, tensor_type.shape[axis], axis))
         axis += 1
-    if sum(1 for e in entries if e[0] == "gather") > 1:
-        raise ShapeError("at most one tensor index per load or store is supported")
-    return tuple(entries), inputs, tuple(shape)
+    parts = _broadcast_tensor_indices(parts)
+    entries = tuple(entry for entry, _, _, _ in parts)
+    inputs = [x for _, x, _, _ in parts if x is not None]
+    return entries, inputs, tuple(d for _, _, dims, _ in parts for d in dims)
+
+
+def _part(item, size: int, axis: int) -> tuple:
+    """One axis's index entry, input, result dims and whether it is an index tensor of the user's."""
+    if isinstance(item, Tile):
+        check_in_scope(item)
+        return _tile_entry(item, size), item, [item.dim], False
+    if isinstance(item, slice):
+        if any(isinstance(v, (DeviceValue, Tile)) for v in (item.start, item.stop, item.step)):
+            raise ShapeError("slices inside a tile loop need static bounds (ints); index with a tile "
+                             "or an index tensor (t.index + k) for positions known only on the device")
+        if item.step is not None and item.step <= 0:
+            raise ShapeError("slice step must be positive (as in torch); flip the result with torch.flip")
+        start, stop, step = item.indices(size)
+        if step == 1:
+            return ("slice", start, stop), None, [stop - start], False
+        positions = _strided(start, len(range(start, stop, step)), step)  # a gather of start, start + step, ...
+        return ("gather",), positions, list(positions.shape), False
+    if isinstance(item, bool) or not isinstance(item, (int, DeviceValue)):
+        raise ShapeError(f"can't index a tensor with {type(item).__name__} inside a tile loop")
+    if isinstance(item, int):
+        value = item + size if item < 0 else item
+        if not 0 <= value < size:
+            raise ShapeError(f"index {item} is out of bounds for dimension {axis} of size {size}")
+        return ("int", value), None, [], False
+    check_in_scope(item)
+    if item.dtype.is_floating_point or item.dtype == torch.bool:
+        raise ShapeError(f"tensors used as indices must be integers, got {item.dtype}")
+    if item.ndim == 0:
+        return ("scalar",), item, [], False
+    return ("gather",), item, list(item.shape), True
+
+
+def _broadcast_tensor_indices(parts: list) -> list:
+    """Several index tensors: 1-d ones each stand for their own axes (an outer product, as Helion's
+    `x[rows, cols]` of two aranges); when one has 2+ dims they broadcast together, as torch's, and stand
+    once where the first is (the others: `("gather", "same")`, broadcast to the common shape)."""
+    tensors = [i for i, part in enumerate(parts) if part[3]]
+    if len(tensors) < 2 or all(len(parts[i][2]) == 1 for i in tensors):
+        return parts
+    if tensors != list(range(tensors[0], tensors[-1] + 1)):
+        raise ShapeError("index tensors that broadcast together (one has 2+ dims) must stand next to each other "
+                         "in the index; index the other axes with tiles, or make every index tensor 1-d")
+    shape = broadcast_shapes(*(parts[i][2] for i in tensors))
+    if shape is None:
+        names = ", ".join("[" + ", ".join(map(str, parts[i][2])) + "]" for i in tensors)
+        raise ShapeError(f"index tensors of shapes {names} do not broadcast together")
+    out = list(parts)
+    for n, i in enumerate(tensors):
+        value = parts[i][1]
+        if tuple(value.shape) != shape:
+            value = apply(broadcast_to_p, value, shape=shape)
+        out[i] = (("gather",) if n == 0 else ("gather", "same"), value, list(shape) if n == 0 else [], True)
+    return out
+
+
+def _with_lane_mask(shape, extra_mask):
+    """The access's extra mask with the jagged tiles' lanes past their ends masked off (`jagged.py`)."""
+    lanes = lane_mask(shape)
+    if lanes is None:
+        return extra_mask
+    return lanes if extra_mask is None else extra_mask & lanes
 
 
 @HOOKS.register("load")
 def load(tensor, index, extra_mask=None):
     var = tensor_var(tensor)
     entries, inputs, shape = index_spec(var.type, index)
+    extra_mask = _with_lane_mask(shape, extra_mask)
     if extra_mask is not None:
         inputs.append(extra_mask)
     return apply(load_p, var, *inputs, shape=shape, dtype=var.type.dtype, index=entries,
@@ -120,9 +167,12 @@ def load(tensor, index, extra_mask=None):
 @HOOKS.register("store")
 def store(tensor, index, value, extra_mask=None):
     var = tensor_var(tensor)
+    if isinstance(value, DeviceValue):
+        check_in_scope(value)  # (a value from a finished loop: say so before its shape does not fit)
     entries, inputs, shape = index_spec(var.type, index)
     value = _as_stored_value(value, shape, var.type.dtype)
     _refuse_gathered_update(var, entries, inputs, value)
+    extra_mask = _with_lane_mask(shape, extra_mask)
     inputs.append(value)
     if extra_mask is not None:
         inputs.append(extra_mask)

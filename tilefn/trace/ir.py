@@ -55,11 +55,14 @@ class Region:
 
 @attrs.frozen
 class BlockInfo:
-    """A block-size symbol: the extent it tiles (when static) and a size fixed by the user."""
+    """A block-size symbol: the extent it tiles (when static), a size fixed by the user, and the value
+    host code computed with while tracing (`tl.register_block_size` read as an int; the Program holds
+    for that value only: `tilefn.trace.host_blocks`)."""
 
     id: int
     extent: int | None
     fixed: int | None = None
+    host: int | None = None
 
 
 @attrs.frozen

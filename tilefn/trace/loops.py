@@ -10,7 +10,7 @@ import sys
 import torch
 
 from ..errors import InvalidTileRange, LoopCarryError, ShapeError, TileBoundError, TracingError
-from . import state as st
+from . import block_lanes, state as st
 from .ir import Eqn, Region, Var, substitute, walk_eqns
 from .primitives import loop_p
 from .queries import phase_of
@@ -34,6 +34,8 @@ def _is_static(v):
 
 
 def _bound(v, what):
+    if isinstance(v, BlockSize):  # an int in host code (the traced Config's), a device scalar in a loop
+        v = v.value()
     if isinstance(v, Tile):
         raise TileBoundError(f"a tile is given as the {what[:-1]} of a tile loop; loop over its range with "
                              "tl.tile(t.begin, t.end) (or over the sizes with tl.tile(x.size(0)))")
@@ -105,6 +107,7 @@ class TileLoop:
         state.region = region
         self.region, self.handles = region, handles
         state.open_tiles.extend(h for h in handles if isinstance(h, Tile))
+        self.viewed = block_lanes.view_values(frame.f_locals, region, [h.dim for h in handles if isinstance(h, Tile)])
         self.entry = dict(frame.f_locals)
         for name, value in self.entry.items():
             if isinstance(value, DeviceValue):
@@ -117,20 +120,29 @@ class TileLoop:
             raise TracingError("tile loops closed out of order")
         self._check_ranges()
         exit_locals = dict(frame.f_locals)
-        carries = _find_carries(self.entry, exit_locals, self.region, self.handles)
+        body_types = {i: v.proxy.ir_var.type for i, v in self.viewed.items()}
+        block_lanes.restore(self.viewed)
+        carries = _find_carries(self.entry, exit_locals, self.region, self.handles, body_types)
         if carries and self.top_level:
             names = ", ".join(f"`{n}`" for n, _, _ in carries)
             raise LoopCarryError(f"{names} rebound in the outermost tile loop: its iterations run in "
                                  "parallel, so nothing can be carried from one to the next")
         params = [h.ir_var for h in self.handles]
-        mapping = {}
+        mapping, results = {}, []
         for name, init, out in carries:
             param = Var(init.ir_var.type)
             mapping[init.ir_var] = param
             params.append(param)
             state.hints[param] = name
-        body = substitute(Region(params, self.region.eqns, [out.ir_var for _, _, out in carries]), mapping)
-        outputs = tuple(Var(out.ir_var.type) for _, _, out in carries)
+            result = out.ir_var
+            if id(init) in self.viewed:  # a carry over full lanes: the tiles' lanes written back
+                merge = block_lanes.merge_eqn(self.viewed[id(init)], result, state.new_site("lanes_merge"),
+                                              self.region.source)
+                self.region.eqns.append(merge)
+                result = merge.outputs[0]
+            results.append(result)
+        body = substitute(Region(params, self.region.eqns, results), mapping)
+        outputs = tuple(Var(r.type) for r in results)
         inputs = tuple(to_atom(b) for b in self.bounds) + tuple(init.ir_var for _, init, _ in carries)
         params = {"dims": tuple(self.loop_dims), "region": body, "grid": self.top_level}
         if self.top_level and state.phase:
@@ -176,11 +188,12 @@ def _stale(value, region) -> bool:
     return isinstance(value, (DeviceValue, Tile)) and (value.region.closed or not value.region.encloses(region))
 
 
-def _find_carries(entry, exit_locals, region, handles):
+def _find_carries(entry, exit_locals, region, handles, body_types):
     """(name, initial proxy, body proxy) for each name the body rebinds to another device value.
 
     The value a name leaves the body with is usually made in the body; it may also be one made
-    before the loop (`a, b = b, a + b`), when no other name still holds it.
+    before the loop (`a, b = b, a + b`), when no other name still holds it. `body_types`: the type
+    a value over full lanes had in the body (id(proxy) -> type; `block_lanes`).
     """
     carries, seen = [], {}
     for name, value in exit_locals.items():
@@ -204,9 +217,10 @@ def _find_carries(entry, exit_locals, region, handles):
                 raise LoopCarryError(f"`{name}` and another carried name end the loop as one value")
             continue
         seen[id(value)] = init
-        if init.ir_var.type != value.ir_var.type:
+        entering = body_types.get(id(init), init.ir_var.type)
+        if entering != value.ir_var.type:
             raise LoopCarryError(
-                f"loop-carried `{name}` enters the loop as {init.ir_var.type.render()} but leaves the body "
+                f"loop-carried `{name}` enters the loop as {entering.render()} but leaves the body "
                 f"as {value.ir_var.type.render()}; make them match (e.g. with .to(dtype))")
         carries.append((name, init, value))
     for name, init, _ in carries:

@@ -135,6 +135,11 @@ tile_id_p = primitive("tile_id")
 tile_len_p = primitive("tile_len")  # the valid lanes of a tile (a ragged edge tile has fewer)
 tile_count_p = primitive("tile_count")  # the number of tiles of its loop dimension
 block_size_p = primitive("block_size")  # a block size symbol's value (params: block)
+# A value over blocks' full lanes inside a loop those blocks size (tilefn.trace.block_lanes): `lanes_view`
+# sees it on the tiles' lanes (params: dims, the tiles' TileDims); `lanes_merge(new, old)` writes the tiles'
+# valid lanes of `new` back over `old` (the lanes past a ragged edge tile keep their values).
+lanes_view_p = primitive("lanes_view")
+lanes_merge_p = primitive("lanes_merge")
 
 stack_p = primitive("stack")  # n values of one shape -> shape + (n,): along a new last axis
 split_p = primitive("split")  # a value whose last axis is 2 -> its two halves (tl.split)

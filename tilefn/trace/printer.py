@@ -195,7 +195,8 @@ def print_program(program) -> str:
     for block in program.blocks:
         extent = "dynamic" if block.extent is None else block.extent
         fixed = f", fixed at {block.fixed}" if block.fixed else ""
-        lines.append(f"  # B{block.id}: block size over extent {extent}{fixed}")
+        host = f", host code computed with {block.host}" if block.host else ""
+        lines.append(f"  # B{block.id}: block size over extent {extent}{fixed}{host}")
     for t in program.tunables:
         lines.append(f"  # tunable {t.name} = {t.value!r} of {list(t.choices)!r}, default {t.default!r}")
     for eqn in program.eqns:

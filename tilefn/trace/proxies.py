@@ -7,6 +7,8 @@ method), indexing a host tensor in a loop and host calls go to the `HOOKS` that 
 """
 from __future__ import annotations
 
+import operator as operator_module
+
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
@@ -17,6 +19,7 @@ from ..rule_table import RuleTable
 from . import primitives as p
 from . import state as st
 from .abstract_eval import ABSTRACT_EVAL
+from .host_blocks import host_value
 from .ir import Eqn, Lit, Var
 from .naming import op_name
 from .pytree import tree_leaves
@@ -145,7 +148,9 @@ class Tile(Proxy):
                               "loop over several sizes with `tl.tile([m, n])`")
 
     def __bool__(self):
-        return True
+        raise TracingError("a tile is used as a Python bool (`if tile:`, `tile and ...`): a tile is always there, "
+                           "so this tests nothing. Test its indices on the device, e.g. "
+                           "torch.where(tile.index < n, a, b), or its bounds (tile.begin, tile.end)")
 
     def __index__(self):
         raise TracingError("a tile is used as a Python int (indexing a Python list or tuple with it?); a tile "
@@ -246,7 +251,8 @@ class BlockSize:
     """A block size registered with `tl.register_block_size`, shared by the loops that use it.
 
     Its value is the Config's, known when the kernel is lowered: inside a tile loop it computes as
-    an int32 device scalar (`bs * 2`, `n // bs`, `i < bs`); host code cannot read it.
+    an int32 device scalar (`bs * 2`, `n // bs`, `i < bs`); host code computes with the int the
+    traced Config gives it (`tilefn.trace.host_blocks`: the Program is traced per such value).
     """
 
     def __init__(self, block: int):
@@ -259,14 +265,11 @@ class BlockSize:
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         return dispatch_torch(func, args, kwargs or {})  # (torch.arange(bs) parses no BlockSize itself)
 
-    def value(self) -> "BlockValue":
-        """The block size as a device scalar of the loop body being traced."""
+    def value(self) -> "BlockValue | int":
+        """The block size as a device scalar of the loop body being traced; in host code, an int."""
         state = st.require()
         if not state.in_device:
-            raise TracingError(
-                "host code computes with a block size (tl.register_block_size); its value is chosen by the "
-                "Config when the kernel is lowered, so only code inside a tile loop can use it. Pass it as "
-                "`block_size=` to tl.tile(...) instead of computing tile counts or offsets on the host")
+            return host_value(self.block)
         (var,) = bind(p.block_size_p, (), block=self.block)
         return BlockValue(var, state.region, self.block)
 
@@ -280,12 +283,16 @@ class BlockSize:
             return self.block != other.block
         return self.value() != other
 
-    def _host_read(self, *_):
-        raise TracingError("a block size (tl.register_block_size) is not a Python int while tracing: the "
-                           "Config picks it when the kernel is lowered. Use it inside a tile loop, where it "
-                           "computes as a device scalar, or as `block_size=` of tl.tile(...)")
+    def _host_int(self, *_):
+        if st.require().in_device:
+            raise TracingError("a block size (tl.register_block_size) is not a Python int inside a tile loop: "
+                               "there it computes as a device scalar (`bs * 2`, `i < bs`); read it as an int "
+                               "in host code, or pass it as `block_size=` of tl.tile(...)")
+        return host_value(self.block)
 
-    __int__ = __index__ = __bool__ = __float__ = _host_read
+    __int__ = __index__ = _host_int
+    __float__ = lambda self: float(self._host_int())  # noqa: E731
+    __bool__ = lambda self: bool(self._host_int())  # noqa: E731
     __hash__ = object.__hash__
 
 
@@ -295,15 +302,20 @@ BLOCK_OPERATORS = ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__r
 
 
 def _block_operator(name):
+    host_op = getattr(operator_module, name.strip("_")[1:] if name in REFLECTED else name.strip("_"))
+
     def operator(self, *args):
         value = self.value()
         args = [a.value() if isinstance(a, BlockSize) else a for a in args]
+        if isinstance(value, int):  # host code: the traced Config's int, with Python's operators
+            return host_op(args[0], value) if name in REFLECTED else host_op(value, *args)
         return getattr(value, name)(*args)
 
     operator.__name__ = name
     return operator
 
 
+REFLECTED = frozenset({"__radd__", "__rsub__", "__rmul__", "__rfloordiv__", "__rmod__", "__rtruediv__"})
 for _name in BLOCK_OPERATORS:
     setattr(BlockSize, _name, _block_operator(_name))
 
@@ -442,6 +454,9 @@ def check_in_scope(x):
     if isinstance(x, (DeviceValue, Tile)):
         state = st.require()
         if x.region.closed or state.region is None or not x.region.encloses(state.region):
+            if isinstance(x, Tile):
+                raise TracingError("a tile is used after its tile loop ended; use it inside the loop (store "
+                                   "what the loop computes into a tensor, or carry it in a loop-carried value)")
             raise TracingError(
                 "a value computed inside a tile loop is used after that loop ended. Only names "
                 "rebound in the loop to a new value (loop carries, e.g. `acc = acc + ...`) "

@@ -30,7 +30,7 @@ class RegionBuilder:
 class TraceState:
     """Everything one call of `make_ir` accumulates."""
 
-    def __init__(self, tunable_values=(), dot_precision: str = "ieee"):
+    def __init__(self, tunable_values=(), dot_precision: str = "ieee", block_values=()):
         self.dot_precision = dot_precision  # how float32 dots multiply unless a dot says (tilefn.trace.ops.matmul)
         self.tunable_values: dict = dict(tunable_values)  # the Config's register_tunable values
         self.tunables: dict = {}  # name -> Tunable, in registration order
@@ -38,10 +38,12 @@ class TraceState:
         self.kernel: RegionBuilder | None = None  # the kernel's top-level region, once a loop opened
         self.region: RegionBuilder | None = None  # the innermost open loop body
         self.blocks: list[BlockInfo] = []
+        self.block_values: tuple = tuple(block_values)  # the Config's block sizes, for host code that reads one
         self.tile_count = 0
         self.tile_vars: dict[int, Var] = {}  # tile number -> the var of its Tile handle
         self.tiles: dict = {}  # tile number -> its Tile handle (static bounds: tilefn.trace.ops.random)
         self.open_tiles: list = []  # the Tile handles of the loops open now, outermost first
+        self.jagged: dict = {}  # tile number of an open jagged loop -> its parent (tilefn.trace.jagged)
         self.hints: dict[Var, str] = {}
         self.consts: dict[int, tuple] = {}  # id(tensor) -> (Var, tensor)
         self.captures: tuple = ()  # the kernel function's globals and closure cells (tilefn.trace.captures)
@@ -93,9 +95,9 @@ def require() -> TraceState:
 
 
 @contextlib.contextmanager
-def tracing(tunable_values=(), dot_precision: str = "ieee"):
+def tracing(tunable_values=(), dot_precision: str = "ieee", block_values=()):
     previous = current()
-    _local.state = TraceState(tunable_values, dot_precision)
+    _local.state = TraceState(tunable_values, dot_precision, block_values)
     try:
         yield _local.state
     finally:

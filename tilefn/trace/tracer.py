@@ -125,10 +125,11 @@ def _is_view(eqn) -> bool:
                                           "squeeze", "expand", "flatten", "__getitem__", "view_as"}
 
 
-def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee") -> Program:
+def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_sizes=()) -> Program:
     """Run `fn` on proxies and return the Program it builds (`register_tunable` reads `tunables`;
-    float32 dots multiply at `dot_precision` unless they say)."""
-    with st.tracing(tunables, dot_precision) as state, TraceMode():
+    float32 dots multiply at `dot_precision` unless they say; host code reading a block size gets its
+    entry of `block_sizes`, `tilefn.trace.host_blocks`)."""
+    with st.tracing(tunables, dot_precision, block_sizes) as state, TraceMode():
         state.captures = captures_of(fn)
         (call_args, call_kwargs), inputs, paths, params = _proxy_args(fn, args, kwargs)
         try:

@@ -41,13 +41,19 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 @attrs.frozen
 class TileDim:
-    """A dimension of extent `block size of block` that walks a tile loop's range."""
+    """A dimension of extent `block size of block` that walks a tile loop's range. `tile` None: the
+    block's full lanes, all valid, walked by no tile (a value made before the loop its block sizes)."""
 
-    tile: int
+    tile: int | None
     block: int
 
     def __str__(self) -> str:
-        return f"t{self.tile}"
+        return f"t{self.tile}" if self.tile is not None else f"B{self.block}"
+
+
+def lanes_dim(block: int) -> TileDim:
+    """The dimension of all lanes of `block` (see TileDim)."""
+    return TileDim(None, block)
 
 
 Dim = Union[int, TileDim]

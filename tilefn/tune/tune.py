@@ -11,6 +11,7 @@ from .. import torch_op
 from ..config import Config
 from ..jit import _compiling, as_traceable
 from ..signature_cache import CacheInfo, SignatureCache, signature_key
+from ..traced import refuse_nested_call
 from . import cache, table as tables
 from .benchmark import Benchmarker
 from .progress import TuningProgress
@@ -131,6 +132,7 @@ class TunedFunction:
         last = self._executables.last
         if last is not None and last[0](args):
             return last[1](*args)
+        refuse_nested_call(self.jitted)
         key = self._executable_key(args)
         executable = self._executables.get(key)
         if executable is None:

@@ -7,7 +7,7 @@ from ...errors import ShapeError
 from ..primitives import full_p, iota_p
 from .. import state as st
 from ..proxies import BlockSize, BlockValue, DeviceValue, Tile, apply, op
-from ..types import TileDim
+from ..types import TileDim, lanes_dim
 from .casts import to
 from .views import expand
 
@@ -23,19 +23,25 @@ def shape_entries(shape) -> tuple:
         elif isinstance(s, (int, TileDim)) and not isinstance(s, bool):
             out.append(s)
         elif isinstance(s, (BlockSize, BlockValue)):
-            out.append(_open_tile(s.block).dim)
+            out.append(_block_dim(s.block))
         else:
             raise ShapeError(f"shape entries must be ints or tiles, got {type(s).__name__}")
     return tuple(out)
 
 
+def _block_dim(block: int):
+    """A block size as a shape entry: the tile of the innermost open loop it sizes, else (a value made
+    before such a loop) the block's full lanes (`tilefn.trace.block_lanes`)."""
+    tile = next((t for t in reversed(st.require().open_tiles) if t.dim.block == block), None)
+    return tile.dim if tile is not None else lanes_dim(block)
+
+
 def _open_tile(block: int) -> Tile:
-    """The tile of the innermost open tile loop that `block` sizes (a block size as a shape entry means it)."""
+    """The tile of the innermost open tile loop that `block` sizes (`torch.arange(bs)` means its lanes)."""
     tile = next((t for t in reversed(st.require().open_tiles) if t.dim.block == block), None)
     if tile is None:
-        raise ShapeError("a block size is used as a shape entry outside any tile loop it sizes: it stands for "
-                         "that loop's tile, so make the value inside `for t in tl.tile(n, block_size=bs)` "
-                         "(or use `t` itself as the shape entry)")
+        raise ShapeError("torch.arange of a block size outside any tile loop it sizes: it stands for that "
+                         "loop's lanes, so call it inside `for t in tl.tile(n, block_size=bs)` (or use t.index)")
     return tile
 
 
@@ -103,6 +109,9 @@ def arange(start, end=None, step=1, *, dtype=None, **kwargs):
         return to(tile.index - tile.begin, dtype or torch.int32)  # 0, 1, ... on the tile's lanes
     if end is None:
         start, end = 0, start
-    if step != 1 or not all(isinstance(v, int) for v in (start, end)):
-        raise ShapeError("arange inside a tile loop needs static int bounds and step 1")
-    return apply(iota_p, start=start, stop=end, dtype=dtype or torch.int32)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end, step)) or step == 0:
+        raise ShapeError("arange inside a tile loop needs static int bounds and a nonzero int step")
+    if step == 1:
+        return apply(iota_p, start=start, stop=end, dtype=dtype or torch.int32)
+    count = len(range(start, end, step))
+    return to(apply(iota_p, start=0, stop=count, dtype=torch.int32) * step + start, dtype or torch.int32)

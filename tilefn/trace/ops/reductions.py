@@ -8,6 +8,7 @@ from ...errors import TracingError
 from .. import state as st
 from ..primitives import (argmax_p, argmin_p, cumprod_p, cumsum_p, reduce_max_p, reduce_min_p, reduce_prod_p,
                           reduce_sum_p, tile_len_p, P)
+from ..jagged import masked_for_reduction, refuse_mean
 from ..proxies import DeviceValue, Tile, apply, op
 from ..types import TileDim
 from .casts import to, upcast, value_of
@@ -19,7 +20,7 @@ def reduce(prim, x, dim=None, keepdim=False):
     """`prim` over each axis `dim` names, innermost first."""
     x = value_of(x)
     for axis in reversed(axes_of(x, dim)):
-        x = apply(prim, x, axis=axis, keepdim=keepdim)
+        x = apply(prim, masked_for_reduction(prim, x, axis), axis=axis, keepdim=keepdim)
     return x
 
 
@@ -81,6 +82,7 @@ def argmin(x, dim=None, keepdim=False):
 
 def _count(x, axes):
     """How many valid elements the reduction over `axes` sees (a tile's edge may hold fewer)."""
+    refuse_mean(x, axes)
     count = 1
     for axis in axes:
         dim = x.shape[axis]
