@@ -116,7 +116,7 @@ class TileLoop:
             raise TracingError("tile loops closed out of order")
         self._check_ranges()
         exit_locals = dict(frame.f_locals)
-        carries = _find_carries(self.entry, exit_locals, self.region, self.handles)
+        carries = find_carries(self.entry, exit_locals, self.region, self.handles)
         if carries and self.top_level:
             names = ", ".join(f"`{n}`" for n, _, _ in carries)
             raise LoopCarryError(f"{names} rebound in the outermost tile loop: its iterations run in "
@@ -136,7 +136,7 @@ class TileLoop:
                   user_source(3), state.new_site("loop"))
         self.region.closed = True
         del state.open_tiles[len(state.open_tiles) - sum(isinstance(h, Tile) for h in self.handles):]
-        _name_device_values(state, exit_locals, self.region, self.handles)
+        name_device_values(state, exit_locals, self.region, self.handles)
         state.region = None if self.top_level else self.parent
         self.parent.eqns.append(eqn)
         if self.top_level:
@@ -174,7 +174,7 @@ def _stale(value, region) -> bool:
     return isinstance(value, (DeviceValue, Tile)) and (value.region.closed or not value.region.encloses(region))
 
 
-def _find_carries(entry, exit_locals, region, handles):
+def find_carries(entry, exit_locals, region, handles):
     """(name, initial proxy, body proxy) for each name the body rebinds to another device value.
 
     The value a name leaves the body with is usually made in the body; it may also be one made
@@ -226,7 +226,7 @@ def _check_outer_value_unshared(name, value, exit_locals):
             f"before the loop; carry a copy instead (`{name} = {others[0]}.clone()`)")
 
 
-def _name_device_values(state, names, region, handles):
+def name_device_values(state, names, region, handles):
     for name, value in names.items():
         if isinstance(value, tuple):
             for i, item in enumerate(value):
