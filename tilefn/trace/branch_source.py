@@ -5,15 +5,15 @@ Tracing runs the kernel once, so Python alone would trace one branch of an `if`.
 `tilefn.trace.branches` (bound to the free variable `__tfn__`); a static test takes the statement's
 usual path, a device scalar traces both branches (see that module):
 
-    if TEST: BODY else: ORELSE        ->  _tfn_if_L = __tfn__.branch(TEST, names, exits)
+    if TEST: BODY else: ORELSE        ->  _tfn_if_L = __tfn__.branch(TEST, names, exits, L)
                                           if _tfn_if_L.then_(): BODY
                                           if _tfn_if_L.traced: names = _tfn_if_L.orelse()
                                           if _tfn_if_L.else_(): ORELSE
                                           if _tfn_if_L.traced: names = _tfn_if_L.end()
-    while TEST: BODY                  ->  _tfn_while_L = __tfn__.while_loop(exits)
+    while TEST: BODY                  ->  _tfn_while_L = __tfn__.while_loop(exits, L)
                                           while _tfn_while_L.step(TEST): BODY
 
-`names` are the names either branch assigns; `exits` the lines of `return`, `break` and
+`L` is the statement's line, `names` the names either branch assigns, `exits` the lines of `return`, `break` and
 `continue` statements that would leave a traced branch (refused there). In tests, `and`, `or`,
 `not` and chained comparisons go through `__tfn__` too (a device operand is combined with `&`,
 `|`, `~`), and so do the calls `min(...)` and `max(...)`. The new code keeps the source's line
@@ -125,7 +125,7 @@ class _Rewrite(ast.NodeTransformer):
             return ast.If(traced, [ast.Assign([_name_tuple(names, ast.Store)], method(m))], [])
 
         branch = _call("branch", _test(node.test), ast.Tuple([ast.Constant(n) for n in names], ast.Load()),
-                       ast.Tuple([ast.Constant(n) for n in exits], ast.Load()))
+                       ast.Tuple([ast.Constant(n) for n in exits], ast.Load()), ast.Constant(node.lineno))
         stmts = [ast.Assign([ast.Name(handle, ast.Store())], branch),
                  ast.If(method("then_"), node.body, []),
                  merge("orelse"),
@@ -138,7 +138,8 @@ class _Rewrite(ast.NodeTransformer):
         if node.orelse:
             return node  # `while ... else` is refused inside tile loops (statements.py); plain Python elsewhere
         handle = f"_tfn_while_{node.lineno}_{node.col_offset}"
-        make = _call("while_loop", ast.Tuple([ast.Constant(n) for n in _exits(node.body)], ast.Load()))
+        make = _call("while_loop", ast.Tuple([ast.Constant(n) for n in _exits(node.body)], ast.Load()),
+                     ast.Constant(node.lineno))
         step = ast.Call(ast.Attribute(ast.Name(handle, ast.Load()), "step", ast.Load()), [_test(node.test)], [])
         stmts = [ast.Assign([ast.Name(handle, ast.Store())], make), ast.While(step, node.body, [])]
         return [ast.copy_location(s, node) for s in stmts]
@@ -167,6 +168,7 @@ def _rewritten_code(code):
     fn = module.body[0] if module.body else None
     if not isinstance(fn, ast.FunctionDef) or fn.name != code.co_name or not _needs_rewrite(fn):
         return None
+    ast.increment_lineno(fn, max(start - 1, 0))  # the file's line numbers, before any are recorded
     fn = _Rewrite().visit(fn)
     fn.decorator_list, fn.returns = [], None
     args = fn.args
@@ -180,7 +182,6 @@ def _rewritten_code(code):
                             [fn, ast.Return(ast.Name(fn.name, ast.Load()))], [], None)
     ast.copy_location(outer, fn)
     wrapper = ast.fix_missing_locations(ast.Module([outer], []))
-    ast.increment_lineno(wrapper, max(start - 1, 0))
     compiled = compile(wrapper, code.co_filename, "exec", dont_inherit=True)
     outer_code = next(c for c in compiled.co_consts if isinstance(c, types.CodeType))
     return next(c for c in outer_code.co_consts if isinstance(c, types.CodeType) and c.co_name == code.co_name)

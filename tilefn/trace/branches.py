@@ -19,16 +19,22 @@ import sys
 
 import torch
 
-from ..errors import DataDependentControlFlow, SourceInfo, TracingError, UnsupportedStatement, user_frame, user_source
+from ..errors import DataDependentControlFlow, SourceInfo, TracingError, UnsupportedStatement, user_frame
 from . import state as st
 from .ir import Eqn, Region, Var, substitute
 from .loops import find_carries, name_device_values
 from .primitives import cond_p, full_p, while_p
 from .proxies import DeviceValue, apply, check_in_scope
 from .state import RegionBuilder
+from .unmerged import Unmerged
 
 
-def _predicate(value, statement: str):
+def _statement_source(line: int) -> SourceInfo:
+    frame = user_frame()
+    return SourceInfo(frame.f_code.co_filename, line, frame.f_code.co_name)
+
+
+def _predicate(value, statement: str, source=None):
     """The boolean device scalar a test stands for, or None for a static (Python) test."""
     if not isinstance(value, DeviceValue):
         return None
@@ -37,7 +43,7 @@ def _predicate(value, statement: str):
         raise DataDependentControlFlow(
             f"`{statement}` on a tile-shaped value ({value.ir_var.type.render()}): a program takes one branch for "
             "all its lanes, so the condition must be a scalar. Select per element with torch.where(cond, a, b), "
-            "or reduce the condition to one value (e.g. `(x > 0).any()`)")
+            "or reduce the condition to one value (e.g. `(x > 0).any()`)", source=source)
     return value if value.dtype == torch.bool else value != 0
 
 
@@ -48,32 +54,6 @@ def _refuse_exits(exits, statement: str) -> None:
             f"`return`, `break` or `continue` inside an `{statement}` on a device value: both branches are traced "
             "and every program runs to the end of the kernel; guard the code after it with the condition instead",
             source=SourceInfo(frame.f_code.co_filename, exits[0], frame.f_code.co_name))
-
-
-class Unmerged:
-    """What a name holds after an `if` on a device value when its branches leave it unmergeable."""
-
-    def __init__(self, reason: str):
-        object.__setattr__(self, "_reason", reason)
-
-    def _fail(self, *args, **kwargs):
-        raise TracingError(object.__getattribute__(self, "_reason"))
-
-    def __getattr__(self, name):
-        self._fail()
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        next(a for a in (*args, *(kwargs or {}).values()) if isinstance(a, Unmerged))._fail()
-
-    def __repr__(self):
-        return "Unmerged()"
-
-
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor", "lt", "le",
-              "gt", "ge", "eq", "ne", "getitem", "bool", "index", "int", "float", "iter", "neg", "abs", "invert",
-              "radd", "rsub", "rmul", "rtruediv", "setitem", "len", "call"):
-    setattr(Unmerged, f"__{_name}__", Unmerged._fail)
 
 
 def _as_device(number, like: DeviceValue, builder):
@@ -92,8 +72,9 @@ def _as_device(number, like: DeviceValue, builder):
 class Branch:
     """One run of an `if` statement: static (`traced` False) or traced into a `cond`."""
 
-    def __init__(self, test, names, exits):
-        self.pred, self.names = _predicate(test, "if"), names
+    def __init__(self, test, names, exits, line):
+        self.source = _statement_source(line)
+        self.pred, self.names = _predicate(test, "if", self.source), names
         self.traced = self.pred is not None
         if self.traced:
             _refuse_exits(exits, "if")
@@ -104,7 +85,7 @@ class Branch:
         if not self.traced:
             return self.value
         state = st.require()
-        self.source, self.parent = user_source(), state.region
+        self.parent = state.region
         self.entry = dict(sys._getframe(1).f_locals)
         for name, value in self.entry.items():
             if isinstance(value, DeviceValue):
@@ -116,7 +97,8 @@ class Branch:
         state = self._close(self.then_region)
         self.then_exit = dict(sys._getframe(1).f_locals)
         self.else_region = state.region = RegionBuilder(self.parent)
-        unbound = Unmerged("this name is assigned only inside an `if` on a device value; assign it before the `if`")
+        unbound = Unmerged(f"this name is bound only inside the `if` at {self.source}, not before it; bind it "
+                           "before the `if`")
         return tuple(self.entry.get(name, unbound) for name in self.names)
 
     def else_(self) -> bool:
@@ -157,12 +139,14 @@ class Branch:
             then_value = _as_device(then_value, else_value, self.then_region)
         elif isinstance(else_value, (int, float)) and isinstance(then_value, DeviceValue):
             else_value = _as_device(else_value, then_value, self.else_region)
+        if any(v is None or isinstance(v, Unmerged) for v in (then_value, else_value)):
+            return Unmerged(f"{where} is bound in only one branch (and not before the `if`); bind it before the "
+                            "`if` or in both branches")
         live = [isinstance(v, DeviceValue) and (v.region in (self.then_region, self.else_region) or not v.region.closed)
                 for v in (then_value, else_value)]
         if not all(live):
             return Unmerged(f"{where}: the branches leave it with values that cannot be merged (only device values "
-                            f"can be, and a name must be bound in both branches or before the `if`): "
-                            f"{then_value!r} and {else_value!r}")
+                            f"of the same type can be): {then_value!r} and {else_value!r}")
         if then_value.ir_var.type != else_value.ir_var.type:
             return Unmerged(f"{where}: the branches leave it as {then_value.ir_var.type.render()} and "
                             f"{else_value.ir_var.type.render()}; make them match (e.g. with .to(dtype))")
@@ -173,12 +157,12 @@ class Branch:
 class WhileLoop:
     """One `while` statement: static (plain Python) or traced into a `while` equation."""
 
-    def __init__(self, exits):
-        self.exits, self.steps, self.region = exits, 0, None
+    def __init__(self, exits, line):
+        self.exits, self.steps, self.region, self.source = exits, 0, None, _statement_source(line)
 
     def step(self, test) -> bool:
         self.steps += 1
-        pred = _predicate(test, "while")
+        pred = _predicate(test, "while", self.source)
         if self.region is not None:
             return self._close(pred, sys._getframe(1))
         if pred is None:
@@ -186,10 +170,11 @@ class WhileLoop:
         if self.steps > 1:
             raise DataDependentControlFlow(
                 f"the condition of this `while` became a device value after {self.steps - 1} iteration(s) on the "
-                "host; make the values it depends on device values before the loop (e.g. torch.zeros([], ...))")
+                "host; make the values it depends on device values before the loop (e.g. torch.zeros([], ...))",
+                source=self.source)
         _refuse_exits(self.exits, "while")
         state = st.require()
-        self.first, self.parent, self.source = pred, state.region, user_source()
+        self.first, self.parent = pred, state.region
         self.entry = dict(sys._getframe(1).f_locals)
         self.region = state.region = RegionBuilder(self.parent)
         return True
@@ -200,7 +185,8 @@ class WhileLoop:
             raise TracingError("a tile loop inside a `while` body did not finish")
         if pred is None:
             raise DataDependentControlFlow("the condition of this `while` is a device value before the loop but "
-                                           "not after its body; compute it from device values in both places")
+                                           "not after its body; compute it from device values in both places",
+                                           source=self.source)
         exit_locals = dict(frame.f_locals)
         carries = find_carries(self.entry, exit_locals, self.region, ())
         params, mapping = [], {}
@@ -223,12 +209,12 @@ class WhileLoop:
         return False
 
 
-def branch(test, names, exits) -> Branch:
-    return Branch(test, names, exits)
+def branch(test, names, exits, line) -> Branch:
+    return Branch(test, names, exits, line)
 
 
-def while_loop(exits) -> WhileLoop:
-    return WhileLoop(exits)
+def while_loop(exits, line) -> WhileLoop:
+    return WhileLoop(exits, line)
 
 
 def not_(value):

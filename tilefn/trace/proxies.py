@@ -21,6 +21,7 @@ from .ir import Eqn, Lit, Var
 from .naming import op_name
 from .pytree import tree_leaves
 from .types import PyScalarType
+from .unmerged import Unmerged
 
 
 class Proxy:
@@ -408,6 +409,8 @@ def to_atom(x):
         x = x.item()
     if isinstance(x, (bool, int, float)):
         return Lit(x, PyScalarType(type(x)))
+    if isinstance(x, Unmerged):
+        x.refuse()
     raise TracingError(f"expected a tensor, tile or number, got {type(x).__name__}")
 
 
