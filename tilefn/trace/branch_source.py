@@ -105,6 +105,17 @@ def _exits(stmts, in_loop: bool = False) -> list[int]:
     return lines
 
 
+def _located(stmts, node) -> list:
+    """`stmts` with every generated node placed on `node`'s first line (a node spanning lines would put
+    a method call on its last, and an error raised there would name that line)."""
+    for stmt in stmts:
+        for n in ast.walk(stmt):
+            if "lineno" in n._attributes and getattr(n, "lineno", None) is None:
+                n.lineno = n.end_lineno = node.lineno
+                n.col_offset = n.end_col_offset = node.col_offset
+    return stmts
+
+
 def _name_tuple(names, ctx):
     return ast.Tuple([ast.Name(n, ctx()) for n in names], ctx())
 
@@ -131,7 +142,7 @@ class _Rewrite(ast.NodeTransformer):
                  merge("orelse"),
                  ast.If(method("else_"), node.orelse or [ast.Pass()], []),
                  merge("end")]
-        return [ast.copy_location(s, node) for s in stmts]
+        return _located(stmts, node)
 
     def visit_While(self, node):
         self.generic_visit(node)
@@ -142,12 +153,13 @@ class _Rewrite(ast.NodeTransformer):
                      ast.Constant(node.lineno))
         step = ast.Call(ast.Attribute(ast.Name(handle, ast.Load()), "step", ast.Load()), [_test(node.test)], [])
         stmts = [ast.Assign([ast.Name(handle, ast.Store())], make), ast.While(step, node.body, [])]
-        return [ast.copy_location(s, node) for s in stmts]
+        return _located(stmts, node)
 
     def visit_Call(self, node):
         self.generic_visit(node)
         if isinstance(node.func, ast.Name) and node.func.id in ("min", "max") and not node.keywords:
-            return ast.copy_location(_call("builtin", node.func, *node.args), node)
+            call = _call("builtin", node.func, *node.args)
+            return _located([ast.Expr(call)], node)[0].value
         return node
 
 

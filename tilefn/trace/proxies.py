@@ -86,8 +86,9 @@ class DeviceValue(Proxy):
 
     def __bool__(self):
         raise DataDependentControlFlow(
-            "Python control flow (`if`, `while`, `and`/`or`, `bool()`) on a device value: its value "
-            "is only known on the GPU. Use torch.where(cond, a, b) to select values instead")
+            "Python control flow on a device value (`bool()`, `a if cond else b`, `and`/`or` outside the test of "
+            "an `if` or `while` statement): its value is only known on the GPU. Use torch.where(cond, a, b) to "
+            "select values; an `if` or `while` statement may test a 0-d device value")
 
     def _no_host_read(self, *_):
         raise DataDependentControlFlow(
