@@ -204,3 +204,29 @@ def test_bool_of_a_device_value_outside_a_statement_is_still_refused():
 
     with pytest.raises(DataDependentControlFlow, match="torch.where"):
         tfn.make_ir(kernel)(torch.randn(3))
+
+
+def random_rows(x, flags):
+    out = torch.zeros_like(x)
+    for i in tl.grid(x.size(0)):
+        if flags[i] > 0:
+            out[i, :] = torch.rand_like(x[i, :])
+    return out
+
+
+def random_rows_unguarded(x, flags):
+    out = torch.zeros_like(x)
+    for i in tl.grid(x.size(0)):
+        out[i, :] = torch.rand_like(x[i, :])
+    return out
+
+
+def test_random_numbers_in_a_branch_count_the_loops_around_it():
+    x, flags = torch.zeros(4, 8), torch.tensor([1, 0, 1, 1], dtype=I32)
+    torch.manual_seed(0)
+    guarded = tfn.interpret(random_rows)(x, flags)
+    torch.manual_seed(0)
+    unguarded = tfn.interpret(random_rows_unguarded)(x, flags)
+    taken = flags > 0
+    assert torch.equal(guarded[taken], unguarded[taken]) and not guarded[~taken].any()
+    assert not torch.equal(guarded[0], guarded[2])  # each row its own numbers
