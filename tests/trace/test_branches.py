@@ -27,9 +27,11 @@ def select_row(x, flags):
     for i in tl.grid(x.size(0)):
         if flags[i] > 0:
             y = x[i, :] * 2
+            offset = 0.5
         else:
             y = x[i, :]
-        out[i, :] = y
+            offset = 0.5  # the same Python number in both branches stays a Python number
+        out[i, :] = y + offset
     return out
 
 
@@ -41,6 +43,7 @@ def test_an_if_on_a_device_scalar_is_one_cond_with_both_branches():
     cond = next(e for e in walk_eqns(program.eqns) if e.prim is cond_p)
     then, orelse = ([e.prim.name for e in cond.params[k].eqns] for k in ("region", "orelse"))
     assert then == ["load", "mul"] and orelse == ["load"]  # each branch loads its own row
+    assert "add y, 0.5" in text
 
 
 def counted(x, n):
@@ -230,3 +233,22 @@ def test_random_numbers_in_a_branch_count_the_loops_around_it():
     taken = flags > 0
     assert torch.equal(guarded[taken], unguarded[taken]) and not guarded[~taken].any()
     assert not torch.equal(guarded[0], guarded[2])  # each row its own numbers
+
+
+def make_scaled(scale):
+    def scaled(x, flags, *, bias=1.0):
+        out = torch.empty_like(x)
+        for i in tl.grid(x.size(0)):
+            if flags[i] > 0:
+                out[i] = x[i] * scale + bias
+            else:
+                out[i] = x[i]
+        return out
+    return scaled
+
+
+def test_the_rewritten_kernel_keeps_its_closure_cells_and_defaults():
+    x, flags = torch.randn(5), torch.tensor([1, 0, 1, 0, 2], dtype=I32)
+    kernel = make_scaled(3.0)
+    assert torch.allclose(tfn.interpret(kernel)(x, flags), torch.where(flags > 0, x * 3 + 1, x))
+    assert torch.allclose(tfn.interpret(kernel)(x, flags, bias=-2.0), torch.where(flags > 0, x * 3 - 2, x))

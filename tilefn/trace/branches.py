@@ -69,6 +69,11 @@ def _as_device(number, like: DeviceValue, builder):
         state.region = previous
 
 
+def _same_number(a, b) -> bool:
+    """Equal Python numbers of one type (`scale = 1.5` in both branches)."""
+    return type(a) is type(b) and isinstance(a, (bool, int, float)) and a == b
+
+
 class Branch:
     """One run of an `if` statement: static (`traced` False) or traced into a `cond`."""
 
@@ -132,7 +137,7 @@ class Branch:
 
     def _merge(self, name, then_value, else_value, outs):
         """The value `name` has after the statement; a pair of device values is appended to `outs`."""
-        if then_value is else_value:
+        if then_value is else_value or _same_number(then_value, else_value):
             return then_value
         where = f"`{name}` after the `if` at {self.source}"
         if isinstance(then_value, (int, float)) and isinstance(else_value, DeviceValue):
