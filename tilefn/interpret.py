@@ -127,6 +127,29 @@ def _loop(ctx, eqn, *inputs):
     return tuple(carries)
 
 
+def _run_region(ctx, region, outer, args=()):
+    """Evaluate `region` on `args` (its params) in a scope over `outer`; its results."""
+    env = _ChainEnv(outer)
+    env.update(zip(region.params, args))
+    eval_eqns(region.eqns, env, ctx)
+    ctx.env = outer
+    return [_read(env, r) for r in region.results]
+
+
+@rule(p.cond_p)
+def _cond(ctx, eqn, pred):
+    """Programs run one at a time, so a cond runs the one branch its program takes."""
+    return tuple(_run_region(ctx, eqn.params["region" if bool(pred) else "orelse"], ctx.env))
+
+
+@rule(p.while_p)
+def _while(ctx, eqn, cond, *carries):
+    outer = ctx.env
+    while bool(cond):
+        cond, *carries = _run_region(ctx, eqn.params["region"], outer, carries)
+    return tuple(carries)
+
+
 @rule(*p.POINTWISE)
 def _pointwise(ctx, eqn, *args):
     result = p.POINTWISE[eqn.prim](*args)

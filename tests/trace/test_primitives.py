@@ -11,7 +11,7 @@ from tilefn.trace.abstract_eval import ABSTRACT_EVAL
 from tilefn.trace.primitives import P, Primitive
 
 HOST_ONLY = {p.host_p}  # run by the launcher, never inside a kernel
-LOWERED_BY_CODEGEN = {p.kernel_p, p.loop_p}  # codegen writes the launch and the loop nest itself
+LOWERED_BY_CODEGEN = {p.kernel_p, p.loop_p, p.cond_p, p.while_p}  # codegen writes the launch, loops and branches
 
 
 def test_primitives_print_as_their_names_and_compare_by_identity():
@@ -32,7 +32,7 @@ def test_unknown_primitive_name_is_a_clear_error():
 
 def test_effectful_primitives():
     assert {prim for prim in (P[name] for name in P) if prim.effectful} == {
-        p.load_p, p.store_p, p.loop_p, p.kernel_p, p.host_p, *p.ATOMIC}
+        p.load_p, p.store_p, p.loop_p, p.cond_p, p.while_p, p.kernel_p, p.host_p, *p.ATOMIC}
     assert p.WRITES == {p.store_p, *p.ATOMIC} and len(p.ATOMIC) == 8
 
 

@@ -12,11 +12,12 @@ from ..errors import TilefnError
 from ..trace.arguments import path_source
 from ..trace.ir import Lit, Program, Var
 from ..trace.naming import op_name
-from ..trace.primitives import kernel_p, loop_p
+from ..trace.primitives import cond_p, kernel_p, loop_p, while_p
 from ..trace.queries import phase_of
 from ..trace.types import HostType
 from . import backend
 from .aliasing import overlap_guards, refuse_overlap
+from .control import emit_cond, emit_while
 from .emit import TILE_PREFIXES, Emitter
 from .masks import analyze_masks
 from .rules import lower_eqn
@@ -274,6 +275,10 @@ class KernelWriter:
         for eqn in region.eqns:
             if eqn.prim is loop_p:
                 self._inner_loop(eqn)
+            elif eqn.prim is cond_p:
+                emit_cond(self.em, eqn, self._body)
+            elif eqn.prim is while_p:
+                emit_while(self.em, eqn, self._body)
             else:
                 lower_eqn(self.em, eqn)
 

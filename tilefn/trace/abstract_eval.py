@@ -192,6 +192,16 @@ def _loop(*inputs, dims, region, grid):
     return tuple(v.type for v in region.results)
 
 
+@ABSTRACT_EVAL.register(p.cond_p)
+def _cond(pred, *, region, orelse):
+    return tuple(v.type for v in region.results)
+
+
+@ABSTRACT_EVAL.register(p.while_p)
+def _while(cond, *inits, region):
+    return tuple(v.type for v in region.results[1:])
+
+
 @ABSTRACT_EVAL.register(p.kernel_p)
 def _kernel(*inputs, region):
     return ()

@@ -23,6 +23,7 @@ from .jagged import lane_mask
 from .primitives import broadcast_to_p, convert_p, iota_p, load_p, store_p
 from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
 from .types import broadcast_shapes
+from .unmerged import Unmerged
 
 OPERAND_KINDS = ("tile", "scalar", "gather", "point")
 
@@ -183,6 +184,8 @@ def _as_stored_value(value, shape, dtype):
     """Broadcast and cast what is stored to the destination's shape and dtype, as torch's setitem."""
     if isinstance(value, (int, float, bool)):
         return full_like_shape(shape, value, dtype)
+    if isinstance(value, Unmerged):
+        value.refuse()
     if not isinstance(value, DeviceValue):
         raise TracingError(f"can't store a {type(value).__name__} into a tensor inside a tile loop")
     if broadcast_shapes(value.shape, shape) != shape:

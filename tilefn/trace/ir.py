@@ -101,6 +101,23 @@ class Program:
         return TEXT_FORM["program"](self)
 
 
+REGION_PARAMS = ("region", "orelse")  # the params that hold Regions: a body, and a cond's else branch
+
+
+def regions(eqn: Eqn) -> tuple:
+    """The Regions `eqn` holds: a loop's or kernel's body; a cond's two branches."""
+    return tuple(eqn.params[k] for k in REGION_PARAMS if k in eqn.params)
+
+
+def map_regions(eqn: Eqn, fn) -> Eqn:
+    """`eqn` with each of its Regions `r` replaced by `fn(r)`."""
+    params = eqn.params
+    for key in REGION_PARAMS:
+        if key in params:
+            params = params.set(key, fn(params[key]))
+    return attrs.evolve(eqn, params=params)
+
+
 def substitute(region: Region, mapping: dict) -> Region:
     """A copy of `region` with every use of a key of `mapping` replaced by its value."""
     if not mapping:
@@ -108,10 +125,7 @@ def substitute(region: Region, mapping: dict) -> Region:
 
     def sub_eqn(eqn: Eqn) -> Eqn:
         inputs = tuple(mapping.get(a, a) if isinstance(a, Var) else a for a in eqn.inputs)
-        params = eqn.params
-        if "region" in params:
-            params = params.set("region", substitute(params["region"], mapping))
-        return attrs.evolve(eqn, inputs=inputs, params=params)
+        return attrs.evolve(map_regions(eqn, lambda r: substitute(r, mapping)), inputs=inputs)
 
     results = tuple(mapping.get(r, r) if isinstance(r, Var) else r for r in region.results)
     return Region(region.params, [sub_eqn(e) for e in region.eqns], results)
@@ -121,5 +135,5 @@ def walk_eqns(eqns):
     """Every equation in `eqns` and, depth first, in their nested regions."""
     for eqn in eqns:
         yield eqn
-        if "region" in eqn.params:
-            yield from walk_eqns(eqn.params["region"].eqns)
+        for region in regions(eqn):
+            yield from walk_eqns(region.eqns)

@@ -122,7 +122,7 @@ class TileLoop:
         exit_locals = dict(frame.f_locals)
         body_types = {i: v.proxy.ir_var.type for i, v in self.viewed.items()}
         block_lanes.restore(self.viewed)
-        carries = _find_carries(self.entry, exit_locals, self.region, self.handles, body_types)
+        carries = find_carries(self.entry, exit_locals, self.region, self.handles, body_types)
         if carries and self.top_level:
             names = ", ".join(f"`{n}`" for n, _, _ in carries)
             raise LoopCarryError(f"{names} rebound in the outermost tile loop: its iterations run in "
@@ -150,7 +150,7 @@ class TileLoop:
         eqn = Eqn(loop_p, inputs, outputs, params, user_source(3), state.new_site("loop"))
         self.region.closed = True
         del state.open_tiles[len(state.open_tiles) - sum(isinstance(h, Tile) for h in self.handles):]
-        _name_device_values(state, exit_locals, self.region, self.handles)
+        name_device_values(state, exit_locals, self.region, self.handles)
         state.region = None if self.top_level else self.parent
         self.parent.eqns.append(eqn)
         if self.top_level:
@@ -188,7 +188,7 @@ def _stale(value, region) -> bool:
     return isinstance(value, (DeviceValue, Tile)) and (value.region.closed or not value.region.encloses(region))
 
 
-def _find_carries(entry, exit_locals, region, handles, body_types):
+def find_carries(entry, exit_locals, region, handles, body_types=None):
     """(name, initial proxy, body proxy) for each name the body rebinds to another device value.
 
     The value a name leaves the body with is usually made in the body; it may also be one made
@@ -217,7 +217,7 @@ def _find_carries(entry, exit_locals, region, handles, body_types):
                 raise LoopCarryError(f"`{name}` and another carried name end the loop as one value")
             continue
         seen[id(value)] = init
-        entering = body_types.get(id(init), init.ir_var.type)
+        entering = (body_types or {}).get(id(init), init.ir_var.type)
         if entering != value.ir_var.type:
             raise LoopCarryError(
                 f"loop-carried `{name}` enters the loop as {entering.render()} but leaves the body "
@@ -242,7 +242,7 @@ def _check_outer_value_unshared(name, value, exit_locals):
             f"before the loop; carry a copy instead (`{name} = {others[0]}.clone()`)")
 
 
-def _name_device_values(state, names, region, handles):
+def name_device_values(state, names, region, handles):
     for name, value in names.items():
         if isinstance(value, tuple):
             for i, item in enumerate(value):

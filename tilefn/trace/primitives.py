@@ -148,6 +148,12 @@ flip_p = primitive("flip")  # reversed along `axis` (a tile's valid lanes only)
 load_p = primitive("load", effectful=True)
 store_p = primitive("store", effectful=True)
 loop_p = primitive("loop", effectful=True)
+# An `if` on a device scalar: (pred) -> the results of params `region` (taken) or `orelse`; both are
+# Regions without params that yield one value per output.
+cond_p = primitive("cond", effectful=True)
+# A `while` on a device scalar: (cond0, *inits) -> the carries once the condition is false; the body
+# Region's params are the carries, its results (next condition, *next carries).
+while_p = primitive("while", effectful=True)
 kernel_p = primitive("kernel", effectful=True)
 host_p = primitive("host", effectful=True)
 

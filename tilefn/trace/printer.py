@@ -137,6 +137,30 @@ def _loop_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
     return lines
 
 
+def _block_lines(region, namer, blocks, indent) -> list[str]:
+    lines = []
+    for inner in region.eqns:
+        lines += _eqn_lines(inner, namer, blocks, indent + 1)
+    if region.results:
+        lines.append(f"{'  ' * (indent + 1)}yield {', '.join(namer(r) for r in region.results)}")
+    return lines
+
+
+@PRINTERS.register(p.cond_p)
+def _cond_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    pad = "  " * indent
+    lines = [f"{pad}{lhs}cond {namer(eqn.inputs[0])}:"] + _block_lines(eqn.params["region"], namer, blocks, indent)
+    return lines + [f"{pad}else:"] + _block_lines(eqn.params["orelse"], namer, blocks, indent)
+
+
+@PRINTERS.register(p.while_p)
+def _while_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    region = eqn.params["region"]
+    carries = ", ".join(f"{namer(q)} = {namer(i)}" for q, i in zip(region.params, eqn.inputs[1:]))
+    head = f"{'  ' * indent}{lhs}while {namer(eqn.inputs[0])}" + (f" carry({carries})" if carries else "") + ":"
+    return [head] + _block_lines(region, namer, blocks, indent)
+
+
 def _access(eqn, namer):
     """The indexed tensor of a load or store as text, and the names of its remaining operands."""
     n_index = sum(1 for e in eqn.params["index"] if e[0] in OPERAND_KINDS)

@@ -24,6 +24,7 @@ from .ir import Eqn, Lit, Var
 from .naming import op_name
 from .pytree import tree_leaves
 from .types import PyScalarType
+from .unmerged import Unmerged
 
 
 class Proxy:
@@ -88,8 +89,9 @@ class DeviceValue(Proxy):
 
     def __bool__(self):
         raise DataDependentControlFlow(
-            "Python control flow (`if`, `while`, `and`/`or`, `bool()`) on a device value: its value "
-            "is only known on the GPU. Use torch.where(cond, a, b) to select values instead")
+            "Python control flow on a device value (`bool()`, `a if cond else b`, `and`/`or` outside the test of "
+            "an `if` or `while` statement): its value is only known on the GPU. Use torch.where(cond, a, b) to "
+            "select values; an `if` or `while` statement may test a 0-d device value")
 
     def _no_host_read(self, *_):
         raise DataDependentControlFlow(
@@ -420,6 +422,8 @@ def to_atom(x):
         x = x.item()
     if isinstance(x, (bool, int, float)):
         return Lit(x, PyScalarType(type(x)))
+    if isinstance(x, Unmerged):
+        x.refuse()
     raise TracingError(f"expected a tensor, tile or number, got {type(x).__name__}")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from .ir import Eqn, Program, walk_eqns
+from .ir import Eqn, Program, regions, walk_eqns
 from .primitives import dot_p, loop_p
 from .types import TileDim
 
@@ -35,8 +35,8 @@ def used_vars(program: Program) -> frozenset:
     used = set()
     for eqn in kernel_eqns(program):
         used.update(eqn.inputs)
-        if "region" in eqn.params:
-            used.update(eqn.params["region"].results)
+        for region in regions(eqn):
+            used.update(region.results)
     return frozenset(used)
 
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import torch
 
+from . import branches
 from .arguments import arg_key, functions_in, replace, tensor_leaves
+from .branch_source import branching
 from .binding import Binder
 from .captures import captures_of
 from ..errors import ArgumentError, TilefnError, TracingError
@@ -133,7 +135,7 @@ def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_size
         state.captures = captures_of(fn)
         (call_args, call_kwargs), inputs, paths, params = _proxy_args(fn, args, kwargs)
         try:
-            result = fn(*call_args, **call_kwargs)
+            result = branching(fn, branches)(*call_args, **call_kwargs)
         except TilefnError:
             raise
         if state.region is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from ...trace.ir import Eqn, Lit, Program, Region, Var
+from ...trace.ir import Eqn, Lit, Program, Region, Var, map_regions, regions
 from ...trace.primitives import load_p
 from .dce import has_effect
 
@@ -34,7 +34,7 @@ def _key(eqn: Eqn, epoch):
     """The table key of a mergeable equation, or None when it must not be merged."""
     if eqn.prim is load_p:
         scope = epoch
-    elif not eqn.prim.effectful and "region" not in eqn.params:
+    elif not eqn.prim.effectful and not regions(eqn):
         scope = None
     else:
         return None
@@ -66,9 +66,7 @@ def _eqns(eqns, table: dict, mapping: dict, hints: dict) -> list:
     out, epoch = [], _Epoch()
     for eqn in eqns:
         eqn = attrs.evolve(eqn, inputs=_rename(eqn.inputs, mapping))
-        if "region" in eqn.params:
-            region = _region(eqn.params["region"], table, mapping, hints)
-            eqn = attrs.evolve(eqn, params=eqn.params.set("region", region))
+        eqn = map_regions(eqn, lambda region: _region(region, table, mapping, hints))
         key = _key(eqn, epoch)
         if key is not None and key in table:
             for old, new in zip(eqn.outputs, table[key]):

@@ -1,16 +1,17 @@
 """Dead-code elimination: drop pure equations, and unneeded loop carries, whose results nobody uses.
 
 Loads count as pure here (dropping an unused load is safe); stores, host calls, kernels, unknown
-primitives and loops whose bodies hold any of those are kept. A loop's carry is kept when its
-output is used after the loop or its parameter feeds anything kept inside the body.
+primitives and loops, conds and whiles whose bodies hold any of those are kept. A loop's carry is
+kept when its output is used after the loop or its parameter feeds anything kept inside the body;
+a cond keeps the outputs used after it; a while keeps all its carries.
 """
 from __future__ import annotations
 
 import attrs
 
 from ...rule_table import RuleTable
-from ...trace.ir import Eqn, Program, Region, Var
-from ...trace.primitives import load_p, loop_p
+from ...trace.ir import Eqn, Program, Region, Var, regions
+from ...trace.primitives import cond_p, load_p, loop_p, while_p
 
 EFFECTS = RuleTable("effect rule")  # Primitive -> eqn -> bool, where its `effectful` flag isn't the answer
 
@@ -24,9 +25,9 @@ def has_effect(eqn: Eqn) -> bool:
 EFFECTS.add(load_p, lambda eqn: False)  # an unused load may be dropped
 
 
-@EFFECTS.register(loop_p)
-def _loop_has_effect(eqn: Eqn) -> bool:
-    return any(has_effect(e) for e in eqn.params["region"].eqns)
+@EFFECTS.register(loop_p, cond_p, while_p)
+def _body_has_effect(eqn: Eqn) -> bool:
+    return any(has_effect(e) for region in regions(eqn) for e in region.eqns)
 
 
 def _vars(atoms) -> set:
@@ -40,6 +41,8 @@ def sweep(eqns, live: set) -> list:
     for eqn in reversed(list(eqns)):
         if eqn.prim is loop_p:
             eqn = _sweep_loop(eqn, live)
+        elif eqn.prim is cond_p:
+            eqn = _sweep_cond(eqn, live)
         elif "region" in eqn.params:
             eqn = _sweep_nested(eqn, live)
         elif has_effect(eqn) or any(o in live for o in eqn.outputs):
@@ -58,6 +61,22 @@ def _sweep_nested(eqn: Eqn, live: set) -> Eqn:
     body = sweep(region.eqns, inner)
     live.update(inner - set(region.params), _vars(eqn.inputs))
     return attrs.evolve(eqn, params=eqn.params.set("region", Region(region.params, body, region.results)))
+
+
+def _sweep_cond(eqn: Eqn, live: set) -> Eqn | None:
+    """A cond with only the outputs used after it, or None when it is dead."""
+    keep = [j for j, out in enumerate(eqn.outputs) if out in live]
+    params = eqn.params
+    for key in ("region", "orelse"):
+        region = params[key]
+        inner = _vars(region.results[j] for j in keep)
+        body = sweep(region.eqns, inner)
+        live.update(inner)
+        params = params.set(key, Region((), body, tuple(region.results[j] for j in keep)))
+    if not keep and not _body_has_effect(attrs.evolve(eqn, params=params)):
+        return None
+    live.update(_vars(eqn.inputs))
+    return attrs.evolve(eqn, outputs=tuple(eqn.outputs[j] for j in keep), params=params)
 
 
 def _sweep_loop(eqn: Eqn, live: set) -> Eqn | None:

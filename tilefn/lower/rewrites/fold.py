@@ -16,7 +16,7 @@ import math
 import attrs
 import torch
 
-from ...trace.ir import Eqn, Lit, Program, Region, Var
+from ...trace.ir import Eqn, Lit, Program, Region, Var, map_regions, regions
 from ...trace.primitives import POINTWISE, P, convert_p, full_p
 from ...trace.types import TensorType
 
@@ -84,12 +84,7 @@ def _eqns(eqns, mapping: dict, folded: dict) -> list:
     out = []
     for eqn in eqns:
         eqn = _rename(eqn, mapping)
-        if "region" in eqn.params:
-            region = eqn.params["region"]
-            body = _eqns(region.eqns, mapping, folded)
-            results = tuple(mapping[r] if isinstance(mapping.get(r), Var) else r for r in region.results)
-            body = Region(region.params, body, results)
-            eqn = attrs.evolve(eqn, params=eqn.params.set("region", body))
+        eqn = map_regions(eqn, lambda region: _fold_region(region, mapping, folded))
         same = _identity(eqn) if eqn.prim in _CONSUMERS else None
         if same is not None:
             mapping[eqn.outputs[0]] = same
@@ -102,13 +97,19 @@ def _eqns(eqns, mapping: dict, folded: dict) -> list:
     return out
 
 
+def _fold_region(region: Region, mapping: dict, folded: dict) -> Region:
+    body = _eqns(region.eqns, mapping, folded)
+    results = tuple(mapping[r] if isinstance(mapping.get(r), Var) else r for r in region.results)
+    return Region(region.params, body, results)
+
+
 def _uses(eqns, used: set) -> set:
     """Every Var that `eqns` (and their regions' results) read, added to `used`."""
     for eqn in eqns:
         used.update(a for a in eqn.inputs if isinstance(a, Var))
-        if "region" in eqn.params:
-            _uses(eqn.params["region"].eqns, used)
-            used.update(r for r in eqn.params["region"].results if isinstance(r, Var))
+        for region in regions(eqn):
+            _uses(region.eqns, used)
+            used.update(r for r in region.results if isinstance(r, Var))
     return used
 
 
@@ -122,10 +123,7 @@ def _finish(eqns, folded: dict, used: set) -> list:
         if lit is not None:
             params = {"shape": (), "value": lit.value, "dtype": lit.type.dtype}
             eqn = Eqn(full_p, (), eqn.outputs, params, source=eqn.source)
-        if "region" in eqn.params:
-            region = eqn.params["region"]
-            region = Region(region.params, _finish(region.eqns, folded, used), region.results)
-            eqn = attrs.evolve(eqn, params=eqn.params.set("region", region))
+        eqn = map_regions(eqn, lambda r: Region(r.params, _finish(r.eqns, folded, used), r.results))
         out.append(eqn)
     return out
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from ...trace.ir import BlockInfo, Eqn, Lit, Region, Var, walk_eqns
+from ...trace.ir import BlockInfo, Eqn, Lit, Region, Var, regions, walk_eqns
 from ...trace import primitives as p
 from ...trace.primitives import POINTWISE, P, reduction_identity
 from ...trace.types import PyScalarType, TensorType, TileDim, TileType
@@ -176,8 +176,8 @@ def _rewrite_body(region, n, dim):
     chunker = _Chunker(region.eqns, n, dim)
     out = []
     for eqn in region.eqns:
-        if eqn.prim is p.loop_p:
-            raise _Bail
+        if regions(eqn):
+            raise _Bail  # a nested loop, cond or while
         if reduced_extent(eqn) == n:
             out += _looped_reduction(chunker, eqn)
         elif eqn.prim is p.store_p and any(chunker.is_row(a) for a in eqn.inputs[1:]):

@@ -79,7 +79,10 @@ def _loop_coordinates(shape) -> list:
     """(index, None, extent) of each enclosing loop dimension `shape` leaves out, outermost first:
     a grid loop's index, an inner tile loop's first index."""
     coords, region = [], st.require().region
-    while region is not None and region.loop is not None:
+    while region is not None and region.parent is not None:
+        if region.loop is None:  # a branch of an `if` on a device value: no loop dims of its own
+            region = region.parent
+            continue
         loop, level = region.loop, []
         for i, ((kind, dim), handle) in enumerate(zip(loop.loop_dims, loop.handles)):
             if kind == "tile" and dim in shape:
