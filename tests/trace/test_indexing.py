@@ -109,7 +109,7 @@ def test_a_tile_shorter_than_its_axis_and_an_offset_index(data, lengths):
 
 
 @settings(max_examples=6, deadline=None)
-@given(data=hs.data(), size=hs.integers(1, 50), extra=hs.integers(1, 40))
+@given(data=hs.data(), size=hs.integers(2, 50), extra=hs.integers(1, 40))  # (size 1 broadcasts: below)
 def test_loads_past_the_end_read_zero_and_stores_past_it_are_dropped(data, size, extra):
     x = torch.randn(size)
     n = size + extra
@@ -120,7 +120,7 @@ def test_loads_past_the_end_read_zero_and_stores_past_it_are_dropped(data, size,
 
 
 @settings(max_examples=6, deadline=None)
-@given(data=hs.data(), rows=hs.integers(1, 20), begin=hs.integers(0, 6), past=hs.integers(1, 20))
+@given(data=hs.data(), rows=hs.integers(2, 20), begin=hs.integers(0, 6), past=hs.integers(1, 20))
 def test_an_explicit_range_past_the_end(data, rows, begin, past):
     x = torch.randn(rows, 6)
     begin = min(begin, rows)
@@ -266,3 +266,16 @@ def test_index_tensors_that_cannot_broadcast_together():
         tfn.interpret(apart)(torch.randn(5, 3, 4), torch.randint(0, 5, (6,)))
     with pytest.raises(ShapeError, match="do not broadcast together"):
         tfn.interpret(mismatched)(torch.randn(5, 3), torch.randint(0, 5, (6,)))
+
+
+def test_a_tile_over_an_axis_of_size_one_broadcasts_its_element_as_torch_does():
+    def add_bias(x, b):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.shape[0]):
+            out[t] = x[t] + b[t]  # b has one element: x[0:n] of it is that element, broadcast
+        return out
+
+    x, b = torch.randn(40), torch.randn(1)
+    for config in (tfn.Config(block_sizes=[8]), tfn.Config(block_sizes=[64])):
+        torch.testing.assert_close(tfn.jit(add_bias, config=config)(x, b), x + b)
+        torch.testing.assert_close(tfn.interpret(add_bias, config=config)(x, b), x + b)

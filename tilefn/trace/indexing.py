@@ -96,6 +96,8 @@ def _part(item, size: int, axis: int) -> tuple:
     """One axis's index entry, input, result dims and whether it is an index tensor of the user's."""
     if isinstance(item, Tile):
         check_in_scope(item)
+        if size == 1 and (item.static_end is None or item.static_end > 1):
+            return ("slice", 0, 1), None, [1], False  # a size-1 axis broadcasts (torch's x[0:n], Helion's)
         return _tile_entry(item, size), item, [item.dim], False
     if isinstance(item, slice):
         if any(isinstance(v, (DeviceValue, Tile)) for v in (item.start, item.stop, item.step)):
