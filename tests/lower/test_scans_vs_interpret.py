@@ -276,3 +276,38 @@ def test_compiles_for_hopper_without_a_gpu(case, data):
     args = case.args(data.draw, dtype)
     config = draw_config(data.draw, tfn.make_ir(case.fn)(*args))
     assert ".target sm_90" in compile_for_gpu(case.fn, *args, config=config).asm["ptx"]
+
+
+def k_last_element_carry(x):
+    """A prefix sum over a row walked in tiles, carrying the last element of each tile's scan (`c[:, -1]`); also
+    the first element of the row (`v[:, 0]`) and of a ragged tile of rows (`v[0]`)."""
+    out, first = torch.empty_like(x), torch.empty([x.shape[0]], dtype=x.dtype)
+    tops = torch.empty_like(x)
+    for tm in tl.tile(x.shape[0]):
+        carry = tl.zeros([tm], dtype=torch.float32)
+        for tn in tl.tile(x.shape[1]):
+            c = torch.cumsum(x[tm, tn].float(), 1) + carry[:, None]
+            out[tm, tn] = c
+            carry = c[:, -1]
+        first[tm] = x[tm, :][:, 0]
+        tops[tm, :] = x[tm, :][0][None, :].expand(tm, x.shape[1])
+    return out, first, tops
+
+
+def r_last_element_carry(x, config):
+    block = config.block_sizes[0]
+    tops = torch.cat([chunk[:1].expand_as(chunk) for chunk in torch.split(x, block)])
+    return x.float().cumsum(1).to(x.dtype), x[:, 0], tops
+
+
+LAST = [Case(k_last_element_carry, one, r_last_element_carry, ref_needs_config=True,
+             tol={torch.float32: (1e-3, 1e-4), torch.bfloat16: (0.15, 4e-2), torch.float16: (0.03, 1e-2)})]
+
+
+@pytest.mark.parametrize("case", LAST, ids=lambda c: c.name)
+@SETTINGS
+@given(data=st.data())
+def test_indexing_one_element_carries_a_scan_across_tiles(case, data):
+    check(case, data)
+    args = case.args(data.draw, torch.float32)
+    assert ".target sm_90" in compile_for_gpu(case.fn, *args).asm["ptx"]

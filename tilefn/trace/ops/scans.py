@@ -6,14 +6,11 @@ from __future__ import annotations
 import torch
 
 from ...errors import ShapeError, TracingError
-from .. import state as st
 from ..combine import combine_region
-from ..primitives import associative_scan_p, broadcast_to_p, combine_reduce_p, expand_dims_p
+from ..primitives import associative_scan_p, combine_reduce_p
 from ..proxies import DeviceValue, apply, op
-from ..types import TileDim
 from .casts import to, upcast, value_of
-from .creation import arange
-from .views import axes_of
+from .views import axes_of, positions
 
 
 def _leaves(values, what: str) -> tuple[list, bool]:
@@ -84,21 +81,6 @@ def reduce(combine_fn, values, dim=None, other=None, keep_dims: bool = False):
         outs = apply(combine_reduce_p, *outs, axis=axis, keepdim=bool(keep_dims), combine=region, other=others)
         outs = outs if isinstance(outs, tuple) else (outs,)
     return _result(outs, packed)
-
-
-def positions(x, axis: int):
-    """int64 lane positions along `axis` (0, 1, ... within the value), in `x`'s shape."""
-    dim = x.shape[axis]
-    if isinstance(dim, TileDim):
-        tile = st.require().tiles[dim.tile]
-        index = to(tile.index - tile.begin, torch.int64)
-    else:
-        index = arange(0, dim, dtype=torch.int64)
-    for _ in range(axis):
-        index = apply(expand_dims_p, index, axis=0)
-    for _ in range(x.ndim - axis - 1):
-        index = apply(expand_dims_p, index, axis=index.ndim)
-    return apply(broadcast_to_p, index, shape=x.shape)
 
 
 def _extreme_combine(better):
