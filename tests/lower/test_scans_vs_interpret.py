@@ -311,3 +311,21 @@ def test_indexing_one_element_carries_a_scan_across_tiles(case, data):
     check(case, data)
     args = case.args(data.draw, torch.float32)
     assert ".target sm_90" in compile_for_gpu(case.fn, *args).asm["ptx"]
+
+
+def k_triton_names(x, idx):
+    """tilefn.lang's Triton-named forms: tl.sort, tl.topk (largest first), tl.gather(src, index, axis)."""
+    m, n = x.shape
+    s, t, g = torch.empty_like(x), torch.empty([m, 4]), torch.empty(idx.shape)
+    for tm in tl.tile(m):
+        row = x[tm, :]
+        s[tm, :] = tl.sort(row, descending=True)
+        t[tm, :] = tl.topk(row, 4)
+        g[tm, :] = tl.gather(row, idx[tm, :], 1)
+    return s, t, g
+
+
+def test_triton_named_sort_topk_and_gather_match_eager_torch():
+    x, idx = torch.randn(9, 12), torch.randint(0, 12, (9, 5))
+    tfn.testing.assert_matches(k_triton_names, lambda x, idx: (x.sort(1, descending=True).values, x.topk(4).values,
+                                                               x.gather(1, idx)), x, idx, configs=2)
