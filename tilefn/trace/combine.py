@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 
-import torch
 
 from ..errors import TracingError
 from . import primitives as p
@@ -19,7 +18,7 @@ from .proxies import DeviceValue, apply, to_atom
 from .state import RegionBuilder
 from .types import TensorType
 
-ALLOWED = frozenset({*p.POINTWISE, p.convert_p, p.full_p, p.broadcast_to_p})  # what a combine region may hold
+ALLOWED = frozenset({*p.POINTWISE, p.convert_p, p.full_p})  # what a combine region may hold
 
 
 def _plain(fn):
