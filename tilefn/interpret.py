@@ -9,6 +9,7 @@ import torch
 from .config import Config
 from .lower.defaults import complete_config
 from .rule_table import RuleTable
+from .scan_eval import inclusive_scan, tree_reduce
 from .trace import primitives as p
 from .trace.host import evaluate_host
 from .trace.ir import Lit, Program
@@ -169,7 +170,50 @@ def _reduce(ctx, eqn, x):
 
 @rule(*p.SCANS)
 def _scan(ctx, eqn, x):
-    return (p.SCANS[eqn.prim](x, eqn.params["axis"]).to(eqn.outputs[0].type.dtype),)
+    axis, flip = eqn.params["axis"], (lambda v: torch.flip(v, [eqn.params["axis"]]) if eqn.params["reverse"] else v)
+    return (flip(p.SCANS[eqn.prim](flip(x), axis)).to(eqn.outputs[0].type.dtype),)
+
+
+def _combiner(ctx, region):
+    """The combine region as a function of (left tensors, right tensors), evaluated elementwise on whole tensors."""
+    def combine(left, right):
+        env = _ChainEnv(ctx.env)
+        env.update(zip(region.params, [*left, *right]))
+        eval_eqns(region.eqns, env, ctx)
+        shape = torch.broadcast_shapes(*(v.shape for v in left))
+        return [torch.broadcast_to(_read(env, r), shape) for r in region.results]
+
+    return combine
+
+
+@rule(p.associative_scan_p)
+def _associative_scan(ctx, eqn, *xs):
+    params = eqn.params
+    return tuple(inclusive_scan(_combiner(ctx, params["combine"]), list(xs), params["axis"], params["reverse"]))
+
+
+@rule(p.combine_reduce_p)
+def _combine_reduce(ctx, eqn, *xs):
+    params = eqn.params
+    return tuple(tree_reduce(_combiner(ctx, params["combine"]), list(xs), params["axis"], params["keepdim"]))
+
+
+@rule(p.sort_p)
+def _sort(ctx, eqn, x):
+    values, indices = torch.sort(x, dim=-1, descending=eqn.params["descending"], stable=True)
+    return values, indices
+
+
+@rule(p.topk_p)
+def _topk(ctx, eqn, x):
+    values, indices = torch.sort(x, dim=-1, descending=eqn.params["largest"], stable=True)
+    k = eqn.params["k"]
+    return values[..., :k], indices[..., :k]
+
+
+@rule(p.gather_p)
+def _gather(ctx, eqn, src, index):
+    return (torch.gather(src, eqn.params["axis"], index.long()),)
 
 
 @rule(p.reshape_p)

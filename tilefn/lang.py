@@ -6,7 +6,7 @@ import torch
 from .errors import ShapeError
 from .trace import atomics, indexing, jagged, tunables
 from .trace import primitives as P
-from .trace.ops import arrange, creation, matmul, random_numbers
+from .trace.ops import arrange, creation, matmul, random_numbers, reductions, scans, sorting
 from .trace import state as st
 from .trace.loops import TileLoop, barrier, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
@@ -14,7 +14,8 @@ from .trace.proxies import BlockSize, DeviceValue, Tile
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
            "register_block_size", "register_tunable", "static_range", "split", "join", "Tile", "atomic_add",
            "atomic_and", "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand",
-           "randn", "randint", "rand4x", "barrier", "jagged_tile"]
+           "randn", "randint", "rand4x", "barrier", "jagged_tile", "associative_scan", "reduce", "cumsum", "cumprod",
+           "sort", "topk", "gather"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -164,3 +165,41 @@ def randint(shape, seed, low, high):
     """int32 in [low, high), drawn as `rand` draws: `low + |32-bit draw as int32| % (high - low)`."""
     random_numbers.check_int_range(low, high)
     return random_numbers.sample(P.randint_p, creation.shape_entries(shape), seed, low=low, high=high)
+
+
+def associative_scan(combine_fn, values, dim: int, reverse: bool = False):
+    """Inclusive scan of `values` (a device value or a tuple of them, one shape) along `dim` with the associative
+    `combine_fn`: `combine_fn(a, b)`, or for tuples `combine_fn(left, right)` / `combine_fn(*left, *right)`,
+    traced once on scalars (elementwise torch ops). `reverse=True` scans from the end."""
+    return scans.associative_scan(combine_fn, values, dim, reverse)
+
+
+def reduce(combine_fn, values, dim=None, other=None, keep_dims: bool = False):
+    """`values` reduced along `dim` (None: all) with the associative, commutative `combine_fn` (as in
+    `associative_scan`). Padded lanes are skipped; `other` fills them instead and must be the identity."""
+    return scans.reduce(combine_fn, values, dim, other, keep_dims)
+
+
+def cumsum(x, dim: int, reverse: bool = False):
+    """torch.cumsum along `dim`; `reverse=True` sums from the last element to the first."""
+    return reductions.cumulative(P.cumsum_p, x, dim, reverse=reverse)
+
+
+def cumprod(x, dim: int, reverse: bool = False):
+    """torch.cumprod along `dim`; `reverse=True` from the last element to the first."""
+    return reductions.cumulative(P.cumprod_p, x, dim, reverse=reverse)
+
+
+def sort(x, dim: int = -1, descending: bool = False):
+    """Sorted values along `dim` (Triton's name; torch.sort gives the indices too)."""
+    return sorting.sort(x, dim, descending).values
+
+
+def topk(x, k: int, dim: int = -1):
+    """The k largest values along `dim`, largest first (Triton's name; torch.topk gives the indices too)."""
+    return sorting.topk(x, k, dim).values
+
+
+def gather(src, index, axis: int):
+    """`src`'s values at `index` along `axis` (Triton's argument order; torch.gather(src, axis, index))."""
+    return sorting.gather(src, axis, index)

@@ -33,3 +33,54 @@ def test_split_and_join_rotate_pairs_like_eager_torch():
 def test_split_and_join_are_exported_under_helions_names():
     assert {"split", "join"} <= set(hl.__all__)
     assert hl.split.__module__ == "tilefn.lang" and hl.join.__module__ == "tilefn.lang"
+
+
+def segment_sum(lv, ls, rv, rs):
+    return torch.where(ls == rs, lv + rv, rv), rs
+
+
+def argmax_pair(left, right):
+    take = (right[0] > left[0]) | ((right[0] == left[0]) & (right[1] < left[1]))
+    return torch.where(take, right[0], left[0]), torch.where(take, right[1], left[1])
+
+
+def scans_and_reductions(x: torch.Tensor, seg: torch.Tensor):
+    """hl.associative_scan (a segmented sum, Helion's unpacked tuple form), hl.reduce (an argmax, the packed
+    form), hl.cumsum/hl.cumprod reversed, as Helion's tests spell them."""
+    m, n = x.size()
+    seg_out, rev_sum, rev_prod = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    best, at = torch.empty([m], dtype=x.dtype), torch.empty([m], dtype=torch.int64)
+    for tile_m in hl.tile(m):
+        row = x[tile_m, :]
+        ids = seg[tile_m, :]
+        seg_out[tile_m, :], _ = hl.associative_scan(segment_sum, (row, ids), dim=1)
+        rev_sum[tile_m, :] = hl.cumsum(row, dim=1, reverse=True)
+        rev_prod[tile_m, :] = hl.cumprod(row * 0.1 + 1, dim=1, reverse=True)
+        index = torch.arange(n, dtype=torch.int64)[None, :].expand_as(row)
+        best[tile_m], at[tile_m] = hl.reduce(argmax_pair, (row, index), dim=1)
+    return seg_out, rev_sum, rev_prod, best, at
+
+
+def eager_scans_and_reductions(x, seg):
+    seg_out = torch.empty_like(x)
+    for i in range(x.shape[0]):
+        acc = None
+        for j in range(x.shape[1]):
+            acc = x[i, j] if j == 0 or seg[i, j] != seg[i, j - 1] else acc + x[i, j]
+            seg_out[i, j] = acc
+    return (seg_out, x.flip(1).cumsum(1).flip(1), (x * 0.1 + 1).flip(1).cumprod(1).flip(1), *x.max(1))
+
+
+@pytest.mark.parametrize("block", [2, 8])
+def test_scans_and_reductions_with_combine_functions_match_eager_torch(block):
+    x = torch.randn(6, 13)  # 13 columns in 16 lanes: padding must not reach a reversed scan or the reduction
+    seg = torch.randint(0, 2, (6, 13)).cumsum(1).float()
+    got = helion.kernel(config=helion.Config(block_sizes=[block]))(scans_and_reductions)(x, seg)
+    for g, w in zip(got, eager_scans_and_reductions(x, seg)):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
+
+
+def test_scan_and_reduce_are_exported_under_helions_names():
+    assert {"associative_scan", "reduce", "cumsum", "cumprod"} <= set(hl.__all__)
+    with pytest.raises(TypeError):  # a real function now (it needs its arguments), not a not-implemented stub
+        hl.associative_scan()

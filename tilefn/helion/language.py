@@ -19,7 +19,8 @@ from .autotuner import FRAGMENTS
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "register_block_size",
            "static_range", "Tile", "specialize", "register_tunable", "tile_index", "tile_begin",
-           "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod", "atomic_add", "atomic_and",
+           "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod", "associative_scan", "reduce",
+           "atomic_add", "atomic_and",
            "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "rand4x", "randint",
            "split", "join", "barrier", "jagged_tile"]
 
@@ -69,17 +70,24 @@ def register_tunable(name: str, fragment):
 
 
 def cumsum(input_tensor, dim, reverse=False):
-    """Inclusive prefix sum along `dim` (torch.cumsum on the tile)."""
-    if reverse:
-        raise NotImplementedError("helion.language.cumsum(reverse=True) has no tilefn counterpart yet")
-    return torch.cumsum(input_tensor, dim)
+    """Inclusive prefix sum along `dim`; `reverse=True` from the last element to the first."""
+    return _lang.cumsum(input_tensor, dim, reverse)
 
 
 def cumprod(input_tensor, dim, reverse=False):
-    """Inclusive prefix product along `dim` (torch.cumprod on the tile)."""
-    if reverse:
-        raise NotImplementedError("helion.language.cumprod(reverse=True) has no tilefn counterpart yet")
-    return torch.cumprod(input_tensor, dim)
+    """Inclusive prefix product along `dim`; `reverse=True` from the last element to the first."""
+    return _lang.cumprod(input_tensor, dim, reverse)
+
+
+def associative_scan(combine_fn, input_tensor, dim, reverse=False):
+    """Scan with a user combine function (`tilefn.lang.associative_scan`)."""
+    return _lang.associative_scan(combine_fn, input_tensor, dim, reverse)
+
+
+def reduce(combine_fn, input_tensor, dim=None, other=None, keep_dims=False):
+    """Reduction with a user combine function (`tilefn.lang.reduce`). Helion pads masked lanes with `other`
+    (default 0); here padded lanes are skipped unless `other` is given, so the default is right for any combine."""
+    return _lang.reduce(combine_fn, input_tensor, dim, other, keep_dims)
 
 
 def rand(shape, seed, device=None, offsets=None):
@@ -159,8 +167,6 @@ def _missing(name: str, why: str = ""):
 
 _MISSING = {
     "vtile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
-    "reduce": ": use torch reductions (sum, amax, amin, prod, argmax, ...) on tiles",
-    "associative_scan": ": use torch.cumsum / torch.cumprod on tiles",
     "signal": "", "wait": "", "inline_triton": "", "inline_asm_elementwise": "",
     "subscript": ": index with None / slices on the value instead",
     "register_reduction_dim": "",

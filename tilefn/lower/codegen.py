@@ -95,6 +95,7 @@ class KernelWriter:
         signature = ", ".join(params + [f"{name}: tl.constexpr" for name in blocks] + phase_param)
         name = f"_{self.program.name}_kernel"
         helpers = "".join(KERNEL_HELPERS[h] + "\n\n" for h in sorted(em.needs_helpers))
+        helpers += "".join(source + "\n\n" for source in em.generated_helpers.values())
         source = ("import triton\nimport triton.language as tl\n\n\n" + helpers +
                   f"@triton.jit\ndef {name}({signature}):\n" +
                   "\n".join(["    " + line for line in em.prologue] + em.lines) + "\n")

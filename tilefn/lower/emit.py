@@ -52,11 +52,19 @@ class Emitter:
         self.block_names: dict[int, str] = {}  # block id -> constexpr name
         self.zero_padded: set = set()  # vars whose masked-off lanes are known to hold 0
         self.tile_ends: dict[int, str] = {}  # tile number -> its loop's end, as source text
-        self.needs_helpers: set[str] = set()
+        self.needs_helpers: set[str] = set()  # names of codegen's fixed KERNEL_HELPERS the kernel calls
+        self.generated_helpers: dict[str, str] = {}  # name -> source of a function made for this kernel (combine fns)
         self.tile_begins: dict[int, str] = {}  # tile number -> its loop's begin, as source text
         self.prologue: list[str] = []  # lines at the top of the kernel (tensor descriptors)
         self.descriptors: dict = {}  # (tensor name, block shape) -> descriptor name
         self.read_vars = used_vars(program)  # vars some equation reads (an atomic whose old values none reads)
+
+    def helper_emitter(self) -> "Emitter":
+        """An emitter for the body of a helper function beside the kernel: the same program and config, its own
+        lines and local names (none shadowing a name the module defines)."""
+        helper = Emitter(self.program, self.config, self.sites, self.masks, self.interpret)
+        helper.used |= self.used
+        return helper
 
     def knob(self, field: str, eqn):
         """The Config's `field` entry at `eqn`'s knob site (None when unset or not a site of `field`)."""

@@ -10,7 +10,7 @@ from ..trace.abstract_eval import result_dtype
 from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, P, reduction_identity
 from ..trace.types import PyScalarType, TensorType, TileDim
-from . import arrange, atomics, block_lanes, memory
+from . import arrange, atomics, block_lanes, memory, scans, sorting
 from .emit import Emitter, tl_dtype
 from .erfinv import lower_erfinv
 
@@ -242,13 +242,12 @@ def _reduce(em: Emitter, eqn):
     em.assign(eqn.outputs[0], expr)
 
 
-@rule(*p.SCANS)
-def _scan(em: Emitter, eqn):
-    (x,) = eqn.inputs
-    dtype = out_dtype(eqn)
-    compute = torch.float32 if dtype in _HALF else dtype
-    expr = f"tl.{eqn.prim}({cast(em, x, compute)}, axis={eqn.params['axis']})"
-    em.assign(eqn.outputs[0], em.converted(expr, compute, dtype))
+rule(*p.SCANS)(scans.lower_cumulative)
+rule(p.associative_scan_p)(lambda em, eqn: scans.lower_associative_scan(em, eqn, lower_eqn))
+rule(p.combine_reduce_p)(lambda em, eqn: scans.lower_combine_reduce(em, eqn, lower_eqn))
+rule(p.sort_p)(sorting.lower_sort)
+rule(p.topk_p)(sorting.lower_topk)
+rule(p.gather_p)(sorting.lower_gather)
 
 
 # --- shapes ------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ for _prim, _fn in p.REDUCTIONS.items():
 
 
 def _scan_rule(fn):
-    def rule(x, *, axis):
+    def rule(x, *, axis, reverse):
         with torch._C.DisableTorchFunction():
             return (TensorType(x.shape, fn(_sample(x), axis).dtype),)
 
@@ -82,6 +82,44 @@ def _scan_rule(fn):
 
 for _prim, _fn in p.SCANS.items():
     ABSTRACT_EVAL.add(_prim, _scan_rule(_fn))
+
+
+def _combined(xs, combine):
+    """The operands of a combine-function scan or reduction: one shape, a combine region over their dtypes."""
+    if not xs or any(x.shape != xs[0].shape for x in xs):
+        raise ValueError("the scanned or reduced values must have one shape")
+    if [v.type.dtype for v in combine.params] != [x.dtype for x in xs] * 2:
+        raise ValueError("the combine function's arguments must have the values' dtypes")
+
+
+@ABSTRACT_EVAL.register(p.associative_scan_p)
+def _associative_scan(*xs, axis, reverse, combine):
+    _combined(xs, combine)
+    return tuple(TensorType(x.shape, x.dtype) for x in xs)
+
+
+@ABSTRACT_EVAL.register(p.combine_reduce_p)
+def _combine_reduce(*xs, axis, keepdim, combine, other):
+    _combined(xs, combine)
+    return tuple(TensorType(reduced_shape(x.shape, axis, keepdim), x.dtype) for x in xs)
+
+
+@ABSTRACT_EVAL.register(p.sort_p)
+def _sort(x, *, descending):
+    return (TensorType(x.shape, x.dtype), TensorType(x.shape, torch.int64))
+
+
+@ABSTRACT_EVAL.register(p.topk_p)
+def _topk(x, *, k, largest):
+    shape = tuple(x.shape[:-1]) + (k,)
+    return (TensorType(shape, x.dtype), TensorType(shape, torch.int64))
+
+
+@ABSTRACT_EVAL.register(p.gather_p)
+def _gather(src, index, *, axis):
+    if index.rank != src.rank or any(a != b for d, (a, b) in enumerate(zip(src.shape, index.shape)) if d != axis):
+        raise ValueError("gather's index must have the source's shape outside the gathered axis")
+    return (TensorType(index.shape, src.dtype),)
 
 
 @ABSTRACT_EVAL.register(p.reshape_p)

@@ -108,7 +108,15 @@ REDUCTIONS = {reduce_sum_p: torch.sum, reduce_max_p: torch.amax, reduce_min_p: t
               reduce_prod_p: torch.prod, argmax_p: torch.argmax, argmin_p: torch.argmin}
 cumsum_p = primitive("cumsum")
 cumprod_p = primitive("cumprod")
-SCANS = {cumsum_p: torch.cumsum, cumprod_p: torch.cumprod}
+SCANS = {cumsum_p: torch.cumsum, cumprod_p: torch.cumprod}  # params: axis, reverse
+# User combine functions: params `combine`, a Region of scalar equations (left values..., right values...) ->
+# combined values. A scan keeps the shape (axis, reverse); a reduction drops `axis` (keepdim, and `other`:
+# the padding value the user promises is the combine's identity, or None: padded lanes are skipped).
+associative_scan_p = primitive("associative_scan")
+combine_reduce_p = primitive("combine_reduce")
+sort_p = primitive("sort")  # along the last axis -> (values, int64 indices); params: descending
+topk_p = primitive("topk")  # the k largest (or smallest) along the last axis, sorted; params: k, largest
+gather_p = primitive("gather")  # (src, index) -> src's values at `index` along `axis` (torch.gather)
 
 reshape_p = primitive("reshape")
 permute_p = primitive("permute")

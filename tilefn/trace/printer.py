@@ -203,6 +203,19 @@ def _showing(shown):
     return lambda eqn, namer, blocks, indent, lhs: _op_lines(eqn, namer, blocks, indent, lhs, shown)
 
 
+@PRINTERS.register(p.associative_scan_p, p.combine_reduce_p)
+def _combine_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    """The generic form, then the combine function's region: `combine(left..., right...):` and its body."""
+    pad, region = "  " * indent, eqn.params["combine"]
+    shown = {k: v for k, v in eqn.params.items() if k != "combine" and not (k == "other" and v is None)}
+    lines = _op_lines(eqn, namer, blocks, indent, lhs, lambda params: shown)
+    lines[-1] += f" combine({', '.join(namer.typed(v) for v in region.params)}):"
+    for inner in region.eqns:
+        lines += _eqn_lines(inner, namer, blocks, indent + 2)
+    lines.append(f"{pad}    yield {', '.join(namer(r) for r in region.results)}")
+    return lines
+
+
 PRINTERS.add(p.reshape_p, _showing(dict))
 PRINTERS.add(p.broadcast_to_p, _showing(dict))
 PRINTERS.add(p.dot_p, _showing(lambda params: {k: v for k, v in params.items()

@@ -1,5 +1,5 @@
 """Reductions and scans: sum, prod, amax/amin, max/min, argmax/argmin, mean, var, std, var_mean, std_mean,
-logsumexp, all/any, cumsum/cumprod."""
+logsumexp, all/any, cumsum/cumprod (scans with user combine functions: scans.py)."""
 from __future__ import annotations
 
 import torch
@@ -182,15 +182,19 @@ def any_(x, dim=None, keepdim=False):
     return reduce(reduce_max_p, to(x, torch.bool), dim, keepdim)
 
 
-@op("cumsum")
-def cumsum(x, dim, *, dtype=None):
+def cumulative(prim, x, dim, dtype=None, reverse: bool = False):
+    """cumsum/cumprod along `dim`; `reverse=True` from the last element to the first (Helion's hl.cumsum)."""
     if dtype is not None:
         x = to(x, dtype)
-    return apply(cumsum_p, value_of(x), axis=axes_of(x, dim)[0])
+    x = value_of(x)
+    return apply(prim, x, axis=axes_of(x, dim)[0], reverse=bool(reverse))
+
+
+@op("cumsum")
+def cumsum(x, dim, *, dtype=None):
+    return cumulative(cumsum_p, x, dim, dtype)
 
 
 @op("cumprod")
 def cumprod(x, dim, *, dtype=None):
-    if dtype is not None:
-        x = to(x, dtype)
-    return apply(cumprod_p, value_of(x), axis=axes_of(x, dim)[0])
+    return cumulative(cumprod_p, x, dim, dtype)

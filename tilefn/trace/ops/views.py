@@ -1,13 +1,17 @@
-"""Views of device values: unsqueeze, squeeze, reshape, permute, transpose, expand, `v[:, None]`."""
+"""Views of device values: unsqueeze, squeeze, reshape, permute, transpose, expand, `v[:, None]`, `v[:, -1]`."""
 from __future__ import annotations
 
 import math
 
+import torch
+
 from ...errors import ShapeError
-from ..primitives import broadcast_to_p, expand_dims_p, permute_p, reshape_p, squeeze_p
+from .. import state as st
+from ..primitives import (broadcast_to_p, expand_dims_p, iota_p, permute_p, reduce_max_p, reduction_identity, reshape_p,
+                          squeeze_p)
 from ..proxies import Tile, apply, op
 from ..types import TileDim, broadcast_shapes
-from .casts import value_of
+from .casts import to, value_of
 
 
 def axes_of(x, dim):
@@ -97,7 +101,8 @@ def expand_as(x, other):
 
 @op("__getitem__")
 def getitem(x, index):
-    """`v[:, None]`-style views of a device value: full slices, None and `...` only."""
+    """`v[:, None]`-style views of a device value (full slices, None and `...`) and ints, which select one
+    element along their dim (on a tile's dim: 0, its first element, or -1, its last valid one)."""
     value = value_of(x)
     index = index if isinstance(index, tuple) else (index,)
     consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
@@ -110,7 +115,41 @@ def getitem(x, index):
             axis += value.ndim - consumed
         elif isinstance(item, slice) and item == slice(None):
             axis += 1
+        elif isinstance(item, int) and not isinstance(item, bool) and axis < out.ndim:
+            out = select(out, axis, item)
         else:
-            raise ShapeError("device values can only be indexed with `:`, `None` and `...` "
-                             "(to add broadcast dimensions); load from the host tensor instead")
+            raise ShapeError("device values can only be indexed with `:`, `None`, `...` (to add broadcast "
+                             "dimensions) and ints (one element along a dim); load from the host tensor instead")
     return out
+
+
+def positions(x, axis: int):
+    """int64 lane positions along `axis` (0, 1, ... within the value), in `x`'s shape."""
+    dim = x.shape[axis]
+    if isinstance(dim, TileDim):
+        tile = st.require().tiles[dim.tile]
+        index = to(tile.index - tile.begin, torch.int64)
+    else:
+        index = apply(iota_p, start=0, stop=dim, dtype=torch.int64)
+    for _ in range(axis):
+        index = apply(expand_dims_p, index, axis=0)
+    for _ in range(x.ndim - axis - 1):
+        index = apply(expand_dims_p, index, axis=index.ndim)
+    return apply(broadcast_to_p, index, shape=x.shape)
+
+
+def select(x, axis: int, i: int):
+    """The element at position `i` along `axis` (the axis removed): the only lane a max keeps."""
+    dim = x.shape[axis]
+    if isinstance(dim, TileDim):
+        if i not in (0, -1):
+            raise ShapeError(f"index {i} on a tile's dimension: an edge tile may be shorter; only 0 (its first "
+                             "element) and -1 (its last valid one) are known to exist")
+        tile = st.require().tiles[dim.tile]
+        target = 0 if i == 0 else (tile.end - tile.begin - 1)
+    elif not -dim <= i < dim:
+        raise ShapeError(f"index {i} is out of bounds for a dimension of size {dim}")
+    else:
+        target = i % dim
+    low = False if x.dtype == torch.bool else reduction_identity(reduce_max_p, x.dtype)
+    return apply(reduce_max_p, torch.where(positions(x, axis) == target, x, low), axis=axis, keepdim=False)
