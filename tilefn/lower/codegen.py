@@ -14,7 +14,7 @@ from ..trace.ir import Lit, Program, Var
 from ..trace.naming import op_name
 from ..trace.primitives import kernel_p, loop_p
 from ..trace.types import HostType
-from . import backend
+from . import backend, float8
 from .aliasing import overlap_guards, refuse_overlap
 from .emit import TILE_PREFIXES, Emitter
 from .masks import analyze_masks
@@ -32,6 +32,7 @@ KERNEL_HELPERS = {
                   "    bits = x.to(tl.uint32, bitcast=True)\n"
                   "    top = tl.where(x != x, 0x7FC0, (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16)\n"
                   "    return top.to(tl.uint16).to(tl.bfloat16, bitcast=True)\n",
+    **float8.HELPERS,
 }
 
 

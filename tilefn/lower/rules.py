@@ -10,13 +10,14 @@ from ..trace.abstract_eval import result_dtype
 from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, P, reduction_identity
 from ..trace.types import PyScalarType, TensorType, TileDim
-from . import arrange, atomics, memory
+from . import arrange, atomics, dots, memory
 from .emit import Emitter, tl_dtype
 from .erfinv import lower_erfinv
+from .float8 import FLOAT8
 
 RULES = RuleTable("lowering rule")  # Primitive -> (emitter, eqn) -> None: emits the equation's Triton source
 rule = RULES.register
-_HALF = (torch.float16, torch.bfloat16)
+_HALF = (torch.float16, torch.bfloat16) + FLOAT8  # the floats whose math runs in float32
 
 
 def out_dtype(eqn) -> torch.dtype:
@@ -189,7 +190,7 @@ def _convert(em: Emitter, eqn):
     if isinstance(x, Var) and x.type.dtype == torch.bool or dtype != torch.bool:
         expr = cast(em, x, dtype)
     else:
-        expr = f"({em(x)} != 0)"
+        expr = f"({cast(em, x, compute_dtype(x.type.dtype)) if isinstance(x, Var) else em(x)} != 0)"
     em.assign(eqn.outputs[0], expr)
     if x in em.zero_padded:
         em.zero_padded.add(eqn.outputs[0])
@@ -293,7 +294,9 @@ def _broadcast_to(em: Emitter, eqn):
 @rule(p.full_p)
 def _full(em: Emitter, eqn):
     p = eqn.params
-    em.assign(eqn.outputs[0], f"tl.full({em.shape_expr(p['shape'])}, {em(Lit(p['value'], None))}, {tl_dtype(p['dtype'])})")
+    compute = compute_dtype(p["dtype"]) if p["dtype"] in FLOAT8 else p["dtype"]  # (made in float32, then cast)
+    full = f"tl.full({em.shape_expr(p['shape'])}, {em(Lit(p['value'], None))}, {tl_dtype(compute)})"
+    em.assign(eqn.outputs[0], em.converted(full, compute, p["dtype"]))
 
 
 @rule(p.iota_p)
@@ -305,46 +308,7 @@ def _iota(em: Emitter, eqn):
 
 
 # --- matrix product ----------------------------------------------------------------------
-@rule(p.dot_p)
-def _dot(em: Emitter, eqn):
-    a, b, *acc = eqn.inputs
-    k_dim = a.type.shape[-1]
-    k_mask = em.dim_mask(k_dim)
-    operands = []
-    for operand, axis in ((a, a.type.rank - 1), (b, b.type.rank - 2)):
-        text = em(operand)
-        if k_mask is not None and operand not in em.zero_padded:
-            text = f"tl.where({em.expand(k_mask, axis, operand.type.rank)}, {text}, 0)"
-        operands.append(text)
-    if em.interpret and a.type.dtype in _HALF:  # Triton's CPU interpreter has no bf16/fp16 math
-        operands = [f"{o}.to(tl.float32)" for o in operands]
-    dtype = eqn.params["out_dtype"]
-    precision = f', input_precision="{eqn.params["precision"]}"' if a.type.dtype == torch.float32 else ""
-    small = min(em.lanes(d) for d in (a.type.shape[-2], k_dim, b.type.shape[-1])) < 16
-    wide = "tl.float32" if a.type.dtype.is_floating_point else "tl.int32"
-    batch_of_one = a.type.rank == 3 and em.lanes(a.type.shape[0]) == 1 and em.lanes(b.type.shape[0]) == 1
-    if batch_of_one and not small:  # a 2-d dot is far faster than a 3-d one with one batch
-        m, n = em.dim_expr(a.type.shape[1]), em.dim_expr(b.type.shape[2])
-        k = em.dim_expr(k_dim)
-        operands = [f"tl.reshape({operands[0]}, [{m}, {k}])", f"tl.reshape({operands[1]}, [{k}, {n}])"]
-        acc_text = f", tl.reshape({cast(em, acc[0], torch.float32)}, [{m}, {n}])" if acc else ""
-        expr = f"tl.reshape(tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide}), [1, {m}, {n}])"
-    elif small:
-        # Products summed over k, with k leading: Triton (3.6, GPU) rewrites the k-in-the-middle form,
-        # sum(a[:, :, None] * b[None, :, :], axis=1), into a tf32 tl.dot that is wrong for k < 8.
-        x, y = operands
-        rank = a.type.rank
-        batch = [":"] * (rank - 2)
-        perm = tuple(range(rank - 2)) + (rank - 1, rank - 2)
-        expr = (f"tl.sum(tl.permute({x}.to({wide}), {perm})[{', '.join(batch + [':', ':', 'None'])}] * "
-                f"{y}.to({wide})[{', '.join(batch + [':', 'None', ':'])}], axis={rank - 2})")
-        if acc:
-            expr = f"{cast(em, acc[0], torch.float32)} + {expr}"
-    else:
-        acc_text = f", {cast(em, acc[0], torch.float32)}" if acc else ""
-        expr = f"tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide})"
-    expr = em.converted(expr, torch.float32 if a.type.dtype.is_floating_point else torch.int32, dtype)
-    em.assign(eqn.outputs[0], expr)
+rule(p.dot_p)(dots.lower_dot)
 
 
 # --- tiles -------------------------------------------------------------------------------
