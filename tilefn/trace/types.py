@@ -32,6 +32,17 @@ def tensor_problem(tensor: torch.Tensor) -> str | None:
     return None
 
 
+FLOAT8_DTYPES = frozenset({torch.float8_e4m3fn, torch.float8_e5m2})
+
+
+def value_dtype_problem(dtype: torch.dtype) -> str | None:
+    """Why a device value cannot have `dtype` (what to do instead), or None if it can."""
+    if dtype in KERNEL_DTYPES:
+        return None
+    supported = ", ".join(sorted(str(d).replace("torch.", "") for d in KERNEL_DTYPES))
+    return f"values of dtype {dtype} are not supported inside a tile loop (supported: {supported})"
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     return _DTYPE_NAMES.get(dtype, str(dtype).replace("torch.", ""))
 
