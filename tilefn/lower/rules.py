@@ -387,6 +387,7 @@ def _rng_seed(em: Emitter, eqn):
 
 rule(p.stack_p)(arrange.lower_stack)
 rule(p.split_p)(arrange.lower_split)
+rule(p.concat_p)(arrange.lower_concat)
 rule(p.flip_p)(arrange.lower_flip)
 rule(P["erfinv"])(lower_erfinv)
 
