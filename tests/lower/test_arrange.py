@@ -121,3 +121,12 @@ def test_cat_of_unequal_pieces_gathers_and_compiles_for_hopper():
     source = tfn.jit(cat_unequal_rows).lower(x, y, config=tfn.Config(block_sizes=[4])).source
     assert source.count("tl.gather(") == 3 and "tl.join(" not in source
     assert ".target sm_90" in compile_for_gpu(cat_unequal_rows, x, y).asm["ptx"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("block", [4, 16, 64])
+def test_cat_of_unequal_pieces_on_gpu(block):
+    x, y = torch.randn(70, 5).cuda(), torch.randn(70, 6).cuda()
+    got = tfn.jit(cat_unequal_rows, config=tfn.Config(block_sizes=[block]))(x, y)
+    assert torch.equal(got, torch.cat([x * 2, -x[:, 0:3], y], -1))

@@ -144,3 +144,27 @@ def test_an_out_dtype_torch_refuses_is_refused(dtype, out_dtype):
     x = torch.ones(16, 16, dtype=dtype)
     with pytest.raises(TracingError, match=r"out_dtype must be the input dtype .* or float32 for float16/bfloat16"):
         tfn.jit(mm_out_dtype)(x, x, out_dtype)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("blocks", [[64, 64, 32], [32, 32, 16], [16, 16, 8]])
+def test_dots_by_dtype_on_gpu(blocks):
+    g = torch.Generator().manual_seed(2)
+    x, y = (torch.randn(s, generator=g, dtype=torch.float64) for s in [(130, 96), (96, 70)])
+    x, y = (x * 1e3 + 1 / 3).cuda(), (y * 1e-3 + 1 / 7).cuda()
+    config = tfn.Config(block_sizes=blocks)
+    torch.testing.assert_close(tfn.jit(addmm_loop, config=config)(x, y), x @ y, atol=1e-12, rtol=1e-12)
+    for dtype, low, high in [(torch.int8, -128, 128), (torch.uint8, 0, 256)]:
+        a, b = (torch.randint(low, high, s, generator=g).to(dtype).cuda() for s in [(130, 96), (96, 70)])
+        got = tfn.jit(dot_acc, config=config)(a, b, torch.int32)
+        assert torch.equal(got.cpu(), (a.cpu().long() @ b.cpu().long()).int())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bmm_out_dtype_on_gpu_agrees_with_torch_on_gpu():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(s, generator=g).div(4).to(torch.bfloat16).cuda() for s in [(2, 64, 32), (2, 48, 32), (2, 48, 32)])
+    want = torch.bmm(torch.bmm(q, k.transpose(1, 2), torch.float32).to(v.dtype), v, torch.float32).to(q.dtype)
+    torch.testing.assert_close(tfn.jit(attention_scores)(q, k, v), want, atol=2e-2, rtol=2e-2)
