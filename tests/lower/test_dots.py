@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import tilefn as tfn
 import tilefn.testing as tt
 from tilefn import lang as tl
-from tilefn.errors import TracingError
+from tilefn.errors import DotDtypeError
 from tilefn.testing import compile_for_gpu
 
 SETTINGS = settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
@@ -83,9 +83,9 @@ def test_int8_dot_compiles_to_int8_wgmma_and_uint8_to_exact_sums_on_hopper():
 
 
 def test_an_integer_dot_into_a_float_accumulator_is_refused():
-    """As Helion: int8 products accumulate in int32."""
+    """As Helion: int8 products accumulate in int32 (a TypeError, as Helion's tests expect of it)."""
     x = torch.randint(-9, 9, (32, 32), dtype=torch.int8)
-    with pytest.raises(TracingError, match=r"test_dots.py:\d+: matrix product of torch.int8 values accumulates in int32"):
+    with pytest.raises(TypeError, match=r"test_dots.py:\d+: matrix product of torch.int8 values accumulates in int32"):
         tfn.jit(dot_acc)(x, x, torch.float32)
 
 
@@ -142,7 +142,7 @@ def test_mm_and_addmm_with_out_dtype_keep_the_float32_sum():
                                               (torch.int8, torch.int32)], ids=str)
 def test_an_out_dtype_torch_refuses_is_refused(dtype, out_dtype):
     x = torch.ones(16, 16, dtype=dtype)
-    with pytest.raises(TracingError, match=r"out_dtype must be the input dtype .* or float32 for float16/bfloat16"):
+    with pytest.raises(DotDtypeError, match=r"out_dtype must be the input dtype .* or float32 for float16/bfloat16"):
         tfn.jit(mm_out_dtype)(x, x, out_dtype)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import DotBatchMismatch, ShapeError, TracingError
+from ...errors import DotBatchMismatch, DotDtypeError, ShapeError, TracingError
 from .. import state as st
 from ..primitives import dot_p
 from ..proxies import DeviceValue, apply, op
@@ -20,7 +20,7 @@ def _common_dtype(a, b) -> torch.dtype:
     try:
         return torch.promote_types(a.dtype, b.dtype)
     except RuntimeError:
-        raise TracingError(f"matrix product of {a.dtype} and {b.dtype}: torch does not promote float8 dtypes; "
+        raise DotDtypeError(f"matrix product of {a.dtype} and {b.dtype}: torch does not promote float8 dtypes; "
                            "cast both operands to one dtype with .to(...)") from None
 
 
@@ -45,11 +45,11 @@ def dot(a, b, acc=None, out_dtype=None, precision=None):
         common = _common_dtype(a, b)
         a, b = to(a, common), to(b, common)
     if a.dtype == torch.bool:
-        raise TracingError("matrix product of bool values; cast them to an integer or float dtype first")
+        raise DotDtypeError("matrix product of bool values; cast them to an integer or float dtype first")
     if out_dtype is None:
         out_dtype = acc.dtype if acc is not None else (torch.int32 if not a.dtype.is_floating_point else torch.float32)
     if not a.dtype.is_floating_point and any(d.is_floating_point for d in (out_dtype, *([acc.dtype] if acc is not None else []))):
-        raise TracingError(f"matrix product of {a.dtype} values accumulates in int32: give an int32 acc/out_dtype "
+        raise DotDtypeError(f"matrix product of {a.dtype} values accumulates in int32: give an int32 acc/out_dtype "
                            f"(got {out_dtype}), or cast the operands to a float dtype first")
     if acc is None:
         return apply(dot_p, a, b, out_dtype=out_dtype, precision=precision)
@@ -65,10 +65,10 @@ def _torch_out_dtype(name, a, b, out_dtype) -> torch.dtype:
     if out_dtype is None or out_dtype == dtype:
         return dtype
     if not isinstance(out_dtype, torch.dtype):
-        raise TracingError(f"torch.{name}: out_dtype must be a torch.dtype, got {out_dtype!r}")
+        raise DotDtypeError(f"torch.{name}: out_dtype must be a torch.dtype, got {out_dtype!r}")
     if out_dtype == torch.float32 and dtype in _HALF:
         return out_dtype
-    raise TracingError(f"torch.{name}: out_dtype must be the input dtype ({dtype}) or float32 for float16/bfloat16 "
+    raise DotDtypeError(f"torch.{name}: out_dtype must be the input dtype ({dtype}) or float32 for float16/bfloat16 "
                        f"inputs, got {out_dtype} (as torch refuses it); hl.dot(a, b, out_dtype=...) takes others")
 
 
