@@ -85,6 +85,27 @@ def test_float8_loads_and_stores_under_drawn_configs(dtype, data):
                       atol=0, rtol=0)
 
 
+def compare_and_select(x, y):
+    """The float8 math torch does itself: ==, != (a number included), abs, where."""
+    same = torch.empty(x.shape, dtype=torch.bool, device=x.device)
+    picked = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    for t in tl.tile(x.shape[0]):
+        a, b = x[t], y[t]
+        same[t] = (a == b) | (a != 0.5) & (a.abs() == b)
+        picked[t] = torch.where(a.float() > 0, a, b).abs()
+    return same, picked
+
+
+@pytest.mark.parametrize("dtype", FLOAT8, ids=str)
+def test_float8_comparisons_abs_and_where_as_torch(dtype):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(300, generator=g).to(dtype)
+    y = torch.where(torch.rand(300, generator=g) > 0.5, x.float().abs(), torch.randn(300, generator=g)).to(dtype)
+    tt.assert_matches(compare_and_select, lambda x, y: ((x == y) | (x != 0.5) & (x.abs() == y),
+                                                        torch.where(x.float() > 0, x, y).abs()),
+                      x, y, configs=2, atol=0, rtol=0)
+
+
 def fp8_gemm(x, y):
     """Helion's fp8_gemm: float8 operands, a float32 accumulator, a float16 result."""
     m, k = x.shape

@@ -40,10 +40,15 @@ _COMPARE = {P[name] for name in ("eq", "ne", "lt", "le", "gt", "ge")}
 _LOGICAL = {P[name] for name in ("logical_and", "logical_or", "logical_xor")}
 
 
+def _promoted(a, b):
+    """A value of the dtype torch promotes `a` and `b` to (as `add` would; `where` also takes float8)."""
+    return torch.where(torch.tensor(True), a, b)
+
+
 def _operand_dtype(eqn) -> torch.dtype:
     """The dtype both operands are brought to before the op (torch's promotion of the inputs)."""
     if eqn.prim in _COMPARE or eqn.prim in _LOGICAL:
-        return result_dtype(torch.add, "add", tuple(a.type for a in eqn.inputs))
+        return result_dtype(_promoted, "promoted", tuple(a.type for a in eqn.inputs))
     return out_dtype(eqn)
 
 
