@@ -129,3 +129,8 @@ class UnsupportedStatement(TracingError):
 
 class TileBoundError(ShapeError):
     """A tile given where a loop bound (an int) belongs: `tl.tile(t)` instead of `tl.tile(t.begin, t.end)`."""
+
+
+class DotDtypeError(TracingError, TypeError):
+    """A matrix product whose operand, accumulator or out dtypes do not go together (int8 into a float acc,
+    two float8 kinds, an out_dtype torch refuses)."""

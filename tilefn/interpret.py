@@ -251,6 +251,11 @@ def _split(ctx, eqn, x):
     return tuple(torch.unbind(x, dim=-1))
 
 
+@rule(p.concat_p)
+def _concat(ctx, eqn, *xs):
+    return (torch.cat(xs, dim=eqn.params["axis"]),)
+
+
 @rule(p.flip_p)
 def _flip(ctx, eqn, x):
     return (torch.flip(x, [eqn.params["axis"]]),)

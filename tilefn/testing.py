@@ -41,7 +41,8 @@ __all__ = ["spec_of", "configs", "sizes", "shapes", "tensors", "assert_matches",
 # (atol, rtol) per output dtype: compiled and interpreted half-precision kernels compute in float32
 # and round once per op, so they differ from each other and from eager PyTorch by a few ulps.
 TOLERANCES = {torch.float64: (1e-9, 1e-9), torch.float32: (2e-4, 2e-4), torch.float16: (1e-2, 1e-2),
-              torch.bfloat16: (4e-2, 4e-2)}
+              torch.bfloat16: (4e-2, 4e-2), torch.float8_e4m3fn: (1e-2, 0.13), torch.float8_e5m2: (1e-2, 0.26)}
+_FLOAT8 = (torch.float8_e4m3fn, torch.float8_e5m2)  # (compared as float32: torch compares no float8 within a tolerance)
 
 
 def _strategies():
@@ -161,6 +162,8 @@ def _compare(got: list, want: list, what: str, atol, rtol) -> None:
                 raise AssertionError(f"{what}: output {i} differs in {(g != w).sum().item()} elements")
             continue
         default_atol, default_rtol = TOLERANCES.get(w.dtype, (2e-4, 2e-4))
+        if w.dtype in _FLOAT8:
+            g, w = g.float(), w.float()
         torch.testing.assert_close(g, w, atol=default_atol if atol is None else atol,
                                    rtol=default_rtol if rtol is None else rtol, equal_nan=True,
                                    msg=lambda m, i=i: f"{what}: output {i}: {m}")

@@ -95,3 +95,20 @@ def test_kernels_drawing_their_own_seeds_are_checked_on_the_same_draws():
     assert bench.failures == 0
     kept = (bench.expected[0] != 0).float().mean()
     assert 0.35 < kept < 0.65
+
+
+def nudged_to_float8(x, step: float):
+    """x + (block - 8) * step as float8: with x on a rounding tie and a tiny step, one float8 value up at
+    blocks over 8 (as a sum in another order may round)."""
+    out = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device=x.device)
+    for t in tl.tile(x.shape[0]):
+        out[t] = (x[t] + (t.block_size - 8) * step).to(torch.float8_e4m3fn)
+    return out
+
+
+def test_float8_results_one_rounding_step_apart_are_right_and_others_wrong():
+    x = torch.full([64], 1.0625)  # halfway between float8_e4m3fn's 1.0 and 1.125
+    for step, right in [(1e-6, True), (0.05, False)]:
+        bench = Benchmarker(tfn.jit(nudged_to_float8), (x, step), tfn.Config(block_sizes=[8]))
+        assert math.isfinite(bench(tfn.Config(block_sizes=[16]))) == right
+        assert bench.failures == (0 if right else 1)

@@ -170,6 +170,8 @@ _MISSING = {
     "signal": "", "wait": "", "inline_triton": "", "inline_asm_elementwise": "",
     "subscript": ": index with None / slices on the value instead",
     "register_reduction_dim": "",
+    "dot_scaled": (": its block-scaled (MX) products need sm_100 tensor cores (tl.dot_scaled); scale the "
+                   "operands and use hl.dot (float8 operands are supported)"),
 }
 
 for _name, _why in _MISSING.items():

@@ -1,4 +1,4 @@
-"""Lowering rules that rearrange lanes: stack (a tree of tl.join), split (tl.split) and flip."""
+"""Lowering rules that rearrange lanes: stack (a tree of tl.join), concat (gathers), split (tl.split) and flip."""
 from __future__ import annotations
 
 from ..trace.queries import next_power_of_2
@@ -39,6 +39,29 @@ def _named(em: Emitter, expr: str) -> str:
 def lower_split(em: Emitter, eqn) -> None:
     low, high = (em(v) for v in eqn.outputs)
     em.emit(f"{low}, {high} = tl.split({em(eqn.inputs[0])})")
+
+
+def lower_concat(em: Emitter, eqn) -> None:
+    """Pieces of different static sizes along `axis`: lane j of the output gathers lane j - start of each
+    piece (clamped into it), and the piece whose range holds j is selected. (Pieces of one size are a
+    stack and a reshape instead: tl.join.)"""
+    axis, shape = eqn.params["axis"], eqn.outputs[0].type.shape
+    rank = len(shape)
+    lanes = em.fresh("cat_lanes")
+    em.emit(f"{lanes} = tl.arange(0, {em.dim_expr(shape[axis])})")
+    gathered, start = [], 0
+    for x in eqn.inputs:
+        size = x.type.shape[axis]
+        index_shape = [shape[axis] if i == axis else d for i, d in enumerate(x.type.shape)]
+        index = em.expand(f"tl.minimum(tl.maximum({lanes} - {start}, 0), {size - 1})", axis, rank)
+        piece = em.fresh("cat_piece")
+        em.emit(f"{piece} = tl.gather({em(x)}, tl.broadcast_to({index}, {em.shape_expr(index_shape)}), {axis})")
+        gathered.append((start, piece))
+        start += size
+    expr = gathered[-1][1]
+    for (_, piece), (end, _) in zip(reversed(gathered[:-1]), reversed(gathered[1:])):
+        expr = f"tl.where({em.expand(f'({lanes} < {end})', axis, rank)}, {piece}, {expr})"
+    em.assign(eqn.outputs[0], expr)
 
 
 def lower_flip(em: Emitter, eqn) -> None:

@@ -15,7 +15,7 @@ from ..trace.naming import op_name
 from ..trace.primitives import cond_p, kernel_p, loop_p, while_p
 from ..trace.queries import phase_of
 from ..trace.types import HostType
-from . import backend
+from . import backend, float8
 from .aliasing import overlap_guards, refuse_overlap
 from .control import emit_cond, emit_while
 from .emit import TILE_PREFIXES, Emitter
@@ -34,6 +34,7 @@ KERNEL_HELPERS = {
                   "    bits = x.to(tl.uint32, bitcast=True)\n"
                   "    top = tl.where(x != x, 0x7FC0, (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16)\n"
                   "    return top.to(tl.uint16).to(tl.bfloat16, bitcast=True)\n",
+    **float8.HELPERS,
 }
 
 

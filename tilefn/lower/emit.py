@@ -7,6 +7,7 @@ import re
 import torch
 
 from ..trace.ir import Lit, Var
+from . import float8
 from ..trace.types import TileDim, TileType
 from ..trace.queries import next_power_of_2, used_vars
 
@@ -14,6 +15,7 @@ TL_DTYPES = {
     torch.float64: "tl.float64", torch.float32: "tl.float32", torch.float16: "tl.float16",
     torch.bfloat16: "tl.bfloat16", torch.int64: "tl.int64", torch.int32: "tl.int32",
     torch.int16: "tl.int16", torch.int8: "tl.int8", torch.uint8: "tl.uint8", torch.bool: "tl.int1",
+    **{dtype: f.tl_dtype for dtype, f in float8.FORMATS.items()},
 }
 
 
@@ -95,9 +97,13 @@ class Emitter:
         """`expr` (of dtype `src`) as `dst`. Under Triton's CPU interpreter (3.6) a cast to or from
         bfloat16 is right only from or to float32, and float32 -> bfloat16 truncates (whatever
         `fp_downcast_rounding` says): go through float32 and round to nearest even on the bits, as
-        the GPU rounds."""
+        the GPU rounds. float8 goes through float32 (`float8.py`)."""
         if src == dst:
             return expr
+        if src in float8.FLOAT8:
+            return self.converted(float8.to_float32(self, expr, src), torch.float32, dst)
+        if dst in float8.FLOAT8:
+            return float8.from_float32(self, self.converted(expr, src, torch.float32), dst)
         if self.interpret and torch.bfloat16 in (src, dst) and torch.float32 not in (src, dst):
             expr, src = f"{_operand(expr)}.to(tl.float32)", torch.float32
         if self.interpret and dst == torch.bfloat16:

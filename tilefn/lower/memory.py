@@ -14,6 +14,7 @@ import attrs
 from ..trace.ir import Var
 from . import backend
 from .access_forms import dense_access, span_is_wide, tma_tensor
+from .float8 import FLOAT8
 from .emit import Emitter
 from ..trace.queries import next_power_of_2
 
@@ -136,7 +137,8 @@ def lower_load(em: Emitter, eqn) -> None:
     tensor = eqn.inputs[0]
     if form == "pointer":
         pointer, mask = address(em, eqn, shape)
-        expr = f"tl.load({pointer}" + (f", mask={mask}, other=0" if mask else "") + policy + ")"
+        other = "0.0" if tensor.type.dtype in FLOAT8 else "0"  # (Triton's CPU interpreter casts no int to float8)
+        expr = f"tl.load({pointer}" + (f", mask={mask}, other={other}" if mask else "") + policy + ")"
         padded = bool(mask)
     else:
         if form == "tensor_descriptor":

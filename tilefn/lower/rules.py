@@ -10,13 +10,14 @@ from ..trace.abstract_eval import result_dtype
 from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, P, reduction_identity
 from ..trace.types import PyScalarType, TensorType, TileDim
-from . import arrange, atomics, block_lanes, memory, scans, sorting
+from . import arrange, atomics, block_lanes, dots, memory, scans, sorting
 from .emit import Emitter, tl_dtype
 from .erfinv import lower_erfinv
+from .float8 import FLOAT8
 
 RULES = RuleTable("lowering rule")  # Primitive -> (emitter, eqn) -> None: emits the equation's Triton source
 rule = RULES.register
-_HALF = (torch.float16, torch.bfloat16)
+_HALF = (torch.float16, torch.bfloat16) + FLOAT8  # the floats whose math runs in float32
 
 
 def out_dtype(eqn) -> torch.dtype:
@@ -39,10 +40,15 @@ _COMPARE = {P[name] for name in ("eq", "ne", "lt", "le", "gt", "ge")}
 _LOGICAL = {P[name] for name in ("logical_and", "logical_or", "logical_xor")}
 
 
+def _promoted(a, b):
+    """A value of the dtype torch promotes `a` and `b` to (as `add` would; `where` also takes float8)."""
+    return torch.where(torch.tensor(True), a, b)
+
+
 def _operand_dtype(eqn) -> torch.dtype:
     """The dtype both operands are brought to before the op (torch's promotion of the inputs)."""
     if eqn.prim in _COMPARE or eqn.prim in _LOGICAL:
-        return result_dtype(torch.add, "add", tuple(a.type for a in eqn.inputs))
+        return result_dtype(_promoted, "promoted", tuple(a.type for a in eqn.inputs))
     return out_dtype(eqn)
 
 
@@ -189,7 +195,7 @@ def _convert(em: Emitter, eqn):
     if isinstance(x, Var) and x.type.dtype == torch.bool or dtype != torch.bool:
         expr = cast(em, x, dtype)
     else:
-        expr = f"({em(x)} != 0)"
+        expr = f"({cast(em, x, compute_dtype(x.type.dtype)) if isinstance(x, Var) else em(x)} != 0)"
     em.assign(eqn.outputs[0], expr)
     if x in em.zero_padded:
         em.zero_padded.add(eqn.outputs[0])
@@ -292,7 +298,9 @@ def _broadcast_to(em: Emitter, eqn):
 @rule(p.full_p)
 def _full(em: Emitter, eqn):
     p = eqn.params
-    em.assign(eqn.outputs[0], f"tl.full({em.shape_expr(p['shape'])}, {em(Lit(p['value'], None))}, {tl_dtype(p['dtype'])})")
+    compute = compute_dtype(p["dtype"]) if p["dtype"] in FLOAT8 else p["dtype"]  # (made in float32, then cast)
+    full = f"tl.full({em.shape_expr(p['shape'])}, {em(Lit(p['value'], None))}, {tl_dtype(compute)})"
+    em.assign(eqn.outputs[0], em.converted(full, compute, p["dtype"]))
 
 
 @rule(p.iota_p)
@@ -304,46 +312,7 @@ def _iota(em: Emitter, eqn):
 
 
 # --- matrix product ----------------------------------------------------------------------
-@rule(p.dot_p)
-def _dot(em: Emitter, eqn):
-    a, b, *acc = eqn.inputs
-    k_dim = a.type.shape[-1]
-    k_mask = em.dim_mask(k_dim)
-    operands = []
-    for operand, axis in ((a, a.type.rank - 1), (b, b.type.rank - 2)):
-        text = em(operand)
-        if k_mask is not None and operand not in em.zero_padded:
-            text = f"tl.where({em.expand(k_mask, axis, operand.type.rank)}, {text}, 0)"
-        operands.append(text)
-    if em.interpret and a.type.dtype in _HALF:  # Triton's CPU interpreter has no bf16/fp16 math
-        operands = [f"{o}.to(tl.float32)" for o in operands]
-    dtype = eqn.params["out_dtype"]
-    precision = f', input_precision="{eqn.params["precision"]}"' if a.type.dtype == torch.float32 else ""
-    small = min(em.lanes(d) for d in (a.type.shape[-2], k_dim, b.type.shape[-1])) < 16
-    wide = "tl.float32" if a.type.dtype.is_floating_point else "tl.int32"
-    batch_of_one = a.type.rank == 3 and em.lanes(a.type.shape[0]) == 1 and em.lanes(b.type.shape[0]) == 1
-    if batch_of_one and not small:  # a 2-d dot is far faster than a 3-d one with one batch
-        m, n = em.dim_expr(a.type.shape[1]), em.dim_expr(b.type.shape[2])
-        k = em.dim_expr(k_dim)
-        operands = [f"tl.reshape({operands[0]}, [{m}, {k}])", f"tl.reshape({operands[1]}, [{k}, {n}])"]
-        acc_text = f", tl.reshape({cast(em, acc[0], torch.float32)}, [{m}, {n}])" if acc else ""
-        expr = f"tl.reshape(tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide}), [1, {m}, {n}])"
-    elif small:
-        # Products summed over k, with k leading: Triton (3.6, GPU) rewrites the k-in-the-middle form,
-        # sum(a[:, :, None] * b[None, :, :], axis=1), into a tf32 tl.dot that is wrong for k < 8.
-        x, y = operands
-        rank = a.type.rank
-        batch = [":"] * (rank - 2)
-        perm = tuple(range(rank - 2)) + (rank - 1, rank - 2)
-        expr = (f"tl.sum(tl.permute({x}.to({wide}), {perm})[{', '.join(batch + [':', ':', 'None'])}] * "
-                f"{y}.to({wide})[{', '.join(batch + [':', 'None', ':'])}], axis={rank - 2})")
-        if acc:
-            expr = f"{cast(em, acc[0], torch.float32)} + {expr}"
-    else:
-        acc_text = f", {cast(em, acc[0], torch.float32)}" if acc else ""
-        expr = f"tl.dot({operands[0]}, {operands[1]}{acc_text}{precision}, out_dtype={wide})"
-    expr = em.converted(expr, torch.float32 if a.type.dtype.is_floating_point else torch.int32, dtype)
-    em.assign(eqn.outputs[0], expr)
+rule(p.dot_p)(dots.lower_dot)
 
 
 # --- tiles -------------------------------------------------------------------------------
@@ -424,6 +393,7 @@ def _rng_seed(em: Emitter, eqn):
 
 rule(p.stack_p)(arrange.lower_stack)
 rule(p.split_p)(arrange.lower_split)
+rule(p.concat_p)(arrange.lower_concat)
 rule(p.flip_p)(arrange.lower_flip)
 rule(p.lanes_view_p)(block_lanes.lower_lanes_view)
 rule(p.lanes_merge_p)(block_lanes.lower_lanes_merge)

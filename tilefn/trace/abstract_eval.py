@@ -165,6 +165,17 @@ def _split(x):
     return (half, half)
 
 
+@ABSTRACT_EVAL.register(p.concat_p)
+def _concat(*xs, axis):
+    first = xs[0]
+    rest = [tuple(d for i, d in enumerate(x.shape) if i != axis) for x in xs]
+    if any(r != rest[0] or x.dtype != first.dtype or not isinstance(x.shape[axis], int) for r, x in zip(rest, xs)):
+        raise ValueError("concatenated values must have one dtype and shape but along a static `axis`")
+    shape = list(first.shape)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    return (TensorType(shape, first.dtype),)
+
+
 @ABSTRACT_EVAL.register(p.flip_p)
 def _flip(x, *, axis):
     return (x,)

@@ -151,6 +151,7 @@ lanes_merge_p = primitive("lanes_merge")
 
 stack_p = primitive("stack")  # n values of one shape -> shape + (n,): along a new last axis
 split_p = primitive("split")  # a value whose last axis is 2 -> its two halves (tl.split)
+concat_p = primitive("concat")  # values of static sizes along `axis` (the rest alike), end to end (torch.cat)
 flip_p = primitive("flip")  # reversed along `axis` (a tile's valid lanes only)
 
 load_p = primitive("load", effectful=True)

@@ -23,7 +23,7 @@ from .host_blocks import host_value
 from .ir import Eqn, Lit, Var
 from .naming import op_name
 from .pytree import tree_leaves
-from .types import PyScalarType
+from .types import FLOAT8_DTYPES, PyScalarType, TensorType, value_dtype_problem
 from .unmerged import Unmerged
 
 
@@ -434,10 +434,21 @@ def bind(prim, inputs=(), **params) -> tuple[Var, ...]:
     try:
         out_types = ABSTRACT_EVAL[prim](*[a.type for a in atoms], **params)
     except (ValueError, TypeError, RuntimeError) as exc:
-        raise TracingError(f"{prim}: {exc}") from None
+        raise TracingError(f"{prim}: {exc}{_float8_hint(atoms)}") from None
+    for t in out_types:
+        problem = value_dtype_problem(t.dtype) if isinstance(t, TensorType) else None
+        if problem:
+            raise TracingError(f"{prim}: {problem}")
     outputs = tuple(Var(t) for t in out_types)
     state.emit(Eqn(prim, atoms, outputs, params, user_source(2), state.new_site(prim.name)))
     return outputs
+
+
+def _float8_hint(atoms) -> str:
+    if any(isinstance(a.type, TensorType) and a.type.dtype in FLOAT8_DTYPES for a in atoms):
+        return ("; torch computes little on float8 values (casts, comparisons, matrix products): cast them "
+                "with .to(torch.float32) first")
+    return ""
 
 
 def apply(prim, *inputs, **params):

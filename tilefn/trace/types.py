@@ -8,17 +8,14 @@ import torch
 
 _DTYPE_NAMES = {
     torch.float64: "f64", torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16",
+    torch.float8_e4m3fn: "f8e4m3", torch.float8_e5m2: "f8e5m2",
     torch.int64: "i64", torch.int32: "i32", torch.int16: "i16", torch.int8: "i8",
     torch.uint8: "u8", torch.bool: "b1",
 }
-if hasattr(torch, "float8_e4m3fn"):
-    _DTYPE_NAMES[torch.float8_e4m3fn] = "f8e4m3"
-    _DTYPE_NAMES[torch.float8_e5m2] = "f8e5m2"
 
 
 # the element types kernels compute with (tilefn.lower.emit.TL_DTYPES lowers each)
-KERNEL_DTYPES = frozenset({torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-                           torch.int16, torch.int8, torch.uint8, torch.bool})
+KERNEL_DTYPES = frozenset(_DTYPE_NAMES)
 
 
 def tensor_problem(tensor: torch.Tensor) -> str | None:
@@ -33,6 +30,17 @@ def tensor_problem(tensor: torch.Tensor) -> str | None:
     if tensor.dtype not in KERNEL_DTYPES:
         return f"has dtype {tensor.dtype}, which tilefn kernels do not support yet"
     return None
+
+
+FLOAT8_DTYPES = frozenset({torch.float8_e4m3fn, torch.float8_e5m2})
+
+
+def value_dtype_problem(dtype: torch.dtype) -> str | None:
+    """Why a device value cannot have `dtype` (what to do instead), or None if it can."""
+    if dtype in KERNEL_DTYPES:
+        return None
+    supported = ", ".join(sorted(str(d).replace("torch.", "") for d in KERNEL_DTYPES))
+    return f"values of dtype {dtype} are not supported inside a tile loop (supported: {supported})"
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -6,7 +6,7 @@ import functools
 import torch
 
 from ...errors import ShapeError, TracingError
-from ..primitives import flip_p, split_p, stack_p
+from ..primitives import concat_p, flip_p, split_p, stack_p
 from ..proxies import DeviceValue, Tile, apply, op
 from ..types import TileDim, broadcast_shapes
 from .casts import to, value_of
@@ -61,7 +61,7 @@ def stack(tensors, dim=0, *, out=None):
 
 @op("cat", "concat", "concatenate", method=False)
 def cat(tensors, dim=0, *, out=None):
-    """Pieces of one static size along `dim`: stacked next to `dim`, then merged into it."""
+    """Pieces of static sizes along `dim`: of one size, stacked next to `dim` and merged into it; else `concat_p`."""
     if out is not None:
         raise TracingError("torch.cat(..., out=) is not supported inside a tile loop; assign the result")
     values = _values("cat", tensors)
@@ -77,11 +77,10 @@ def cat(tensors, dim=0, *, out=None):
     if any(isinstance(s, TileDim) for s in sizes):
         raise ShapeError(f"torch.cat along dimension {dim}, which a tile walks: tiles cannot be concatenated; "
                          "concatenate along a dimension of static size (e.g. one loaded whole with `:`)")
-    if len(set(sizes)) != 1:
-        raise ShapeError(f"torch.cat inside a tile loop needs pieces of one size along dimension {dim}, got sizes "
-                         f"{sizes}; pad the pieces to one size or store them separately")
     if len(values) == 1:
         return first
+    if len(set(sizes)) != 1:
+        return apply(concat_p, *values, axis=axis)
     stacked = stack(values, axis)
     shape = list(first.shape)
     shape[axis] = sizes[0] * len(values)

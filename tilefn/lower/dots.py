@@ -1,0 +1,70 @@
+"""Lowering of matrix products (`dot_p`): tl.dot, or products summed over k where tl.dot cannot go."""
+from __future__ import annotations
+
+import torch
+
+from .emit import Emitter, tl_dtype
+from .float8 import FLOAT8
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
+    """What a product of `dtype` operands sums in: float64 for float64, float32 for the other floats
+    (float8 included, as Triton's tensor-core dots do), int64 for int64, int32 for other integers."""
+    if dtype in (torch.float64, torch.int64):
+        return dtype
+    return torch.float32 if dtype.is_floating_point else torch.int32
+
+
+def lower_dot(em: Emitter, eqn) -> None:
+    a, b, *acc = eqn.inputs
+    dtype = a.type.dtype
+    wide = accumulator_dtype(dtype)
+    k_dim = a.type.shape[-1]
+    k_mask = em.dim_mask(k_dim)
+    operands = []
+    for operand, axis in ((a, a.type.rank - 1), (b, b.type.rank - 2)):
+        text = em(operand)
+        if k_mask is not None and operand not in em.zero_padded:
+            text = f"tl.where({em.expand(k_mask, axis, operand.type.rank)}, {text}, 0)"
+        operands.append(text)
+    if em.interpret and (dtype in _HALF or dtype in FLOAT8):  # the CPU interpreter has no half/float8 math
+        operands = [em.converted(o, dtype, torch.float32) for o in operands]
+    elif dtype in FLOAT8 and em.lanes(k_dim) < 32:  # float8 tl.dot needs k >= 32; float16 holds every float8 value
+        operands = [em.converted(o, dtype, torch.float16) for o in operands]
+    acc_text = em.converted(em(acc[0]), acc[0].type.dtype, wide) if acc else None
+    small = min(em.lanes(d) for d in (a.type.shape[-2], k_dim, b.type.shape[-1])) < 16
+    if small or not (dtype.is_floating_point or dtype == torch.int8):  # tl.dot takes no other integers
+        expr = _summed_products(em, a.type.rank, operands, wide, acc_text)
+    else:
+        expr = _tl_dot(em, eqn, operands, wide, acc_text)
+    em.assign(eqn.outputs[0], em.converted(expr, wide, eqn.params["out_dtype"]))
+
+
+def _tl_dot(em: Emitter, eqn, operands, wide, acc_text) -> str:
+    a, b = eqn.inputs[:2]
+    precision = f', input_precision="{eqn.params["precision"]}"' if a.type.dtype == torch.float32 else ""
+    acc_arg = f", {acc_text}" if acc_text is not None else ""
+    batch_of_one = a.type.rank == 3 and em.lanes(a.type.shape[0]) == 1 and em.lanes(b.type.shape[0]) == 1
+    if not batch_of_one:
+        return f"tl.dot({operands[0]}, {operands[1]}{acc_arg}{precision}, out_dtype={tl_dtype(wide)})"
+    # a 2-d dot is far faster than a 3-d one with one batch
+    m, n, k = (em.dim_expr(d) for d in (a.type.shape[1], b.type.shape[2], a.type.shape[2]))
+    x, y = f"tl.reshape({operands[0]}, [{m}, {k}])", f"tl.reshape({operands[1]}, [{k}, {n}])"
+    acc_arg = f", tl.reshape({acc_text}, [{m}, {n}])" if acc_text is not None else ""
+    return f"tl.reshape(tl.dot({x}, {y}{acc_arg}{precision}, out_dtype={tl_dtype(wide)}), [1, {m}, {n}])"
+
+
+def _summed_products(em: Emitter, rank: int, operands, wide, acc_text) -> str:
+    """sum over k of a[..., :, k] * b[..., k, :], with k leading: for dims under tl.dot's 16 lanes and for
+    integers other than int8 (uint8 included), which tl.dot refuses. Triton (3.6, GPU)
+    rewrites the k-in-the-middle form, sum(a[:, :, None] * b[None, :, :], axis=1), into a tf32 tl.dot
+    that is wrong for k < 8."""
+    x, y = operands
+    batch = [":"] * (rank - 2)
+    perm = tuple(range(rank - 2)) + (rank - 1, rank - 2)
+    wide_tl = tl_dtype(wide)
+    expr = (f"tl.sum(tl.permute({x}.to({wide_tl}), {perm})[{', '.join(batch + [':', ':', 'None'])}] * "
+            f"{y}.to({wide_tl})[{', '.join(batch + [':', 'None', ':'])}], axis={rank - 2})")
+    return f"{acc_text} + {expr}" if acc_text is not None else expr
