@@ -125,7 +125,10 @@ def test_cat_of_unequal_pieces_gathers_and_compiles_for_hopper():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("block", [4, 16, 64])
+@pytest.mark.parametrize("block", [
+    pytest.param(4, marks=pytest.mark.xfail(strict=True, reason="Triton 3.6 asserts (OptimizeThreadLocality: "
+                                            "gather not warp-local) on a gather over fewer lanes than threads")),
+    16, 64])
 def test_cat_of_unequal_pieces_on_gpu(block):
     x, y = torch.randn(70, 5).cuda(), torch.randn(70, 6).cuda()
     got = tfn.jit(cat_unequal_rows, config=tfn.Config(block_sizes=[block]))(x, y)

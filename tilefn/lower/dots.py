@@ -35,7 +35,8 @@ def lower_dot(em: Emitter, eqn) -> None:
         operands = [em.converted(o, dtype, torch.float16) for o in operands]
     acc_text = em.converted(em(acc[0]), acc[0].type.dtype, wide) if acc else None
     small = min(em.lanes(d) for d in (a.type.shape[-2], k_dim, b.type.shape[-1])) < 16
-    if small or not (dtype.is_floating_point or dtype == torch.int8):  # tl.dot takes no other integers
+    short_int8 = dtype == torch.int8 and not em.interpret and em.lanes(k_dim) < 32  # (the GPU's int8 dot: k >= 32)
+    if small or short_int8 or not (dtype.is_floating_point or dtype == torch.int8):  # tl.dot takes no other integers
         expr = _summed_products(em, a.type.rank, operands, wide, acc_text)
     else:
         expr = _tl_dot(em, eqn, operands, wide, acc_text)

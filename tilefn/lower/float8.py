@@ -1,6 +1,8 @@
 """float8 casts as torch defines them: round to nearest even from float32 (float64, ints and halves
-go through float32 first, as torch's casts do); float8_e4m3fn saturates at +-448 (infinities too),
-float8_e5m2 overflows to infinity; NaN stays NaN.
+go through float32 first, as torch's casts do); float8_e4m3fn saturates at +-448 (infinities too) on
+the CPU, while torch's CUDA cast gives NaN past 464 (what rounds above 448) and for infinities (measured
+on the H200, torch 2.11), so each device follows its own torch; float8_e5m2 overflows to infinity; NaN
+stays NaN.
 
 Triton's CPU interpreter gets these wrong (NaN, infinities, overflow, subnormals, float64), so under
 it the casts are integer code on the bits (`HELPERS`, exact). On the GPU, float8 -> float32 and
@@ -85,7 +87,9 @@ def from_float32(em, expr: str, dtype: torch.dtype) -> str:
     if em.interpret or not f.saturates:
         em.needs_helpers.add(f"_f32_to_{f.name}")
         return f"_f32_to_{f.name}({expr})"
-    return f"{_operand(expr)}.to({f.tl_dtype})"
+    x = em.fresh("f8_in")
+    em.emit(f"{x} = {expr}")
+    return f"tl.where(tl.abs({x}) > 464.0, float('nan'), {x}).to({f.tl_dtype})"  # torch CUDA: NaN past 464
 
 
 def to_float32(em, expr: str, dtype: torch.dtype) -> str:
