@@ -149,3 +149,11 @@ def test_tilefn_length_lists_pass_unchanged_and_extra_access_entries_are_dropped
     config = check_kernel(kernel.jitted, (a,), helion.Config(block_sizes=[16], indexing=["pointer"] * 3 + ["block_ptr"]))
     assert list(config.indexing) == ["pointer", "pointer"]
     torch.testing.assert_close(kernel.bind((a,)).compile_config(config)(a), a * 3)
+
+
+def test_config_overrides_in_helions_list_form_land_in_tilefn_slots():
+    kernel = helion.kernel(_two_level, autotune_effort="none",
+                           autotune_config_overrides={"range_unroll_factors": [0, 2, 3, 0]})
+    x = torch.randn(8, 16)
+    torch.testing.assert_close(kernel(x), x.sum(-1, keepdim=True).expand_as(x))
+    assert list(kernel.tuned.known_config(x).range_unroll_factors) == [2, 3]

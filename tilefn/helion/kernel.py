@@ -55,8 +55,8 @@ class _Tuned(TunedFunction):
         else:
             best = super().pick_config(args)
         overrides = dict(self.settings.autotune_config_overrides)
-        if overrides:
-            best = Config(**{**Config.of(best).to_dict(), **overrides})
+        if overrides:  # Helion's lists (range_*: an entry per grid loop too) into tilefn's slots
+            best = check_kernel(self.jitted, args, Config(**{**Config.of(best).to_dict(), **overrides}))
         return Config.of(best)
 
     def _logged_pick(self, args):
