@@ -240,7 +240,9 @@ def cum_args(draw, dtype):
 
 
 CASES = [
-    Case(k_scans, one, r_scans, tol={torch.bfloat16: (0.15, 4e-2), torch.float16: (0.03, 1e-2)}),
+    # the kernel's half scans round every add (up to 70, of partial sums reaching ~20: bf16 ulp 0.125 there)
+    # where the reference sums in float32 and rounds once; seed 3 at 11x60 drew a 0.25 difference
+    Case(k_scans, one, r_scans, tol={torch.bfloat16: (0.6, 4e-2), torch.float16: (0.08, 1e-2)}),
     Case(k_tile_scans, tile_scan_args, r_tile_scans, ref_needs_config=True,
          tol={torch.bfloat16: (0.15, 4e-2), torch.float16: (0.03, 1e-2)}),
     Case(k_reduces, one, r_reduces, tol={torch.float32: (1e-3, 1e-4), torch.bfloat16: (0.15, 4e-2),
