@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
-from test_interpret import FAST, FLOATS, blocks, check, data, float_dtypes, interpret, seeds, sizes, wide_blocks
+from interpret_cases import FAST, FLOATS, blocks, check, data, float_dtypes, interpret, seeds, sizes, wide_blocks
 
 from tilefn import lang as tl
 
