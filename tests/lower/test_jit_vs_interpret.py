@@ -340,6 +340,10 @@ def test_default_config_agrees(data):
 @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_compiles_for_hopper_without_a_gpu(case, data):
+    check_compiles_for_hopper(case, data)
+
+
+def check_compiles_for_hopper(case, data):
     """What the interpreter runs also compiles for sm_90 (Triton's front end and ptxas, no GPU needed)."""
     dtype = data.draw(st.sampled_from(case.dtypes), label="dtype")
     args = case.args(data.draw, dtype)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_jit_vs_interpret import Case, check, draw_config, one, randn, size
+from test_jit_vs_interpret import Case, check, check_compiles_for_hopper, one, randn, size
 
 import tilefn as tfn
 from tilefn import lang as tl
@@ -274,10 +274,7 @@ def test_compiled_equals_interpret_equals_eager(case, data):
 @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_compiles_for_hopper_without_a_gpu(case, data):
-    dtype = data.draw(st.sampled_from(case.dtypes), label="dtype")
-    args = case.args(data.draw, dtype)
-    config = draw_config(data.draw, tfn.make_ir(case.fn)(*args))
-    assert ".target sm_90" in compile_for_gpu(case.fn, *args, config=config).asm["ptx"]
+    check_compiles_for_hopper(case, data)
 
 
 def k_last_element_carry(x):

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_jit_vs_interpret import SETTINGS, Case, check, draw_config, laid_out, one, pow2_cols, randn, size, two
+from test_jit_vs_interpret import (SETTINGS, Case, check, check_compiles_for_hopper, laid_out, one, pow2_cols, randn,
+                                   size, two)
 
 import tilefn as tfn
 from tilefn import lang as tl
-from tilefn.testing import compile_for_gpu
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning",
                                         "ignore::RuntimeWarning", "ignore::UserWarning")
@@ -231,10 +231,7 @@ def test_compiled_equals_interpret_equals_eager(case, data):
 @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_compiles_for_hopper_without_a_gpu(case, data):
-    dtype = data.draw(st.sampled_from(case.dtypes), label="dtype")
-    args = case.args(data.draw, dtype)
-    config = draw_config(data.draw, tfn.make_ir(case.fn)(*args))
-    assert ".target sm_90" in compile_for_gpu(case.fn, *args, config=config).asm["ptx"]
+    check_compiles_for_hopper(case, data)
 
 
 def test_fmax_on_the_compiled_path_returns_the_number_beside_a_nan():
