@@ -358,7 +358,7 @@ def test_range_lists_name_the_users_loops_only_not_reduction_chunk_loops():
     lowered, out = run(_softmax, x, blocks=[2], reduction_loops=[16])
     close(out, torch.softmax(x, 1))
     loops = [line.strip() for line in lowered.kernel.kernel.splitlines() if line.strip().startswith("for ")]
-    assert [line.split(" in ")[1] for line in loops] == ["tl.range(0, 64, BLOCK_T):"] * 3
+    assert [line.split(" in ")[1] for line in loops] == ["tl.range(0, 64, BLOCK_T):"] * 2  # (the max and the sum share one: online_rescale)
     with pytest.raises(ConfigError, match=r"range_num_stages has 1 entries but _softmax has 0 inner loops"):
         run(_softmax, x, blocks=[2], reduction_loops=[16], range_num_stages=[2])
 

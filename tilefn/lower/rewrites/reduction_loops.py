@@ -5,7 +5,8 @@
 *row value*. Each reduction over the extent becomes a loop that recomputes its input chunk by
 chunk and combines partial results in a carry; each store of a row value becomes a loop that
 recomputes and stores it chunk by chunk. Row values are recomputed (the input is re-read) rather
-than kept: that is what frees the registers a whole row would hold.
+than kept: that is what frees the registers a whole row would hold. A max whose sum of
+`exp(row - max)` follows (softmax, logsumexp) shares one loop with that sum (`online_rescale`).
 Bodies this rewrite cannot express (nested loops, argmax, scans or products over the row, partial
 slices) are left whole.
 """
@@ -19,6 +20,7 @@ from ...trace import primitives as p
 from ...trace.primitives import POINTWISE, P, reduction_identity
 from ...trace.types import PyScalarType, TensorType, TileDim, TileType
 from ...trace.queries import grid_loops
+from . import online_rescale
 
 COMBINE = {p.reduce_sum_p: P["add"], p.reduce_max_p: P["maximum"], p.reduce_min_p: P["minimum"],
            p.reduce_prod_p: P["mul"]}
@@ -62,6 +64,12 @@ class _Chunker:
         self.n, self.dim = n, dim
         self.producers = {out: eqn for eqn in eqns for out in eqn.outputs}
 
+    def reduces_row(self, eqn) -> bool:
+        return reduced_extent(eqn) == self.n
+
+    def new_tile(self) -> Var:
+        return Var(TileType(self.dim))
+
     def is_row(self, atom) -> bool:
         return isinstance(atom, Var) and isinstance(atom.type, TensorType) and self.n in atom.type.shape
 
@@ -88,10 +96,10 @@ class _Chunker:
 
     def materialize(self, atom, body, mapping, tile_var):
         """The chunk of row value `atom`, computing what it needs into `body`."""
-        if not self.is_row(atom):
-            return atom
         if atom in mapping:
             return mapping[atom]
+        if not self.is_row(atom):
+            return atom
         eqn = self.producers.get(atom)
         if eqn is None or eqn.prim not in ROW_WISE:
             raise _Bail
@@ -127,10 +135,6 @@ def _copied(eqn) -> str | None:
     return f"{eqn.site}/chunk" if eqn.site is not None and "/" not in eqn.site else eqn.site
 
 
-def _new_tile(chunker):
-    return Var(TileType(chunker.dim))
-
-
 def _looped_reduction(chunker, eqn):
     """full(identity) ; loop { partial = reduce(chunk) ; acc = combine(acc, partial) } [; convert]."""
     out = eqn.outputs[0]
@@ -139,7 +143,7 @@ def _looped_reduction(chunker, eqn):
     init = Var(acc_type)
     eqns = [Eqn(p.full_p, (), (init,), {"shape": acc_type.shape, "value": reduction_identity(eqn.prim, acc_dtype),
                                        "dtype": acc_dtype}, eqn.source)]
-    param, tile_var = Var(acc_type), _new_tile(chunker)
+    param, tile_var = Var(acc_type), chunker.new_tile()
 
     def build(body, mapping):
         chunk = chunker.materialize(eqn.inputs[0], body, mapping, tile_var)
@@ -160,7 +164,7 @@ def _looped_reduction(chunker, eqn):
 
 
 def _looped_store(chunker, eqn):
-    tile_var = _new_tile(chunker)
+    tile_var = chunker.new_tile()
 
     def build(body, mapping):
         entries, inputs, rest = chunker.chunk_index(eqn, tile_var)
@@ -174,11 +178,16 @@ def _looped_store(chunker, eqn):
 
 def _rewrite_body(region, n, dim):
     chunker = _Chunker(region.eqns, n, dim)
-    out = []
+    if any(regions(eqn) for eqn in region.eqns):
+        raise _Bail  # a nested loop, cond or while
+    pairs = online_rescale.plan(region.eqns, chunker)
+    fused, out = online_rescale.skipped(pairs), []
     for eqn in region.eqns:
-        if regions(eqn):
-            raise _Bail  # a nested loop, cond or while
-        if reduced_extent(eqn) == n:
+        if id(eqn) in pairs:
+            out += online_rescale.fused_loop(chunker, pairs[id(eqn)], _copied)
+        elif id(eqn) in fused:
+            continue  # (built by the fused loop at its sum's place)
+        elif reduced_extent(eqn) == n:
             out += _looped_reduction(chunker, eqn)
         elif eqn.prim is p.store_p and any(chunker.is_row(a) for a in eqn.inputs[1:]):
             out += _looped_store(chunker, eqn)

@@ -1,0 +1,141 @@
+"""Online rescaling: a looped max and its sum of exp(row - shift) share one loop; results stay torch's."""
+import pytest
+import torch
+
+import tilefn as tfn
+from tilefn import lang as tl
+from tilefn.config import Config
+from tilefn.interpret import run_program
+from tilefn.testing import compile_for_gpu
+from tilefn.lower.rewrites.reduction_loops import looped_reductions
+from tilefn.trace.ir import walk_eqns
+
+
+def logsumexp(x):
+    out = torch.empty([x.size(0)], dtype=x.dtype, device=x.device)
+    for tm in tl.tile(x.size(0)):
+        out[tm] = torch.logsumexp(x[tm, :], dim=1)
+    return out
+
+
+def softmax(x):
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.size(0)):
+        out[tm, :] = torch.softmax(x[tm, :], dim=1)
+    return out
+
+
+def log_softmax(x):
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.size(0)):
+        out[tm, :] = torch.log_softmax(x[tm, :], dim=1)
+    return out
+
+
+def cross_entropy(logits, labels):
+    n, v = logits.shape
+    losses = torch.empty([n], dtype=torch.float32, device=logits.device)
+    flat = logits.view(-1)
+    for tn in tl.tile(n):
+        lse = torch.logsumexp(logits[tn, :].float(), dim=1)
+        losses[tn] = lse - flat[tn.index * v + labels[tn]].float()
+    return losses
+
+
+def max_and_lse(x):
+    """The max is stored too (its NaN propagation must survive the fused loop)."""
+    mx = torch.empty([x.size(0)], dtype=x.dtype, device=x.device)
+    lse = torch.empty([x.size(0)], dtype=x.dtype, device=x.device)
+    for tm in tl.tile(x.size(0)):
+        row = x[tm, :]
+        m = row.amax(dim=1, keepdim=True)
+        mx[tm] = m[:, 0]
+        lse[tm] = (torch.log(torch.exp(row - m).sum(dim=1, keepdim=True)) + m)[:, 0]
+    return mx, lse
+
+
+def doubled_shift(x):
+    """exp(row - 2 max): the shift scales the max, so the loops stay apart."""
+    out = torch.empty([x.size(0)], dtype=x.dtype, device=x.device)
+    for tm in tl.tile(x.size(0)):
+        row = x[tm, :]
+        m = row.amax(dim=1, keepdim=True)
+        out[tm] = torch.exp(row - m * 2.0).sum(dim=1)
+    return out
+
+
+def _shifted_lse(x):
+    """log(sum(exp(x - max))) + max, literally (NaN where the max is infinite, unlike torch.logsumexp)."""
+    m = x.amax(1, keepdim=True)
+    return (torch.log(torch.exp(x - m).sum(1, keepdim=True)) + m)[:, 0]
+
+
+def _labels(x):
+    return torch.randint(0, x.size(1), (x.size(0),))
+
+
+CASES = {
+    "logsumexp": (logsumexp, lambda x: (x,), lambda x: torch.logsumexp(x, 1)),
+    "softmax": (softmax, lambda x: (x,), lambda x: torch.softmax(x, 1)),
+    "log_softmax": (log_softmax, lambda x: (x,), lambda x: torch.log_softmax(x, 1)),
+    "cross_entropy": (cross_entropy, lambda x: (x, _labels(x)),
+                      lambda x, y: torch.logsumexp(x.float(), 1) - x.float().gather(1, y[:, None])[:, 0]),
+    "max_and_lse": (max_and_lse, lambda x: (x,), lambda x: (x.amax(1), _shifted_lse(x))),
+    "doubled_shift": (doubled_shift, lambda x: (x,), lambda x: torch.exp(x - 2 * x.amax(1, keepdim=True)).sum(1)),
+}
+FUSED = {"softmax": 2, "logsumexp": 1, "log_softmax": 2, "cross_entropy": 1, "max_and_lse": 1, "doubled_shift": 2}
+
+
+def rows(kind: str, shape) -> torch.Tensor:
+    """Rows that stress the rescaling: plain, very negative, with -inf runs, +inf and NaN."""
+    x = torch.randn(*shape) * 3
+    if kind == "negative":
+        return x - 1e4
+    if kind == "special":
+        x[0, :] = float("-inf")
+        x[1, : shape[1] // 2] = float("-inf")
+        x[2, -1] = float("inf")
+        x[3, 5] = float("nan")
+    return x
+
+
+def loops_in(program):
+    return [e for e in walk_eqns(program.eqns) if e.prim.name == "loop" and not e.params["grid"]]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_loop_count(name):
+    kernel, make_args, _ = CASES[name]
+    program = tfn.make_ir(kernel)(*make_args(torch.randn(4, 40)))
+    rewritten = looped_reductions(program, Config(block_sizes=[4], reduction_loops=[16]))
+    assert len(loops_in(rewritten)) == FUSED[name]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("kind", ["plain", "negative", "special"])
+@pytest.mark.parametrize("shape,block,chunk", [((6, 50), 4, 16), ((5, 64), 2, 32)])
+def test_fused_loop_matches_eager_and_interpreter(name, kind, shape, block, chunk):
+    kernel, make_args, reference = CASES[name]
+    args = make_args(rows(kind, shape))
+    lowered = tfn.jit(kernel).lower(*args, config=Config(block_sizes=[block], reduction_loops=[chunk]))
+    expected = reference(*args)
+    opts = dict(atol=1e-4, rtol=1e-4, equal_nan=True)
+    torch.testing.assert_close(lowered.compile()(*args), expected, **opts)
+    torch.testing.assert_close(run_program(lowered.program, list(args), lowered.config), expected, **opts)
+    torch.testing.assert_close(tfn.interpret(kernel, config=lowered.config)(*args), expected, **opts)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_rows_accumulate_in_float32(dtype):
+    x = torch.randn(8, 100, dtype=dtype) * 4
+    lowered = tfn.jit(logsumexp).lower(x, config=Config(block_sizes=[4], reduction_loops=[32]))
+    assert len(loops_in(lowered.program)) == 1
+    torch.testing.assert_close(lowered.compile()(x), torch.logsumexp(x.float(), 1).to(dtype), atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize("name", ["softmax", "cross_entropy"])
+def test_fused_loop_compiles_for_hopper(name):
+    kernel, make_args, _ = CASES[name]
+    args = make_args(torch.randn(8, 256, dtype=torch.bfloat16))
+    compiled = compile_for_gpu(kernel, *args, config=Config(block_sizes=[2], reduction_loops=[64]))
+    assert ".target sm_90" in compiled.asm["ptx"]
