@@ -51,6 +51,8 @@ def cases():
     big = _randn(64 * 1024 * 1024)
     logits = _randn(8192, 32768)
     labels = torch.randint(0, 32768, (8192,), device="cuda")
+    logits_128k = _randn(8192, 131072)
+    labels_128k = torch.randint(0, 131072, (8192,), device="cuda")
     bmm_a, bmm_b = _randn(64, 512, 512), _randn(64, 512, 512)
     emb_w = _randn(65536, 1024)
     emb_i = torch.randint(0, 65536, (16384,), device="cuda")
@@ -66,6 +68,7 @@ def cases():
         ("rms_norm", "rms_norm", "rms_norm", (x_norm, w_norm), 2 * _nbytes(x_norm), "GB/s"),
         ("long_sum", "long_sum", "long_sum", (x_norm,), _nbytes(x_norm), "GB/s"),
         ("cross_entropy", "cross_entropy", "cross_entropy", (logits, labels), _nbytes(logits), "GB/s"),
+        ("cross_entropy_128k", "cross_entropy", "cross_entropy", (logits_128k, labels_128k), _nbytes(logits_128k), "GB/s"),
         ("embedding", "embedding", "embedding", (emb_i, emb_w), 2 * 16384 * 1024 * 2, "GB/s"),
         ("softmax_backward", "softmax_backward", "softmax_backward", (x_soft, x_soft.clone()), 3 * _nbytes(x_soft), "GB/s"),
         ("matmul", "matmul", "matmul", (a_mm, b_mm), 2 * 4096 ** 3, "TFLOP/s"),
