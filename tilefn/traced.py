@@ -5,7 +5,8 @@ import functools
 
 from .config import Config
 from .errors import ArgumentError, TilefnError, TracingError
-from .signature_cache import CacheInfo, SignatureCache, signature_key
+from .signature_cache import CacheInfo, SignatureCache, dynamic_signature_key, signature_key
+from .trace.dynamic import call_sizes
 from .trace.arguments import read
 from .trace.binding import Binder
 from .trace.captures import capture_key, captures_of
@@ -18,9 +19,11 @@ from .trace.tracer import trace
 class TracedFunction:
     """`fn` and its Programs, one per (signature, tunables); what `tfn.interpret` and `make_ir` need."""
 
-    def __init__(self, fn, config: Config | None = None, dot_precision: str = "ieee"):
+    def __init__(self, fn, config: Config | None = None, dot_precision: str = "ieee", static_shapes: bool = True):
         self.fn = fn
         self.config = config
+        self.static_shapes = static_shapes  # False: sizes and strides symbolic (tilefn.trace.dynamic)
+        self._guard_sets: dict = {}  # dynamic signature -> the guard tuples of its Programs, oldest first
         self.dot_precision = dot_precision  # how float32 dots multiply unless a dot says ("ieee", "tf32", "tf32x3")
         self._programs = SignatureCache()
         self._host_read: dict = {}  # key -> ids of the block sizes host code reads (tilefn.trace.host_blocks)
@@ -36,11 +39,35 @@ class TracedFunction:
     def key(self, flat: tuple, tunables=()) -> tuple:
         """What a Program (and its executable) is specialised on: the signature of the flat
         arguments, the tunables and the captured values as they are now (`tilefn.trace.captures`)."""
-        key = signature_key(flat, {})
+        key = signature_key(flat, {}) if self.static_shapes else self._dynamic_key(flat)
         if tunables:
             key = (key, tunables)
         if self.captures:
             key = (key, capture_key(self.captures))
+        return key
+
+    def _dynamic_key(self, flat: tuple) -> tuple:
+        """The dynamic signature and the guards (of a Program traced for it) these sizes satisfy; None in
+        the guards' place when no Program traced so far serves them."""
+        signature = dynamic_signature_key(flat)
+        sets = self._guard_sets.get(signature)
+        if sets:
+            sizes = call_sizes(flat)
+            for guards in sets:
+                if all(g.holds(sizes) for g in guards):
+                    return (signature, tuple(g.key() for g in guards))
+        return (signature, None)
+
+    def guards_hold(self, flat: tuple) -> bool:
+        """Whether the Program a dynamic key resolved for `flat` still serves it (its guards hold)."""
+        return self._dynamic_key(flat)[1] is not None
+
+    def resolved_key(self, flat: tuple, tunables=()) -> tuple:
+        """`key`, tracing first when a dynamic signature has no Program whose guards these sizes satisfy."""
+        key = self.key(flat, tunables)
+        if not self.static_shapes and self._dynamic_key(flat)[1] is None:
+            self.trace_and_bind(flat, {}, tunables)
+            key = self.key(flat, tunables)
         return key
 
     def captures_unchanged(self):
@@ -64,6 +91,12 @@ class TracedFunction:
         except ArgumentError:
             key = None  # tracing names the offending argument
         make = functools.partial(self._trace, flat, tunables, block_sizes)
+        if key is not None and not self.static_shapes and self._dynamic_key(flat)[1] is None:
+            traced = make()  # a new guard set: the Program is stored under the guards it was traced with
+            sets = self._guard_sets.setdefault(dynamic_signature_key(flat), [])
+            if all(tuple(g.key() for g in s) != tuple(g.key() for g in traced.guards) for s in sets):
+                sets.append(traced.guards)
+            key, make = self.key(flat, tunables), (lambda: traced)
         if key is None:
             program = make()
         elif key in self._host_read:  # host code reads block sizes: one Program per their values
@@ -83,7 +116,7 @@ class TracedFunction:
 
     def _trace(self, flat, tunables, block_sizes) -> Program:
         try:
-            return trace(self.fn, flat, {}, tunables, self.dot_precision, block_sizes)
+            return trace(self.fn, flat, {}, tunables, self.dot_precision, block_sizes, dynamic=not self.static_shapes)
         except TilefnError as exc:
             raise exc.with_traceback(None) from None
 

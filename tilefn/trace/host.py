@@ -11,7 +11,9 @@ from .naming import op_name
 from .primitives import host_p
 from .proxies import HOOKS, HostTensor
 from .pytree import tree_leaves, tree_map
-from .types import HostType, host_type_of
+from .dynamic import created_shape, specialise
+from .sizes import SizeExpr
+from .types import HostType, contiguous_strides, host_type_of
 
 
 def const_var(tensor: torch.Tensor) -> Var:
@@ -28,6 +30,10 @@ def const_var(tensor: torch.Tensor) -> Var:
         if name is not None:
             state.hints[entry[0]] = name
     return entry[0]
+
+
+def _type_of(x):
+    return x.ir_var.type if isinstance(x, HostTensor) else None
 
 
 def _holds(capture, tensor) -> bool:
@@ -68,8 +74,14 @@ def record_host(func, args, kwargs, prologue: bool = False):
             return const_var(x)
         return x
 
+    created = created_shape(func, args, kwargs, _type_of) if state.dynamic else None
+
     def to_meta(x):
+        if isinstance(x, SizeExpr):
+            return x.hint if created is not None else int(x)  # (int(): a guard, host code needs the number)
         if isinstance(x, HostTensor):
+            if created is None:
+                specialise(x.ir_var.type)
             return x.meta
         if isinstance(x, torch.Tensor):
             with torch._C.DisableTorchFunction():
@@ -93,6 +105,8 @@ def record_host(func, args, kwargs, prologue: bool = False):
     out_tensors = [r for r in results if isinstance(r, torch.Tensor)]
     base_aligned = all(x.ir_var.type.aligned for x in tree_leaves((args, kwargs)) if isinstance(x, HostTensor))
     outputs = tuple(Var(host_type_of(r, device, base_aligned)) for r in out_tensors)
+    if created is not None:  # a symbolic shape, row-major
+        outputs = (Var(HostType(created, contiguous_strides(created), out_tensors[0].dtype, str(device))),)
     ir_args, ir_kwargs = tree_map(to_ir, args), tree_map(to_ir, kwargs)
     inputs = tuple(x for x in tree_leaves((ir_args, ir_kwargs)) if isinstance(x, Var))
     out_kind = "none" if result is None else ("tensor" if isinstance(result, torch.Tensor) else "tuple")
@@ -111,9 +125,10 @@ def record_host(func, args, kwargs, prologue: bool = False):
     return None
 
 
-def evaluate_host(eqn: Eqn, env: dict):
-    """Run a host equation on real values; returns the tuple of its output tensors."""
-    look = lambda x: env[x] if isinstance(x, Var) else x  # noqa: E731
+def evaluate_host(eqn: Eqn, env: dict, sizes=None):
+    """Run a host equation on real values (symbolic sizes: their values in `sizes`); returns the tuple of
+    its output tensors."""
+    look = lambda x: env[x] if isinstance(x, Var) else (x.evaluate(sizes) if isinstance(x, SizeExpr) else x)  # noqa: E731
     args = tree_map(look, list(eqn.params["args"]))
     kwargs = tree_map(look, dict(eqn.params["kwargs"]))
     result = eqn.params["fn"](*args, **kwargs)

@@ -1,0 +1,166 @@
+"""Dynamic shapes in the trace: tensor arguments with symbolic sizes and strides, host allocations of
+symbolic shapes, and what a dynamic signature keys on.
+
+A tensor argument of a dynamic trace gets one `SizeVar` per size (`s0`, `s1`, ...) and strides by its
+*layout class*: "contiguous" (torch's is_contiguous: the strides are the products of the later sizes,
+no stride arguments), "unit" (last stride 1, the others runtime `st` symbols: vectorised rows) or
+"strided" (every stride a runtime symbol). What the dynamic key holds per tensor (`dynamic_tensor_key`):
+dtype, rank, device, 16-byte alignment of its address, its layout class, the 16-divisibility of every
+runtime stride and of every size but the leading one (the sizes a row-major layout multiplies into
+strides: Triton's vectorisation needs them), and whether its offsets fit in int32. Never the sizes.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import state as st
+from .arguments import tensor_leaves
+from .sizes import SizeExpr, SizeVar, is_symbolic, structure
+from .types import HostType, contiguous_strides, is_aligned
+
+INT32_SPAN = 2 ** 31 - 2 ** 20  # offsets below this stay int32 (a margin for a block past the end)
+
+
+def layout_class(tensor: torch.Tensor) -> str:
+    if tensor.is_contiguous():
+        return "contiguous"
+    if tensor.ndim and tensor.stride(-1) == 1:
+        return "unit"
+    return "strided"
+
+
+def _fits_int32(tensor: torch.Tensor) -> bool:
+    span = sum((s - 1) * abs(st) for s, st in zip(tensor.shape, tensor.stride()) if s > 0)
+    return span + 1 < INT32_SPAN and tensor.numel() < INT32_SPAN
+
+
+def _divisible(shape, strides, layout) -> tuple:
+    sizes = tuple(s % 16 == 0 for s in shape[1:])
+    runtime = strides[:-1] if layout == "unit" else (strides if layout == "strided" else ())
+    return sizes, tuple(s % 16 == 0 for s in runtime)
+
+
+def dynamic_tensor_key(tensor: torch.Tensor) -> tuple:
+    """What a dynamic Program is specialised on for one tensor argument (see the module docstring)."""
+    layout = layout_class(tensor)
+    return (tensor.dtype, tensor.ndim, tensor.device, is_aligned(tensor), layout,
+            _divisible(tensor.shape, tensor.stride(), layout), _fits_int32(tensor),
+            _expanded_axes(tensor) if layout != "contiguous" else ())
+
+
+def _expanded_axes(tensor: torch.Tensor) -> tuple:
+    """The axes of stride 0 and size > 1 (an expanded tensor): their strides stay a literal 0."""
+    return tuple(d for d, (s, st) in enumerate(zip(tensor.shape, tensor.stride())) if st == 0 and s > 1)
+
+
+def symbolic_host_type(tensor: torch.Tensor, position: int) -> HostType:
+    """The HostType of the dynamic trace's argument `tensor`, program input number `position`."""
+    state = st.require()
+    layout, wide = layout_class(tensor), not _fits_int32(tensor)
+    shape = []
+    for d, size in enumerate(tensor.shape):
+        shape.append(SizeVar(f"s{state.size_count}", position, "size", d, size, d > 0 and size % 16 == 0, wide))
+        state.size_count += 1
+    if layout == "contiguous":
+        strides = contiguous_strides(shape)
+    else:
+        strides = []
+        for d, stride in enumerate(tensor.stride()):
+            if (layout == "unit" and d == tensor.ndim - 1) or (stride == 0 and tensor.shape[d] > 1):
+                strides.append(stride)  # 1, or 0: an expanded axis (keyed: `_expanded_axes`)
+                continue
+            strides.append(SizeVar(f"st{state.stride_count}", position, "stride", d, stride, stride % 16 == 0, wide))
+            state.stride_count += 1
+    return HostType(tuple(shape), tuple(strides), tensor.dtype, str(tensor.device), is_aligned(tensor))
+
+
+def call_sizes(flat) -> dict:
+    """The value of every SizeVar a dynamic trace of the flat arguments `flat` names (`s0`: 7, `st0`: 64):
+    the same names, in the same order, as `symbolic_host_type` gives while tracing."""
+    sizes, n_sizes, n_strides = {}, 0, 0
+    for value in flat:
+        for _, _, tensor in tensor_leaves(value, "x"):
+            for size in tensor.shape:
+                sizes[f"s{n_sizes}"] = size
+                n_sizes += 1
+            layout = layout_class(tensor)
+            if layout != "contiguous":
+                expanded = _expanded_axes(tensor)
+                for d, stride in enumerate(tensor.stride()):
+                    if (layout == "strided" or d < tensor.ndim - 1) and d not in expanded:
+                        sizes[f"st{n_strides}"] = stride
+                        n_strides += 1
+    return sizes
+
+
+def bound_sizes(inputs, tensors) -> dict:
+    """SizeVar name -> value for a call: each symbolic input type's sizes and strides read off its tensor."""
+    sizes = {}
+    for var, tensor in zip(inputs, tensors):
+        for sym in symbols_of(var.type):
+            sizes[sym.name] = tensor.size(sym.dim) if sym.kind == "size" else tensor.stride(sym.dim)
+    return sizes
+
+
+def is_symbolic_type(t) -> bool:
+    return isinstance(t, HostType) and any(is_symbolic(d) for d in (*t.shape, *t.strides))
+
+
+def symbols_of(x) -> list:
+    """The SizeVars an int, SizeExpr or HostType mentions, each once, in order."""
+    if isinstance(x, HostType):
+        found = [s for d in (*x.shape, *x.strides) for s in symbols_of(d)]
+    elif isinstance(x, SizeVar):
+        found = [x]
+    elif isinstance(x, SizeExpr):
+        found = symbols_of(x.left) + symbols_of(x.right)
+    else:
+        return []
+    out = []
+    for s in found:
+        if all(s.name != o.name for o in out):
+            out.append(s)
+    return out
+
+
+def specialise(host_type: HostType) -> None:
+    """Guard every size and stride of `host_type` to its traced value (host code needs the numbers)."""
+    for d in (*host_type.shape, *host_type.strides):
+        if is_symbolic(d):
+            int(d)
+
+
+_SIZED = {torch.empty, torch.zeros, torch.ones, torch.full, torch.Tensor.new_empty, torch.Tensor.new_zeros,
+          torch.Tensor.new_ones, torch.Tensor.new_full}
+_LIKE = {torch.empty_like, torch.zeros_like, torch.ones_like, torch.full_like, torch.rand_like, torch.randn_like}
+
+
+def created_shape(func, args, kwargs, type_of):
+    """The symbolic shape a host allocation makes (`torch.empty([m, n])`, `torch.empty_like(x)`), or None
+    when `func` is not an allocation of a symbolic shape whose layout is known (host code then specialises).
+    `type_of(arg)`: the HostType of a host tensor proxy, else None."""
+    if kwargs.get("memory_format") not in (None, torch.contiguous_format) or "layout" in kwargs:
+        return None
+    if func in _LIKE:
+        t = type_of(args[0]) if args else None
+        if t is not None and is_symbolic_type(t) and layout_of_type(t) == "contiguous":
+            return tuple(t.shape)
+        return None
+    if func not in _SIZED:
+        return None
+    sizes = args[1:] if func.__name__.startswith("new_") else args
+    if "size" in kwargs:
+        sizes = (kwargs["size"],)
+    if func in (torch.full, torch.Tensor.new_full):
+        sizes = sizes[:1]
+    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple, torch.Size)):
+        sizes = tuple(sizes[0])
+    if not sizes or not all(isinstance(s, (int, SizeExpr)) and not isinstance(s, bool) for s in sizes):
+        return None
+    return tuple(sizes) if any(is_symbolic(s) for s in sizes) else None
+
+
+def layout_of_type(t: HostType) -> str:
+    if tuple(map(structure, t.strides)) == tuple(map(structure, contiguous_strides(t.shape))):
+        return "contiguous"
+    return "unit" if t.strides and not is_symbolic(t.strides[-1]) and t.strides[-1] == 1 else "strided"
