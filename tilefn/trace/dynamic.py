@@ -123,43 +123,6 @@ def symbols_of(x) -> list:
     return out
 
 
-def specialise(host_type: HostType) -> None:
-    """Guard every size and stride of `host_type` to its traced value (host code needs the numbers)."""
-    for d in (*host_type.shape, *host_type.strides):
-        if is_symbolic(d):
-            int(d)
-
-
-_SIZED = {torch.empty, torch.zeros, torch.ones, torch.full, torch.Tensor.new_empty, torch.Tensor.new_zeros,
-          torch.Tensor.new_ones, torch.Tensor.new_full}
-_LIKE = {torch.empty_like, torch.zeros_like, torch.ones_like, torch.full_like, torch.rand_like, torch.randn_like}
-
-
-def created_shape(func, args, kwargs, type_of):
-    """The symbolic shape a host allocation makes (`torch.empty([m, n])`, `torch.empty_like(x)`), or None
-    when `func` is not an allocation of a symbolic shape whose layout is known (host code then specialises).
-    `type_of(arg)`: the HostType of a host tensor proxy, else None."""
-    if kwargs.get("memory_format") not in (None, torch.contiguous_format) or "layout" in kwargs:
-        return None
-    if func in _LIKE:
-        t = type_of(args[0]) if args else None
-        if t is not None and is_symbolic_type(t) and layout_of_type(t) == "contiguous":
-            return tuple(t.shape)
-        return None
-    if func not in _SIZED:
-        return None
-    sizes = args[1:] if func.__name__.startswith("new_") else args
-    if "size" in kwargs:
-        sizes = (kwargs["size"],)
-    if func in (torch.full, torch.Tensor.new_full):
-        sizes = sizes[:1]
-    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple, torch.Size)):
-        sizes = tuple(sizes[0])
-    if not sizes or not all(isinstance(s, (int, SizeExpr)) and not isinstance(s, bool) for s in sizes):
-        return None
-    return tuple(sizes) if any(is_symbolic(s) for s in sizes) else None
-
-
 def layout_of_type(t: HostType) -> str:
     if tuple(map(structure, t.strides)) == tuple(map(structure, contiguous_strides(t.shape))):
         return "contiguous"

@@ -22,7 +22,7 @@ from . import state as st
 from .abstract_eval import ABSTRACT_EVAL
 from .dynamic import is_symbolic_type
 from .host_blocks import host_value
-from .sizes import SizeExpr
+from .sizes import SizeExpr, forget_argument_checks
 from .ir import Eqn, Lit, Var
 from .naming import op_name
 from .pytree import tree_leaves
@@ -389,6 +389,8 @@ class TraceMode(TorchFunctionMode):
 def dispatch_torch(func, args, kwargs):
     state = st.current()
     leaves = list(tree_leaves((args, kwargs)))
+    if state is not None and state.dynamic and any(isinstance(x, SizeExpr) for x in leaves):
+        forget_argument_checks()
     if state is None:
         if any(isinstance(x, Proxy) for x in leaves):
             raise TracingError("a traced value escaped its kernel")

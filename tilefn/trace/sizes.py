@@ -19,6 +19,7 @@ import operator
 
 import attrs
 
+from ..errors import user_frame, user_source
 from . import state as st
 
 _OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod,
@@ -79,7 +80,7 @@ class SizeExpr:
         return guard(self, "!=", 0)
 
     def __index__(self):
-        guard(self, "==", self.hint)
+        guard(self, "==", self.hint, _call_site())
         return self.hint
 
     __int__ = __index__
@@ -210,15 +211,32 @@ def smin(a, b):
     return binary("min", a, b)
 
 
-def guard(expr, op: str, rhs) -> bool:
+def _call_site():
+    """(frame id, bytecode offset) of the user's call running now."""
+    frame = user_frame()
+    return (id(frame), frame.f_lasti) if frame is not None else None
+
+
+def forget_argument_checks() -> None:
+    """Drop the guards `__index__` recorded during the user's call running now: torch's argument parser
+    calls `__index__` on the first element of a size list (`torch.empty([m, n])`) before the call
+    reaches the trace, which then keeps the sizes symbolic or guards them itself. A Python `range(m)` or
+    `int(m)` is a call of its own (another bytecode offset), so its guard stays."""
+    state = st.current()
+    site = _call_site()
+    if state is not None and site is not None and state.guards:
+        state.guards[:] = [f for f in state.guards if f[6] != site]
+
+
+def guard(expr, op: str, rhs, site=None) -> bool:
     """Decide `expr op rhs` (rhs an int or SizeExpr) on the hints and record the fact in the trace (an
-    error outside tracing)."""
+    error outside tracing). `site`: the user's call an `__index__` came from (`forget_argument_checks`)."""
     result = _COMPARISONS[op](hint(expr), hint(rhs))
     state = st.current()
     if state is None:
         raise TypeError(f"a symbolic size ({expr}) was compared outside tracing: {expr} {op} {rhs}; "
                         "lowering must not decide on sizes it does not know")
-    fact = (structure(expr), expr, op, rhs, result)
+    fact = (structure(expr), expr, op, rhs, result, user_source(), site)
     if all((f[0], f[2], structure(f[3])) != (fact[0], op, structure(rhs)) for f in state.guards):
         state.guards.append(fact)
     return result
@@ -232,12 +250,14 @@ class Guard:
     op: str
     rhs: object  # an int or a SizeExpr
     result: bool
+    source: object = attrs.field(default=None, eq=False)  # the user's line that decided it
 
     def holds(self, sizes: dict) -> bool:
         return _COMPARISONS[self.op](value(self.expr, sizes), value(self.rhs, sizes)) == self.result
 
     def __str__(self):
-        return f"{self.expr} {self.op if self.result else _NEGATED[self.op]} {self.rhs}"
+        where = f"  ({self.source.filename.rsplit('/', 1)[-1]}:{self.source.lineno})" if self.source else ""
+        return f"{self.expr} {self.op if self.result else _NEGATED[self.op]} {self.rhs}{where}"
 
     def key(self):
         return (structure(self.expr), self.op, structure(self.rhs), self.result)
@@ -247,7 +267,7 @@ _NEGATED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 
 def guards_of(state) -> tuple:
-    return tuple(Guard(expr, op, rhs, result) for _, expr, op, rhs, result in state.guards)
+    return tuple(Guard(expr, op, rhs, result, source) for _, expr, op, rhs, result, source, _ in state.guards)
 
 
 def bucket(n: int) -> int:
