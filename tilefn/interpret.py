@@ -15,7 +15,7 @@ from .trace import primitives as p
 from .trace.dynamic import bound_sizes
 from .trace.host import evaluate_host
 from .trace.ir import Lit, Program
-from .trace.sizes import value
+from .trace.sizes import value as size_value
 from .trace.types import TileDim, lanes_dim
 from .traced import as_traced
 
@@ -53,7 +53,7 @@ def _read(env, atom):
 
 def _operand(ctx, env, atom):
     if isinstance(atom, Lit):
-        return value(atom.value, ctx.sizes)  # (a symbolic size: its value in this call)
+        return size_value(atom.value, ctx.sizes)  # (a symbolic size: its value in this call)
     return env[atom]
 
 
@@ -308,7 +308,7 @@ def _lanes_merge(ctx, eqn, new, old):
     return (out,)
 
 
-def _python_index(entries, atoms, tensor, sizes):
+def _python_index(entries, atoms, tensor, symbols):
     """The torch index for a load/store, the operands left over, and its overhangs: (axis from the end
     of the result, valid lanes, lanes) per bounded tile running past its axis. Gather indices are clamped
     into bounds. With a gather, every axis is indexed by a tensor placed on its result axes (torch would
@@ -324,7 +324,7 @@ def _python_index(entries, atoms, tensor, sizes):
             continue
         if kind == "tile":
             tile = atoms.pop(0)
-            stop = min(tile.end, value(entry[1], sizes)) if len(entry) > 1 else tile.end
+            stop = min(tile.end, size_value(entry[1], symbols)) if len(entry) > 1 else tile.end
             if stop < tile.end:
                 overhangs.append((rank, max(stop - tile.begin, 0), tile.end - tile.begin))
             index.append(slice(tile.begin, stop))

@@ -13,7 +13,8 @@ from ..trace.ir import Program
 from ..trace.printer import Namer
 from . import backend
 from .aliasing import check_internal_overlap
-from .codegen import KernelSource, write_host, write_kernel
+from .codegen import KernelSource, write_kernel
+from .host_function import write_host
 from .config_check import check_config
 from .defaults import complete_config
 from .passes import CONFIGURED, canonical, run_passes
