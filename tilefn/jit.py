@@ -99,7 +99,7 @@ class JitFunction(TracedFunction):
         dynamic signature, and sizes the Program's guards admit."""
         if self.static_shapes:
             return None
-        return dynamic_call_guard(args, self.guards_hold)
+        return dynamic_call_guard(args, self.guard_check(args))
 
     def _compile(self, args):
         self.note_compile(args)

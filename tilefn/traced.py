@@ -6,7 +6,7 @@ import functools
 from .config import Config
 from .errors import ArgumentError, TilefnError, TracingError
 from .signature_cache import CacheInfo, SignatureCache, dynamic_signature_key, signature_key
-from .trace.dynamic import call_sizes
+from .trace.dynamic import bound_sizes, call_sizes, with_extents
 from .trace.arguments import read
 from .trace.binding import Binder
 from .trace.captures import capture_key, captures_of
@@ -49,18 +49,24 @@ class TracedFunction:
     def _dynamic_key(self, flat: tuple) -> tuple:
         """The dynamic signature and the guards (of a Program traced for it) these sizes satisfy; None in
         the guards' place when no Program traced so far serves them."""
-        signature = dynamic_signature_key(flat)
-        sets = self._guard_sets.get(signature)
+        guards = self.matching_guards(flat)
+        return (dynamic_signature_key(flat), tuple(g.key() for g in guards) if guards is not None else None)
+
+    def matching_guards(self, flat: tuple):
+        """The guards of the first Program traced for `flat`'s dynamic signature that its sizes satisfy (None: none)."""
+        sets = self._guard_sets.get(dynamic_signature_key(flat))
         if sets:
             sizes = call_sizes(flat)
             for guards in sets:
                 if all(g.holds(sizes) for g in guards):
-                    return (signature, tuple(g.key() for g in guards))
-        return (signature, None)
+                    return guards
+        return None
 
-    def guards_hold(self, flat: tuple) -> bool:
-        """Whether the Program a dynamic key resolved for `flat` still serves it (its guards hold)."""
-        return self._dynamic_key(flat)[1] is not None
+    def guard_check(self, flat: tuple):
+        """A check that later flat arguments resolve to the same Program as `flat` (static_shapes=False):
+        the first guard set they satisfy is `flat`'s."""
+        guards = self.matching_guards(flat)
+        return lambda args: self.matching_guards(args) is guards
 
     def resolved_key(self, flat: tuple, tunables=()) -> tuple:
         """`key`, tracing first when a dynamic signature has no Program whose guards these sizes satisfy."""
@@ -108,7 +114,10 @@ class TracedFunction:
                 self._host_read[key] = read_blocks
                 self._programs.discard(key)
                 self._programs.set((key, _values(block_sizes, read_blocks)), program)
-        return program, [read(flat[path[0]], path[1:]) for path in program.input_paths]
+        tensors = [read(flat[path[0]], path[1:]) for path in program.input_paths]
+        if not self.static_shapes:  # (block extents: this call's buckets)
+            program = with_extents(program, bound_sizes(program.inputs, tensors))
+        return program, tensors
 
     def cache_info(self) -> CacheInfo:
         """How many Programs are traced so far (this function compiles nothing itself)."""

@@ -11,11 +11,14 @@ strides: Triton's vectorisation needs them), and whether its offsets fit in int3
 """
 from __future__ import annotations
 
+import attrs
 import torch
 
 from . import state as st
 from .arguments import tensor_leaves
-from .sizes import SizeExpr, SizeVar, is_symbolic, structure
+from .ir import Lit, walk_eqns
+from .primitives import loop_p
+from .sizes import SizeExpr, SizeVar, bucket, is_symbolic, structure, value
 from .types import HostType, contiguous_strides, is_aligned
 
 INT32_SPAN = 2 ** 31 - 2 ** 20  # offsets below this stay int32 (a margin for a block past the end)
@@ -100,6 +103,32 @@ def bound_sizes(inputs, tensors) -> dict:
         for sym in symbols_of(var.type):
             sizes[sym.name] = tensor.size(sym.dim) if sym.kind == "size" else tensor.stride(sym.dim)
     return sizes
+
+
+def with_extents(program, sizes: dict):
+    """`program` with each block's extent (what the default config and the tuner's domains read) the bucket
+    of this call's extent of the loops it sizes: a dynamic Program is traced once, its configs are per bucket."""
+    extents = {}
+    kernel = program.kernel
+    for eqn in walk_eqns(kernel.params["region"].eqns) if kernel is not None else ():
+        if eqn.prim is not loop_p:
+            continue
+        for i, (kind, dim) in enumerate(eqn.params["dims"]):
+            begin, end = (a.value for a in eqn.inputs[2 * i:2 * i + 2]) if all(
+                isinstance(a, Lit) for a in eqn.inputs[2 * i:2 * i + 2]) else (0, 0)
+            if kind == "tile" and (is_symbolic(begin) or is_symbolic(end)):
+                extent = bucket(max(value(end, sizes) - value(begin, sizes), 0))
+                extents[dim.block] = max(extents.get(dim.block, 0), extent)
+    if not extents:
+        return program
+    blocks = [attrs.evolve(b, extent=extents[b.id]) if b.id in extents else b for b in program.blocks]
+    return attrs.evolve(program, blocks=blocks)
+
+
+def size_buckets(flat) -> tuple:
+    """Every tensor argument's sizes rounded up to powers of two: what a tuned config of a dynamic kernel
+    serves (`tilefn.tune`)."""
+    return tuple(tuple(bucket(s) for s in tensor.shape) for value in flat for _, _, tensor in tensor_leaves(value, "x"))
 
 
 def is_symbolic_type(t) -> bool:

@@ -5,8 +5,8 @@ numbers. It is run three times: on the traced sizes and on two other assignments
 reads (each symbol moved by its own amount, so no two coincide). An output dimension that is the same
 number in all three runs is that number; one that follows a symbol (or the product of a run of one
 tensor's sizes: a flatten, a `view(-1)`) in all three is that expression; its strides are the
-row-major ones of the symbolic shape when every run's output is contiguous, or numbers when they never
-change. Anything else (an output shape no such expression explains, a call that fails on other sizes)
+row-major ones of the symbolic shape when every run's output is contiguous, else each explained as a
+size is. Anything else (an output shape no such expression explains, a call that fails on other sizes)
 specialises: every symbol the call reads is guarded to its traced value, as host code that needs the
 number does. So `torch.empty_like(x)`, views, reshapes, reductions and elementwise host code stay
 symbolic, and nothing is ever guessed silently: a shape the runs cannot explain is made static.
@@ -107,10 +107,10 @@ def symbolic_outputs(func, args, kwargs, type_of, to_meta, device, base_aligned:
             return None
         if all(o.is_contiguous() for o in outs):
             strides = contiguous_strides(shape)
-        elif len({o.stride() for o in outs}) == 1:
-            strides = outs[0].stride()
-        else:
-            return None
+        else:  # (a layout kept from an input: `empty_like` of a transposed tensor)
+            strides = [_explain(tuple(o.stride(d) for o in outs), candidates, runs) for d in range(outs[0].ndim)]
+            if any(st is None for st in strides):
+                return None
         aligned = base_aligned and all(o.storage_offset() * o.element_size() % 16 == 0 for o in outs)
         types.append(HostType(tuple(shape), tuple(strides), outs[0].dtype, str(device), aligned))
     return results[0], types
