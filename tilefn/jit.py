@@ -10,7 +10,8 @@ from .config import Config
 from .errors import ArgumentError
 from .lower.lowered import lower
 from .settings import Settings
-from .signature_cache import CacheInfo, SignatureCache, describe_argument, dynamic_call_guard, signature_changes
+from .dynamic_guard import dynamic_guard
+from .signature_cache import CacheInfo, SignatureCache, describe_argument, signature_changes
 from .trace.ops.matmul import DOT_PRECISIONS
 
 from .traced import TracedFunction, as_traced, refuse_nested_call
@@ -99,7 +100,7 @@ class JitFunction(TracedFunction):
         dynamic signature, and sizes the Program's guards admit."""
         if self.static_shapes:
             return None
-        return dynamic_call_guard(args, self.guard_check(args))
+        return dynamic_guard(args, self.matching_guards(args), self.guard_check(args))
 
     def _compile(self, args):
         self.note_compile(args)

@@ -182,17 +182,3 @@ def dynamic_signature_key(args) -> tuple:
     return tuple(dynamic_tensor_key(x) if isinstance(x, torch.Tensor) and x.layout is torch.strided
                  else signature_key((x,), {}) for x in args)
 
-
-def dynamic_call_guard(args, also: Callable[[], bool] | None = None):
-    """`last_call_guard` of a static_shapes=False kernel: later calls match when their dynamic signature
-    key is this call's (any sizes) and `also(args)` holds (the Program's guards)."""
-    key = dynamic_signature_key(args)
-    count = len(args)
-
-    def matches(call_args) -> bool:
-        try:
-            return len(call_args) == count and dynamic_signature_key(call_args) == key and (also is None or also(call_args))
-        except Exception:
-            return False
-
-    return matches

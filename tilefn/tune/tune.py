@@ -10,7 +10,8 @@ import torch
 from .. import torch_op
 from ..config import Config
 from ..jit import _compiling, as_traceable
-from ..signature_cache import CacheInfo, SignatureCache, dynamic_call_guard, signature_key
+from ..dynamic_guard import dynamic_guard
+from ..signature_cache import CacheInfo, SignatureCache, signature_key
 from ..trace.dynamic import size_buckets
 from ..traced import refuse_nested_call
 from . import cache, table as tables
@@ -86,8 +87,9 @@ class TunedFunction:
         """The fast path's check of a dynamic kernel: the jit's, and the same size buckets."""
         if self.jitted.static_shapes:
             return None
-        buckets, same_program = size_buckets(args), self.jitted.guard_check(args)
-        return dynamic_call_guard(args, lambda a: size_buckets(a) == buckets and same_program(a))
+        buckets, check = size_buckets(args), dynamic_guard(args, self.jitted.matching_guards(args),
+                                                           self.jitted.guard_check(args))
+        return lambda a: check(a) and size_buckets(a) == buckets
 
     def signatures(self) -> list:
         """The signature keys (`tilefn.signature_cache.signature_key`) with a config so far, oldest first."""
