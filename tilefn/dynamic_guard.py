@@ -13,7 +13,7 @@ import torch
 
 from .signature_cache import TensorGuards, dynamic_signature_key
 from .trace.arguments import STATIC_ARG_TYPES
-from .trace.dynamic import INT32_SPAN, _expanded_axes, _fits_int32, dynamic_tensor_key, layout_class
+from .trace.dynamic import INT32_SPAN, expanded_axes, fits_int32, dynamic_tensor_key, layout_class
 
 def _general(args, same_program):
     key, count = dynamic_signature_key(args), len(args)
@@ -46,9 +46,9 @@ def _tensor_lines(i: int, t: torch.Tensor) -> list[str]:
     for d, divisible in zip(runtime, strides):
         lines.append(f"if ({a}.stride({d}) & 15 == 0) is not {divisible}: return False")
     if layout == "contiguous":
-        lines.append(f"if ({a}.numel() < {INT32_SPAN}) is not {_fits_int32(t)}: return False")
+        lines.append(f"if ({a}.numel() < {INT32_SPAN}) is not {fits_int32(t)}: return False")
     else:
-        lines.append(f"if _fits({a}) is not {_fits_int32(t)} or _expanded({a}) != {_expanded_axes(t)!r}: return False")
+        lines.append(f"if _fits({a}) is not {fits_int32(t)} or _expanded({a}) != {expanded_axes(t)!r}: return False")
     return lines
 
 
@@ -64,7 +64,7 @@ def dynamic_guard(args, guards, same_program):
                                      dynamic_dims_strides=[[None] * t.ndim for t in tensors])
     except Exception:  # a private API: if it changes, the general check still works
         return _general(args, same_program)
-    namespace = {"_tensor_guards": tensor_guards.check, "_fits": _fits_int32, "_expanded": _expanded_axes,
+    namespace = {"_tensor_guards": tensor_guards.check, "_fits": fits_int32, "_expanded": expanded_axes,
                  "max": max, "min": min}
     lines = [f"if len(args) != {len(args)}: return False"]
     for i, a in enumerate(args):
@@ -81,7 +81,7 @@ def dynamic_guard(args, guards, same_program):
             lines.append(f"s{n_sizes} = a{i}.size({d})")
             n_sizes += 1
         for d in range(t.ndim):
-            if (layout == "strided" or (layout == "unit" and d < t.ndim - 1)) and d not in _expanded_axes(t):
+            if (layout == "strided" or (layout == "unit" and d < t.ndim - 1)) and d not in expanded_axes(t):
                 lines.append(f"st{n_strides} = a{i}.stride({d})")
                 n_strides += 1
     for g in guards:

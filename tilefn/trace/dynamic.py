@@ -32,7 +32,7 @@ def layout_class(tensor: torch.Tensor) -> str:
     return "strided"
 
 
-def _fits_int32(tensor: torch.Tensor) -> bool:
+def fits_int32(tensor: torch.Tensor) -> bool:
     span = sum((s - 1) * abs(st) for s, st in zip(tensor.shape, tensor.stride()) if s > 0)
     return span + 1 < INT32_SPAN and tensor.numel() < INT32_SPAN
 
@@ -47,11 +47,11 @@ def dynamic_tensor_key(tensor: torch.Tensor) -> tuple:
     """What a dynamic Program is specialised on for one tensor argument (see the module docstring)."""
     layout = layout_class(tensor)
     return (tensor.dtype, tensor.ndim, tensor.device, is_aligned(tensor), layout,
-            _divisible(tensor.shape, tensor.stride(), layout), _fits_int32(tensor),
-            _expanded_axes(tensor) if layout != "contiguous" else ())
+            _divisible(tensor.shape, tensor.stride(), layout), fits_int32(tensor),
+            expanded_axes(tensor) if layout != "contiguous" else ())
 
 
-def _expanded_axes(tensor: torch.Tensor) -> tuple:
+def expanded_axes(tensor: torch.Tensor) -> tuple:
     """The axes of stride 0 and size > 1 (an expanded tensor): their strides stay a literal 0."""
     return tuple(d for d, (s, st) in enumerate(zip(tensor.shape, tensor.stride())) if st == 0 and s > 1)
 
@@ -59,7 +59,7 @@ def _expanded_axes(tensor: torch.Tensor) -> tuple:
 def symbolic_host_type(tensor: torch.Tensor, position: int) -> HostType:
     """The HostType of the dynamic trace's argument `tensor`, program input number `position`."""
     state = st.require()
-    layout, wide = layout_class(tensor), not _fits_int32(tensor)
+    layout, wide = layout_class(tensor), not fits_int32(tensor)
     shape = []
     for d, size in enumerate(tensor.shape):
         shape.append(SizeVar(f"s{state.size_count}", position, "size", d, size, d > 0 and size % 16 == 0, wide))
@@ -70,7 +70,7 @@ def symbolic_host_type(tensor: torch.Tensor, position: int) -> HostType:
         strides = []
         for d, stride in enumerate(tensor.stride()):
             if (layout == "unit" and d == tensor.ndim - 1) or (stride == 0 and tensor.shape[d] > 1):
-                strides.append(stride)  # 1, or 0: an expanded axis (keyed: `_expanded_axes`)
+                strides.append(stride)  # 1, or 0: an expanded axis (keyed: `expanded_axes`)
                 continue
             strides.append(SizeVar(f"st{state.stride_count}", position, "stride", d, stride, stride % 16 == 0, wide))
             state.stride_count += 1
@@ -88,7 +88,7 @@ def call_sizes(flat) -> dict:
                 n_sizes += 1
             layout = layout_class(tensor)
             if layout != "contiguous":
-                expanded = _expanded_axes(tensor)
+                expanded = expanded_axes(tensor)
                 for d, stride in enumerate(tensor.stride()):
                     if (layout == "strided" or d < tensor.ndim - 1) and d not in expanded:
                         sizes[f"st{n_strides}"] = stride
