@@ -12,8 +12,10 @@ from .interpret_table import RULES, rule
 from .lower.defaults import complete_config
 from .scan_eval import inclusive_scan, tree_reduce
 from .trace import primitives as p
+from .trace.dynamic import bound_sizes
 from .trace.host import evaluate_host
 from .trace.ir import Lit, Program
+from .trace.sizes import value as size_value
 from .trace.types import TileDim, lanes_dim
 from .traced import as_traced
 
@@ -29,8 +31,9 @@ class TileVal:
 
 
 class Context:
-    def __init__(self, block_sizes, device):
+    def __init__(self, block_sizes, device, sizes=None):
         self.block_sizes, self.device = block_sizes, device
+        self.sizes = sizes or {}  # SizeVar name -> this call's value (static_shapes=False)
         self.tiles: dict[int, TileVal] = {}
         self.env: dict = {}
 
@@ -48,10 +51,16 @@ def _read(env, atom):
     return atom.value if isinstance(atom, Lit) else env[atom]
 
 
+def _operand(ctx, env, atom):
+    if isinstance(atom, Lit):
+        return size_value(atom.value, ctx.sizes)  # (a symbolic size: its value in this call)
+    return env[atom]
+
+
 def eval_eqns(eqns, env, ctx) -> None:
     for eqn in eqns:
         ctx.env = env
-        outs = RULES[eqn.prim](ctx, eqn, *[_read(env, a) for a in eqn.inputs])
+        outs = RULES[eqn.prim](ctx, eqn, *[_operand(ctx, env, a) for a in eqn.inputs])
         for var, value in zip(eqn.outputs, outs):
             env[var] = value
 
@@ -60,7 +69,7 @@ def run_program(program: Program, tensors, config: Config | None = None):
     """Evaluate `program` on the tensor arguments (in order); returns what the kernel returns."""
     block_sizes = list(complete_config(program, config).block_sizes)
     device = tensors[0].device if tensors else torch.device("cpu")
-    ctx = Context(block_sizes, device)
+    ctx = Context(block_sizes, device, bound_sizes(program.inputs, tensors))
     env = dict(zip(program.inputs, tensors))
     env.update((var, tensor) for var, tensor in program.consts)
     env.update((var, capture.read()) for var, capture in program.captured)  # their values now
@@ -78,7 +87,7 @@ def run_program(program: Program, tensors, config: Config | None = None):
 
 @rule(p.host_p)
 def _host(ctx, eqn, *inputs):
-    return evaluate_host(eqn, dict(zip(eqn.inputs, inputs)))
+    return evaluate_host(eqn, dict(zip(eqn.inputs, inputs)), ctx.sizes)
 
 
 @rule(p.kernel_p)
@@ -299,7 +308,7 @@ def _lanes_merge(ctx, eqn, new, old):
     return (out,)
 
 
-def _python_index(entries, atoms, tensor):
+def _python_index(entries, atoms, tensor, symbols):
     """The torch index for a load/store, the operands left over, and its overhangs: (axis from the end
     of the result, valid lanes, lanes) per bounded tile running past its axis. Gather indices are clamped
     into bounds. With a gather, every axis is indexed by a tensor placed on its result axes (torch would
@@ -315,7 +324,7 @@ def _python_index(entries, atoms, tensor):
             continue
         if kind == "tile":
             tile = atoms.pop(0)
-            stop = min(tile.end, entry[1]) if len(entry) > 1 else tile.end
+            stop = min(tile.end, size_value(entry[1], symbols)) if len(entry) > 1 else tile.end
             if stop < tile.end:
                 overhangs.append((rank, max(stop - tile.begin, 0), tile.end - tile.begin))
             index.append(slice(tile.begin, stop))
@@ -368,7 +377,7 @@ def _trimmed(value, overhangs):
 
 @rule(p.load_p)
 def _load(ctx, eqn, tensor, *rest):
-    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor)
+    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor, ctx.sizes)
     value = _padded(tensor[index].clone(), overhangs)
     if eqn.params["masked"]:
         value = torch.where(rest[0], value, torch.zeros((), dtype=value.dtype, device=value.device))
@@ -377,7 +386,7 @@ def _load(ctx, eqn, tensor, *rest):
 
 @rule(p.store_p)
 def _store(ctx, eqn, tensor, *rest):
-    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor)
+    index, rest, overhangs = _python_index(eqn.params["index"], rest, tensor, ctx.sizes)
     value = _trimmed(rest[0], overhangs)
     if eqn.params["masked"] and any(e[0] == "gather" for e in eqn.params["index"]):
         mask = _trimmed(rest[1], overhangs)
@@ -431,7 +440,7 @@ def _cas(old, expected, value):
 
 @rule(*p.ATOMIC)
 def _atomic(ctx, eqn, tensor, *rest):
-    index, values, overhangs = _python_index(eqn.params["index"], rest, tensor)
+    index, values, overhangs = _python_index(eqn.params["index"], rest, tensor, ctx.sizes)
     update = _cas if eqn.prim is p.atomic_cas_p else p.ATOMICS[eqn.prim]
     values = [_trimmed(v, overhangs) for v in values]
     return (_padded(_atomic_update(tensor, index, update, values), overhangs),)

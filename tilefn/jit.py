@@ -10,6 +10,7 @@ from .config import Config
 from .errors import ArgumentError
 from .lower.lowered import lower
 from .settings import Settings
+from .dynamic_guard import dynamic_guard
 from .signature_cache import CacheInfo, SignatureCache, describe_argument, signature_changes
 from .trace.ops.matmul import DOT_PRECISIONS
 
@@ -26,11 +27,13 @@ class JitFunction(TracedFunction):
     `dot_precision`: how float32 dots multiply unless a `tl.dot(precision=...)` says: "ieee" (exact
     float32, the default, as torch's matmul), "tf32" (inputs rounded to 10 mantissa bits; the tensor
     cores' fast path) or "tf32x3" (three tf32 products, close to float32).
+    `static_shapes`: True (the default) specialises on every size and stride; False traces sizes and
+    strides as symbols, so one compile serves every size (`tilefn.trace.dynamic`).
     """
 
     def __init__(self, fn, config: Config | None = None, print_output_code: bool | None = None,
-                 dot_precision: str = "ieee"):
-        super().__init__(fn, config, dot_precision)
+                 dot_precision: str = "ieee", static_shapes: bool = True):
+        super().__init__(fn, config, dot_precision, static_shapes)
         self.print_output_code = print_output_code
         self._executables = SignatureCache()
         self._op_index = torch_op.register(self)
@@ -81,7 +84,7 @@ class JitFunction(TracedFunction):
             return last[1](*args)
         refuse_nested_call(self)
         try:
-            key = self.key(args, self.config.tunables if self.config is not None else ())
+            key = self.resolved_key(args, self.config.tunables if self.config is not None else ())
         except ArgumentError:
             self.trace_and_bind(args, {})  # raises, naming the offending argument
             raise
@@ -89,8 +92,15 @@ class JitFunction(TracedFunction):
         if executable is None:
             executable = self._executables.get_or_make(key, lambda: self._compile(args))
         if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
-            self._executables.remember(args, executable, self.captures_unchanged())
+            self._executables.remember(args, executable, self.captures_unchanged(), self.fast_guard(args))
         return executable(*args)
+
+    def fast_guard(self, args):
+        """The fast path's check for a dynamic kernel (None for a static one: the cache's own): the same
+        dynamic signature, and sizes the Program's guards admit."""
+        if self.static_shapes:
+            return None
+        return dynamic_guard(args, self.matching_guards(args), self.guard_check(args))
 
     def _compile(self, args):
         self.note_compile(args)
@@ -103,16 +113,16 @@ def as_traceable(fn) -> JitFunction:
 
 
 def jit(fn=None, *, config: Config | None = None, print_output_code: bool | None = None,
-        dot_precision: str = "ieee"):
+        dot_precision: str = "ieee", static_shapes: bool = True):
     """`@tfn.jit` / `@tfn.jit(config=...)`: trace, lower and compile once per argument signature.
 
     `print_output_code=True` prints the generated source of each lowering to stderr; left out, the
     TILEFN_PRINT_OUTPUT_CODE environment variable decides (see `tilefn.settings.Settings`).
-    `dot_precision`: see JitFunction."""
+    `dot_precision`, `static_shapes`: see JitFunction."""
     if dot_precision not in DOT_PRECISIONS:
         raise ValueError(f"tfn.jit: dot_precision must be one of {list(DOT_PRECISIONS)}, got {dot_precision!r}")
     make = lambda f: JitFunction(f, config=config, print_output_code=print_output_code,  # noqa: E731
-                                 dot_precision=dot_precision)
+                                 dot_precision=dot_precision, static_shapes=static_shapes)
     return make if fn is None else make(fn)
 
 

@@ -19,6 +19,7 @@ import torch
 
 from .errors import ArgumentError
 from .trace.arguments import STATIC_ARG_TYPES, arg_key
+from .trace.dynamic import dynamic_tensor_key
 from .trace.types import is_aligned, tensor_problem
 
 try:
@@ -153,10 +154,11 @@ class SignatureCache:
             self._values.pop(key, None)
             self.last = None
 
-    def remember(self, args, value, also: Callable[[], bool] | None = None) -> None:
+    def remember(self, args, value, also: Callable[[], bool] | None = None, guard=None) -> None:
         """Make `value` the fast path's answer for positional calls with `args`' signature (and, when
-        given, while `also()` holds: captured values unchanged)."""
-        guard = last_call_guard(args)
+        given, while `also()` holds: captured values unchanged); `guard`: the check to use instead of
+        `last_call_guard(args)` (a dynamic kernel's)."""
+        guard = guard if guard is not None else last_call_guard(args)
         if guard is not None and also is not None:
             guard = _both(guard, also)
         self.last = (guard, value) if guard is not None else None
@@ -171,3 +173,12 @@ class SignatureCache:
 
     def __contains__(self, key) -> bool:
         return key in self._values
+
+
+def dynamic_signature_key(args) -> tuple:
+    """What a static_shapes=False Program is specialised on (before its guards): per tensor its dtype, rank,
+    device, alignment, layout class and divisibility (`tilefn.trace.dynamic.dynamic_tensor_key`), never its
+    sizes; every other argument as `signature_key` keys it."""
+    return tuple(dynamic_tensor_key(x) if isinstance(x, torch.Tensor) and x.layout is torch.strided
+                 else signature_key((x,), {}) for x in args)
+

@@ -5,7 +5,8 @@ import functools
 
 from .config import Config
 from .errors import ArgumentError, TilefnError, TracingError
-from .signature_cache import CacheInfo, SignatureCache, signature_key
+from .signature_cache import CacheInfo, SignatureCache, dynamic_signature_key, signature_key
+from .trace.dynamic import bound_sizes, call_sizes, with_extents
 from .trace.arguments import read
 from .trace.binding import Binder
 from .trace.captures import capture_key, captures_of
@@ -18,9 +19,11 @@ from .trace.tracer import trace
 class TracedFunction:
     """`fn` and its Programs, one per (signature, tunables); what `tfn.interpret` and `make_ir` need."""
 
-    def __init__(self, fn, config: Config | None = None, dot_precision: str = "ieee"):
+    def __init__(self, fn, config: Config | None = None, dot_precision: str = "ieee", static_shapes: bool = True):
         self.fn = fn
         self.config = config
+        self.static_shapes = static_shapes  # False: sizes and strides symbolic (tilefn.trace.dynamic)
+        self._guard_sets: dict = {}  # dynamic signature -> the guard tuples of its Programs, oldest first
         self.dot_precision = dot_precision  # how float32 dots multiply unless a dot says ("ieee", "tf32", "tf32x3")
         self._programs = SignatureCache()
         self._host_read: dict = {}  # key -> ids of the block sizes host code reads (tilefn.trace.host_blocks)
@@ -36,11 +39,41 @@ class TracedFunction:
     def key(self, flat: tuple, tunables=()) -> tuple:
         """What a Program (and its executable) is specialised on: the signature of the flat
         arguments, the tunables and the captured values as they are now (`tilefn.trace.captures`)."""
-        key = signature_key(flat, {})
+        key = signature_key(flat, {}) if self.static_shapes else self._dynamic_key(flat)
         if tunables:
             key = (key, tunables)
         if self.captures:
             key = (key, capture_key(self.captures))
+        return key
+
+    def _dynamic_key(self, flat: tuple) -> tuple:
+        """The dynamic signature and the guards (of a Program traced for it) these sizes satisfy; None in
+        the guards' place when no Program traced so far serves them."""
+        guards = self.matching_guards(flat)
+        return (dynamic_signature_key(flat), tuple(g.key() for g in guards) if guards is not None else None)
+
+    def matching_guards(self, flat: tuple):
+        """The guards of the first Program traced for `flat`'s dynamic signature that its sizes satisfy (None: none)."""
+        sets = self._guard_sets.get(dynamic_signature_key(flat))
+        if sets:
+            sizes = call_sizes(flat)
+            for guards in sets:
+                if all(g.holds(sizes) for g in guards):
+                    return guards
+        return None
+
+    def guard_check(self, flat: tuple):
+        """A check that later flat arguments resolve to the same Program as `flat` (static_shapes=False):
+        the first guard set they satisfy is `flat`'s."""
+        guards = self.matching_guards(flat)
+        return lambda args: self.matching_guards(args) is guards
+
+    def resolved_key(self, flat: tuple, tunables=()) -> tuple:
+        """`key`, tracing first when a dynamic signature has no Program whose guards these sizes satisfy."""
+        key = self.key(flat, tunables)
+        if not self.static_shapes and self._dynamic_key(flat)[1] is None:
+            self.trace_and_bind(flat, {}, tunables)
+            key = self.key(flat, tunables)
         return key
 
     def captures_unchanged(self):
@@ -64,6 +97,12 @@ class TracedFunction:
         except ArgumentError:
             key = None  # tracing names the offending argument
         make = functools.partial(self._trace, flat, tunables, block_sizes)
+        if key is not None and not self.static_shapes and self._dynamic_key(flat)[1] is None:
+            traced = make()  # a new guard set: the Program is stored under the guards it was traced with
+            sets = self._guard_sets.setdefault(dynamic_signature_key(flat), [])
+            if all(tuple(g.key() for g in s) != tuple(g.key() for g in traced.guards) for s in sets):
+                sets.append(traced.guards)
+            key, make = self.key(flat, tunables), (lambda: traced)
         if key is None:
             program = make()
         elif key in self._host_read:  # host code reads block sizes: one Program per their values
@@ -75,7 +114,10 @@ class TracedFunction:
                 self._host_read[key] = read_blocks
                 self._programs.discard(key)
                 self._programs.set((key, _values(block_sizes, read_blocks)), program)
-        return program, [read(flat[path[0]], path[1:]) for path in program.input_paths]
+        tensors = [read(flat[path[0]], path[1:]) for path in program.input_paths]
+        if not self.static_shapes:  # (block extents: this call's buckets)
+            program = with_extents(program, bound_sizes(program.inputs, tensors))
+        return program, tensors
 
     def cache_info(self) -> CacheInfo:
         """How many Programs are traced so far (this function compiles nothing itself)."""
@@ -83,7 +125,7 @@ class TracedFunction:
 
     def _trace(self, flat, tunables, block_sizes) -> Program:
         try:
-            return trace(self.fn, flat, {}, tunables, self.dot_precision, block_sizes)
+            return trace(self.fn, flat, {}, tunables, self.dot_precision, block_sizes, dynamic=not self.static_shapes)
         except TilefnError as exc:
             raise exc.with_traceback(None) from None
 

@@ -7,9 +7,10 @@ decorator runs; arguments given to the decorator override the environment. A `Se
 value: `kernel.settings.x = v` (as in Helion) makes the kernel a new one with `with_(x=v)`.
 
 Differences from Helion: the default effort is "quick" (Helion's is "full"; tilefn's quick search
-is meant to come within a few percent of full); `static_shapes=False` is accepted but tilefn
-specialises every kernel on shapes anyway (a new shape compiles anew); settings that tune Helion's
-own autotuner or code annotations are accepted and have no effect (one warning names them).
+is meant to come within a few percent of full); `static_shapes=False` is tilefn's own
+(`tfn.jit(static_shapes=False)`: symbolic sizes, one compile for every size; tuned configs per size
+bucket); settings that tune Helion's own autotuner or code annotations are accepted and have no
+effect (one warning names them).
 """
 from __future__ import annotations
 
@@ -257,10 +258,7 @@ class Settings:
 
     def no_effect(self) -> list:
         """The names of settings given that change nothing in tilefn."""
-        names = [n for n, _ in self.ignored if n not in QUIET]
-        if not self.static_shapes:
-            names.append("static_shapes")
-        return names
+        return [n for n, _ in self.ignored if n not in QUIET]
 
     def warn_ignored(self, kernel_name: str, names=None) -> None:
         names = self.no_effect() if names is None else names

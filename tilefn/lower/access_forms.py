@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
+from ..trace.dynamic import is_symbolic_type, symbols_of
 from ..trace.queries import next_power_of_2
+from ..trace.sizes import SizeOp, SizeVar
 
 INDEXING = ("pointer", "block_ptr", "tensor_descriptor")
 ATOMIC_INDEXING = ("pointer", "tensor_descriptor")  # (Triton has no block-pointer atomics)
@@ -52,7 +54,10 @@ def descriptor_possible(eqn) -> bool:
 
 
 def span_is_wide(tensor_type) -> bool:
-    """Whether some element lies 2**31 or more elements past the base: int32 offsets overflow."""
+    """Whether some element lies 2**31 or more elements past the base: int32 offsets overflow (a symbolic
+    type: whether the signature it was traced for says so, `tilefn.trace.dynamic`)."""
+    if is_symbolic_type(tensor_type):
+        return any(s.wide for s in symbols_of(tensor_type))
     return sum((s - 1) * st for s, st in zip(tensor_type.shape, tensor_type.strides)) >= 2 ** 31
 
 
@@ -60,7 +65,16 @@ def tma_tensor(t) -> bool:
     """TMA's rules on the tensor itself: 16-byte aligned base, 2-5 dims, unit last stride, 16-byte strides."""
     item = t.dtype.itemsize
     return (t.aligned and 2 <= len(t.shape) <= 5 and t.strides[-1] == 1
-            and not any(st <= 0 or st * item % 16 for st in t.strides[:-1]))
+            and all(_stride_divisible16(st, item) for st in t.strides[:-1]))
+
+
+def _stride_divisible16(stride, item: int) -> bool:
+    """A stride of a positive multiple of 16 bytes (a symbolic one: by the divisibility facts of its symbols)."""
+    if isinstance(stride, SizeVar):
+        return stride.divisible16
+    if isinstance(stride, SizeOp):
+        return stride.op == "*" and any(_stride_divisible16(x, item) for x in (stride.left, stride.right))
+    return stride > 0 and stride * item % 16 == 0
 
 
 

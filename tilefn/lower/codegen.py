@@ -9,14 +9,13 @@ import torch
 
 from ..config import Config
 from ..errors import TilefnError
-from ..trace.arguments import path_source
-from ..trace.ir import Lit, Program, Var
-from ..trace.naming import op_name
-from ..trace.primitives import cond_p, kernel_p, loop_p, while_p
+from ..trace.ir import Lit, Program, walk_eqns
+from ..trace.primitives import cond_p, loop_p, while_p
 from ..trace.queries import phase_of
+from ..trace.dynamic import symbols_of
+from ..trace.sizes import SizeExpr, cdiv, is_symbolic, smin
 from ..trace.types import HostType
 from . import backend, float8
-from .aliasing import overlap_guards, refuse_overlap
 from .control import emit_cond, emit_while
 from .emit import TILE_PREFIXES, Emitter
 from .masks import analyze_masks
@@ -46,11 +45,12 @@ class KernelSource:
     kernel: str  # Triton module source
     operands: tuple  # host Vars passed as pointers, in order
     constexprs: dict
-    grid: int  # programs launched (the product of launch_grid)
+    grid: object  # programs launched (the product of launch_grid): an int, or a SizeExpr (static_shapes=False)
     num_warps: int
     num_stages: int
     launch_grid: tuple = ()  # (g0, g1, g2); () means (grid, 1, 1)
     phase_grids: tuple = ()  # with tl.barrier(): one (g0, 1, 1) per phase, launched in order with PHASE=k
+    sizes: tuple = ()  # the SizeVars passed after the pointers (runtime ints; static_shapes=False)
 
 
 def _static(atom):
@@ -58,8 +58,12 @@ def _static(atom):
 
 
 def _past_int32(end, block: int) -> bool:
-    """Whether a grid dimension's offsets (up to `end` plus one block) can exceed int32."""
-    return _static(end) is None or _static(end) + block > 2 ** 31 - 1
+    """Whether a grid dimension's offsets (up to `end` plus one block) can exceed int32 (a symbolic end:
+    when the signature says some tensor's offsets may, `tilefn.trace.dynamic`)."""
+    end = _static(end)
+    if is_symbolic(end):
+        return any(s.wide for s in symbols_of(end))
+    return end is None or end + block > 2 ** 31 - 1
 
 
 class KernelWriter:
@@ -72,7 +76,9 @@ class KernelWriter:
     def write(self) -> KernelSource:
         em, kernel = self.em, self.program.kernel
         operands = tuple(kernel.inputs)
-        params = [em(v) for v in operands]
+        sizes = kernel_sizes(kernel)
+        em.used.update(s.name for s in sizes)  # (the symbols' own names: the kernel's int parameters)
+        params = [em(v) for v in operands] + [s.name for s in sizes]
         em.depth = 1
         loops = list(kernel.params["region"].eqns)
         self._check_pid_type(loops)
@@ -101,7 +107,7 @@ class KernelWriter:
                   f"@triton.jit\ndef {name}({signature}):\n" +
                   "\n".join(["    " + line for line in em.prologue] + em.lines) + "\n")
         return KernelSource(name, source, operands, blocks, math.prod(launch_grid),
-                            self.config.num_warps or 4, self.config.num_stages or 3, launch_grid, phase_grids)
+                            self.config.num_warps or 4, self.config.num_stages or 3, launch_grid, phase_grids, sizes)
 
     # --- the launch grid and the pid decomposition -----------------------------------------
     def _check_pid_type(self, loops) -> None:
@@ -117,18 +123,19 @@ class KernelWriter:
         """`pid = tl.program_id(0)` (looped over virtual pids when persistent), one section per loop."""
         em, pid_type, depth = self.em, self.config.pid_type, self.em.depth
         counts = [self._tile_count(loop) for loop in loops]
-        total = max(sum(counts), 0)
+        total = sum(counts)
+        total = total if is_symbolic(total) else max(total, 0)
         em.emit("pid = tl.program_id(0)")
         pid, programs = "pid", total
-        if pid_type in ("persistent_blocked", "persistent_interleaved") and total > 0:
-            programs = min(total, self.num_sms())
+        if pid_type in ("persistent_blocked", "persistent_interleaved") and (is_symbolic(total) or total > 0):
+            programs = smin(total, self.num_sms()) if is_symbolic(total) else min(total, self.num_sms())
             pid = em.fresh("virtual_pid")
             if pid_type == "persistent_interleaved":
                 em.emit(f"for {pid} in tl.range(pid, {total}, {programs}):")
             else:  # each program takes a contiguous chunk of the tiles
-                chunk = -(-total // programs)
+                chunk = cdiv(total, programs)
                 end = f"pid * {chunk} + {chunk}"
-                if chunk * programs != total:
+                if is_symbolic(total) or chunk * programs != total:
                     end = f"tl.minimum({end}, {total})"
                 em.emit(f"for {pid} in tl.range(pid * {chunk}, {end}):")
             em.depth += 1
@@ -154,7 +161,7 @@ class KernelWriter:
         counts = self._dim_counts(loop, at_least=0)
         axes = list(reversed(order))  # axes[k]: the dimension on program_id(k)
         grid = tuple(counts[axes[k]] if k < len(axes) else 1 for k in range(3))
-        if any(g > 65535 for g in grid[1:]):
+        if any(not is_symbolic(g) and g > 65535 for g in grid[1:]):
             raise TilefnError(f"Config pid_type='xyz': {max(grid[1:])} programs on program_id(1/2) exceed "
                               f"CUDA's limit of 65535", loop.source)
         indices = {}
@@ -213,7 +220,10 @@ class KernelWriter:
         for i, (kind, dim) in enumerate(loop.params["dims"]):
             begin, end = _static(loop.inputs[2 * i]), _static(loop.inputs[2 * i + 1])
             block = 1 if kind == "grid" else self.em.block(dim.block)
-            counts.append(max(math.ceil((end - begin) / block), at_least))
+            if is_symbolic(begin) or is_symbolic(end):  # launched as computed (a size of 0: no programs)
+                counts.append(cdiv(end - begin, block))
+            else:
+                counts.append(max(math.ceil((end - begin) / block), at_least))
         return counts
 
     def _grid_loop(self, loop, pid, indices=None):
@@ -356,6 +366,28 @@ def _phases(loops) -> list[list]:
     return [phases[k] for k in sorted(phases)] or [[]]
 
 
+def kernel_sizes(kernel) -> tuple:
+    """The SizeVars the kernel equation's code reads (its tensors' sizes and strides, loop bounds, index
+    bounds), by name: the kernel's int parameters (static_shapes=False; none otherwise)."""
+    found = {}
+
+    def scan(x):
+        if isinstance(x, SizeExpr) or isinstance(x, HostType):
+            found.update((s.name, s) for s in symbols_of(x))
+        elif isinstance(x, Lit):
+            scan(x.value)
+        elif isinstance(x, (tuple, list)):
+            for item in x:
+                scan(item)
+
+    for v in kernel.inputs:
+        scan(v.type)
+    for eqn in walk_eqns(kernel.params["region"].eqns):
+        scan(tuple(eqn.inputs))
+        scan(tuple(v for k, v in eqn.params.items() if k not in ("region", "orelse", "combine")))
+    return tuple(sorted(found.values(), key=lambda s: (s.kind, int(s.name.lstrip("st")))))
+
+
 def write_kernel(program: Program, config: Config, sites: Sites, interpret: bool) -> KernelSource | None:
     """The kernel of the rewritten `program` under `config`, its knobs read at `sites` (of its canonical form)."""
     if program.kernel is None:
@@ -373,97 +405,4 @@ def _check_block_sizes(program: Program, config: Config) -> None:
             raise TilefnError(f"block size {size!r} ({where}) must be a positive power of two")
 
 
-# --- the host function -------------------------------------------------------------------
-def _literal(value, consts) -> str:
-    """Source text for a host argument; objects without a literal form go into `consts`."""
-    if isinstance(value, (bool, int, float, str, type(None))):
-        return repr(value) if not (isinstance(value, float) and not math.isfinite(value)) else f'float("{value}")'
-    if isinstance(value, torch.dtype):
-        return str(value)
-    if isinstance(value, torch.device):
-        return f"torch.device({str(value)!r})"
-    if isinstance(value, torch.Size):
-        return "[" + ", ".join(map(str, value)) + "]"
-    if isinstance(value, (list, tuple)):
-        inner = ", ".join(_literal(v, consts) for v in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
-    name = f"_const{len(consts)}"
-    consts[name] = value
-    return name
-
-
-def _fresh(names, base: str) -> str:
-    """`base`, or `base_1`, ...: a name no Var of the host function takes (reserved in the namer)."""
-    name, suffix = base, 1
-    while name in names.used:
-        name, suffix = f"{base}_{suffix}", suffix + 1
-    names.used.add(name)
-    return name
-
-
-def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool) -> tuple[str, dict]:
-    """The launcher: host equations, the launch, the outputs. Returns (source, its globals)."""
-    consts: dict = {}
-    # every parameter of the kernel, in order: the jit passes the call's flat arguments (trace/binding.py)
-    whole = {path[0]: var for var, path in zip(program.inputs, program.input_paths) if len(path) == 1}
-    params = [names(whole[i]) if i in whole else None for i in range(len(program.params))]
-    params = [p if p is not None else _fresh(names, f"_{name}") for p, name in zip(params, program.params)]
-    lines = [f"def {program.name}({', '.join(params)}):"]
-    lines += [f"    {names(var)} = {path_source(params[path[0]], path[1:])}"  # a tensor in a list, a function...
-              for var, path in zip(program.inputs, program.input_paths) if len(path) > 1]
-    lines += overlap_guards(program, names)
-    if any("_refuse_overlap" in line for line in lines):
-        consts["_refuse_overlap"] = refuse_overlap
-    captured = dict(program.captured)
-    for var, tensor in program.consts:
-        if var in captured:  # a global or closure cell: read by reference at each call
-            consts[f"_read_{names(var)}"] = captured[var].read
-            lines.append(f"    {names(var)} = _read_{names(var)}()")
-        else:
-            consts[names(var)] = tensor
-    for eqn in program.eqns:
-        if eqn.prim is kernel_p:
-            suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
-            operands = ", ".join(names(v) + suffix for v in kernel.operands)
-            if kernel.phase_grids:  # one launch per phase, in order (the stream orders them)
-                lines += [f"    _launch{k}(({', '.join(map(str, grid))}), {operands})"
-                          for k, grid in enumerate(kernel.phase_grids) if math.prod(grid) > 0]
-            elif kernel.grid > 0:
-                grid = kernel.launch_grid or (kernel.grid, 1, 1)
-                lines.append(f"    _launch(({', '.join(map(str, grid))}), {operands})")
-            continue
-        fn = eqn.params["fn"]
-        fn_name = op_name(fn)
-        render = lambda x: names(x) if isinstance(x, Var) else _literal(x, consts)  # noqa: E731
-        call_args = [render(a) for a in eqn.params["args"]]
-        call_args += [f"{k}={render(v)}" for k, v in sorted(eqn.params["kwargs"].items())]
-        receiver = eqn.params["args"][0] if eqn.params["args"] else None
-        if getattr(torch, fn_name, None) is fn:
-            call = f"torch.{fn_name}({', '.join(call_args)})"
-        elif isinstance(receiver, Var) and getattr(torch.Tensor, fn_name, None) is fn:
-            call = f"{call_args[0]}.{fn_name}({', '.join(call_args[1:])})"
-        else:
-            callee = f"_fn{len(consts)}"
-            consts[callee] = fn
-            call = f"{callee}({', '.join(call_args)})"
-        outs = [names(v) for v in eqn.outputs]
-        kind = eqn.params["out_kind"]
-        if kind == "none":
-            lines.append(f"    {call}")
-        elif kind == "tensor":
-            lines.append(f"    {outs[0]} = {call}")
-        else:
-            lines.append(f"    {', '.join(outs)}{',' if len(outs) == 1 else ''} = [_r for _r in {call} if isinstance(_r, torch.Tensor)]")
-
-    def ret(o):
-        if isinstance(o, tuple):
-            return "(" + ", ".join(ret(i) for i in o) + ("," if len(o) == 1 else "") + ")"
-        if isinstance(o, Lit):
-            return repr(o.value)
-        return "None" if o is None else names(o)
-
-    lines.append(f"    return {ret(program.outputs)}")
-    return "\n".join(lines) + "\n", consts
-
-
-__all__ = ["write_kernel", "write_host", "KernelSource", "HostType", "TilefnError"]
+__all__ = ["write_kernel", "KernelSource", "HostType", "TilefnError"]

@@ -80,7 +80,8 @@ class _InterpLauncher:
 
 @attrs.frozen
 class AlignedPointer:
-    """A signature entry for a pointer argument whose address is a multiple of 16 bytes."""
+    """A signature entry for a pointer argument whose address is a multiple of 16 bytes (or an int
+    argument divisible by 16: Triton reads both from `tt.divisibility`)."""
 
     type: str
 

@@ -13,7 +13,8 @@ from ..trace.ir import Program
 from ..trace.printer import Namer
 from . import backend
 from .aliasing import check_internal_overlap
-from .codegen import KernelSource, write_host, write_kernel
+from .codegen import KernelSource, write_kernel
+from .host_function import write_host
 from .config_check import check_config
 from .defaults import complete_config
 from .passes import CONFIGURED, canonical, run_passes
@@ -51,7 +52,7 @@ class Lowered:
         if self.kernel is None:
             return []
         k = self.kernel
-        return [(k.kernel, k.kernel_name, [_signature_arg(v.type) for v in k.operands], constexprs,
+        return [(k.kernel, k.kernel_name, signature_args(k), constexprs,
                  k.num_warps, k.num_stages) for constexprs in self._launch_constexprs()]
 
     def _launch_constexprs(self) -> list[dict]:
@@ -66,7 +67,7 @@ class Lowered:
         namespace = {"torch": torch, **self.host_globals}
         if self.kernel is not None:
             k = self.kernel
-            signature = [_signature_arg(v.type) for v in k.operands]
+            signature = signature_args(k)
             for phase, constexprs in enumerate(self._launch_constexprs()):
                 namespace[f"_launch{phase}" if k.phase_grids else "_launch"] = backend.launch().make_launcher(
                     k.kernel, k.kernel_name, signature_args=signature, constexprs=constexprs,
@@ -84,6 +85,18 @@ _PTR_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*
 def _signature_arg(host_type):
     kind = _PTR_TYPES[host_type.dtype]
     return backend.launch().AlignedPointer(kind) if host_type.aligned else kind
+
+
+def _size_arg(size):
+    """A size or stride argument (static_shapes=False): int32 unless its tensor's offsets may pass int32,
+    marked divisible by 16 where the signature says so (Triton's vectorisation reads it)."""
+    kind = "i64" if size.wide else "i32"
+    return backend.launch().AlignedPointer(kind) if size.divisible16 else kind
+
+
+def signature_args(kernel: KernelSource) -> list:
+    """The compile signature of the kernel's runtime arguments: its pointers, then its sizes."""
+    return [_signature_arg(v.type) for v in kernel.operands] + [_size_arg(s) for s in kernel.sizes]
 
 
 def lower(program: Program, config: Config | None = None, interpret: bool | None = None,

@@ -5,6 +5,7 @@ import attrs
 
 from ..trace.ir import Lit, walk_eqns
 from ..trace.primitives import loop_p
+from ..trace.sizes import is_symbolic
 
 
 @attrs.frozen
@@ -39,6 +40,7 @@ def analyze_masks(program) -> MaskInfo:
             if kind != "tile":
                 continue
             begin, end = eqn.inputs[2 * i], eqn.inputs[2 * i + 1]
-            static = lambda a: a.value if isinstance(a, Lit) else None  # noqa: E731
+            # (a symbolic size, static_shapes=False, is known only at launch: masked whatever it divides)
+            static = lambda a: a.value if isinstance(a, Lit) and not is_symbolic(a.value) else None  # noqa: E731
             bounds[dim.tile] = TileBounds(static(begin), static(end), dim.block)
     return MaskInfo(bounds)

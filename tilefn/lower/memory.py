@@ -17,6 +17,7 @@ from .access_forms import dense_access, span_is_wide, tma_tensor
 from .float8 import FLOAT8
 from .emit import Emitter
 from ..trace.queries import next_power_of_2
+from ..trace.sizes import hint
 
 
 @attrs.frozen
@@ -100,7 +101,7 @@ def _block_ptr(em: Emitter, tensor, dims: list[BoxDim]) -> tuple[str, str]:
     """A block pointer to the box (assigned to a fresh name) and its boundary_check argument text."""
     t = tensor.type
     shape = [d.bound or str(size) for d, size in zip(dims, t.shape)]
-    order = sorted(range(len(dims)), key=lambda i: t.strides[i])
+    order = sorted(range(len(dims)), key=lambda i: hint(t.strides[i]))  # (a layout hint: the traced strides')
     name = em.fresh(f"{em(tensor)}_block")
     em.emit(f"{name} = tl.make_block_ptr({em(tensor)}, shape=[{', '.join(shape)}], "
             f"strides=[{', '.join(map(str, t.strides))}], offsets=[{', '.join(d.offset for d in dims)}], "

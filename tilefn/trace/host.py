@@ -11,6 +11,9 @@ from .naming import op_name
 from .primitives import host_p
 from .proxies import HOOKS, HostTensor
 from .pytree import tree_leaves, tree_map
+from .dynamic import is_symbolic_type
+from .host_shapes import specialise_all, symbolic_outputs
+from .sizes import SizeExpr
 from .types import HostType, host_type_of
 
 
@@ -28,6 +31,15 @@ def const_var(tensor: torch.Tensor) -> Var:
         if name is not None:
             state.hints[entry[0]] = name
     return entry[0]
+
+
+def _reads_sizes(args, kwargs) -> bool:
+    return any(isinstance(x, SizeExpr) or (isinstance(x, HostTensor) and is_symbolic_type(x.ir_var.type))
+               for x in tree_leaves((args, kwargs)))
+
+
+def _type_of(x):
+    return x.ir_var.type if isinstance(x, HostTensor) else None
 
 
 def _holds(capture, tensor) -> bool:
@@ -78,21 +90,31 @@ def record_host(func, args, kwargs, prologue: bool = False):
             return torch.device("meta")
         return x
 
-    meta_kwargs = tree_map(to_meta, kwargs)
-    if "device" in meta_kwargs:
-        meta_kwargs["device"] = "meta"
-    try:
-        with torch._C.DisableTorchFunction():
-            result = func(*tree_map(to_meta, args), **meta_kwargs)
-    except Exception as exc:  # torch's own message says what is wrong with the call
-        raise TracingError(f"host call torch.{op_name(func)} failed: {exc}") from None
+    base_aligned = all(x.ir_var.type.aligned for x in tree_leaves((args, kwargs)) if isinstance(x, HostTensor))
+    symbolic = symbolic_outputs(func, args, kwargs, _type_of, to_meta, _device_of(args, kwargs), base_aligned) \
+        if state.dynamic and _reads_sizes(args, kwargs) else None
+    if symbolic is not None:
+        result, symbolic_types = symbolic
+    else:
+        if state.dynamic:
+            specialise_all(args, kwargs, _type_of)  # (a shape the runs cannot explain: made static)
+        meta_kwargs = tree_map(to_meta, kwargs)
+        if "device" in meta_kwargs:
+            meta_kwargs["device"] = "meta"
+        try:
+            with torch._C.DisableTorchFunction():
+                result = func(*tree_map(lambda x: x.hint if isinstance(x, SizeExpr) else to_meta(x), args), **meta_kwargs)
+        except Exception as exc:  # torch's own message says what is wrong with the call
+            raise TracingError(f"host call torch.{op_name(func)} failed: {exc}") from None
     results = result if isinstance(result, (tuple, list)) else (result,)
     if result is not None and not any(isinstance(r, torch.Tensor) for r in results):
         return result  # metadata only (a size, a bool): static at trace time
     device = _device_of(args, kwargs)
     out_tensors = [r for r in results if isinstance(r, torch.Tensor)]
-    base_aligned = all(x.ir_var.type.aligned for x in tree_leaves((args, kwargs)) if isinstance(x, HostTensor))
-    outputs = tuple(Var(host_type_of(r, device, base_aligned)) for r in out_tensors)
+    if symbolic is not None:
+        outputs = tuple(Var(t) for t in symbolic_types)
+    else:
+        outputs = tuple(Var(host_type_of(r, device, base_aligned)) for r in out_tensors)
     ir_args, ir_kwargs = tree_map(to_ir, args), tree_map(to_ir, kwargs)
     inputs = tuple(x for x in tree_leaves((ir_args, ir_kwargs)) if isinstance(x, Var))
     out_kind = "none" if result is None else ("tensor" if isinstance(result, torch.Tensor) else "tuple")
@@ -111,9 +133,10 @@ def record_host(func, args, kwargs, prologue: bool = False):
     return None
 
 
-def evaluate_host(eqn: Eqn, env: dict):
-    """Run a host equation on real values; returns the tuple of its output tensors."""
-    look = lambda x: env[x] if isinstance(x, Var) else x  # noqa: E731
+def evaluate_host(eqn: Eqn, env: dict, sizes=None):
+    """Run a host equation on real values (symbolic sizes: their values in `sizes`); returns the tuple of
+    its output tensors."""
+    look = lambda x: env[x] if isinstance(x, Var) else (x.evaluate(sizes) if isinstance(x, SizeExpr) else x)  # noqa: E731
     args = tree_map(look, list(eqn.params["args"]))
     kwargs = tree_map(look, dict(eqn.params["kwargs"]))
     result = eqn.params["fn"](*args, **kwargs)

@@ -22,6 +22,7 @@ from .ir import Var
 from .jagged import lane_mask
 from .primitives import broadcast_to_p, convert_p, iota_p, load_p, store_p
 from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
+from .sizes import structure
 from .types import broadcast_shapes
 from .unmerged import Unmerged
 
@@ -96,7 +97,8 @@ def _part(item, size: int, axis: int) -> tuple:
     """One axis's index entry, input, result dims and whether it is an index tensor of the user's."""
     if isinstance(item, Tile):
         check_in_scope(item)
-        if size == 1 and (item.static_end is None or item.static_end > 1):
+        spans_axis = item.static_end is not None and structure(item.static_end) == structure(size)
+        if not spans_axis and size == 1 and (item.static_end is None or item.static_end > 1):
             return ("slice", 0, 1), None, [1], False  # a size-1 axis broadcasts (torch's x[0:n], Helion's)
         return _tile_entry(item, size), item, [item.dim], False
     if isinstance(item, slice):

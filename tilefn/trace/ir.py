@@ -92,6 +92,9 @@ class Program:
     # per input: where the call's flat arguments (`binding.py`) hold it: (parameter index, *steps of
     # `arguments.read`), e.g. (1,) for the second parameter, (2, ("item", 0)) for its first item
     input_paths: tuple = attrs.field(converter=tuple, factory=tuple)
+    # static_shapes=False: the facts decided on symbolic sizes while tracing (tilefn.trace.sizes.Guard);
+    # the Program serves exactly the calls where all hold
+    guards: tuple = attrs.field(converter=tuple, factory=tuple)
 
     @property
     def kernel(self) -> Eqn | None:

@@ -15,6 +15,7 @@ from .ir import Eqn, Region, Var, substitute, walk_eqns
 from .primitives import loop_p
 from .queries import phase_of
 from .proxies import BlockSize, BlockValue, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
+from .sizes import SizeExpr, bucket
 from .state import RegionBuilder
 from .statements import check_tile_loop
 from .types import TensorType, TileDim, TileType
@@ -30,7 +31,8 @@ class LoopDimSpec:
 
 
 def _is_static(v):
-    return isinstance(v, int) and not isinstance(v, bool)
+    """An int, or a symbolic size (static_shapes=False): known on the host at launch."""
+    return (isinstance(v, int) and not isinstance(v, bool)) or isinstance(v, SizeExpr)
 
 
 def _bound(v, what):
@@ -93,6 +95,8 @@ class TileLoop:
                 self.loop_dims.append(("grid", None))
                 continue
             extent = end - begin if _is_static(begin) and _is_static(end) else None
+            if isinstance(extent, SizeExpr):  # the heuristics' extent: the traced size's bucket
+                extent = bucket(max(extent.hint, 0))
             block = _block_id(state, spec.block_size, extent)
             dim = TileDim(state.new_tile_number(), block)
             var = Var(TileType(dim))
@@ -163,7 +167,7 @@ class TileLoop:
     def _check_ranges(self):
         """Static bounds run forwards (checked at the loop's end, so `a, b = tile` is reported first)."""
         for begin, end in zip(self.bounds[::2], self.bounds[1::2]):
-            if _is_static(begin) and _is_static(end) and begin > end:
+            if isinstance(begin, int) and isinstance(end, int) and begin > end:
                 raise InvalidTileRange(f"tile loop over [{begin}, {end}): begin={begin}, end={end}; the begin "
                                        "must not be past the end (give tl.tile(begin, end) in that order)",
                                        source=self.region.source)
@@ -174,7 +178,7 @@ def _block_id(state, block_size, extent):
         return state.new_block(extent)
     if isinstance(block_size, (BlockSize, BlockValue)):
         return block_size.block
-    if _is_static(block_size) and block_size > 0:
+    if isinstance(block_size, int) and not isinstance(block_size, bool) and block_size > 0:
         return state.new_block(extent, fixed=block_size)
     raise ShapeError(f"block_size must be a positive int or tl.register_block_size(...), got {block_size!r}")
 

@@ -7,6 +7,7 @@ method), indexing a host tensor in a loop and host calls go to the `HOOKS` that 
 """
 from __future__ import annotations
 
+import math
 import operator as operator_module
 
 import numpy as np
@@ -19,11 +20,13 @@ from ..rule_table import RuleTable
 from . import primitives as p
 from . import state as st
 from .abstract_eval import ABSTRACT_EVAL
+from .dynamic import is_symbolic_type
 from .host_blocks import host_value
+from .sizes import SizeExpr, forget_argument_checks
 from .ir import Eqn, Lit, Var
 from .naming import op_name
 from .pytree import tree_leaves
-from .types import FLOAT8_DTYPES, PyScalarType, TensorType, value_dtype_problem
+from .types import FLOAT8_DTYPES, PyScalarType, TensorType, contiguous_strides, value_dtype_problem
 from .unmerged import Unmerged
 
 
@@ -169,33 +172,44 @@ class HostTensor(Proxy):
         self.meta = meta
         self._device = device
 
-    shape = property(lambda self: self.meta.shape)
     dtype = property(lambda self: self.meta.dtype)
     device = property(lambda self: self._device)
     ndim = property(lambda self: self.meta.ndim)
     is_cuda = property(lambda self: self._device.type == "cuda")
     T = property(lambda self: self.__getattr__("t")())
 
+    @property
+    def shape(self):
+        """torch.Size, or under static_shapes=False a tuple of ints and symbolic sizes (tilefn.trace.sizes)."""
+        t = self.ir_var.type
+        return tuple(t.shape) if is_symbolic_type(t) else self.meta.shape
+
     def size(self, dim=None):
-        return self.meta.shape if dim is None else self.meta.size(dim)
+        return self.shape if dim is None else self.shape[dim]
 
     def stride(self, dim=None):
-        return self.meta.stride() if dim is None else self.meta.stride(dim)
+        t = self.ir_var.type
+        strides = tuple(t.strides) if is_symbolic_type(t) else self.meta.stride()
+        return strides if dim is None else strides[dim]
 
     def dim(self):
         return self.meta.ndim
 
     def numel(self):
-        return self.meta.numel()
+        return math.prod(self.shape)
 
     def element_size(self):
         return self.meta.element_size()
 
     def is_contiguous(self, memory_format=torch.contiguous_format):
+        t = self.ir_var.type
+        if is_symbolic_type(t) and memory_format is torch.contiguous_format:  # decided by guards
+            return all(size == 1 or stride == want for size, stride, want in
+                       zip(t.shape, t.strides, contiguous_strides(t.shape)))
         return self.meta.is_contiguous(memory_format=memory_format)
 
     def __len__(self):
-        return len(self.meta)
+        return int(self.shape[0]) if self.ndim else len(self.meta)
 
     def __repr__(self):
         return f"HostTensor({self.ir_var.type.render()}, device={self._device})"
@@ -375,6 +389,8 @@ class TraceMode(TorchFunctionMode):
 def dispatch_torch(func, args, kwargs):
     state = st.current()
     leaves = list(tree_leaves((args, kwargs)))
+    if state is not None and state.dynamic and any(isinstance(x, SizeExpr) for x in leaves):
+        forget_argument_checks()
     if state is None:
         if any(isinstance(x, Proxy) for x in leaves):
             raise TracingError("a traced value escaped its kernel")
@@ -422,6 +438,8 @@ def to_atom(x):
         x = x.item()
     if isinstance(x, (bool, int, float)):
         return Lit(x, PyScalarType(type(x)))
+    if isinstance(x, SizeExpr):  # a symbolic size: a runtime int (static_shapes=False)
+        return Lit(x, PyScalarType(int))
     if isinstance(x, Unmerged):
         x.refuse()
     raise TracingError(f"expected a tensor, tile or number, got {type(x).__name__}")

@@ -52,6 +52,9 @@ class TraceState:
         self.phase = 0  # tl.barrier()s passed between top-level loops so far (each starts a phase)
         self.host_after_loop: list[tuple[int, Eqn]] = []  # (top-level loops closed so far, eqn)
         self.eqn_count = 0
+        self.dynamic = False  # sizes of tensor arguments are symbolic (tfn.jit(static_shapes=False))
+        self.guards: list = []  # facts decided on symbolic sizes (tilefn.trace.sizes.guard)
+        self.size_count = self.stride_count = 0  # SizeVars made so far (their names: s0, st0, ...)
 
     @property
     def in_device(self) -> bool:

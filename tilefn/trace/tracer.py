@@ -17,6 +17,8 @@ from .proxies import DeviceValue, HostTensor, Tile, TraceMode
 from .queries import phase_of
 from .tunables import check_claimed
 from .naming import kernel_name
+from .dynamic import symbolic_host_type
+from .sizes import guards_of
 from .types import HostType, PyScalarType, host_type_of
 
 def _proxy_args(fn, args, kwargs):
@@ -29,7 +31,7 @@ def _proxy_args(fn, args, kwargs):
         arg_key(value, f"argument `{name}` of {binder.name}()")  # refuses what a kernel cannot take, naming it
         proxies = {}
         for path, hint, tensor in tensor_leaves(value, name):
-            var = Var(host_type_of(tensor))
+            var = Var(symbolic_host_type(tensor, len(inputs)) if state.dynamic else host_type_of(tensor))
             with torch._C.DisableTorchFunction():
                 meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device="meta")
             proxies[path] = HostTensor(var, meta, tensor.device)
@@ -127,11 +129,13 @@ def _is_view(eqn) -> bool:
                                           "squeeze", "expand", "flatten", "__getitem__", "view_as"}
 
 
-def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_sizes=()) -> Program:
+def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_sizes=(), dynamic: bool = False) -> Program:
     """Run `fn` on proxies and return the Program it builds (`register_tunable` reads `tunables`;
     float32 dots multiply at `dot_precision` unless they say; host code reading a block size gets its
-    entry of `block_sizes`, `tilefn.trace.host_blocks`)."""
+    entry of `block_sizes`, `tilefn.trace.host_blocks`; `dynamic`: tensor sizes and strides symbolic,
+    `tilefn.trace.dynamic`, with the facts decided on them in `Program.guards`)."""
     with st.tracing(tunables, dot_precision, block_sizes) as state, TraceMode():
+        state.dynamic = dynamic
         state.captures = captures_of(fn)
         (call_args, call_kwargs), inputs, paths, params = _proxy_args(fn, args, kwargs)
         try:
@@ -153,4 +157,4 @@ def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_size
         eqns += after
     return Program(kernel_name(fn), inputs, eqns, outputs, state.blocks,
                    [entry for entry in state.consts.values()], state.hints, params, state.tunables.values(),
-                   state.captured.items(), paths)
+                   state.captured.items(), paths, guards_of(state))

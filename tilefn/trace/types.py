@@ -128,10 +128,11 @@ class PyScalarType:
 
 
 def contiguous_strides(shape) -> tuple:
+    """Row-major strides; of a symbolic shape (static_shapes=False) the products of the later sizes."""
     strides, acc = [], 1
     for size in reversed(tuple(shape)):
         strides.append(acc)
-        acc *= max(int(size), 1)
+        acc = acc * max(size, 1) if isinstance(size, int) else acc * size
     return tuple(reversed(strides))
 
 

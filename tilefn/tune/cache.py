@@ -56,6 +56,11 @@ def load(key: str, check: Callable[[Config], object] = lambda config: None) -> C
     return config
 
 
-def store(key: str, config: Config, seconds: float) -> None:
-    """Store `config` under `key` (where the cache cannot be written, `disk_cache` warns once and nothing is kept)."""
-    disk_cache.write(*_where(key), json.dumps({"config": config.to_fields(), "seconds": seconds}))
+def store(key: str, config: Config, seconds: float, bucket: str | None = None) -> None:
+    """Store `config` under `key` (where the cache cannot be written, `disk_cache` warns once and nothing is
+    kept); `bucket`: the size bucket a dynamic kernel's config serves (`table.signature_text`), recorded
+    beside it (the key already holds it: the printed program's block extents are the bucket's)."""
+    entry = {"config": config.to_fields(), "seconds": seconds}
+    if bucket is not None:
+        entry["bucket"] = bucket
+    disk_cache.write(*_where(key), json.dumps(entry))

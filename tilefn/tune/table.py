@@ -12,13 +12,19 @@ from pathlib import Path
 import torch
 
 from ..config import Config
+from ..trace.dynamic import layout_class
+from ..trace.sizes import bucket
 
 
-def signature_text(args) -> str:
-    """`bf16[4096, 4096]/(4096, 1), 1e-05`: what a tuned config is specialised on, as text."""
+def signature_text(args, dynamic: bool = False) -> str:
+    """`bf16[4096, 4096]/(4096, 1), 1e-05`: what a tuned config is specialised on, as text. Of a dynamic
+    (static_shapes=False) kernel, each size's bucket and the layout class: `bf16[<=4096, <=64]/contiguous`."""
     parts = []
     for arg in args:
-        if isinstance(arg, torch.Tensor):
+        if isinstance(arg, torch.Tensor) and dynamic:
+            dtype = str(arg.dtype).removeprefix("torch.")
+            parts.append(f"{dtype}[{', '.join(f'<={bucket(s)}' for s in arg.shape)}]/{layout_class(arg)}")
+        elif isinstance(arg, torch.Tensor):
             dtype = str(arg.dtype).removeprefix("torch.")
             parts.append(f"{dtype}{list(arg.shape)}/{tuple(arg.stride())}")
         else:

@@ -10,7 +10,9 @@ import torch
 from .. import torch_op
 from ..config import Config
 from ..jit import _compiling, as_traceable
+from ..dynamic_guard import dynamic_guard
 from ..signature_cache import CacheInfo, SignatureCache, signature_key
+from ..trace.dynamic import size_buckets
 from ..traced import refuse_nested_call
 from . import cache, table as tables
 from .benchmark import Benchmarker
@@ -67,13 +69,27 @@ class TunedFunction:
         self._executables.discard(self._executable_key(args))
 
     def config_key(self, args) -> tuple:
-        """What picks a config for flat `args`: their signature key, and `key(*args)` when given."""
-        key = signature_key(args, {})
+        """What picks a config for flat `args`: their signature key (of a static_shapes=False kernel: its
+        dynamic key and the size buckets, each size rounded up to a power of two), and `key(*args)` when given."""
+        if self.jitted.static_shapes:
+            key = signature_key(args, {})
+        else:
+            key = (self.jitted.resolved_key(args), size_buckets(args))
         return key if self.key_fn is None else (key, self.key_fn(*args))
 
     def _executable_key(self, args) -> tuple:
         key = self.jitted.key(args)  # the signature and the kernel's captured values, as the jit's
+        if not self.jitted.static_shapes:  # one executable per config (buckets with one config share it)
+            key = (self.jitted.resolved_key(args), self.best_config(*args))
         return key if self.key_fn is None else (key, self.key_fn(*args))
+
+    def _fast_guard(self, args):
+        """The fast path's check of a dynamic kernel: the jit's, and the same size buckets."""
+        if self.jitted.static_shapes:
+            return None
+        buckets, check = size_buckets(args), dynamic_guard(args, self.jitted.matching_guards(args),
+                                                           self.jitted.guard_check(args))
+        return lambda a: check(a) and size_buckets(a) == buckets
 
     def signatures(self) -> list:
         """The signature keys (`tilefn.signature_cache.signature_key`) with a config so far, oldest first."""
@@ -83,7 +99,8 @@ class TunedFunction:
         """How a new signature's config is picked (once per signature; override to change it): the
         shipped table's, else the on-disk cache's (if it still lowers), else the search's."""
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
-        row = self._rows[self.config_key(args)] = (cache.device_name(device), tables.signature_text(args))
+        row = self._rows[self.config_key(args)] = (cache.device_name(device),
+                                                   tables.signature_text(args, not self.jitted.static_shapes))
         shipped = tables.lookup(self.shipped, *row)
         if shipped is not None:
             return shipped
@@ -138,7 +155,8 @@ class TunedFunction:
         if executable is None:
             executable = self._executables.get_or_make(key, lambda: self._compile(args))
         if self.key_fn is None and not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
-            self._executables.remember(args, executable, self.jitted.captures_unchanged())  # (grads go by the op)
+            self._executables.remember(args, executable, self.jitted.captures_unchanged(),  # (grads go by the op)
+                                       self._fast_guard(args))
         return executable(*args)
 
     def _compile(self, args):
@@ -169,7 +187,7 @@ class TunedFunction:
             raise RuntimeError(f"tilefn.tune: no candidate config of {self.__name__} ran correctly: "
                                f"{bench.failure_summary()}")
         if self.use_cache:
-            cache.store(cache_key, best, seconds)
+            cache.store(cache_key, best, seconds, None if self.jitted.static_shapes else tables.signature_text(args, True))
         evaluate.close(f"tilefn.tune: {self.__name__}: {evaluate.count} configs in {time.perf_counter() - start:.1f} s, "
                        f"best {seconds * 1e3:.3f} ms ({bench.failures} skipped); its Config:", best)
         return best

@@ -1,0 +1,32 @@
+"""The generated fast-path check of a static_shapes=False executable: any sizes of the same dynamic
+signature pass; another layout class, dtype, divisibility fact or guard outcome does not."""
+from __future__ import annotations
+
+import torch
+
+import tilefn as tfn
+from tilefn import lang as tl
+
+
+def scaled(x, factor: float):
+    m, n = x.shape
+    out = torch.empty_like(x)
+    big = m > 100  # a host decision: a guard in the Program
+    for tm, tn in tl.tile([m, n]):
+        out[tm, tn] = x[tm, tn] * (factor if big else 2 * factor)
+    return out
+
+
+def test_the_fast_path_check_admits_new_sizes_of_the_same_signature_only():
+    kernel = tfn.jit(scaled, static_shapes=False)
+    x = torch.randn(40, 32)
+    torch.testing.assert_close(kernel(x, 1.5), x * 3.0)
+    check = kernel._executables.last[0]
+    assert check((torch.randn(7, 48), 1.5))  # other sizes, same divisibility of the inner size
+    assert not check((torch.randn(7, 40), 1.5))  # 40 is not a multiple of 16: another signature
+    assert not check((torch.randn(7, 48).t(), 1.5))  # another layout class
+    assert not check((torch.randn(7, 48, dtype=torch.float64), 1.5))
+    assert not check((torch.randn(200, 48), 1.5))  # the guard m <= 100 fails
+    big = torch.randn(200, 32)
+    torch.testing.assert_close(kernel(big, 1.5), big * 1.5)
+    assert kernel.cache_info().traces == 2

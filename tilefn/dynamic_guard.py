@@ -1,0 +1,92 @@
+"""The fast path's check of a static_shapes=False kernel, generated as Python source per executable.
+
+A later call runs the remembered executable when it has the same dynamic signature (per tensor: dtype,
+rank, device and grad state by torch's C++ TensorGuards with every size and stride left dynamic, then
+layout class, alignment, the 16-divisibility facts, int32 fit, expanded axes) and its sizes satisfy the
+same guard set first (`TracedFunction.guard_check`), spelled out as one function of straight-line checks
+(the guards as their own Python expressions of the sizes). Arguments with structure (lists, functions)
+take the general check: the dynamic signature key compared whole.
+"""
+from __future__ import annotations
+
+import torch
+
+from .signature_cache import TensorGuards, dynamic_signature_key
+from .trace.arguments import STATIC_ARG_TYPES
+from .trace.dynamic import INT32_SPAN, expanded_axes, fits_int32, dynamic_tensor_key, layout_class
+
+def _general(args, same_program):
+    key, count = dynamic_signature_key(args), len(args)
+
+    def matches(call_args) -> bool:
+        try:
+            return len(call_args) == count and dynamic_signature_key(call_args) == key and same_program(call_args)
+        except Exception:
+            return False
+
+    return matches
+
+
+def _tensor_lines(i: int, t: torch.Tensor) -> list[str]:
+    a = f"a{i}"
+    layout = layout_class(t)
+    lines = [f"{a} = args[{i}]"]
+    if layout == "contiguous":
+        lines.append(f"if not {a}.is_contiguous(): return False")
+    elif layout == "unit":
+        lines.append(f"if {a}.is_contiguous() or {a}.stride(-1) != 1: return False")
+    else:
+        lines.append(f"if {a}.is_contiguous() or {a}.stride(-1) == 1: return False")
+    aligned = t.data_ptr() % 16 == 0
+    lines.append(f"if ({a}.data_ptr() & 15 == 0) is not {aligned}: return False")
+    (sizes, strides) = dynamic_tensor_key(t)[5]
+    for d, divisible in enumerate(sizes, start=1):
+        lines.append(f"if ({a}.size({d}) & 15 == 0) is not {divisible}: return False")
+    runtime = [d for d in range(t.ndim) if layout == "strided" or (layout == "unit" and d < t.ndim - 1)]
+    for d, divisible in zip(runtime, strides):
+        lines.append(f"if ({a}.stride({d}) & 15 == 0) is not {divisible}: return False")
+    if layout == "contiguous":
+        lines.append(f"if ({a}.numel() < {INT32_SPAN}) is not {fits_int32(t)}: return False")
+    else:
+        lines.append(f"if _fits({a}) is not {fits_int32(t)} or _expanded({a}) != {expanded_axes(t)!r}: return False")
+    return lines
+
+
+def dynamic_guard(args, guards, same_program):
+    """A check that later flat arguments run the executable of `args` (see the module docstring); `guards`:
+    the Guard set their Program was traced under; `same_program(args)`: the general form of that test."""
+    if TensorGuards is None or any(not isinstance(a, (torch.Tensor, *STATIC_ARG_TYPES)) for a in args):
+        return _general(args, same_program)
+    positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+    tensors = [args[i] for i in positions]
+    try:
+        tensor_guards = TensorGuards(*tensors, dynamic_dims_sizes=[[None] * t.ndim for t in tensors],
+                                     dynamic_dims_strides=[[None] * t.ndim for t in tensors])
+    except Exception:  # a private API: if it changes, the general check still works
+        return _general(args, same_program)
+    namespace = {"_tensor_guards": tensor_guards.check, "_fits": fits_int32, "_expanded": expanded_axes,
+                 "max": max, "min": min}
+    lines = [f"if len(args) != {len(args)}: return False"]
+    for i, a in enumerate(args):
+        if not isinstance(a, torch.Tensor):
+            namespace[f"_v{i}"], namespace[f"_t{i}"] = a, type(a)
+            lines.append(f"if args[{i}].__class__ is not _t{i} or args[{i}] != _v{i}: return False")
+    lines.append(f"if not _tensor_guards({', '.join(f'args[{i}]' for i in positions)}): return False")
+    n_sizes = n_strides = 0
+    for i in positions:
+        t = args[i]
+        lines += _tensor_lines(i, t)
+        layout = layout_class(t)
+        for d in range(t.ndim):
+            lines.append(f"s{n_sizes} = a{i}.size({d})")
+            n_sizes += 1
+        for d in range(t.ndim):
+            if (layout == "strided" or (layout == "unit" and d < t.ndim - 1)) and d not in expanded_axes(t):
+                lines.append(f"st{n_strides} = a{i}.stride({d})")
+                n_strides += 1
+    for g in guards:
+        lines.append(f"if ({g.expr} {g.op} {g.rhs}) is not {g.result}: return False")
+    source = "def check(args):\n    try:\n" + "".join(f"        {line}\n" for line in lines) + \
+        "        return True\n    except Exception:\n        return False\n"
+    exec(compile(source, "<tilefn dynamic guard>", "exec"), namespace)
+    return namespace["check"]
