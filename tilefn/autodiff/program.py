@@ -1,0 +1,123 @@
+"""`vjp_program(forward, cotangent types)`: the backward Program of a traced forward Program.
+
+Its inputs are the forward's (the primals) followed by one cotangent per tensor the forward returns;
+its outputs, one gradient per forward input (None for integer tensors). Host code: the forward's host
+equations the backward kernel needs (views of inputs), zero-filled gradient buffers (float32 for half
+precision inputs), the pullbacks of host code after and before the kernel where there is any
+(`host.py`), and one backward kernel (`kernel.py`); the forward values the backward does not read
+are dropped (DCE), so the printed program shows only what runs.
+"""
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import attrs
+
+from ..errors import ArgumentError, UnsupportedOp
+from ..lower.rewrites.dce import dce
+from ..trace import primitives as p
+from ..trace.ir import Program, Var, walk_eqns
+from .builder import cotangent_dtype
+from .host import check_linear, pullback_eqn, reads_values, zeros_eqn
+from .kernel import backward_kernel
+from .memory import Buffers
+
+
+def output_leaves(outputs) -> list:
+    """The forward's returned Vars, in order (the tensors that take a cotangent)."""
+    if isinstance(outputs, tuple):
+        return [v for o in outputs for v in output_leaves(o)]
+    return [outputs] if isinstance(outputs, Var) else []
+
+
+def _is_float(v) -> bool:
+    return v.type.dtype.is_floating_point
+
+
+def vjp_program(forward: Program, cotangent_types, cotangent_names) -> Program:
+    kernel = forward.kernel
+    if kernel is None:
+        raise UnsupportedOp(f"tfn.vjp({forward.name}): the kernel has no tile loop to differentiate", source=None)
+    at = list(forward.eqns).index(kernel)
+    before, after = list(forward.eqns[:at]), list(forward.eqns[at + 1:])
+    returned = output_leaves(forward.outputs)
+    if len(cotangent_types) != len(returned):
+        raise ArgumentError(f"{forward.name}_vjp: {forward.name}() returns {len(returned)} tensor(s), so its backward "
+                            f"takes that many cotangents after the inputs; got {len(cotangent_types)}", source=None)
+    cotangent_inputs = [Var(t) for t in cotangent_types]
+    inner = list(walk_eqns(kernel.params["region"].eqns))
+    written = {e.inputs[0] for e in inner if e.prim in p.WRITES}
+    loads = Counter(e.inputs[0] for e in inner if e.prim is p.load_p)
+    for eqn in inner:
+        if eqn.prim is p.load_p and eqn.inputs[0] in written:
+            raise UnsupportedOp("tfn.vjp: the kernel reads a tensor it also writes; only kernels that read their "
+                                "inputs and write their outputs are differentiated", source=eqn.source)
+    stores = Counter(e.inputs[0] for e in inner if e.prim in p.WRITES)
+    hints = dict(forward.hints)
+    hints.update(zip(cotangent_inputs, cotangent_names))
+    eqns, cotangents = [], {}
+    if after:  # pull the returned tensors' cotangents back through the host code after the kernel
+        flowing = set(written)
+        for eqn in after:
+            check_linear(eqn, flowing)
+            flowing |= set(eqn.outputs)
+        sources = [v for v in written if any(v in e.inputs for e in after) and _is_float(v)]
+        eqns.append(pullback_eqn("pullback_outputs", after, sources, returned, cotangent_inputs, True, after[0].source))
+        cotangents = dict(zip(sources, eqns[-1].outputs))
+    else:
+        for var, ct in zip(returned, cotangent_inputs):
+            if var not in written:
+                raise UnsupportedOp(f"tfn.vjp({forward.name}): it returns a tensor its tile loops do not write "
+                                    "(an input, or a fresh allocation); return only what the kernel computes",
+                                    source=None)
+            cotangents[var] = ct
+    for var in cotangents:
+        if stores[var] > 1:
+            raise UnsupportedOp(f"tfn.vjp({forward.name}): its kernel writes `{hints.get(var, 'an output')}` in "
+                                f"{stores[var]} places; a differentiated output is written once", source=kernel.source)
+    flowing = {v for v in forward.inputs if _is_float(v)}
+    for eqn in before:
+        if reads_values(eqn) and any(x in flowing for x in eqn.inputs):
+            check_linear(eqn, flowing)
+            flowing |= set(eqn.outputs)
+    grads = {}
+    for var in loads:
+        if var in flowing and _is_float(var):
+            alloc = zeros_eqn(var.type, cotangent_dtype(var.type.dtype))
+            eqns.append(alloc)
+            grads[var] = alloc.outputs[0]
+            hints[grads[var]] = f"grad_{hints[var]}" if var in hints else "grad"
+    backward = backward_kernel(kernel, Buffers(grads, cotangents, loads), itertools.count())
+    eqns.append(backward)
+    gradients = _input_gradients(forward, before, grads, eqns, hints)
+    return dce(attrs.evolve(forward, name=f"{forward.name}_vjp", inputs=(*forward.inputs, *cotangent_inputs),
+                        eqns=_needed(before, eqns) + eqns, outputs=gradients, hints=hints,
+                        params=(*forward.params, *cotangent_names),
+                        input_paths=(*forward.input_paths, *((len(forward.params) + i,) for i in range(len(cotangent_names))))))
+
+
+def _input_gradients(forward, before, grads, eqns, hints) -> tuple:
+    """One gradient per forward input: its gradient buffer, or the pullback through the host code before
+    the kernel (views of inputs) and the cast back to a half-precision input's dtype."""
+    inputs = [v for v in forward.inputs if _is_float(v)]
+    if all(v in forward.inputs and g.type.dtype == v.type.dtype for v, g in grads.items()):
+        return tuple(grads.get(v) for v in forward.inputs)
+    targets = list(grads)
+    eqn = pullback_eqn("pullback_inputs", before, inputs, targets, [*inputs, *(grads[t] for t in targets)], False)
+    eqns.append(eqn)
+    by_input = dict(zip(inputs, eqn.outputs))
+    for v, g in by_input.items():
+        hints[g] = f"grad_{hints[v]}" if v in hints else "grad"
+    return tuple(by_input.get(v) for v in forward.inputs)
+
+
+def _needed(before, eqns) -> list:
+    """The forward's host equations before the kernel that the backward's equations read (transitively)."""
+    wanted = {x for e in eqns for x in e.inputs if isinstance(x, Var)}
+    kept = []
+    for eqn in reversed(before):
+        if any(v in wanted for v in eqn.outputs):
+            kept.insert(0, eqn)
+            wanted |= {x for x in eqn.inputs if isinstance(x, Var)}
+    return kept
