@@ -6,6 +6,7 @@ import inspect
 
 import torch
 
+from ..errors import ArgumentError
 from ..jit import DERIVED_BACKWARD, JitFunction, as_traceable
 from ..trace.types import host_type_of
 from .program import vjp_program
@@ -39,6 +40,21 @@ class VjpFunction(JitFunction):
                          dot_precision=forward.dot_precision)
         self.forward = forward
         self.captures = forward.captures  # (the forward's globals and cells are what its Programs fold in)
+
+    def flat(self, args, kwargs) -> tuple:
+        """The primals bound as the forward binds them, then the cotangents: the last positional arguments,
+        or all given by name (grad_output, or grad_output_0, ...)."""
+        kwargs = dict(kwargs)
+        named = [kwargs.pop(n) for n in self.cotangent_names if n in kwargs]
+        count = len(self.cotangent_names)
+        if named and len(named) != count:
+            raise ArgumentError(f"{self.__name__}(): give every cotangent by name, or none", source=None)
+        if not named and len(args) < count:
+            raise ArgumentError(f"{self.__name__}(): takes the forward's arguments, then {count} cotangent(s) "
+                                f"({', '.join(self.cotangent_names)}); got {len(args)} positional argument(s)",
+                                source=None)
+        primals, cotangents = (args, named) if named else (args[:len(args) - count], args[len(args) - count:])
+        return self.forward.flat(tuple(primals), kwargs) + tuple(cotangents)
 
     def _trace(self, flat, tunables, block_sizes):
         arity = self.forward.arity

@@ -89,6 +89,6 @@ def pullback_eqn(name, eqns, sources, targets, inputs, at_zeros: bool, source=No
     """A host equation running a `Pullback`; its outputs: one contiguous cotangent per source."""
     outputs = tuple(Var(contiguous(s.type.shape, s.type.dtype, s.type.device)) for s in sources)
     fn = Pullback(name, eqns, sources, targets, at_zeros)
-    params = {"fn": fn, "args": tuple(inputs), "kwargs": pmap(), "out_kind": "tuple" if len(outputs) != 1 else "tensor",
+    params = {"fn": fn, "args": tuple(inputs), "kwargs": pmap(), "out_kind": "tuple",
               "out_types": tuple(v.type for v in outputs)}
     return Eqn(p.host_p, tuple(inputs), outputs, params, source)

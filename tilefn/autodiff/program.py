@@ -65,6 +65,7 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names) -> Program:
         sources = [v for v in written if any(v in e.inputs for e in after) and _is_float(v)]
         eqns.append(pullback_eqn("pullback_outputs", after, sources, returned, cotangent_inputs, True, after[0].source))
         cotangents = dict(zip(sources, eqns[-1].outputs))
+        hints.update((ct, f"grad_{hints[v]}") for v, ct in cotangents.items() if v in hints)
     else:
         for var, ct in zip(returned, cotangent_inputs):
             if var not in written:
