@@ -15,7 +15,7 @@ from ..errors import UnsupportedOp
 from ..trace import primitives as p
 from ..trace.ir import Eqn, Region, Var, map_regions, walk_eqns
 from ..trace.types import HostType
-from .builder import Builder, is_float_value
+from .builder import Builder, cotangent_dtype, is_float_value
 from .memory import Buffers, cotangent_load, transpose_load
 from .rules import TRANSPOSE, refuse
 
@@ -42,10 +42,11 @@ def backward_kernel(kernel: Eqn, buffers: Buffers, sites) -> Eqn:
 
 
 def accumulate(b: Builder, env: dict, var, ct) -> None:
-    """Add `ct` to the cotangent of `var` (a floating device value; anything else has none)."""
+    """Add `ct` to the cotangent of `var` (a floating device value; anything else has none), in float32
+    for a half-precision value (so per-tile partial sums of a weight's gradient are not rounded)."""
     if ct is None or not is_float_value(var):
         return
-    ct = b.convert(ct, var.type.dtype)
+    ct = b.convert(ct, cotangent_dtype(var.type.dtype))
     env[var] = ct if var not in env else b.add(env[var], ct)
 
 
@@ -146,10 +147,10 @@ def transpose_loop(b: Builder, loop: Eqn, cts: tuple, env: dict, tiles: tuple, b
     backward_body(body, region.eqns, inner, tiles + loop_tiles, buffers, skip=frozenset(map(id, chains)))
     bound = {v for e in walk_eqns(region.eqns) for v in e.outputs} | set(region.params)
     outer = [v for v in inner if v not in bound and v not in region.results]
-    params = [Var(v.type) for v in outer]
+    params = [Var(inner[v].type) for v in outer]
     results = [body.add(c, inner[v]) for c, v in zip(params, outer)]
-    inits = [b.zeros(v.type.shape, v.type.dtype) for v in outer]
-    outputs = tuple(Var(v.type) for v in outer)
+    inits = [b.zeros(v.type.shape, inner[v].type.dtype) for v in outer]
+    outputs = tuple(Var(c.type) for c in params)
     bounds = loop.inputs[:len(loop.inputs) - n_carries]
     new_region = Region(loop_tiles + tuple(params), body.eqns, results)
     b.add_eqn(Eqn(p.loop_p, (*bounds, *inits), outputs, loop.params.set("region", new_region), loop.source,

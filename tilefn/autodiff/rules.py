@@ -2,7 +2,7 @@
 
 `TRANSPOSE[prim](b, eqn, cts) -> one cotangent (a Var) or None per input of `eqn`, where `cts` holds one
 cotangent or None per output and `b` is the Builder the backward equations go into. The forward's values
-(inputs and outputs) are in scope: the backward recomputes the forward first (`tilefn.autodiff.kernel`).
+(inputs and outputs) are in scope; cotangents of half-precision values are float32: the backward recomputes the forward first (`tilefn.autodiff.kernel`).
 Rules for loads, stores, loops and atomics need the whole kernel and live in `kernel.py`/`memory.py`;
 a primitive with no rule here or there is refused, naming it and the user's line (`refuse`).
 """
@@ -13,7 +13,7 @@ import math
 from ..errors import UnsupportedOp
 from ..rule_table import RuleTable
 from ..trace import primitives as p
-from .builder import is_float_value
+from .builder import cotangent_dtype, is_float_value
 
 TRANSPOSE = RuleTable("transpose rule")  # Primitive -> (Builder, Eqn, output cotangents) -> input cotangents
 
@@ -38,7 +38,7 @@ def _pointwise(partials):
             if ct is None or not is_float_value(x):
                 out.append(None)
                 continue
-            out.append(b.convert(b.unbroadcast(ct, x.type.shape), x.type.dtype))
+            out.append(b.convert(b.unbroadcast(ct, x.type.shape), cotangent_dtype(x.type.dtype)))
         return tuple(out)
 
     return rule
@@ -121,7 +121,7 @@ for _prim in (p.full_p, p.iota_p, p.tile_index_p, p.tile_begin_p, p.tile_end_p, 
 @TRANSPOSE.register(p.convert_p)
 def _convert(b, eqn, cts):
     (g,), (x,) = cts, eqn.inputs
-    return (b.convert(g, x.type.dtype) if g is not None and is_float_value(x) else None,)
+    return (b.convert(g, cotangent_dtype(x.type.dtype)) if g is not None and is_float_value(x) else None,)
 
 
 def _spread(b, eqn, g):
@@ -135,7 +135,7 @@ def _spread(b, eqn, g):
 @TRANSPOSE.register(p.reduce_sum_p)
 def _reduce_sum(b, eqn, cts):
     (g,) = cts
-    return (None if g is None else b.convert(_spread(b, eqn, g), eqn.inputs[0].type.dtype),)
+    return (None if g is None else b.convert(_spread(b, eqn, g), cotangent_dtype(eqn.inputs[0].type.dtype)),)
 
 
 @TRANSPOSE.register(p.reduce_max_p, p.reduce_min_p)
@@ -196,8 +196,8 @@ def _dot(b, eqn, cts):
 
     def product(left, right, like):
         out = b.op(p.dot_p, left, right, out_dtype=params["out_dtype"], precision=params["precision"])
-        return b.convert(out, like.type.dtype)
+        return b.convert(out, cotangent_dtype(like.type.dtype))
 
     ct_x = product(g_in, _swap_last(b, y), x) if is_float_value(x) else None
     ct_y = product(_swap_last(b, x), g_in, y) if is_float_value(y) else None
-    return (ct_x, ct_y, *(b.convert(g, a.type.dtype) for a in acc))
+    return (ct_x, ct_y, *(b.convert(g, cotangent_dtype(a.type.dtype)) for a in acc))
