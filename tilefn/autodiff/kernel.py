@@ -19,6 +19,8 @@ from .builder import Builder, cotangent_dtype, is_float_value
 from .memory import Buffers, cotangent_load, transpose_load
 from .rules import TRANSPOSE, refuse
 
+# transposed here and in memory.py / program.py rather than by a rule of `rules.TRANSPOSE`
+STRUCTURAL = frozenset({p.kernel_p, p.loop_p, p.load_p, p.store_p, p.P["atomic_add"], p.host_p})
 ACCUMULATE = {p.P["add"]: (0, 1), p.P["sub"]: (0,), p.dot_p: (2,)}  # prim -> inputs an accumulator may be
 
 

@@ -106,7 +106,7 @@ for _name, _partials in {**_UNARY, **_BINARY}.items():
     TRANSPOSE.add(P[_name], _pointwise(_partials))
 TRANSPOSE.add(P["where"], _pointwise(lambda b, g, y, c, x1, x2: (None, b.where(c, g, 0.0), b.where(c, 0.0, g))))
 
-NO_GRADIENT = ("floor", "ceil", "trunc", "round", "sign", "floordiv", "eq", "ne", "lt", "le", "gt", "ge",
+NO_GRADIENT = ("floor", "ceil", "trunc", "round", "sign", "eq", "ne", "lt", "le", "gt", "ge",
                "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or",
                "bitwise_xor", "bitwise_not", "lshift", "rshift", "isnan", "isinf", "isfinite")
 for _name in NO_GRADIENT:
