@@ -34,7 +34,7 @@ def check_linear(eqn: Eqn, flowing: set) -> None:
         return
     if not any(x in flowing for x in tensors):
         return
-    raise UnsupportedOp(f"tfn.vjp: the host call torch.{name}(...) on a differentiated tensor is outside the tile "
+    raise UnsupportedOp(f"tfn.vjp: the host call `{name}` on a differentiated tensor is outside the tile "
                         f"loops and not one of the linear calls tfn.vjp pulls back ({', '.join(sorted(LINEAR))}, "
                         "and scaling by a number); compute it inside the kernel, or outside the kernel's call",
                         source=eqn.source)

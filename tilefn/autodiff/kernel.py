@@ -75,7 +75,7 @@ def backward_body(b: Builder, eqns, env: dict, tiles: tuple, buffers: Buffers, s
             accumulate(b, env, value, cotangent_load(b, eqn, buffers))
     for eqn in reversed(eqns):
         cts = tuple(env.get(o) for o in eqn.outputs)
-        if eqn.prim in p.WRITES or all(ct is None for ct in cts):
+        if eqn.prim in p.WRITES or (all(ct is None for ct in cts) and not _writes_cotangent(eqn, buffers)):
             continue
         b.source = eqn.source
         if eqn.prim is p.load_p:
@@ -87,6 +87,12 @@ def backward_body(b: Builder, eqns, env: dict, tiles: tuple, buffers: Buffers, s
                 accumulate(b, env, x, ct)
         else:
             raise refuse(eqn)
+
+
+def _writes_cotangent(eqn: Eqn, buffers: Buffers) -> bool:
+    """Whether a loop's body writes an output that has a cotangent (its backward runs for that alone)."""
+    return eqn.prim is p.loop_p and any(e.prim in p.WRITES and e.inputs[0] in buffers.cotangents
+                                        for e in walk_eqns(eqn.params["region"].eqns))
 
 
 def fresh_region(region: Region) -> Region:
@@ -123,7 +129,7 @@ def accumulator_chain(loop: Eqn, region: Region, carry: int) -> list:
                 "tfn.vjp: this loop's carry is not an accumulator (`acc = acc + f(...)`, `acc = torch.addmm(acc, "
                 "a, b)`, updated once per iteration and read by nothing else); the backward of other carries "
                 "(a running max, an online softmax) is not derived: split the loop, or give the kernel a "
-                "backward with def_vjp", source=(user or loop).source)
+                "backward with def_vjp", source=(users[0] if users else loop).source)
         chain.append(user)
         current = user.outputs[0]
     if uses(current):
