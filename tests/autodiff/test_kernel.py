@@ -88,3 +88,18 @@ def test_several_outputs_and_loops():
     torch.testing.assert_close(got[1], x * gb)
     named = bwd(x, y, grad_output_0=ga, grad_output_1=gb)
     torch.testing.assert_close(named[0], got[0])
+
+
+@tfn.jit
+def total(x):
+    """Every lane of a tile added into one element: the atomic's index broadcasts to its value."""
+    out = torch.zeros([1], dtype=x.dtype, device=x.device)
+    for t in tl.tile(x.shape[0]):
+        tl.atomic_add(out, [0], x[t] * x[t])
+    return out
+
+
+def test_an_atomic_into_one_element_gives_every_lane_its_cotangent():
+    x = torch.randn(37, dtype=F64)
+    (got,) = tfn.vjp(total)(x, torch.tensor([0.5], dtype=F64))
+    torch.testing.assert_close(got, x)

@@ -108,6 +108,20 @@ def matmul(x, y):
 
 
 @tfn.jit
+def matmul_tanh(x, y):
+    """A product with a nonlinear epilogue: the backward runs the k loop twice (the product, then its transpose)."""
+    m, k = x.shape
+    _, n = y.shape
+    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
+    for tm, tn in tl.tile([m, n]):
+        acc = tl.zeros([tm, tn], dtype=x.dtype)
+        for tk in tl.tile(k):
+            acc = acc + x[tm, tk] @ y[tk, tn]
+        out[tm, tn] = torch.tanh(acc)
+    return out
+
+
+@tfn.jit
 def bmm(x, y):
     b, m, k = x.shape
     _, _, n = y.shape
@@ -207,6 +221,7 @@ CASES = [
     Case("cross_entropy", cross_entropy, F.cross_entropy, _cross_entropy_inputs, (0,)),
     Case("embedding", embedding, F.embedding, _embedding_inputs, (1,)),
     Case("matmul", matmul, torch.mm, _matmul_inputs, (0, 1)),
+    Case("matmul_tanh", matmul_tanh, lambda x, y: torch.tanh(x @ y), _matmul_inputs, (0, 1)),
     Case("bmm", bmm, torch.bmm, _bmm_inputs, (0, 1)),
     Case("scaled_columns", scaled_columns, lambda x, w: x * x * torch.sigmoid(w)[:, None], _scaled_rows_inputs,
          (0, 1)),

@@ -14,16 +14,18 @@ from ..trace.types import PyScalarType, TensorType
 
 class Builder:
     """A list of equations under construction; each new one carries `source` (the forward equation
-    being transposed, so errors and the printed program point at the user's line) and a fresh site."""
+    being transposed, so errors and the printed program point at the user's line) and a fresh site.
+    `copies`: new Var -> the forward Var it copies (the printer names it as the user named the original)."""
 
-    def __init__(self, sites=None, source=None):
+    def __init__(self, sites=None, source=None, copies=None):
         self.eqns: list = []
         self.sites = sites if sites is not None else itertools.count()
         self.source = source
+        self.copies = copies if copies is not None else {}
 
     def child(self) -> "Builder":
-        """A builder for a nested region (a loop body), sharing this one's site counter."""
-        return Builder(self.sites, self.source)
+        """A builder for a nested region (a loop body), sharing this one's site counter and copies."""
+        return Builder(self.sites, self.source, self.copies)
 
     def add_eqn(self, eqn: Eqn) -> None:
         self.eqns.append(eqn)

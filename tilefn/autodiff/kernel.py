@@ -16,7 +16,7 @@ from ..trace import primitives as p
 from ..trace.ir import Eqn, Region, Var, map_regions, walk_eqns
 from ..trace.types import HostType
 from .builder import Builder, cotangent_dtype, is_float_value
-from .memory import Buffers, cotangent_load, transpose_load
+from .memory import Buffers, cotangent_load, transpose_load, written_value
 from .rules import TRANSPOSE, refuse
 
 # transposed here and in memory.py / program.py rather than by a rule of `rules.TRANSPOSE`
@@ -24,14 +24,14 @@ STRUCTURAL = frozenset({p.kernel_p, p.loop_p, p.load_p, p.store_p, p.P["atomic_a
 ACCUMULATE = {p.P["add"]: (0, 1), p.P["sub"]: (0,), p.dot_p: (2,)}  # prim -> inputs an accumulator may be
 
 
-def backward_kernel(kernel: Eqn, buffers: Buffers, sites) -> Eqn:
-    """The backward kernel equation of forward kernel `kernel`."""
+def backward_kernel(kernel: Eqn, buffers: Buffers, sites, copies: dict) -> Eqn:
+    """The backward kernel equation of forward kernel `kernel` (`copies` gets each copied Var's original)."""
     loops = []
     for loop in kernel.params["region"].eqns:
         if loop.prim is not p.loop_p:
             raise refuse(loop, " at the kernel's top level")
         region = loop.params["region"]
-        body = Builder(sites, loop.source)
+        body = Builder(sites, loop.source, copies)
         backward_body(body, region.eqns, {}, tuple(region.params), buffers)
         loops.append(attrs.evolve(loop, params=loop.params.set("region", Region(region.params, body.eqns, ()))))
     region = Region((), loops)
@@ -71,8 +71,7 @@ def backward_body(b: Builder, eqns, env: dict, tiles: tuple, buffers: Buffers, s
             b.source = eqn.source
             if eqn.prim is not p.store_p and eqn.prim is not p.P["atomic_add"]:
                 raise refuse(eqn, " into a tensor being differentiated")
-            value = eqn.inputs[-1] if eqn.prim is not p.store_p else eqn.inputs[len(eqn.inputs) - 1 - eqn.params["masked"]]
-            accumulate(b, env, value, cotangent_load(b, eqn, buffers))
+            accumulate(b, env, written_value(eqn), cotangent_load(b, eqn, buffers))
     for eqn in reversed(eqns):
         cts = tuple(env.get(o) for o in eqn.outputs)
         if eqn.prim in p.WRITES or (all(ct is None for ct in cts) and not _writes_cotangent(eqn, buffers)):
@@ -95,8 +94,9 @@ def _writes_cotangent(eqn: Eqn, buffers: Buffers) -> bool:
                                         for e in walk_eqns(eqn.params["region"].eqns))
 
 
-def fresh_region(region: Region) -> Region:
-    """A copy of `region` with new variables for everything it binds (a loop run again beside itself)."""
+def fresh_region(region: Region, sites, copies: dict) -> Region:
+    """A copy of `region` with new variables for everything it binds and new site ids (a loop run again
+    beside itself: each copy is a knob site of its own)."""
     mapping = {v: Var(v.type) for v in region.params}
 
     def copy(r: Region) -> Region:
@@ -107,12 +107,14 @@ def fresh_region(region: Region) -> Region:
             for v in eqn.outputs:
                 mapping[v] = Var(v.type)
             inputs = tuple(mapping.get(a, a) if isinstance(a, Var) else a for a in eqn.inputs)
-            eqns.append(attrs.evolve(map_regions(eqn, copy), inputs=inputs,
-                                     outputs=tuple(mapping[v] for v in eqn.outputs)))
+            eqns.append(attrs.evolve(map_regions(eqn, copy), inputs=inputs, outputs=tuple(mapping[v] for v in eqn.outputs),
+                                     site=f"vjp_{eqn.prim.name}_{next(sites)}"))
         return Region(tuple(mapping[v] for v in r.params), eqns,
                       tuple(mapping.get(v, v) if isinstance(v, Var) else v for v in r.results))
 
-    return copy(region)
+    copied = copy(region)
+    copies.update((new, old) for old, new in mapping.items())
+    return copied
 
 
 def accumulator_chain(loop: Eqn, region: Region, carry: int) -> list:
@@ -142,7 +144,7 @@ def transpose_loop(b: Builder, loop: Eqn, cts: tuple, env: dict, tiles: tuple, b
     """An inner loop of accumulators, run again: its body's transpose with each result's cotangent."""
     if loop.params.get("grid"):
         raise refuse(loop, " nested in a tile loop as a grid loop")
-    region = fresh_region(loop.params["region"])
+    region = fresh_region(loop.params["region"], b.sites, b.copies)
     n_carries = len(region.results)
     n_tiles = len(region.params) - n_carries
     chains = [e for i in range(n_carries) for e in accumulator_chain(loop, region, i)]

@@ -31,12 +31,24 @@ def access_parts(eqn):
     return rest, value, mask
 
 
+def _write_parts(eqn):
+    """A store's or atomic's (index inputs, written value, mask or None)."""
+    return access_parts(eqn) if eqn.prim is p.store_p else (list(eqn.inputs[1:-1]), eqn.inputs[-1], None)
+
+
+def written_value(eqn):
+    """The value a store or an atomic writes."""
+    return _write_parts(eqn)[1]
+
+
 def cotangent_load(b, eqn, buffers: Buffers):
     """The cotangent of what `eqn` (a store, or an atomic add) writes: the output's cotangent at that index."""
     ct_buf = buffers.cotangents[eqn.inputs[0]]
-    index, value, mask = access_parts(eqn) if eqn.prim is p.store_p else (list(eqn.inputs[1:-1]), eqn.inputs[-1], None)
-    return b.op(p.load_p, ct_buf, *index, *([mask] if mask is not None else []), shape=tuple(value.type.shape),
-                dtype=ct_buf.type.dtype, index=eqn.params["index"], masked=mask is not None)
+    index, value, mask = _write_parts(eqn)
+    shape = tuple(eqn.params.get("shape", value.type.shape))  # (an atomic's index may broadcast to its value)
+    ct = b.op(p.load_p, ct_buf, *index, *([mask] if mask is not None else []), shape=shape,
+              dtype=ct_buf.type.dtype, index=eqn.params["index"], masked=mask is not None)
+    return b.broadcast(ct, value.type.shape)
 
 
 def exclusive(eqn, tiles, buffers: Buffers) -> bool:

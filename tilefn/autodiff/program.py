@@ -89,7 +89,9 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names) -> Program:
             eqns.append(alloc)
             grads[var] = alloc.outputs[0]
             hints[grads[var]] = f"grad_{hints[var]}" if var in hints else "grad"
-    backward = backward_kernel(kernel, Buffers(grads, cotangents, loads), itertools.count())
+    copies: dict = {}
+    backward = backward_kernel(kernel, Buffers(grads, cotangents, loads), itertools.count(), copies)
+    hints.update((new, hints[old]) for new, old in copies.items() if old in hints)
     eqns.append(backward)
     gradients = _input_gradients(forward, before, grads, eqns, hints)
     return dce(attrs.evolve(forward, name=f"{forward.name}_vjp", inputs=(*forward.inputs, *cotangent_inputs),
