@@ -17,15 +17,16 @@ class Builder:
     being transposed, so errors and the printed program point at the user's line) and a fresh site.
     `copies`: new Var -> the forward Var it copies (the printer names it as the user named the original)."""
 
-    def __init__(self, sites=None, source=None, copies=None):
+    def __init__(self, sites=None, source=None, copies=None, grid=None):
         self.eqns: list = []
         self.sites = sites if sites is not None else itertools.count()
         self.source = source
         self.copies = copies if copies is not None else {}
+        self.grid = grid  # the top-level loop being transposed
 
     def child(self) -> "Builder":
-        """A builder for a nested region (a loop body), sharing this one's site counter and copies."""
-        return Builder(self.sites, self.source, self.copies)
+        """A builder for a nested region (a loop body), sharing this one's site counter, copies and grid loop."""
+        return Builder(self.sites, self.source, self.copies, self.grid)
 
     def add_eqn(self, eqn: Eqn) -> None:
         self.eqns.append(eqn)

@@ -6,10 +6,10 @@ import inspect
 
 import torch
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ConfigError
 from ..jit import DERIVED_BACKWARD, JitFunction, as_traceable
 from ..trace.types import host_type_of
-from .program import vjp_program
+from .program import REDUCTION_KNOB, REDUCTIONS, vjp_program
 
 
 def _signature_of(forward: JitFunction, outputs: int):
@@ -57,10 +57,16 @@ class VjpFunction(JitFunction):
         return self.forward.flat(tuple(primals), kwargs) + tuple(cotangents)
 
     def _trace(self, flat, tunables, block_sizes):
+        """The forward traced for the primals (with its own tunables), transposed (with `vjp_reduction`)."""
         arity = self.forward.arity
-        program, _ = self.forward.trace_and_bind(tuple(flat[:arity]), {}, tunables, block_sizes)
+        values = dict(tunables)
+        reduction = values.pop(REDUCTION_KNOB, REDUCTIONS[0])
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"Config value {REDUCTION_KNOB}={reduction!r} is not one of {list(REDUCTIONS)}",
+                              source=None)
+        program, _ = self.forward.trace_and_bind(tuple(flat[:arity]), {}, tuple(sorted(values.items())), block_sizes)
         types = [host_type_of(c) if isinstance(c, torch.Tensor) else c for c in flat[arity:]]
-        return vjp_program(program, types, self.cotangent_names)
+        return vjp_program(program, types, self.cotangent_names, reduction, block_sizes or ())
 
 
 def vjp(kernel, outputs: int = 1) -> VjpFunction:

@@ -48,12 +48,19 @@ def contiguous(shape, dtype, device) -> HostType:
     return HostType(tuple(shape), tuple(strides), dtype, device, True)
 
 
-def zeros_eqn(like: HostType, dtype) -> Eqn:
+def zeros_eqn(like: HostType, dtype, out: Var | None = None) -> Eqn:
     """A host equation allocating a zero-filled contiguous tensor of `like`'s shape (a gradient buffer)."""
-    out = Var(contiguous(like.shape, dtype, like.device))
+    out = out if out is not None else Var(contiguous(like.shape, dtype, like.device))
     params = {"fn": torch.zeros, "args": (list(like.shape),), "kwargs": pmap({"dtype": dtype, "device": like.device}),
               "out_kind": "tensor", "out_types": (out.type,)}
     return Eqn(p.host_p, (), (out,), params)
+
+
+def host_call(fn, args, out_type: HostType) -> Eqn:
+    """A host equation `fn(*args)` giving one contiguous tensor of `out_type`'s shape and dtype."""
+    out = Var(contiguous(out_type.shape, out_type.dtype, out_type.device))
+    params = {"fn": fn, "args": tuple(args), "kwargs": pmap(), "out_kind": "tensor", "out_types": (out.type,)}
+    return Eqn(p.host_p, tuple(a for a in args if isinstance(a, Var)), (out,), params)
 
 
 class Pullback:

@@ -31,7 +31,7 @@ def backward_kernel(kernel: Eqn, buffers: Buffers, sites, copies: dict) -> Eqn:
         if loop.prim is not p.loop_p:
             raise refuse(loop, " at the kernel's top level")
         region = loop.params["region"]
-        body = Builder(sites, loop.source, copies)
+        body = Builder(sites, loop.source, copies, loop)
         backward_body(body, region.eqns, {}, tuple(region.params), buffers)
         loops.append(attrs.evolve(loop, params=loop.params.set("region", Region(region.params, body.eqns, ()))))
     region = Region((), loops)

@@ -14,14 +14,21 @@ from collections import Counter
 
 import attrs
 
-from ..errors import ArgumentError, UnsupportedOp
+import torch
+
+from ..errors import ArgumentError, ConfigError, UnsupportedOp
 from ..lower.rewrites.dce import dce
 from ..trace import primitives as p
-from ..trace.ir import Program, Var, walk_eqns
+from ..trace.host_blocks import HOST_DEFAULT
+from ..trace.ir import Program, Tunable, Var, walk_eqns
+from ..trace.queries import next_power_of_2
 from .builder import cotangent_dtype
-from .host import check_linear, pullback_eqn, reads_values, zeros_eqn
+from .host import check_linear, host_call, pullback_eqn, reads_values, zeros_eqn
 from .kernel import backward_kernel
-from .memory import Buffers
+from .memory import Buffers, Partials
+
+REDUCTION_KNOB = "vjp_reduction"  # the Config tunable: how gradients several programs add to are summed
+REDUCTIONS = ("atomic", "partials")
 
 
 def output_leaves(outputs) -> list:
@@ -35,7 +42,8 @@ def _is_float(v) -> bool:
     return v.type.dtype.is_floating_point
 
 
-def vjp_program(forward: Program, cotangent_types, cotangent_names) -> Program:
+def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: str = "atomic",
+                block_sizes=()) -> Program:
     kernel = forward.kernel
     if kernel is None:
         raise UnsupportedOp(f"tfn.vjp({forward.name}): the kernel has no tile loop to differentiate", source=None)
@@ -90,14 +98,51 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names) -> Program:
             grads[var] = alloc.outputs[0]
             hints[grads[var]] = f"grad_{hints[var]}" if var in hints else "grad"
     copies: dict = {}
-    backward = backward_kernel(kernel, Buffers(grads, cotangents, loads), itertools.count(), copies)
+    partials = Partials(reduction == "partials", _block_values(forward.blocks, block_sizes))
+    backward = backward_kernel(kernel, Buffers(grads, cotangents, loads, partials), itertools.count(), copies)
     hints.update((new, hints[old]) for new, old in copies.items() if old in hints)
     eqns.append(backward)
+    _sum_partials(partials, backward, grads, eqns, hints)
     gradients = _input_gradients(forward, before, grads, eqns, hints)
+    tunables = forward.tunables
+    if partials.eligible:
+        tunables += (Tunable(REDUCTION_KNOB, REDUCTIONS, REDUCTIONS[0], reduction),)
+    elif reduction != REDUCTIONS[0]:
+        raise ConfigError(f"Config tunable {REDUCTION_KNOB}={reduction!r}: {forward.name}'s backward has no gradient "
+                          "that several programs add to, so it does not register this knob", source=None)
+    blocks = tuple(attrs.evolve(b, host=partials.blocks[b.id]) if b.id in partials.used_blocks and b.host is None
+                   else b for b in forward.blocks)
     return dce(attrs.evolve(forward, name=f"{forward.name}_vjp", inputs=(*forward.inputs, *cotangent_inputs),
-                        eqns=_needed(before, eqns) + eqns, outputs=gradients, hints=hints,
+                        eqns=_needed(before, eqns) + eqns, outputs=gradients, hints=hints, tunables=tunables,
+                        blocks=blocks,
                         params=(*forward.params, *cotangent_names),
                         input_paths=(*forward.input_paths, *((len(forward.params) + i,) for i in range(len(cotangent_names))))))
+
+
+def _block_values(blocks, block_sizes) -> dict:
+    """Each block's value as host code reads it under a Config's `block_sizes` (`trace.host_blocks`)."""
+    given = lambda b: block_sizes[b.id] if b.id < len(block_sizes) else None  # noqa: E731
+    return {b.id: b.fixed or b.host or given(b) or min(HOST_DEFAULT, next_power_of_2(b.extent or HOST_DEFAULT))
+            for b in blocks}
+
+
+def _sum_partials(partials: Partials, kernel, grads: dict, eqns: list, hints: dict) -> None:
+    """Allocate the partials buffers before the kernel and sum them after it (the second stage), into the
+    gradient (added to what atomics wrote into its own buffer, if any)."""
+    written = {e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim in p.WRITES}
+    for grad, (buffer, _) in partials.buffers.items():
+        var = next(v for v, g in grads.items() if g is grad)
+        eqns.insert(eqns.index(kernel), zeros_eqn(buffer.type, buffer.type.dtype, out=buffer))
+        hints[buffer] = f"{hints.get(grad, 'grad')}_partials"
+        total = host_call(torch.sum, (buffer, 0), grad.type)
+        eqns.append(total)
+        if grad in written:
+            total = host_call(torch.add, (grad, total.outputs[0]), grad.type)
+            eqns.append(total)
+        else:
+            eqns.remove(next(e for e in eqns if grad in e.outputs))
+        grads[var] = total.outputs[0]
+        hints[grads[var]] = hints.get(grad, "grad")
 
 
 def _input_gradients(forward, before, grads, eqns, hints) -> tuple:
