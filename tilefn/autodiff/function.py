@@ -87,7 +87,7 @@ def autograd(kernel, outputs: int = 1) -> JitFunction:
         outs = _leaves(results)
         cts = [g if g is not None else torch.zeros_like(o) for g, o in zip(grads, outs)]
         program, _ = forward.trace_and_bind(tuple(args), {})
-        per_input = backward.run(*args, *cts)
+        per_input = backward(*args, *cts)  # (under torch.compile: its own custom op)
         per_arg = [None] * len(args)
         for path, grad in zip(program.input_paths, per_input):
             per_arg[path[0]] = grad

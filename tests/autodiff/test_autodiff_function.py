@@ -78,3 +78,12 @@ def test_tune_searches_the_backward_like_any_kernel(tmp_path, monkeypatch):
     want = eager_gradients(case, [x, w], g)
     torch.testing.assert_close(got[0], want[0], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(got[1], want[1], atol=1e-4, rtol=1e-4)
+
+
+def test_the_derived_backward_runs_inside_torch_compile():
+    def loss(x, y):
+        return (gated(x, y) * 2).sum()
+
+    x, y = torch.randn(4, 5, dtype=F64, requires_grad=True), torch.randn(4, 5, dtype=F64)
+    torch.compile(loss, backend="aot_eager", fullgraph=True)(x, y).backward()
+    torch.testing.assert_close(x.grad, 2 * (1 - torch.tanh(x.detach()) ** 2) * y)
