@@ -13,7 +13,6 @@ import itertools
 from collections import Counter
 
 import attrs
-
 import torch
 
 from ..errors import ArgumentError, ConfigError, UnsupportedOp
@@ -44,6 +43,8 @@ def _is_float(v) -> bool:
 
 def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: str = "atomic",
                 block_sizes=()) -> Program:
+    """The backward of `forward` for cotangents of these types (named as the backward's parameters),
+    summing shared gradients by `reduction` under the Config's `block_sizes`."""
     kernel = forward.kernel
     if kernel is None:
         raise UnsupportedOp(f"tfn.vjp({forward.name}): the kernel has no tile loop to differentiate", source=None)
@@ -54,18 +55,37 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: s
         raise ArgumentError(f"{forward.name}_vjp: {forward.name}() returns {len(returned)} tensor(s), so its backward "
                             f"takes that many cotangents after the inputs; got {len(cotangent_types)}", source=None)
     cotangent_inputs = [Var(t) for t in cotangent_types]
-    inner = list(walk_eqns(kernel.params["region"].eqns))
-    written = {e.inputs[0] for e in inner if e.prim in p.WRITES}
-    loads = Counter(e.inputs[0] for e in inner if e.prim is p.load_p)
+    hints = {**forward.hints, **dict(zip(cotangent_inputs, cotangent_names))}
+    eqns: list = []
+    cotangents = _output_cotangents(forward, after, returned, cotangent_inputs, eqns, hints)
+    grads = _gradient_buffers(forward.inputs, before, kernel, eqns, hints)
+    copies: dict = {}
+    partials = Partials(reduction == "partials", _block_values(forward.blocks, block_sizes))
+    loads = Counter(e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim is p.load_p)
+    backward = backward_kernel(kernel, Buffers(grads, cotangents, loads, partials), itertools.count(), copies)
+    hints.update((new, hints[old]) for new, old in copies.items() if old in hints)
+    eqns.append(backward)
+    _sum_partials(partials, backward, grads, eqns, hints)
+    gradients = _input_gradients(forward, before, grads, eqns, hints)
+    blocks = tuple(attrs.evolve(b, host=partials.blocks[b.id]) if b.id in partials.used_blocks and b.host is None
+                   else b for b in forward.blocks)
+    paths = tuple((len(forward.params) + i,) for i in range(len(cotangent_names)))
+    return dce(attrs.evolve(forward, name=f"{forward.name}_vjp", inputs=(*forward.inputs, *cotangent_inputs),
+                            eqns=_needed(before, eqns) + eqns, outputs=gradients, hints=hints,
+                            tunables=_tunables(forward, partials, reduction), blocks=blocks,
+                            params=(*forward.params, *cotangent_names), input_paths=(*forward.input_paths, *paths)))
+
+
+def _output_cotangents(forward, after, returned, cotangent_inputs, eqns, hints) -> dict:
+    """Each tensor the kernel writes -> its cotangent: the cotangent input itself, or pulled back through
+    the host code after the kernel (`pullback_outputs`, added to `eqns`)."""
+    inner = list(walk_eqns(forward.kernel.params["region"].eqns))
+    written = Counter(e.inputs[0] for e in inner if e.prim in p.WRITES)
     for eqn in inner:
         if eqn.prim is p.load_p and eqn.inputs[0] in written:
             raise UnsupportedOp("tfn.vjp: the kernel reads a tensor it also writes; only kernels that read their "
                                 "inputs and write their outputs are differentiated", source=eqn.source)
-    stores = Counter(e.inputs[0] for e in inner if e.prim in p.WRITES)
-    hints = dict(forward.hints)
-    hints.update(zip(cotangent_inputs, cotangent_names))
-    eqns, cotangents = [], {}
-    if after:  # pull the returned tensors' cotangents back through the host code after the kernel
+    if after:
         flowing = set(written)
         for eqn in after:
             check_linear(eqn, flowing)
@@ -75,48 +95,45 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: s
         cotangents = dict(zip(sources, eqns[-1].outputs))
         hints.update((ct, f"grad_{hints[v]}") for v, ct in cotangents.items() if v in hints)
     else:
-        for var, ct in zip(returned, cotangent_inputs):
-            if var not in written:
-                raise UnsupportedOp(f"tfn.vjp({forward.name}): it returns a tensor its tile loops do not write "
-                                    "(an input, or a fresh allocation); return only what the kernel computes",
-                                    source=None)
-            cotangents[var] = ct
+        if any(var not in written for var in returned):
+            raise UnsupportedOp(f"tfn.vjp({forward.name}): it returns a tensor its tile loops do not write "
+                                "(an input, or a fresh allocation); return only what the kernel computes", source=None)
+        cotangents = dict(zip(returned, cotangent_inputs))
     for var in cotangents:
-        if stores[var] > 1:
+        if written[var] > 1:
             raise UnsupportedOp(f"tfn.vjp({forward.name}): its kernel writes `{hints.get(var, 'an output')}` in "
-                                f"{stores[var]} places; a differentiated output is written once", source=kernel.source)
-    flowing = {v for v in forward.inputs if _is_float(v)}
+                                f"{written[var]} places; a differentiated output is written once",
+                                source=forward.kernel.source)
+    return cotangents
+
+
+def _gradient_buffers(inputs, before, kernel, eqns, hints) -> dict:
+    """A zero-filled gradient buffer (added to `eqns`) per floating tensor the kernel loads that derives
+    from an input (the input, or a view of it made before the kernel)."""
+    flowing = {v for v in inputs if _is_float(v)}
     for eqn in before:
         if reads_values(eqn) and any(x in flowing for x in eqn.inputs):
             check_linear(eqn, flowing)
             flowing |= set(eqn.outputs)
     grads = {}
-    for var in loads:
-        if var in flowing and _is_float(var):
+    for eqn in walk_eqns(kernel.params["region"].eqns):
+        var = eqn.inputs[0] if eqn.prim is p.load_p else None
+        if var in flowing and _is_float(var) and var not in grads:
             alloc = zeros_eqn(var.type, cotangent_dtype(var.type.dtype))
             eqns.append(alloc)
             grads[var] = alloc.outputs[0]
             hints[grads[var]] = f"grad_{hints[var]}" if var in hints else "grad"
-    copies: dict = {}
-    partials = Partials(reduction == "partials", _block_values(forward.blocks, block_sizes))
-    backward = backward_kernel(kernel, Buffers(grads, cotangents, loads, partials), itertools.count(), copies)
-    hints.update((new, hints[old]) for new, old in copies.items() if old in hints)
-    eqns.append(backward)
-    _sum_partials(partials, backward, grads, eqns, hints)
-    gradients = _input_gradients(forward, before, grads, eqns, hints)
-    tunables = forward.tunables
+    return grads
+
+
+def _tunables(forward, partials: Partials, reduction: str) -> tuple:
+    """The forward's tunables, and `vjp_reduction` where some gradient is shared (the knob matters)."""
     if partials.eligible:
-        tunables += (Tunable(REDUCTION_KNOB, REDUCTIONS, REDUCTIONS[0], reduction),)
-    elif reduction != REDUCTIONS[0]:
+        return (*forward.tunables, Tunable(REDUCTION_KNOB, REDUCTIONS, REDUCTIONS[0], reduction))
+    if reduction != REDUCTIONS[0]:
         raise ConfigError(f"Config tunable {REDUCTION_KNOB}={reduction!r}: {forward.name}'s backward has no gradient "
                           "that several programs add to, so it does not register this knob", source=None)
-    blocks = tuple(attrs.evolve(b, host=partials.blocks[b.id]) if b.id in partials.used_blocks and b.host is None
-                   else b for b in forward.blocks)
-    return dce(attrs.evolve(forward, name=f"{forward.name}_vjp", inputs=(*forward.inputs, *cotangent_inputs),
-                        eqns=_needed(before, eqns) + eqns, outputs=gradients, hints=hints, tunables=tunables,
-                        blocks=blocks,
-                        params=(*forward.params, *cotangent_names),
-                        input_paths=(*forward.input_paths, *((len(forward.params) + i,) for i in range(len(cotangent_names))))))
+    return forward.tunables
 
 
 def _block_values(blocks, block_sizes) -> dict:
