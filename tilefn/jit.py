@@ -8,6 +8,7 @@ import torch
 from . import torch_op
 from .config import Config
 from .errors import ArgumentError
+from .rule_table import RuleTable
 from .lower.lowered import lower
 from .settings import Settings
 from .dynamic_guard import dynamic_guard
@@ -18,6 +19,7 @@ from .traced import TracedFunction, as_traced, refuse_nested_call
 
 _compiling = torch.compiler.is_compiling  # (Dynamo reads it as True while it traces)
 log = logging.getLogger("tilefn.compile")
+DERIVED_BACKWARD = RuleTable("derived backward")  # "autograd" -> tilefn.autodiff.autograd (which imports this module)
 
 
 class JitFunction(TracedFunction):
@@ -113,16 +115,20 @@ def as_traceable(fn) -> JitFunction:
 
 
 def jit(fn=None, *, config: Config | None = None, print_output_code: bool | None = None,
-        dot_precision: str = "ieee", static_shapes: bool = True):
+        dot_precision: str = "ieee", static_shapes: bool = True, autograd: bool = False):
     """`@tfn.jit` / `@tfn.jit(config=...)`: trace, lower and compile once per argument signature.
 
     `print_output_code=True` prints the generated source of each lowering to stderr; left out, the
     TILEFN_PRINT_OUTPUT_CODE environment variable decides (see `tilefn.settings.Settings`).
-    `dot_precision`, `static_shapes`: see JitFunction."""
+    `dot_precision`, `static_shapes`: see JitFunction. `autograd=True`: the backward is derived (`tfn.autograd`)."""
     if dot_precision not in DOT_PRECISIONS:
         raise ValueError(f"tfn.jit: dot_precision must be one of {list(DOT_PRECISIONS)}, got {dot_precision!r}")
-    make = lambda f: JitFunction(f, config=config, print_output_code=print_output_code,  # noqa: E731
-                                 dot_precision=dot_precision, static_shapes=static_shapes)
+
+    def make(f):
+        kernel = JitFunction(f, config=config, print_output_code=print_output_code, dot_precision=dot_precision,
+                             static_shapes=static_shapes)
+        return DERIVED_BACKWARD["autograd"](kernel) if autograd else kernel
+
     return make if fn is None else make(fn)
 
 

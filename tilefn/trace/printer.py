@@ -57,6 +57,8 @@ def _host_call(eqn, namer) -> str:
     fn, args, kwargs = eqn.params["fn"], list(eqn.params["args"]), dict(eqn.params["kwargs"])
     name = op_name(fn)
     rendered = [_value(a, namer) for a in args] + [f"{k}={_value(v, namer)}" for k, v in sorted(kwargs.items())]
+    if getattr(fn, "printed_as_call", False):  # a function of tilefn's own (tilefn.autodiff's pullbacks)
+        return f"{name}({', '.join(rendered)})"
     if getattr(torch, name, None) is fn or not args or not isinstance(args[0], Var):
         return f"torch.{name}({', '.join(rendered)})"
     return f"{rendered[0]}.{name}({', '.join(rendered[1:])})"

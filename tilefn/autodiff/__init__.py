@@ -1,0 +1,5 @@
+"""Automatic backward kernels: `vjp` transposes a traced Program (`program`, `kernel`, `memory`, the
+`rules` table keyed by primitive); `autograd` registers the result as a kernel's torch backward."""
+from .function import VjpFunction, autograd, vjp
+
+__all__ = ["vjp", "autograd", "VjpFunction"]

@@ -1,0 +1,107 @@
+"""`tfn.vjp(kernel)`: the backward kernel, a jitted function like any other; `tfn.autograd(kernel)`:
+the kernel with that backward registered for torch autograd (through `def_vjp`)."""
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from ..errors import ArgumentError, ConfigError
+from ..jit import DERIVED_BACKWARD, JitFunction, as_traceable
+from ..trace.types import host_type_of
+from .program import REDUCTION_KNOB, REDUCTIONS, vjp_program
+
+
+def _signature_of(forward: JitFunction, outputs: int):
+    """A function standing for the backward's signature: the forward's parameters, then a cotangent per
+    output (keyword-only after a parameter with a default, so a flat call still passes every value)."""
+    params = list(forward.binder.signature.parameters.values())
+    names = ["grad_output"] if outputs == 1 else [f"grad_output_{i}" for i in range(outputs)]
+    kind = (inspect.Parameter.KEYWORD_ONLY
+            if any(q.default is not inspect.Parameter.empty or q.kind is q.KEYWORD_ONLY for q in params)
+            else inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+    def backward(*args, **kwargs):  # (never called: VjpFunction traces the forward instead)
+        raise NotImplementedError
+
+    backward.__signature__ = inspect.Signature(params + [inspect.Parameter(n, kind) for n in names])
+    backward.__name__ = backward.__qualname__ = f"{forward.__name__}_vjp"
+    backward.__module__ = forward.__module__
+    return backward, names
+
+
+class VjpFunction(JitFunction):
+    """`bwd(*primals, *cotangents) -> one gradient per tensor input of the forward` (None for integer
+    ones), traced by transposing the forward's Program (`tilefn.autodiff.program`)."""
+
+    def __init__(self, forward: JitFunction, outputs: int = 1):
+        fn, self.cotangent_names = _signature_of(forward, outputs)
+        super().__init__(fn, config=None, print_output_code=forward.print_output_code,
+                         dot_precision=forward.dot_precision)
+        self.forward = forward
+        self.captures = forward.captures  # (the forward's globals and cells are what its Programs fold in)
+
+    def flat(self, args, kwargs) -> tuple:
+        """The primals bound as the forward binds them, then the cotangents: the last positional arguments,
+        or all given by name (grad_output, or grad_output_0, ...)."""
+        kwargs = dict(kwargs)
+        named = [kwargs.pop(n) for n in self.cotangent_names if n in kwargs]
+        count = len(self.cotangent_names)
+        if named and len(named) != count:
+            raise ArgumentError(f"{self.__name__}(): give every cotangent by name, or none", source=None)
+        if not named and len(args) < count:
+            raise ArgumentError(f"{self.__name__}(): takes the forward's arguments, then {count} cotangent(s) "
+                                f"({', '.join(self.cotangent_names)}); got {len(args)} positional argument(s)",
+                                source=None)
+        primals, cotangents = (args, named) if named else (args[:len(args) - count], args[len(args) - count:])
+        return self.forward.flat(tuple(primals), kwargs) + tuple(cotangents)
+
+    def _trace(self, flat, tunables, block_sizes):
+        """The forward traced for the primals (with its own tunables), transposed (with `vjp_reduction`)."""
+        arity = self.forward.arity
+        values = dict(tunables)
+        reduction = values.pop(REDUCTION_KNOB, REDUCTIONS[0])
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"Config value {REDUCTION_KNOB}={reduction!r} is not one of {list(REDUCTIONS)}",
+                              source=None)
+        program, _ = self.forward.trace_and_bind(tuple(flat[:arity]), {}, tuple(sorted(values.items())), block_sizes)
+        types = [host_type_of(c) if isinstance(c, torch.Tensor) else c for c in flat[arity:]]
+        return vjp_program(program, types, self.cotangent_names, reduction, block_sizes or ())
+
+
+def vjp(kernel, outputs: int = 1) -> VjpFunction:
+    """The backward of `kernel` (a `tfn.jit` kernel or a plain kernel function) returning `outputs` tensors:
+    `bwd(*args, *grad_outputs)` gives one gradient per tensor argument, computed by one derived kernel."""
+    return VjpFunction(as_traceable(kernel), outputs)
+
+
+def autograd(kernel, outputs: int = 1) -> JitFunction:
+    """`kernel` (made a `tfn.jit` kernel) with its derived backward as its autograd formula: outputs of calls
+    on tensors that require grad carry a grad_fn. Returns the kernel."""
+    forward = as_traceable(kernel)
+    backward = vjp(forward, outputs)
+
+    def bwd(primals_and_outputs, grad_outputs):
+        args, results = primals_and_outputs
+        grads = _leaves(grad_outputs)
+        outs = _leaves(results)
+        cts = [g if g is not None else torch.zeros_like(o) for g, o in zip(grads, outs)]
+        program, _ = forward.trace_and_bind(tuple(args), {})
+        per_input = backward(*args, *cts)  # (under torch.compile: its own custom op)
+        per_arg = [None] * len(args)
+        for path, grad in zip(program.input_paths, per_input):
+            per_arg[path[0]] = grad
+        return tuple(per_arg)
+
+    forward.def_vjp(bwd)
+    forward.derived_vjp = backward
+    return forward
+
+
+def _leaves(tree) -> list:
+    if isinstance(tree, (tuple, list)):
+        return [x for t in tree for x in _leaves(t)]
+    return [tree]
+
+
+DERIVED_BACKWARD.add("autograd", autograd)

@@ -1,0 +1,158 @@
+"""Memory accesses transposed: a store's cotangent is a load of the output's cotangent at the same
+index; a load's cotangent is written into the input's gradient buffer at the same index, by a plain store
+where each element is read by one lane of one program (`exclusive`), else by an atomic add (a weight
+row read by every row tile, a gather through an index tensor, a tile re-read on every inner iteration).
+
+With the Config tunable `vjp_reduction="partials"`, a load read by several programs (no gather) writes
+instead into its program's own row of a partials buffer `[programs, *shape]` (a store, or an atomic add
+that no other program contends for when inner iterations re-read it), summed on the host after the
+kernel: a deterministic second stage (`Partials`, allocated and summed by `program.py`)."""
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+
+from ..errors import UnsupportedOp
+from ..trace import primitives as p
+from ..trace.ir import Var
+from .host import contiguous
+
+EXCLUSIVE_ENTRIES = ("slice", "int", "new")  # index entries that name the same elements in every program
+
+
+@attrs.frozen
+class Partials:
+    """Per-program partials (the tunable `vjp_reduction`): `enabled` or not, each block's value (the
+    Config's, as host code reads one: `trace.host_blocks`); filled while transposing: `buffers` (gradient
+    buffer -> (partials Var, its grid loop)), the blocks their sizes read, and whether any load could use them."""
+
+    enabled: bool
+    blocks: dict
+    buffers: dict = attrs.field(factory=dict)
+    used_blocks: set = attrs.field(factory=set)
+    eligible: list = attrs.field(factory=list)
+
+    def counts(self, grid, missing) -> list | None:
+        """The number of programs of a grid loop along each of its dims `missing` (positions), or None where
+        one does not start at 0 or is no tile of a block."""
+        counts = []
+        for i in missing:
+            kind, dim = grid.params["dims"][i]
+            begin, end = grid.inputs[2 * i].value, grid.inputs[2 * i + 1].value
+            if kind != "tile" or begin != 0:
+                return None
+            counts.append(-(-end // self.blocks[dim.block]))
+        return counts
+
+
+@attrs.frozen
+class Buffers:
+    """The kernel's host tensors and theirs in the backward: `grads` (an input read by the forward -> its
+    gradient buffer), `cotangents` (a tensor the forward writes -> its cotangent), `loads` (how many load
+    equations read each tensor), `partials`."""
+
+    grads: dict
+    cotangents: dict
+    loads: dict
+    partials: Partials
+
+
+def access_parts(eqn):
+    """A load's or store's (index inputs, value or None, mask or None)."""
+    rest = list(eqn.inputs[1:])
+    mask = rest.pop() if eqn.params["masked"] else None
+    value = rest.pop() if eqn.prim is not p.load_p else None
+    return rest, value, mask
+
+
+def _write_parts(eqn):
+    """A store's or atomic's (index inputs, written value, mask or None)."""
+    return access_parts(eqn) if eqn.prim is p.store_p else (list(eqn.inputs[1:-1]), eqn.inputs[-1], None)
+
+
+def written_value(eqn):
+    """The value a store or an atomic writes."""
+    return _write_parts(eqn)[1]
+
+
+def cotangent_load(b, eqn, buffers: Buffers):
+    """The cotangent of what `eqn` (a store, or an atomic add) writes: the output's cotangent at that index."""
+    ct_buf = buffers.cotangents[eqn.inputs[0]]
+    index, value, mask = _write_parts(eqn)
+    shape = tuple(eqn.params.get("shape", value.type.shape))  # (an atomic's index may broadcast to its value)
+    ct = b.op(p.load_p, ct_buf, *index, *([mask] if mask is not None else []), shape=shape,
+              dtype=ct_buf.type.dtype, index=eqn.params["index"], masked=mask is not None)
+    return b.broadcast(ct, value.type.shape)
+
+
+def exclusive(eqn, tiles, buffers: Buffers) -> bool:
+    """Whether no two (program, lane, iteration)s of the kernel read one element through load `eqn`:
+    its tensor has no other load, and its index walks every enclosing loop's tile (no gathers)."""
+    if buffers.loads[eqn.inputs[0]] != 1:
+        return False
+    index, _, _ = access_parts(eqn)
+    used = []
+    for entry in eqn.params["index"]:
+        if entry[0] == "tile":
+            used.append(index[len(used)])
+        elif entry[0] not in EXCLUSIVE_ENTRIES:
+            return False
+    return all(any(t is u for u in used) for t in tiles)
+
+
+def transpose_load(b, eqn, ct, tiles, buffers: Buffers) -> None:
+    """Write the cotangent `ct` of load `eqn` into its tensor's gradient buffer."""
+    grad = buffers.grads.get(eqn.inputs[0])
+    if grad is None:
+        return
+    index, _, mask = access_parts(eqn)
+    value = b.convert(ct, grad.type.dtype)
+    if exclusive(eqn, tiles, buffers):
+        b.emit(p.store_p, grad, *index, value, *([mask] if mask is not None else []), index=eqn.params["index"],
+               masked=mask is not None)
+        return
+    if mask is None and _into_partials(b, eqn, grad, value, index, tiles, buffers):
+        return
+    if mask is not None:
+        raise UnsupportedOp("tfn.vjp: this masked load (an extra mask, or a jagged tile) is read by several "
+                            "programs, so its gradient needs an atomic add, which takes no mask yet; load it "
+                            "once per element", source=eqn.source)
+    b.emit(p.P["atomic_add"], grad, *index, value, shape=tuple(eqn.params["shape"]), index=eqn.params["index"],
+           masked=False, sem="relaxed", scope="gpu")
+
+
+def _into_partials(b, eqn, grad, value, index, tiles, buffers: Buffers) -> bool:
+    """Write into this program's row of `grad`'s partials buffer (False where the access cannot: a gather)."""
+    if any(entry[0] not in ("tile", *EXCLUSIVE_ENTRIES) for entry in eqn.params["index"]):
+        return False
+    grid = b.grid
+    grid_tiles = grid.params["region"].params
+    missing = [i for i, t in enumerate(grid_tiles) if not any(t is u for u in index)]  # (index: the tiles)
+    partials = buffers.partials
+    counts = partials.counts(grid, missing)
+    known = partials.buffers.get(grad)
+    if counts is None or (known is not None and known[1] is not grid):
+        return False
+    partials.eligible.append(eqn)
+    if not partials.enabled:
+        return False
+    partials.used_blocks.update(grid.params["dims"][i][1].block for i in missing)
+    if known is None:
+        var = Var(contiguous((math.prod(counts), *grad.type.shape), grad.type.dtype, grad.type.device))
+        partials.buffers[grad] = known = (var, grid)
+    row = None
+    for i, count in zip(missing, counts):
+        tile_id = b.op(p.tile_id_p, grid_tiles[i])
+        row = tile_id if row is None else b.add(b.mul(row, count), tile_id)
+    if row is None:  # (every grid tile in the index: one program per element after all)
+        row = b.op(p.full_p, shape=(), value=0, dtype=torch.int32)
+    row_index = (("scalar",), *eqn.params["index"])
+    inner = tuple(t for t in tiles if not any(t is g for g in grid_tiles))
+    if exclusive(eqn, inner, buffers):
+        b.emit(p.store_p, known[0], row, *index, value, index=row_index, masked=False)
+    else:
+        b.emit(p.P["atomic_add"], known[0], row, *index, value, shape=tuple(eqn.params["shape"]), index=row_index,
+               masked=False, sem="relaxed", scope="gpu")
+    return True
