@@ -26,11 +26,13 @@ class JitFunction(TracedFunction):
     `dot_precision`: how float32 dots multiply unless a `tl.dot(precision=...)` says: "ieee" (exact
     float32, the default, as torch's matmul), "tf32" (inputs rounded to 10 mantissa bits; the tensor
     cores' fast path) or "tf32x3" (three tf32 products, close to float32).
+    `static_argnames`: parameters whose float values are compiled in (one executable per value), as
+    `tl.specialize` makes them; other floats are runtime arguments (a new value reuses the executable).
     """
 
     def __init__(self, fn, config: Config | None = None, print_output_code: bool | None = None,
-                 dot_precision: str = "ieee"):
-        super().__init__(fn, config, dot_precision)
+                 dot_precision: str = "ieee", static_argnames=()):
+        super().__init__(fn, config, dot_precision, static_argnames)
         self.print_output_code = print_output_code
         self._executables = SignatureCache()
         self._op_index = torch_op.register(self)
@@ -80,16 +82,18 @@ class JitFunction(TracedFunction):
         if last is not None and last[0](args):
             return last[1](*args)
         refuse_nested_call(self)
+        tunables = self.config.tunables if self.config is not None else ()
         try:
-            key = self.key(args, self.config.tunables if self.config is not None else ())
+            key = self.key(args, tunables)
         except ArgumentError:
             self.trace_and_bind(args, {})  # raises, naming the offending argument
             raise
         executable = self._executables.get(key)
         if executable is None:
+            key = self.settled_key(args, tunables)
             executable = self._executables.get_or_make(key, lambda: self._compile(args))
         if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
-            self._executables.remember(args, executable, self.captures_unchanged())
+            self._executables.remember(args, executable, self.captures_unchanged(), self.static)
         return executable(*args)
 
     def _compile(self, args):
@@ -103,16 +107,17 @@ def as_traceable(fn) -> JitFunction:
 
 
 def jit(fn=None, *, config: Config | None = None, print_output_code: bool | None = None,
-        dot_precision: str = "ieee"):
+        dot_precision: str = "ieee", static_argnames=()):
     """`@tfn.jit` / `@tfn.jit(config=...)`: trace, lower and compile once per argument signature.
 
     `print_output_code=True` prints the generated source of each lowering to stderr; left out, the
     TILEFN_PRINT_OUTPUT_CODE environment variable decides (see `tilefn.settings.Settings`).
-    `dot_precision`: see JitFunction."""
+    `dot_precision`, `static_argnames` (parameters whose floats are compiled in): see JitFunction."""
     if dot_precision not in DOT_PRECISIONS:
         raise ValueError(f"tfn.jit: dot_precision must be one of {list(DOT_PRECISIONS)}, got {dot_precision!r}")
     make = lambda f: JitFunction(f, config=config, print_output_code=print_output_code,  # noqa: E731
-                                 dot_precision=dot_precision)
+                                 dot_precision=dot_precision, static_argnames=tuple(static_argnames)
+                                 if not isinstance(static_argnames, str) else static_argnames)
     return make if fn is None else make(fn)
 
 

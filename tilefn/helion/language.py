@@ -14,6 +14,7 @@ from ..lang import (Tile, barrier, dot, grid, jagged_tile, join, register_block_
                     tile)
 from ..trace.atomics import SEMS as _SEMS
 from ..trace.proxies import DeviceValue as _DeviceValue
+from ..trace.scalars import RuntimeScalar as _RuntimeScalar
 from . import exc as _exc
 from .autotuner import FRAGMENTS
 
@@ -50,9 +51,12 @@ def load(tensor, index, extra_mask=None, eviction_policy=None):
 
 def specialize(value):
     """Helion compiles a separate kernel per value of a specialized size; tilefn specialises every
-    shape and scalar argument already, so this returns the value itself (ints, or tuples of them)."""
+    shape and int argument already, so this returns the value itself (ints, or tuples of them). A float
+    argument is a runtime value in tilefn: `hl.specialize(eps)` compiles it in (`tilefn.lang.specialize`)."""
     if isinstance(value, (torch.Size, tuple, list)):
         return type(value)(specialize(v) for v in value) if not isinstance(value, torch.Size) else tuple(value)
+    if isinstance(value, (_RuntimeScalar, float)):
+        return _lang.specialize(value)
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, _DeviceValue):
             raise TypeError("hl.specialize takes a shape (an int from tensor.size()), not a device value")

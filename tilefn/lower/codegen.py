@@ -14,11 +14,12 @@ from ..trace.ir import Lit, Program, Var
 from ..trace.naming import op_name
 from ..trace.primitives import cond_p, kernel_p, loop_p, while_p
 from ..trace.queries import phase_of
+from ..trace.scalars import DEVICE_DTYPES, is_runtime_scalar
 from ..trace.types import HostType
 from . import backend, float8
 from .aliasing import overlap_guards, refuse_overlap
 from .control import emit_cond, emit_while
-from .emit import TILE_PREFIXES, Emitter
+from .emit import TILE_PREFIXES, Emitter, tl_dtype
 from .masks import analyze_masks
 from .rules import lower_eqn
 from .sites import Sites
@@ -73,6 +74,11 @@ class KernelWriter:
         em, kernel = self.em, self.program.kernel
         operands = tuple(kernel.inputs)
         params = [em(v) for v in operands]
+        for var in operands:  # a runtime scalar: a 0-d value of its kind's dtype (float64), cast at each use
+            if is_runtime_scalar(var):
+                value = em.fresh(em(var) + "_value")
+                em.prologue.append(f"{value} = tl.full((), {em(var)}, {tl_dtype(DEVICE_DTYPES[var.type.kind])})")
+                em.bind(var, value)
         em.depth = 1
         loops = list(kernel.params["region"].eqns)
         self._check_pid_type(loops)
@@ -424,7 +430,7 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
     for eqn in program.eqns:
         if eqn.prim is kernel_p:
             suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
-            operands = ", ".join(names(v) + suffix for v in kernel.operands)
+            operands = ", ".join(names(v) + (suffix if isinstance(v.type, HostType) else "") for v in kernel.operands)
             if kernel.phase_grids:  # one launch per phase, in order (the stream orders them)
                 lines += [f"    _launch{k}(({', '.join(map(str, grid))}), {operands})"
                           for k, grid in enumerate(kernel.phase_grids) if math.prod(grid) > 0]
@@ -450,7 +456,7 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
         kind = eqn.params["out_kind"]
         if kind == "none":
             lines.append(f"    {call}")
-        elif kind == "tensor":
+        elif kind in ("tensor", "value"):  # ("value": a runtime scalar, `tilefn.trace.scalars`)
             lines.append(f"    {outs[0]} = {call}")
         else:
             lines.append(f"    {', '.join(outs)}{',' if len(outs) == 1 else ''} = [_r for _r in {call} if isinstance(_r, torch.Tensor)]")

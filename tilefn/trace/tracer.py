@@ -17,18 +17,28 @@ from .proxies import DeviceValue, HostTensor, Tile, TraceMode
 from .queries import phase_of
 from .tunables import check_claimed
 from .naming import kernel_name
+from .scalars import RuntimeScalar, is_runtime_scalar
 from .types import HostType, PyScalarType, host_type_of
 
-def _proxy_args(fn, args, kwargs):
+def _proxy_args(fn, args, kwargs, static=()):
     """Bind the call's arguments; every tensor in them (in a list, a tuple, a function's captures)
-    becomes a HostTensor proxy of a program input, the rest stays static."""
+    becomes a HostTensor proxy of a program input, every float (but in the `static` parameter
+    positions) a RuntimeScalar of one, the rest stays static."""
     binder = Binder(fn)
     flat = binder.flat(args, kwargs)
     state, values, inputs, paths, devices = st.require(), [], [], [], set()
     for index, (name, value) in enumerate(zip(binder.names, flat)):
         arg_key(value, f"argument `{name}` of {binder.name}()")  # refuses what a kernel cannot take, naming it
         proxies = {}
-        for path, hint, tensor in tensor_leaves(value, name):
+        for path, hint, leaf in tensor_leaves(value, name, floats=index not in static):
+            if not isinstance(leaf, torch.Tensor):  # a float: a runtime scalar
+                var = Var(PyScalarType(float))
+                proxies[path] = RuntimeScalar(var, frozenset({index}), hint)
+                inputs.append(var)
+                paths.append((index, *path))
+                state.hints[var] = hint
+                continue
+            tensor = leaf
             var = Var(host_type_of(tensor))
             with torch._C.DisableTorchFunction():
                 meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device="meta")
@@ -48,6 +58,9 @@ def _proxy_args(fn, args, kwargs):
 def _outputs(result):
     if isinstance(result, HostTensor):
         return result.ir_var
+    if isinstance(result, RuntimeScalar):
+        raise TracingError("the kernel returns a runtime float (an argument, or host arithmetic on one); "
+                           "return tensors, or make the argument static (static_argnames= or tl.specialize)")
     if isinstance(result, (tuple, list)):
         return tuple(_outputs(r) for r in result)
     if result is None or isinstance(result, (bool, int, float)):
@@ -82,9 +95,9 @@ def _kernel_eqn(state) -> Eqn:
     operands = []
     for eqn in walk_eqns(region.eqns):
         for x in eqn.inputs:
-            if isinstance(x, Var) and isinstance(x.type, HostType) and x not in operands:
+            if isinstance(x, Var) and (isinstance(x.type, HostType) or is_runtime_scalar(x)) and x not in operands:
                 operands.append(x)
-    _check_one_device(state, operands)
+    _check_one_device(state, [v for v in operands if isinstance(v.type, HostType)])
     return Eqn(kernel_p, operands, (), {"region": region})
 
 
@@ -127,13 +140,14 @@ def _is_view(eqn) -> bool:
                                           "squeeze", "expand", "flatten", "__getitem__", "view_as"}
 
 
-def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_sizes=()) -> Program:
+def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_sizes=(), static=()) -> Program:
     """Run `fn` on proxies and return the Program it builds (`register_tunable` reads `tunables`;
     float32 dots multiply at `dot_precision` unless they say; host code reading a block size gets its
-    entry of `block_sizes`, `tilefn.trace.host_blocks`)."""
+    entry of `block_sizes`, `tilefn.trace.host_blocks`; floats of the `static` parameter positions stay
+    Python numbers, the others are runtime scalars)."""
     with st.tracing(tunables, dot_precision, block_sizes) as state, TraceMode():
         state.captures = captures_of(fn)
-        (call_args, call_kwargs), inputs, paths, params = _proxy_args(fn, args, kwargs)
+        (call_args, call_kwargs), inputs, paths, params = _proxy_args(fn, args, kwargs, static)
         try:
             result = branching(fn, branches)(*call_args, **call_kwargs)
         except TilefnError:

@@ -15,12 +15,14 @@ from ..config import Config
 
 
 def signature_text(args) -> str:
-    """`bf16[4096, 4096]/(4096, 1), 1e-05`: what a tuned config is specialised on, as text."""
+    """`bf16[4096, 4096]/(4096, 1), float`: what a tuned config is specialised on, as text (a float by type)."""
     parts = []
     for arg in args:
         if isinstance(arg, torch.Tensor):
             dtype = str(arg.dtype).removeprefix("torch.")
             parts.append(f"{dtype}{list(arg.shape)}/{tuple(arg.stride())}")
+        elif isinstance(arg, float):  # a runtime value: one config serves them all
+            parts.append("float")
         else:
             parts.append(repr(arg))
     return ", ".join(parts)

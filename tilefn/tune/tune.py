@@ -71,8 +71,9 @@ class TunedFunction:
         key = signature_key(args, {})
         return key if self.key_fn is None else (key, self.key_fn(*args))
 
-    def _executable_key(self, args) -> tuple:
-        key = self.jitted.key(args)  # the signature and the kernel's captured values, as the jit's
+    def _executable_key(self, args, settled: bool = False) -> tuple:
+        """The jit's key (signature, captured values, static floats); `settled`: after tracing (see settled_key)."""
+        key = self.jitted.settled_key(args) if settled else self.jitted.key(args)
         return key if self.key_fn is None else (key, self.key_fn(*args))
 
     def signatures(self) -> list:
@@ -136,9 +137,11 @@ class TunedFunction:
         key = self._executable_key(args)
         executable = self._executables.get(key)
         if executable is None:
+            key = self._executable_key(args, settled=True)
             executable = self._executables.get_or_make(key, lambda: self._compile(args))
         if self.key_fn is None and not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
-            self._executables.remember(args, executable, self.jitted.captures_unchanged())  # (grads go by the op)
+            self._executables.remember(args, executable, self.jitted.captures_unchanged(),  # (grads go by the op)
+                                       self.jitted.static)
         return executable(*args)
 
     def _compile(self, args):
