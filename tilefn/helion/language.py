@@ -131,11 +131,22 @@ def tile_id(t: Tile):
 
 
 class constexpr:  # noqa: N801 - Helion's spelling
-    """Annotation for arguments Helion treats as compile-time constants; every Python number
-    argument is one in tilefn, so this only marks intent. `hl.constexpr(v)` returns `v`."""
+    """Annotation for arguments Helion treats as compile-time constants: ints and bools are in tilefn
+    anyway; a float parameter annotated `hl.constexpr` is compiled in (`static_argnames`,
+    `constexpr_params`) rather than a runtime value. `hl.constexpr(v)` returns `v`."""
 
     def __new__(cls, value):
         return value
+
+
+def constexpr_params(fn) -> tuple:
+    """The names of `fn`'s parameters annotated `hl.constexpr` (the class, or the text under
+    `from __future__ import annotations`)."""
+    names = []
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        if annotation is constexpr or isinstance(annotation, str) and annotation.split(".")[-1] == "constexpr":
+            names.append(name)
+    return tuple(n for n in names if n != "return")
 
 
 def _helion_atomic(name: str):

@@ -11,7 +11,7 @@ from ..config import Config
 from ..errors import TilefnError
 from ..trace.arguments import path_source
 from ..trace.ir import Lit, Program, Var
-from ..trace.naming import op_name
+from ..trace.naming import op_name, operator_text
 from ..trace.primitives import cond_p, kernel_p, loop_p, while_p
 from ..trace.queries import phase_of
 from ..trace.scalars import DEVICE_DTYPES, is_runtime_scalar
@@ -444,7 +444,9 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
         call_args = [render(a) for a in eqn.params["args"]]
         call_args += [f"{k}={render(v)}" for k, v in sorted(eqn.params["kwargs"].items())]
         receiver = eqn.params["args"][0] if eqn.params["args"] else None
-        if getattr(torch, fn_name, None) is fn:
+        if operator_text(fn, call_args) is not None:  # arithmetic on runtime floats
+            call = operator_text(fn, call_args)
+        elif getattr(torch, fn_name, None) is fn:
             call = f"torch.{fn_name}({', '.join(call_args)})"
         elif isinstance(receiver, Var) and getattr(torch.Tensor, fn_name, None) is fn:
             call = f"{call_args[0]}.{fn_name}({', '.join(call_args[1:])})"
