@@ -135,8 +135,6 @@ def _program(traced, names, values):
     from torch.utils._python_dispatch import _disable_current_modes
 
     def concrete(v):
-        if isinstance(v, torch.SymFloat):  # (a runtime float: the Program does not depend on its value)
-            return 0.5
         if not isinstance(v, torch.Tensor) or all(isinstance(s, int) for s in (*v.shape, *v.stride())):
             return v
         shape, stride = [int(s) for s in v.shape], [int(s) for s in v.stride()]
@@ -148,9 +146,16 @@ def _program(traced, names, values):
         return traced.trace_and_bind(tuple(values), {})[0]
 
 
+def _stand_ins(values, static) -> list:
+    """torch.compile's symbolic floats (Dynamo's dynamic floats) as Python floats: a stand-in for a runtime
+    float (the op takes its value at each call), the value itself (a guard) for a static parameter's."""
+    return [(float(v) if i in static else 0.5) if isinstance(v, torch.SymFloat) else v for i, v in enumerate(values)]
+
+
 def _op_for(index, names, values):
     kernel = _kernels[index]()
     traced = getattr(kernel, "jitted", kernel)
+    values = _stand_ins(values, traced.static)
     key = (index, tuple(isinstance(v, torch.Tensor) for v in values), _static_key(values, traced.static))
     made = _ops.get(key)
     if made is not None:
@@ -179,7 +184,7 @@ def _op_for(index, names, values):
                 return plan.returned([t.clone() if any(t is a for a in tensors) else t for t in leaves])
 
         def fake(*op_args):  # the outputs' types for these shapes: the Program traced for them
-            values = full(op_args)
+            values = _stand_ins(full(op_args), static)
             types = OpPlan(names, values, _program(traced, names, values), static).new_types
             tensors = [a for a in op_args if isinstance(a, torch.Tensor)]
             device = tensors[0].device if tensors else torch.device("cpu")

@@ -407,6 +407,13 @@ def _fresh(names, base: str) -> str:
     return name
 
 
+def _operand(name: str, var, suffix: str) -> str:
+    """A launch argument: a tensor (its address with `suffix`), a runtime float, a runtime bool as an int."""
+    if isinstance(var.type, HostType):
+        return name + suffix
+    return f"int({name})" if var.type.kind is bool else name
+
+
 def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool) -> tuple[str, dict]:
     """The launcher: host equations, the launch, the outputs. Returns (source, its globals)."""
     consts: dict = {}
@@ -430,7 +437,7 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
     for eqn in program.eqns:
         if eqn.prim is kernel_p:
             suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
-            operands = ", ".join(names(v) + (suffix if isinstance(v.type, HostType) else "") for v in kernel.operands)
+            operands = ", ".join(_operand(names(v), v, suffix) for v in kernel.operands)
             if kernel.phase_grids:  # one launch per phase, in order (the stream orders them)
                 lines += [f"    _launch{k}(({', '.join(map(str, grid))}), {operands})"
                           for k, grid in enumerate(kernel.phase_grids) if math.prod(grid) > 0]

@@ -82,7 +82,7 @@ _PTR_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*
               torch.uint8: "*u8", torch.bool: "*i1", torch.float8_e4m3fn: "*fp8e4nv", torch.float8_e5m2: "*fp8e5"}
 
 
-_SCALAR_TYPES = {float: "fp64", bool: "i1"}  # runtime scalars (tilefn.trace.scalars): Python floats as doubles
+_SCALAR_TYPES = {float: "fp64", bool: "i32"}  # runtime scalars (tilefn.trace.scalars): floats as doubles, bools as ints
 
 
 def _signature_arg(host_type):

@@ -153,13 +153,13 @@ def _pow(em, eqn, a, b):
 def _runtime_pow(em: Emitter, a: str, b: str) -> str:
     """`a ** b` for an exponent known at the call: |a| ** b, negated for a negative base and an odd integer
     exponent, NaN for a negative base and a fractional one; 1 for b == 0 or a == 1 (as torch)."""
-    base, power = em.fresh("base"), em.fresh("power")
+    base, power, magnitude = em.fresh("base"), em.fresh("power"), em.fresh("magnitude")
     em.emit(f"{base} = {a}")
     em.emit(f"{power} = {b}")
-    magnitude = f"tl.exp2({power} * tl.log2(tl.abs({base})))"
+    em.emit(f"{magnitude} = tl.exp2({power} * tl.log2(tl.abs({base})))")
     integral, odd = f"(tl.floor({power}) == {power})", f"(tl.floor({power} * 0.5) * 2.0 != {power})"
     signed = f"tl.where({base} < 0, tl.where({integral}, tl.where({odd}, -{magnitude}, {magnitude}), float('nan')), {magnitude})"
-    return f"tl.where(({power} == 0) | ({base} == 1), 1.0, {signed})"
+    return f"tl.where({power} == 0, 1.0, tl.where({base} == 1, 1.0, {signed}))"
 
 
 _MATH = {P[name]: text for name, text in {"exp": "tl.exp({})", "exp2": "tl.exp2({})", "log": "tl.log({})", "log2": "tl.log2({})",
