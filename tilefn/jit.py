@@ -45,7 +45,7 @@ class JitFunction(TracedFunction):
 
     def note_compile(self, args) -> None:
         """Log (tilefn.compile, INFO) that `args` need a new compile, and which parameters' signature is new."""
-        described = tuple(map(describe_argument, args))
+        described = tuple(repr(a) if i in self.static else describe_argument(a) for i, a in enumerate(args))
         if log.isEnabledFor(logging.INFO):
             log.info("compiling %s: %s", self.__name__, signature_changes(self.binder.names, self._last_compiled, described))
         self._last_compiled = described
