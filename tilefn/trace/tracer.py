@@ -31,21 +31,17 @@ def _proxy_args(fn, args, kwargs, static=()):
         arg_key(value, f"argument `{name}` of {binder.name}()")  # refuses what a kernel cannot take, naming it
         proxies = {}
         for path, hint, leaf in tensor_leaves(value, name, floats=index not in static):
-            if not isinstance(leaf, torch.Tensor):  # a float: a runtime scalar
+            if isinstance(leaf, torch.Tensor):
+                var = Var(host_type_of(leaf))
+                with torch._C.DisableTorchFunction():
+                    meta = torch.empty_strided(leaf.shape, leaf.stride(), dtype=leaf.dtype, device="meta")
+                proxies[path] = HostTensor(var, meta, leaf.device)
+                devices.add(leaf.device)
+            else:  # a float: a runtime scalar (tilefn.trace.scalars)
                 var = Var(PyScalarType(float))
                 proxies[path] = RuntimeScalar(var, frozenset({index}), hint)
-                inputs.append(var)
-                paths.append((index, *path))
-                state.hints[var] = hint
-                continue
-            tensor = leaf
-            var = Var(host_type_of(tensor))
-            with torch._C.DisableTorchFunction():
-                meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device="meta")
-            proxies[path] = HostTensor(var, meta, tensor.device)
             inputs.append(var)
             paths.append((index, *path))
-            devices.add(tensor.device)
             state.hints[var] = hint
         state.captures += tuple(c for f in functions_in(value) for c in captures_of(f) if isinstance(c.scope, dict))
         values.append(replace(value, proxies))
