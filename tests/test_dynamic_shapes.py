@@ -228,3 +228,25 @@ def test_tune_keys_a_dynamic_kernel_by_size_buckets(tmp_path, monkeypatch):
     assert signatures == {"float32[<=64, <=64]/contiguous", "float32[<=128, <=64]/contiguous"}
     entries = [p.read_text() for p in (tmp_path / "tune").glob("*.json")]
     assert len(entries) == 2 and all('"bucket": "float32[<=' in e for e in entries)
+
+
+def scaled_rms_norm(x, weight, eps):
+    m, _ = x.shape
+    out = torch.empty_like(x)
+    for tm in tl.tile(m):
+        row = x[tm, :].to(torch.float32)
+        out[tm, :] = row * torch.rsqrt(torch.mean(row * row, dim=1, keepdim=True) + eps) * weight[:]
+    return out
+
+
+def test_new_sizes_and_new_float_values_share_one_compile():
+    """static_shapes=False with a runtime float: 5 batch sizes x 2 eps values, one trace and one compile,
+    and the fast path (the second call of each size) takes the new float too."""
+    kernel = tfn.jit(scaled_rms_norm, static_shapes=False)
+    for m in (3, 8, 17, 32, 50):
+        for eps in (1e-5, 0.5):
+            x, w = torch.randn(m, 24), torch.randn(24)
+            want = x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + eps) * w
+            torch.testing.assert_close(kernel(x, w, eps), want, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(tfn.interpret(kernel)(x, w, eps), want, atol=1e-5, rtol=1e-5)
+    assert kernel.cache_info() == CacheInfo(traces=1, compiles=1, tunings=0)

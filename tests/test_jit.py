@@ -18,9 +18,9 @@ def scale(x, factor: float):
 def test_alternating_signatures_give_the_right_answers(n):
     kernel = tfn.jit(scale.fn)
     x = torch.randn(n)
-    for factor, tensor in [(2.0, x), (3.0, x), (2.0, x.double()), (2.0, torch.randn(n + 1)[1:]), (2.0, x)]:
+    for factor, tensor in [(2.0, x), (3.0, x), (2.0, x.double()), (2.0, torch.randn(n + 1)[1:]), (2.0, x), (2, x)]:
         torch.testing.assert_close(kernel(tensor, factor), tensor * factor)
-    assert len(kernel._executables) == 4
+    assert len(kernel._executables) == 4  # (a new float value is none: a runtime value; an int is)
 
 
 # --- register_tunable: one trace per (signature, tunable values) ------------------------------

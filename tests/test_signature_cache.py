@@ -11,7 +11,8 @@ from tilefn.signature_cache import SignatureCache, last_call_guard, signature_ke
 def test_key_covers_tensor_metadata_static_values_and_keywords():
     x = torch.randn(32)
     assert signature_key((x, 2.0), {}) == signature_key((torch.randn(32), 2.0), {})
-    assert signature_key((x, 2.0), {}) != signature_key((x, 3.0), {})
+    assert signature_key((x, 2.0), {}) == signature_key((x, 3.0), {})  # a float is a runtime value: its type counts
+    assert signature_key((x, 2), {}) != signature_key((x, 3), {})  # an int is static
     assert signature_key((x, 2.0), {}) != signature_key((x, 2), {})
     assert signature_key((x,), {}) != signature_key((x.double(),), {})
     assert signature_key((x,), {}) != signature_key((torch.randn(64)[::2],), {})
@@ -23,7 +24,8 @@ def test_key_covers_tensor_metadata_static_values_and_keywords():
 def test_key_of_lists_and_tuples_is_their_structure_values_and_tensor_metadata():
     x = torch.randn(32)
     assert signature_key(([1, (2.0, None)],), {}) == signature_key(([1, (2.0, None)],), {})
-    for other in ([1, (2.0,)], [1, [2.0, None]], (1, (2.0, None)), [True, (2.0, None)], [1, (2, None)]):
+    assert signature_key(([1, (2.0, None)],), {}) == signature_key(([1, (3.0, None)],), {})
+    for other in ([1, (2.0,)], [1, [2.0, None]], (1, (2.0, None)), [True, (2.0, None)], [1, (2, None)], [2, (2.0, None)]):
         assert signature_key(([1, (2.0, None)],), {}) != signature_key((other,), {})
     assert signature_key(((x, 1),), {}) == signature_key(((torch.randn(32), 1),), {})
     assert signature_key(((x, 1),), {}) != signature_key(((x.double(), 1),), {})
@@ -39,8 +41,10 @@ def test_guard_accepts_the_same_signature_only():
     assert not guard((torch.randn(33), 2.0))
     assert not guard((torch.randn(32, dtype=torch.float64), 2.0))
     assert not guard((torch.randn(64)[::2], 2.0))
-    assert not guard((torch.randn(32), 3.0))
+    assert guard((torch.randn(32), 3.0))  # a float is a runtime value
     assert not guard((torch.randn(32), 2))  # an int is another static signature
+    assert not last_call_guard((x, 2.0), static=(1,))((x, 3.0))  # unless static (static_argnames)
+    assert last_call_guard((x, 2.0), static=(1,))((x, 2.0))
     assert not guard((torch.randn(32),))
     assert not guard(([1.0] * 32, 2.0))
 
@@ -49,7 +53,8 @@ def test_guard_compares_lists_and_tuples_by_structure_and_type():
     x = torch.randn(32)
     guard = last_call_guard((x, (2, [1.0])))
     assert guard((torch.randn(32), (2, [1.0])))
-    for other in ((2, [1.5]), (True, [1.0]), (2, (1.0,)), [2, [1.0]], (2, [1.0, 1.0])):
+    assert guard((x, (2, [1.5])))  # floats inside are runtime values
+    for other in ((3, [1.0]), (True, [1.0]), (2, (1.0,)), [2, [1.0]], (2, [1.0, 1.0]), (2, [1])):
         assert not guard((x, other))
     tensors = last_call_guard(((x, x),))
     assert tensors(((torch.randn(32), torch.randn(32)),))

@@ -201,3 +201,31 @@ def test_a_helion_kernel_compiles_whole():
     x = torch.randn(20)
     compiled = torch.compile(lambda x: double(x) + 1, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(x), x * 2 + 1)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_a_float_argument_is_an_op_input_not_a_new_op_per_value(backend):
+    x, y = torch.randn(5, 12), torch.randn(5, 12)
+    compiled = torch.compile(lambda a, b, alpha: scale_add(a, b, alpha), backend=backend)
+    for alpha in (0.5, 1.5, -3.0):
+        torch.testing.assert_close(compiled(x, y, alpha), x * alpha + y)
+    op, args = op_of(scale_add, x, y, 0.5)
+    assert "float alpha" in str(op._schema) and args[2] == 0.5
+    assert op_of(scale_add, x, y, 7.0)[0] is op  # one op for every value
+    torch.library.opcheck(op, args)
+
+
+def test_a_float_argument_under_autograd_gets_no_gradient():
+    @tfn.jit
+    def scaled(x, alpha: float):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.size()):
+            out[t] = x[t] * alpha
+        return out
+
+    scaled.def_vjp(lambda saved, grad: (grad * saved[0][1], None))
+    x = torch.randn(9, requires_grad=True)
+    for alpha in (2.0, -0.5):
+        x.grad = None
+        scaled(x, alpha).sum().backward()
+        torch.testing.assert_close(x.grad, torch.full_like(x, alpha))

@@ -12,15 +12,17 @@ from __future__ import annotations
 import torch
 
 from .signature_cache import TensorGuards, dynamic_signature_key
-from .trace.arguments import STATIC_ARG_TYPES
+from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES
 from .trace.dynamic import INT32_SPAN, expanded_axes, fits_int32, dynamic_tensor_key, layout_class
 
-def _general(args, same_program):
+def _general(args, same_program, static):
     key, count = dynamic_signature_key(args), len(args)
+    values = [(i, type(args[i]), args[i]) for i in static]
 
     def matches(call_args) -> bool:
         try:
-            return len(call_args) == count and dynamic_signature_key(call_args) == key and same_program(call_args)
+            return len(call_args) == count and dynamic_signature_key(call_args) == key and same_program(call_args) \
+                and all(type(call_args[i]) is t and call_args[i] == v for i, t, v in values)
         except Exception:
             return False
 
@@ -52,23 +54,28 @@ def _tensor_lines(i: int, t: torch.Tensor) -> list[str]:
     return lines
 
 
-def dynamic_guard(args, guards, same_program):
+def dynamic_guard(args, guards, same_program, static: tuple = ()):
     """A check that later flat arguments run the executable of `args` (see the module docstring); `guards`:
-    the Guard set their Program was traced under; `same_program(args)`: the general form of that test."""
-    if TensorGuards is None or any(not isinstance(a, (torch.Tensor, *STATIC_ARG_TYPES)) for a in args):
-        return _general(args, same_program)
+    the Guard set their Program was traced under; `same_program(args)`: the general form of that test;
+    floats are checked by type, but at the `static` positions by value."""
+    if TensorGuards is None or any(not isinstance(a, (torch.Tensor, *STATIC_ARG_TYPES, *RUNTIME_ARG_TYPES))
+                                   for a in args):
+        return _general(args, same_program, static)
     positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
     tensors = [args[i] for i in positions]
     try:
         tensor_guards = TensorGuards(*tensors, dynamic_dims_sizes=[[None] * t.ndim for t in tensors],
                                      dynamic_dims_strides=[[None] * t.ndim for t in tensors])
     except Exception:  # a private API: if it changes, the general check still works
-        return _general(args, same_program)
+        return _general(args, same_program, static)
     namespace = {"_tensor_guards": tensor_guards.check, "_fits": fits_int32, "_expanded": expanded_axes,
                  "max": max, "min": min}
     lines = [f"if len(args) != {len(args)}: return False"]
     for i, a in enumerate(args):
-        if not isinstance(a, torch.Tensor):
+        if isinstance(a, RUNTIME_ARG_TYPES) and i not in static:
+            namespace[f"_t{i}"] = type(a)
+            lines.append(f"if args[{i}].__class__ is not _t{i}: return False")
+        elif not isinstance(a, torch.Tensor):
             namespace[f"_v{i}"], namespace[f"_t{i}"] = a, type(a)
             lines.append(f"if args[{i}].__class__ is not _t{i} or args[{i}] != _v{i}: return False")
     lines.append(f"if not _tensor_guards({', '.join(f'args[{i}]' for i in positions)}): return False")

@@ -68,7 +68,7 @@ def eval_eqns(eqns, env, ctx) -> None:
 def run_program(program: Program, tensors, config: Config | None = None):
     """Evaluate `program` on the tensor arguments (in order); returns what the kernel returns."""
     block_sizes = list(complete_config(program, config).block_sizes)
-    device = tensors[0].device if tensors else torch.device("cpu")
+    device = next((t.device for t in tensors if isinstance(t, torch.Tensor)), torch.device("cpu"))
     ctx = Context(block_sizes, device, bound_sizes(program.inputs, tensors))
     env = dict(zip(program.inputs, tensors))
     env.update((var, tensor) for var, tensor in program.consts)
@@ -166,6 +166,8 @@ def _pointwise(ctx, eqn, *args):
 
 @rule(p.convert_p)
 def _convert(ctx, eqn, x):
+    if not isinstance(x, torch.Tensor):  # a runtime scalar: the Python number of the call
+        return (torch.tensor(x, dtype=eqn.params["dtype"], device=ctx.device),)
     return (x.to(eqn.params["dtype"]),)
 
 

@@ -31,11 +31,13 @@ class JitFunction(TracedFunction):
     cores' fast path) or "tf32x3" (three tf32 products, close to float32).
     `static_shapes`: True (the default) specialises on every size and stride; False traces sizes and
     strides as symbols, so one compile serves every size (`tilefn.trace.dynamic`).
+    `static_argnames`: parameters whose float values are compiled in (one executable per value), as
+    `tl.specialize` makes them; other floats are runtime arguments (a new value reuses the executable).
     """
 
     def __init__(self, fn, config: Config | None = None, print_output_code: bool | None = None,
-                 dot_precision: str = "ieee", static_shapes: bool = True):
-        super().__init__(fn, config, dot_precision, static_shapes)
+                 dot_precision: str = "ieee", static_shapes: bool = True, static_argnames=()):
+        super().__init__(fn, config, dot_precision, static_shapes, static_argnames)
         self.print_output_code = print_output_code
         self._executables = SignatureCache()
         self._op_index = torch_op.register(self)
@@ -48,7 +50,7 @@ class JitFunction(TracedFunction):
 
     def note_compile(self, args) -> None:
         """Log (tilefn.compile, INFO) that `args` need a new compile, and which parameters' signature is new."""
-        described = tuple(map(describe_argument, args))
+        described = tuple(repr(a) if i in self.static else describe_argument(a) for i, a in enumerate(args))
         if log.isEnabledFor(logging.INFO):
             log.info("compiling %s: %s", self.__name__, signature_changes(self.binder.names, self._last_compiled, described))
         self._last_compiled = described
@@ -85,16 +87,18 @@ class JitFunction(TracedFunction):
         if last is not None and last[0](args):
             return last[1](*args)
         refuse_nested_call(self)
+        tunables = self.config.tunables if self.config is not None else ()
         try:
-            key = self.resolved_key(args, self.config.tunables if self.config is not None else ())
+            key = self.resolved_key(args, tunables)
         except ArgumentError:
             self.trace_and_bind(args, {})  # raises, naming the offending argument
             raise
         executable = self._executables.get(key)
         if executable is None:
+            key = self.settled_key(args, tunables)
             executable = self._executables.get_or_make(key, lambda: self._compile(args))
         if not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):  # (those go by the op)
-            self._executables.remember(args, executable, self.captures_unchanged(), self.fast_guard(args))
+            self._executables.remember(args, executable, self.captures_unchanged(), self.static, self.fast_guard(args))
         return executable(*args)
 
     def fast_guard(self, args):
@@ -102,7 +106,7 @@ class JitFunction(TracedFunction):
         dynamic signature, and sizes the Program's guards admit."""
         if self.static_shapes:
             return None
-        return dynamic_guard(args, self.matching_guards(args), self.guard_check(args))
+        return dynamic_guard(args, self.matching_guards(args), self.guard_check(args), self.static)
 
     def _compile(self, args):
         self.note_compile(args)
@@ -115,18 +119,20 @@ def as_traceable(fn) -> JitFunction:
 
 
 def jit(fn=None, *, config: Config | None = None, print_output_code: bool | None = None,
-        dot_precision: str = "ieee", static_shapes: bool = True, autograd: bool = False):
+        dot_precision: str = "ieee", static_shapes: bool = True, static_argnames=(), autograd: bool = False):
     """`@tfn.jit` / `@tfn.jit(config=...)`: trace, lower and compile once per argument signature.
 
     `print_output_code=True` prints the generated source of each lowering to stderr; left out, the
     TILEFN_PRINT_OUTPUT_CODE environment variable decides (see `tilefn.settings.Settings`).
-    `dot_precision`, `static_shapes`: see JitFunction. `autograd=True`: the backward is derived (`tfn.autograd`)."""
+    `dot_precision`, `static_shapes`, `static_argnames` (parameters whose floats are compiled in): see
+    JitFunction. `autograd=True`: the backward is derived (`tfn.autograd`)."""
     if dot_precision not in DOT_PRECISIONS:
         raise ValueError(f"tfn.jit: dot_precision must be one of {list(DOT_PRECISIONS)}, got {dot_precision!r}")
+    names = static_argnames if isinstance(static_argnames, str) else tuple(static_argnames)  # (a str is refused)
 
     def make(f):
         kernel = JitFunction(f, config=config, print_output_code=print_output_code, dot_precision=dot_precision,
-                             static_shapes=static_shapes)
+                             static_shapes=static_shapes, static_argnames=names)
         return DERIVED_BACKWARD["autograd"](kernel) if autograd else kernel
 
     return make if fn is None else make(fn)

@@ -10,12 +10,13 @@ from .trace.ops import arrange, creation, matmul, random_numbers, reductions, sc
 from .trace import state as st
 from .trace.loops import TileLoop, barrier, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
+from .trace.scalars import RuntimeScalar, Specialize
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
            "register_block_size", "register_tunable", "static_range", "split", "join", "Tile", "atomic_add",
            "atomic_and", "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand",
            "randn", "randint", "rand4x", "barrier", "jagged_tile", "associative_scan", "reduce", "cumsum", "cumprod",
-           "sort", "topk", "gather"]
+           "sort", "topk", "gather", "specialize"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -57,6 +58,20 @@ def register_tunable(name: str, choices, default=None):
     another. The value is a plain Python value while tracing (a block size, a loop count, a flag).
     """
     return tunables.register(name, choices, default)
+
+
+def specialize(value):
+    """`eps = tl.specialize(eps)`: a float argument as a Python number, compiled in (each value compiles once;
+    host code may then compute with it: `if eps > 0:`, `math.sqrt(eps)`). Other values come back as they are
+    (ints, shapes and the rest are static already); a list or tuple is specialised item by item."""
+    if isinstance(value, RuntimeScalar):
+        raise Specialize(value.params)  # the trace starts again with its parameters static
+    if isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
+        return type(value)(specialize(v) for v in value) if not hasattr(value, "_fields") else value
+    if isinstance(value, DeviceValue):
+        raise TypeError("tl.specialize takes a float argument or a shape, not a device value (its value is only "
+                        "known on the GPU)")
+    return value
 
 
 def static_range(*args):

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from .errors import ArgumentError
-from .trace.arguments import STATIC_ARG_TYPES, arg_key
+from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES, arg_key
 from .trace.dynamic import dynamic_tensor_key
 from .trace.types import is_aligned, tensor_problem
 
@@ -38,7 +38,8 @@ class CacheInfo(NamedTuple):
 
 
 def signature_key(args, kwargs) -> tuple:
-    """What a traced program is specialised on: tensor metadata and static argument values."""
+    """What a traced program is specialised on: tensor metadata and static argument values (a float's
+    type only: its value is a runtime argument, `tilefn.trace.scalars`)."""
     key = []
     for x in args if not kwargs else (*args, *sorted(kwargs.items())):
         if isinstance(x, tuple) and kwargs:  # a (name, value) pair from kwargs
@@ -50,6 +51,8 @@ def signature_key(args, kwargs) -> tuple:
             key += (x.dtype, x.shape, x.stride(), x.device, is_aligned(x))
         elif isinstance(x, STATIC_ARG_TYPES):
             key += (type(x), x)
+        elif isinstance(x, RUNTIME_ARG_TYPES):
+            key.append(type(x))
         else:  # a list, a tuple, a function: its structure, static values and tensors' metadata
             key.append(arg_key(x, "an argument"))
     return tuple(key)
@@ -63,6 +66,8 @@ def describe_argument(x) -> str:
                 f"{'' if is_aligned(x) else ' (not 16-byte aligned)'}")
     if isinstance(x, STATIC_ARG_TYPES):
         return repr(x)
+    if isinstance(x, RUNTIME_ARG_TYPES):
+        return f"{type(x).__name__} (a runtime value)"
     return repr(arg_key(x, "an argument"))
 
 
@@ -75,8 +80,9 @@ def signature_changes(names, before, after) -> str:
     return "; ".join(changed) or "new tunables or captured values"
 
 
-def last_call_guard(args):
+def last_call_guard(args, static: tuple = ()):
     """A cheap check that later positional `args` have this call's signature, or None if unavailable.
+    Floats are checked by type (runtime values), except at the `static` positions: by value.
 
     Tensor metadata is compared by torch's C++ TensorGuards (what torch.compile's guards use):
     about 0.2 us instead of building and hashing a signature key. Static values and the 16-byte
@@ -87,9 +93,10 @@ def last_call_guard(args):
         return None
     positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
     tensors = [args[i] for i in positions]
-    statics = [(i, type(a), a) for i, a in enumerate(args) if isinstance(a, STATIC_ARG_TYPES)]
+    statics = [(i, type(a), a) for i, a in enumerate(args) if isinstance(a, STATIC_ARG_TYPES) or i in static]
+    floats = [(i, type(a)) for i, a in enumerate(args) if isinstance(a, RUNTIME_ARG_TYPES) and i not in static]
     trees = [(i, arg_key(a, "an argument")) for i, a in enumerate(args)
-             if not isinstance(a, (torch.Tensor, STATIC_ARG_TYPES))]
+             if not isinstance(a, (torch.Tensor, STATIC_ARG_TYPES, RUNTIME_ARG_TYPES)) and i not in static]
     aligned = [i for i in positions if args[i].data_ptr() % 16 == 0]
     try:
         guards = TensorGuards(*tensors, dynamic_dims_sizes=[list(t.shape) for t in tensors],
@@ -101,6 +108,8 @@ def last_call_guard(args):
     def matches(call_args) -> bool:
         try:
             if len(call_args) != count or any(type(call_args[i]) is not t or call_args[i] != v for i, t, v in statics):
+                return False
+            if floats and any(type(call_args[i]) is not t for i, t in floats):
                 return False
             if trees and any(arg_key(call_args[i], "an argument") != k for i, k in trees):
                 return False
@@ -154,11 +163,11 @@ class SignatureCache:
             self._values.pop(key, None)
             self.last = None
 
-    def remember(self, args, value, also: Callable[[], bool] | None = None, guard=None) -> None:
+    def remember(self, args, value, also: Callable[[], bool] | None = None, static: tuple = (), guard=None) -> None:
         """Make `value` the fast path's answer for positional calls with `args`' signature (and, when
-        given, while `also()` holds: captured values unchanged); `guard`: the check to use instead of
-        `last_call_guard(args)` (a dynamic kernel's)."""
-        guard = guard if guard is not None else last_call_guard(args)
+        given, while `also()` holds: captured values unchanged); `static`: positions compared by value;
+        `guard`: the check to use instead of `last_call_guard(args, static)` (a dynamic kernel's)."""
+        guard = guard if guard is not None else last_call_guard(args, static)
         if guard is not None and also is not None:
             guard = _both(guard, also)
         self.last = (guard, value) if guard is not None else None

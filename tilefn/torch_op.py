@@ -7,7 +7,9 @@ path and never comes here. Otherwise the kernel calls `entry(its index, *args, *
   tilefn's Python), and AOTAutograd and Inductor trace through it to the custom op below.
 - Each kernel and *signature class* (which arguments are tensors, the static values of the rest,
   which tensors the kernel writes) is one op `tilefn::<kernel>_<n>` whose schema names its
-  tensors (the written ones as mutated: `Tensor(a!)`) and returns the new output tensors. Its fake
+  tensors (the written ones as mutated: `Tensor(a!)`) and its float arguments (`float eps`: runtime
+  values, so a new value is the same op; floats inside lists or functions, and those of static
+  parameters, are part of the signature class) and returns the new output tensors. Its fake
   implementation builds the outputs from the traced Program's host types; its real one runs the
   kernel. Outputs that are arguments (a kernel returning what it wrote) come back as the argument.
 - Autograd: a kernel with `def_vjp(bwd)` differentiates through `bwd((args, outputs), grads)`;
@@ -27,7 +29,9 @@ import torch
 from .errors import ArgumentError, TilefnError
 from .lower.aliasing import written_inputs
 from .signature_cache import signature_key
+from .trace.arguments import RUNTIME_ARG_TYPES, arg_key
 from .trace.ir import Lit, Var
+from .trace.types import PyScalarType
 
 NAMESPACE = "tilefn"
 _lock = threading.RLock()
@@ -54,16 +58,23 @@ def register(kernel) -> int:
         return len(_kernels) - 1
 
 
-class OpPlan:
-    """What one signature class's op takes and gives: tensor positions, statics, written tensors,
-    and the output tree (each leaf: ("new", k), ("arg", position) or ("value", v))."""
+def _runtime_floats(values, static) -> list:
+    """The positions of the top-level float arguments that are runtime values (the op's `float` inputs)."""
+    return [i for i, v in enumerate(values) if isinstance(v, RUNTIME_ARG_TYPES) and i not in static]
 
-    def __init__(self, names, values, program):
+
+class OpPlan:
+    """What one signature class's op takes and gives: tensor and runtime float positions (`op_at`, in
+    parameter order), statics, written tensors, and the output tree (each leaf: ("new", k), ("arg",
+    position) or ("value", v))."""
+
+    def __init__(self, names, values, program, static=()):
         self.names = names
         self.tensor_at = [i for i, v in enumerate(values) if isinstance(v, torch.Tensor)]
+        self.op_at = sorted(self.tensor_at + _runtime_floats(values, static))
         inputs = {}  # program input -> the parameter position holding it
         for var, path in zip(program.inputs, program.input_paths):
-            if len(path) != 1:
+            if len(path) != 1 and not isinstance(var.type, PyScalarType):  # (a float in a list: a static of the op)
                 raise ArgumentError(f"{program.name}(): under torch.compile or autograd, tensors are passed as "
                                     f"arguments of their own, not inside `{names[path[0]]}` (a list, tuple or "
                                     "function)", source=None)
@@ -85,7 +96,7 @@ class OpPlan:
 
     def schema(self) -> str:
         params = ", ".join(f"Tensor{'(a' + str(i) + '!)' if i in self.written else ''} {self.names[i]}"
-                           for i in self.tensor_at)
+                           if i in self.tensor_at else f"float {self.names[i]}" for i in self.op_at)
         count = len(self.new_types)  # (a list return is refused with mutated arguments by functionalization)
         returns = "()" if count == 0 else "Tensor" if count == 1 else f"({', '.join(['Tensor'] * count)})"
         return f"({params}) -> {returns}"
@@ -109,8 +120,10 @@ def _bound(traced, args, kwargs):
     return list(traced.binder.names), list(traced.flat(args, kwargs or {}))
 
 
-def _static_key(values) -> tuple:
-    statics = [v for v in values if not isinstance(v, torch.Tensor)]
+def _static_key(values, static) -> tuple:
+    """The op's static values: runtime floats by type, floats inside structures and static parameters by value."""
+    statics = [v if isinstance(v, RUNTIME_ARG_TYPES) and i not in static else arg_key(v, "an argument", static_floats=True)
+               for i, v in enumerate(values) if not isinstance(v, torch.Tensor)]
     return signature_key(statics, {})
 
 
@@ -133,35 +146,47 @@ def _program(traced, names, values):
         return traced.trace_and_bind(tuple(values), {})[0]
 
 
+def _stand_ins(values, static) -> list:
+    """torch.compile's symbolic floats (Dynamo's dynamic floats) as Python floats: a stand-in for a runtime
+    float (the op takes its value at each call), the value itself (a guard) for a static parameter's."""
+    return [(float(v) if i in static else 0.5) if isinstance(v, torch.SymFloat) else v for i, v in enumerate(values)]
+
+
 def _op_for(index, names, values):
     kernel = _kernels[index]()
     traced = getattr(kernel, "jitted", kernel)
-    key = (index, tuple(isinstance(v, torch.Tensor) for v in values), _static_key(values))
+    values = _stand_ins(values, traced.static)
+    key = (index, tuple(isinstance(v, torch.Tensor) for v in values), _static_key(values, traced.static))
     made = _ops.get(key)
     if made is not None:
         return made
     with _lock:
+        program = _program(traced, names, values)  # (may learn parameters tl.specialize makes static)
+        key = (index, tuple(isinstance(v, torch.Tensor) for v in values), _static_key(values, traced.static))
         if key in _ops:
             return _ops[key]
-        plan = OpPlan(names, values, _program(traced, names, values))
-        statics = [None if isinstance(v, torch.Tensor) else v for v in values]
+        static = traced.static
+        plan = OpPlan(names, values, program, static)
+        statics = [None if i in plan.op_at else v for i, v in enumerate(values)]
         name = f"{traced.__name__}_{index}_{len(_ops)}"
 
-        def full(tensors):
+        def full(op_args):
             out = list(statics)
-            for i, t in zip(plan.tensor_at, tensors):
-                out[i] = t
+            for i, a in zip(plan.op_at, op_args):
+                out[i] = a
             return out
 
-        def run(*tensors):
-            result = kernel.run(*full(tensors))
+        def run(*op_args):
+            tensors = [a for a in op_args if isinstance(a, torch.Tensor)]
+            result = kernel.run(*full(op_args))
             leaves = _flat(result, plan.tree)
             with torch.no_grad():
                 return plan.returned([t.clone() if any(t is a for a in tensors) else t for t in leaves])
 
-        def fake(*tensors):  # the outputs' types for these shapes: the Program traced for them
-            values = full(tensors)
-            types = OpPlan(names, values, _program(traced, names, values)).new_types
+        def fake(*op_args):  # the outputs' types for these shapes: the Program traced for them
+            values = _stand_ins(full(op_args), static)
+            types = OpPlan(names, values, _program(traced, names, values), static).new_types
+            tensors = [a for a in op_args if isinstance(a, torch.Tensor)]
             device = tensors[0].device if tensors else torch.device("cpu")
             return plan.returned([torch.empty_strided(t.shape, t.strides, dtype=t.dtype, device=device)
                                   for t in types])
@@ -187,8 +212,9 @@ def _register_autograd(op, kernel, plan, full):
 
     def setup_context(ctx, inputs, output):
         outputs = () if output is None else (output,) if isinstance(output, torch.Tensor) else tuple(output)
-        ctx.save_for_backward(*inputs, *outputs)
-        ctx.count = len(inputs)
+        ctx.save_for_backward(*[a for a in inputs if isinstance(a, torch.Tensor)], *outputs)
+        ctx.floats = [a for a in inputs if not isinstance(a, torch.Tensor)]  # runtime floats, in order
+        ctx.count = len(inputs) - len(ctx.floats)
 
     def backward(ctx, *grads):
         bwd = getattr(traced, "vjp", None)
@@ -197,8 +223,10 @@ def _register_autograd(op, kernel, plan, full):
                 f"a backward ran through the tilefn kernel {traced.__name__}(), which has no backward: give it "
                 f"one with `{traced.__name__}.def_vjp(bwd)` (bwd((args, outputs), grad_outputs) -> one gradient "
                 "per argument), or call it under torch.no_grad() / on detached inputs")
-        saved = ctx.saved_tensors
-        args, outs = full(saved[:ctx.count]), saved[ctx.count:]
+        saved, floats = ctx.saved_tensors, iter(ctx.floats)
+        tensors = iter(saved[:ctx.count])
+        args = full([next(tensors) if i in plan.tensor_at else next(floats) for i in plan.op_at])
+        outs = saved[ctx.count:]
         outputs = plan.assemble(plan.tree, args, outs)
         grads_tree = plan.assemble(plan.tree, [None] * len(args), grads)
         result = bwd((tuple(args), outputs), grads_tree)
@@ -206,7 +234,7 @@ def _register_autograd(op, kernel, plan, full):
         if len(result) != len(args):
             raise TilefnError(f"{traced.__name__}'s backward returned {len(result)} gradients for "
                               f"{len(args)} arguments; return one per argument (None for no gradient)")
-        return tuple(result[i] for i in plan.tensor_at)
+        return tuple(result[i] if i in plan.tensor_at else None for i in plan.op_at)
 
     op.register_autograd(backward, setup_context=setup_context)
 
@@ -216,7 +244,7 @@ def op_of(kernel, *args, **kwargs):
     arguments (for `torch.library.opcheck`, or to call the op directly)."""
     names, values = _bound(getattr(kernel, "jitted", kernel), args, kwargs)
     op, plan = _op_for(kernel._op_index, names, values)
-    return op, tuple(values[i] for i in plan.tensor_at)
+    return op, tuple(values[i] for i in plan.op_at)
 
 
 def entry(index, *args, **kwargs):
@@ -230,7 +258,7 @@ def entry(index, *args, **kwargs):
             f"{kernel.__name__}() writes its argument `{names[plan.written[0]]}` and is called with inputs that "
             "require grad: autograd through a kernel that writes its arguments is not supported; return new "
             "tensors instead, or call it under torch.no_grad()", source=None)
-    new = plan.received(op(*(values[i] for i in plan.tensor_at)))
+    new = plan.received(op(*(values[i] for i in plan.op_at)))
     return plan.assemble(plan.tree, values, new)
 
 

@@ -7,19 +7,24 @@ from .config import Config
 from .errors import ArgumentError, TilefnError, TracingError
 from .signature_cache import CacheInfo, SignatureCache, dynamic_signature_key, signature_key
 from .trace.dynamic import bound_sizes, call_sizes, with_extents
-from .trace.arguments import read
+from .trace.arguments import arg_key, read
 from .trace.binding import Binder
 from .trace.captures import capture_key, captures_of
 from .trace import state as trace_state
 from .trace.host_blocks import host_read
 from .trace.ir import Program
+from .trace.scalars import Specialize
 from .trace.tracer import trace
 
 
 class TracedFunction:
-    """`fn` and its Programs, one per (signature, tunables); what `tfn.interpret` and `make_ir` need."""
+    """`fn` and its Programs, one per (signature, tunables); what `tfn.interpret` and `make_ir` need.
 
-    def __init__(self, fn, config: Config | None = None, dot_precision: str = "ieee", static_shapes: bool = True):
+    Float arguments are runtime values, except those of the parameters in `static_argnames` and those
+    a trace passes to `tl.specialize` (learned then: `static`), whose values are part of the key."""
+
+    def __init__(self, fn, config: Config | None = None, dot_precision: str = "ieee", static_shapes: bool = True,
+                 static_argnames=()):
         self.fn = fn
         self.config = config
         self.static_shapes = static_shapes  # False: sizes and strides symbolic (tilefn.trace.dynamic)
@@ -30,6 +35,11 @@ class TracedFunction:
         self.captures = captures_of(fn)  # the globals and closure cells the Programs fold in
         self.binder = Binder(fn)
         self.arity = self.binder.arity  # a call of this many positional arguments is flat already
+        unknown = [n for n in static_argnames if n not in self.binder.names]
+        if isinstance(static_argnames, str) or unknown:
+            raise ArgumentError(f"static_argnames of {self.binder.name}() names {unknown or static_argnames!r}: give a "
+                                f"tuple of its parameter names {list(self.binder.names)}", source=None)
+        self.static = tuple(sorted(self.binder.names.index(n) for n in static_argnames))  # positions keyed by value
         functools.update_wrapper(self, fn)
 
     def flat(self, args, kwargs) -> tuple:
@@ -40,6 +50,8 @@ class TracedFunction:
         """What a Program (and its executable) is specialised on: the signature of the flat
         arguments, the tunables and the captured values as they are now (`tilefn.trace.captures`)."""
         key = signature_key(flat, {}) if self.static_shapes else self._dynamic_key(flat)
+        if self.static:
+            key = (key, tuple(arg_key(flat[i], "an argument", static_floats=True) for i in self.static))
         if tunables:
             key = (key, tunables)
         if self.captures:
@@ -92,6 +104,19 @@ class TracedFunction:
         if block_sizes is None:
             block_sizes = self.config.block_sizes if self.config is not None else ()
         flat = self.flat(args, kwargs)
+        while True:
+            try:
+                return self._trace_and_bind(flat, tunables, block_sizes)
+            except Specialize as request:  # tl.specialize(a float): from now on its parameter is static
+                self.static = tuple(sorted({*self.static, *request.params}))
+
+    def settled_key(self, flat: tuple, tunables=()) -> tuple:
+        """`key`, once a trace has learned which parameters `tl.specialize` makes static (a caller about
+        to compile calls this: it traces if needed, so the key it gets is the one the Program holds)."""
+        self.trace_and_bind(flat, {}, tunables)
+        return self.key(flat, tunables)
+
+    def _trace_and_bind(self, flat, tunables, block_sizes):
         try:
             key = self.key(flat, tunables)
         except ArgumentError:
@@ -125,7 +150,8 @@ class TracedFunction:
 
     def _trace(self, flat, tunables, block_sizes) -> Program:
         try:
-            return trace(self.fn, flat, {}, tunables, self.dot_precision, block_sizes, dynamic=not self.static_shapes)
+            return trace(self.fn, flat, {}, tunables, self.dot_precision, block_sizes, self.static,
+                         dynamic=not self.static_shapes)
         except TilefnError as exc:
             raise exc.with_traceback(None) from None
 

@@ -118,3 +118,67 @@ def test_dot_scaled_is_a_clear_error_pointing_at_hl_dot():
     x, scale = torch.randn(32, 32).to(torch.float8_e4m3fn), torch.full((32, 1), 127, dtype=torch.uint8)
     with pytest.raises(NotImplementedError, match=r"dot_scaled has no tilefn counterpart yet: .*sm_100.*hl.dot"):
         helion.kernel(config=helion.Config(block_sizes=[32]))(dot_scaled_kernel)(x, scale)
+
+
+# --- floats: runtime values; hl.specialize and hl.constexpr compile them in ---------------------
+def helion_layer_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Helion's layer_norm example, reduced: eps is a float argument."""
+    m, n = x.size()
+    out = torch.empty_like(x)
+    for tile_m in hl.tile(m):
+        row = x[tile_m, :].to(torch.float32)
+        mean = row.mean(-1, keepdim=True)
+        var = ((row - mean) ** 2).mean(-1, keepdim=True)
+        out[tile_m, :] = ((row - mean) * torch.rsqrt(var + eps) * weight[None, :].to(torch.float32)).to(x.dtype)
+    return out
+
+
+def eager_layer_norm(x, weight, eps=1e-5):
+    return torch.nn.functional.layer_norm(x.float(), [x.shape[1]], weight.float(), eps=eps).to(x.dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_helion_kernels_eps_is_a_runtime_value(dtype):
+    kernel = helion.kernel(config=helion.Config(block_sizes=[4]))(helion_layer_norm)
+    x, weight = torch.randn(10, 32, dtype=dtype), torch.randn(32, dtype=dtype)
+    for eps in (1e-5, 1e-3, 0.1, 1.0):
+        torch.testing.assert_close(kernel(x, weight, eps), eager_layer_norm(x, weight, eps))
+    torch.testing.assert_close(kernel(x, weight), eager_layer_norm(x, weight))  # the default
+    assert kernel.tuned.cache_info().compiles == 1
+
+
+def helion_specialized(x: torch.Tensor, scale: float) -> torch.Tensor:
+    scale = hl.specialize(scale)
+    steps = int(scale)  # host code using the value: fine once it is static
+    out = torch.zeros_like(x)
+    for tile in hl.tile(x.size(0)):
+        acc = x[tile]
+        for _ in range(steps):
+            acc = acc * scale
+        out[tile] = acc
+    return out
+
+
+def test_hl_specialize_makes_a_float_static():
+    kernel = helion.kernel(config=helion.Config(block_sizes=[8]))(helion_specialized)
+    x = torch.randn(20)
+    for scale in (2.0, 3.0, 2.0):
+        torch.testing.assert_close(kernel(x, scale), x * scale ** int(scale))
+    assert kernel.tuned.cache_info().compiles == 2
+
+
+def helion_constexpr(x: torch.Tensor, scale: hl.constexpr) -> torch.Tensor:
+    out = torch.empty_like(x)
+    for tile in hl.tile(x.size(0)):
+        out[tile] = x[tile] * scale
+    return out
+
+
+def test_a_float_annotated_constexpr_is_static():
+    assert hl.constexpr_params(helion_constexpr) == ("scale",)
+    kernel = helion.kernel(config=helion.Config(block_sizes=[8]))(helion_constexpr)
+    x = torch.randn(20)
+    for scale in (0.5, 1.5):
+        torch.testing.assert_close(kernel(x, scale), x * scale)
+    assert kernel.tuned.cache_info().compiles == 2
+    assert "1.5" in kernel.bind((x, 1.5)).to_triton_code()

@@ -182,7 +182,7 @@ def test_mixed_dtypes_promote_as_torch_does():
     torch.testing.assert_close(out, x + y)
 
 
-def test_python_scalar_argument_is_specialised():
+def test_python_int_argument_is_specialised_and_a_float_is_not():
     def scale(x, factor):
         out = torch.empty_like(x)
         for t in tl.tile(x.shape[0]):
@@ -194,4 +194,7 @@ def test_python_scalar_argument_is_specialised():
     torch.testing.assert_close(kernel(x, 2.0), x * 2)
     torch.testing.assert_close(kernel(x, 3.0), x * 3)
     torch.testing.assert_close(kernel(x, 2.0), x * 2)
-    assert kernel.lowered == 2
+    assert kernel.lowered == 1  # a float is a runtime value (tilefn.trace.scalars)
+    torch.testing.assert_close(kernel(x, 2), x * 2)
+    torch.testing.assert_close(kernel(x, 3), x * 3)
+    assert kernel.lowered == 3  # an int compiles per value

@@ -25,7 +25,10 @@ def test_a_function_key_is_its_code_and_captured_values():
     bias = torch.randn(8)
     same = arg_key(make_epilogue(bias, 2.0), "f")
     assert arg_key(make_epilogue(torch.randn(8), 2.0), "f") == same  # a new lambda, same code and metadata
-    assert arg_key(make_epilogue(bias, 3.0), "f") != same
+    assert arg_key(make_epilogue(bias, 3.0), "f") == same  # a captured float is a runtime value
+    assert arg_key(make_epilogue(bias, 3.0), "f", static_floats=True) != arg_key(make_epilogue(bias, 2.0), "f",
+                                                                                  static_floats=True)
+    assert arg_key(make_epilogue(bias, 3), "f") != same  # an int is static
     assert arg_key(make_epilogue(bias.double(), 2.0), "f") != same
     assert arg_key(lambda acc, tile: acc * 2.0 + bias[tile], "f") != same  # other code
 
@@ -87,8 +90,8 @@ def test_tuples_of_tensors_and_lists_of_numbers_match_eager():
     torch.testing.assert_close(kernel(other, weights, (19,)), sum(x * w for x, w in zip(other, weights)))
     assert len(kernel._executables) == 1  # new tensors of the same metadata: one signature
     torch.testing.assert_close(kernel(xs[:2], [1.0, 1.0], (19,)), xs[0] + xs[1])
-    torch.testing.assert_close(kernel(xs, [0.5, -1.0, 3.0], (19,)), want + xs[2])
-    assert len(kernel._executables) == 3
+    torch.testing.assert_close(kernel(xs, [0.5, -1.0, 3.0], (19,)), want + xs[2])  # floats in a list: runtime
+    assert len(kernel._executables) == 2
 
 
 def test_a_tensor_inside_a_tuple_is_written_where_the_caller_sees_it():
@@ -123,7 +126,12 @@ def test_dicts_named_tuples_and_dataclasses_hold_tensors():
     want = (a - b) * w + x * 0.5
     torch.testing.assert_close(tfn.jit(mixed)(*args), want)
     torch.testing.assert_close(tfn.interpret(mixed)(*args), want)
-    assert arg_key(Frozen(x, 0.5), "f") != arg_key(Frozen(x, 1.5), "f")
+    assert arg_key(Frozen(x, 0.5), "f") == arg_key(Frozen(x, 1.5), "f")  # a float field is a runtime value
+    kernel = tfn.jit(mixed)
+    for scale in (0.5, 1.5, -2.0):
+        args = (Pair(a, b), {"w": w}, Frozen(x, scale))
+        torch.testing.assert_close(kernel(*args), (a - b) * w + x * scale)
+    assert kernel.cache_info().compiles == 1
 
 
 # --- functions -----------------------------------------------------------------------------------
@@ -141,7 +149,7 @@ def test_a_new_lambda_with_the_same_captures_does_not_retrace_but_reads_its_own_
         torch.testing.assert_close(kernel(x, make_epilogue(bias, scale)), x.sin() * scale + bias)
         torch.testing.assert_close(tfn.interpret(apply_epilogue)(x, make_epilogue(bias, scale)),
                                    x.sin() * scale + bias)
-    assert len(kernel._programs) == 2 and len(kernel._executables) == 2
+    assert len(kernel._programs) == 1 and len(kernel._executables) == 1  # a captured float is a runtime value
 
 
 def test_a_rebound_closure_variable_of_the_same_lambda_retraces():

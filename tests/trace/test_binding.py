@@ -93,7 +93,7 @@ def test_spellings_of_one_call_share_one_executable():
         torch.testing.assert_close(kernel(*args, **kwargs), want)
     assert len(kernel._executables) == 1
     torch.testing.assert_close(kernel(0.5, X, 2.0, Y, gamma=2.0), want * 2)
-    assert len(kernel._executables) == 2
+    assert len(kernel._executables) == 1  # (a new float value: a runtime value)
 
 
 def keyword_only(x, *, scale: float, shift=None):

@@ -142,7 +142,7 @@ def test_returning_a_tuple_and_a_python_number():
 
 
 @pytest.mark.parametrize("scale, shift, flag", [(2.0, 3, True), (0.5, -1, False)])
-def test_scalar_arguments_are_static(scale, shift, flag):
+def test_int_bool_and_str_arguments_are_static_and_floats_are_inputs(scale, shift, flag):
     def kernel(x, scale: float, shift: int, flag: bool, mode: str = "relu"):
         out = torch.empty_like(x)
         for t in tl.tile(x.size(0)):
@@ -158,7 +158,8 @@ def test_scalar_arguments_are_static(scale, shift, flag):
         expected = torch.relu(expected)
     torch.testing.assert_close(run(kernel, x, scale, shift, flag), expected)
     program = str(tfn.make_ir(kernel)(x, scale, shift, flag))
-    assert repr(scale) in program  # static scalars are folded into the program as literals
+    assert f"add v1, {shift}" in program and "scale: float" in program  # an int folded in, a float an input
+    assert repr(scale) not in program
 
 
 def test_keyword_and_several_tensor_arguments():

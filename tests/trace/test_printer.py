@@ -175,10 +175,10 @@ def test_softmax_two_pass():
 
 def test_layer_norm():
     _check(layer_norm, [torch.randn(32, 64, dtype=BF16), torch.randn(64, dtype=BF16), torch.randn(64, dtype=BF16)], """
-        def layer_norm(x: bf16[32, 64], weight: bf16[64], bias: bf16[64]):
+        def layer_norm(x: bf16[32, 64], weight: bf16[64], bias: bf16[64], eps: float):
           # B0: block size over extent 32
           out: bf16[32, 64] = torch.empty([32, 64], device='cpu', dtype=torch.bfloat16)
-          kernel(x, weight, bias, out):
+          kernel(x, eps, weight, bias, out):
             grid tile_m in tile(0, 32, block=B0):
               v0: bf16[tile_m, 64] = load x[tile_m, 0:64]
               v1: f32[tile_m, 64] = convert[dtype=f32] v0
@@ -193,7 +193,7 @@ def test_layer_norm():
               v8: f32[tile_m, 1] = expand_dims[axis=1] mean
               v9: f32[tile_m, 64] = sub v1, v8
               v10: f32[tile_m, 1] = expand_dims[axis=1] var
-              v11: f32[tile_m, 1] = add v10, 1e-05
+              v11: f32[tile_m, 1] = add v10, eps
               v12: f32[tile_m, 1] = rsqrt v11
               normalized: f32[tile_m, 64] = mul v9, v12
               v13: bf16[64] = load weight[0:64]

@@ -25,7 +25,7 @@ SMALL, LARGE = tfn.Config(block_sizes=[1], num_warps=1), tfn.Config(block_sizes=
 
 def test_signature_text_names_dtypes_shapes_strides_and_values():
     x = torch.empty(4, 6, dtype=torch.bfloat16).t()
-    assert table.signature_text((x, 1e-5, True)) == "bfloat16[6, 4]/(1, 6), 1e-05, True"
+    assert table.signature_text((x, 1e-5, True, 3)) == "bfloat16[6, 4]/(1, 6), float, True, 3"  # (a float: by type)
 
 
 def test_a_shipped_table_is_used_without_tuning(tmp_path, monkeypatch):

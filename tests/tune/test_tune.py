@@ -468,3 +468,20 @@ def test_a_key_function_tunes_each_key_value_once(evaluations):
     torch.testing.assert_close(tuned(zeros, y), y)  # the same signature, a new key value
     assert tuned.cache_info().tunings == 2 and len(seen) >= 3  # the key is asked on every call
     assert tuned.config_key((x, y)) != tuned.config_key((zeros, y))
+
+
+def axpy(x, y, alpha):
+    out = torch.empty_like(x)
+    for t in tl.tile(out.shape):
+        out[t] = x[t] * alpha + y[t]
+    return out
+
+
+def test_one_tuning_serves_every_value_of_a_float_argument(evaluations):
+    x, y = inputs()
+    tuned = tfn.tune(axpy, effort="quick", verbose=False)
+    for alpha in (0.5, -2.0, 3.25):
+        torch.testing.assert_close(tuned(x, y, alpha), x * alpha + y)
+    assert tuned.cache_info()[1:] == (1, 1)  # one compile, one search
+    assert tuned.known_config(x, y, 100.0) == tuned.best_config(x, y, 0.5)
+    assert list(tuned.table()["cpu"]) == ["float32[8, 32]/(32, 1), float32[8, 32]/(32, 1), float"]

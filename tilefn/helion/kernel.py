@@ -29,6 +29,7 @@ from ..tune.tune import TunedFunction
 from ..tune.spec import ConfigSpec
 from .config import Config
 from .config_spec import BoundEnv, HelionConfigSpec
+from .language import constexpr_params
 from .policy import check_kernel
 from .repro import repro_script
 from .settings import Settings, SettingsView, triton_precision
@@ -151,7 +152,7 @@ class Kernel:
         base = self.configs[0].tunables if self.configs else ()
         self.jitted = JitFunction(self.fn, config=TfnConfig(tunables=base) if base else None,
                                   dot_precision=triton_precision(settings.dot_precision),
-                                  static_shapes=settings.static_shapes)
+                                  static_shapes=settings.static_shapes, static_argnames=constexpr_params(self.fn))
         fixed = self.configs[0] if len(self.configs) == 1 and not settings.force_autotune else None
         self.tuned = _Tuned(self.jitted, settings, fixed=fixed,
                             configs=self.configs if len(self.configs) > 1 else None,

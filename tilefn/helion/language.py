@@ -14,6 +14,7 @@ from ..lang import (Tile, barrier, dot, grid, jagged_tile, join, register_block_
                     tile)
 from ..trace.atomics import SEMS as _SEMS
 from ..trace.proxies import DeviceValue as _DeviceValue
+from ..trace.scalars import RuntimeScalar as _RuntimeScalar
 from . import exc as _exc
 from .autotuner import FRAGMENTS
 
@@ -50,9 +51,12 @@ def load(tensor, index, extra_mask=None, eviction_policy=None):
 
 def specialize(value):
     """Helion compiles a separate kernel per value of a specialized size; tilefn specialises every
-    shape and scalar argument already, so this returns the value itself (ints, or tuples of them)."""
+    shape and int argument already, so this returns the value itself (ints, or tuples of them). A float
+    argument is a runtime value in tilefn: `hl.specialize(eps)` compiles it in (`tilefn.lang.specialize`)."""
     if isinstance(value, (torch.Size, tuple, list)):
         return type(value)(specialize(v) for v in value) if not isinstance(value, torch.Size) else tuple(value)
+    if isinstance(value, (_RuntimeScalar, float)):
+        return _lang.specialize(value)
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, _DeviceValue):
             raise TypeError("hl.specialize takes a shape (an int from tensor.size()), not a device value")
@@ -127,11 +131,22 @@ def tile_id(t: Tile):
 
 
 class constexpr:  # noqa: N801 - Helion's spelling
-    """Annotation for arguments Helion treats as compile-time constants; every Python number
-    argument is one in tilefn, so this only marks intent. `hl.constexpr(v)` returns `v`."""
+    """Annotation for arguments Helion treats as compile-time constants: ints and bools are in tilefn
+    anyway; a float parameter annotated `hl.constexpr` is compiled in (`static_argnames`,
+    `constexpr_params`) rather than a runtime value. `hl.constexpr(v)` returns `v`."""
 
     def __new__(cls, value):
         return value
+
+
+def constexpr_params(fn) -> tuple:
+    """The names of `fn`'s parameters annotated `hl.constexpr` (the class, or the text under
+    `from __future__ import annotations`)."""
+    names = []
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        if annotation is constexpr or isinstance(annotation, str) and annotation.split(".")[-1] == "constexpr":
+            names.append(name)
+    return tuple(n for n in names if n != "return")
 
 
 def _helion_atomic(name: str):

@@ -13,11 +13,12 @@ from ..trace.ir import Lit, Program, walk_eqns
 from ..trace.primitives import cond_p, loop_p, while_p
 from ..trace.queries import phase_of
 from ..trace.dynamic import symbols_of
+from ..trace.scalars import DEVICE_DTYPES, is_runtime_scalar
 from ..trace.sizes import SizeExpr, cdiv, is_symbolic, smin
 from ..trace.types import HostType
 from . import backend, float8
 from .control import emit_cond, emit_while
-from .emit import TILE_PREFIXES, Emitter
+from .emit import TILE_PREFIXES, Emitter, tl_dtype
 from .masks import analyze_masks
 from .rules import lower_eqn
 from .sites import Sites
@@ -79,6 +80,11 @@ class KernelWriter:
         sizes = kernel_sizes(kernel)
         em.used.update(s.name for s in sizes)  # (the symbols' own names: the kernel's int parameters)
         params = [em(v) for v in operands] + [s.name for s in sizes]
+        for var in operands:  # a runtime scalar: a 0-d value of its kind's dtype (float64), cast at each use
+            if is_runtime_scalar(var):
+                value = em.fresh(em(var) + "_value")
+                em.prologue.append(f"{value} = tl.full((), {em(var)}, {tl_dtype(DEVICE_DTYPES[var.type.kind])})")
+                em.bind(var, value)
         em.depth = 1
         loops = list(kernel.params["region"].eqns)
         self._check_pid_type(loops)

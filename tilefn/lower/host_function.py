@@ -8,7 +8,7 @@ import torch
 from ..trace.arguments import path_source
 from ..trace.dynamic import symbols_of
 from ..trace.ir import Lit, Program, Var
-from ..trace.naming import op_name
+from ..trace.naming import op_name, operator_text
 from ..trace.primitives import kernel_p
 from ..trace.sizes import SizeExpr, is_symbolic
 from ..trace.types import HostType
@@ -54,6 +54,13 @@ def input_sizes(program: Program) -> list:
     return list(found.values())
 
 
+def _operand(name: str, var, suffix: str) -> str:
+    """A launch argument: a tensor (its address with `suffix`), a runtime float, a runtime bool as an int."""
+    if isinstance(var.type, HostType):
+        return name + suffix
+    return f"int({name})" if var.type.kind is bool else name
+
+
 def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool) -> tuple[str, dict]:
     """The launcher: host equations, the launch, the outputs. Returns (source, its globals)."""
     consts: dict = {}
@@ -79,7 +86,7 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
     for eqn in program.eqns:
         if eqn.prim is kernel_p:
             suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
-            operands = ", ".join([names(v) + suffix for v in kernel.operands] + [s.name for s in kernel.sizes])
+            operands = ", ".join([_operand(names(v), v, suffix) for v in kernel.operands] + [s.name for s in kernel.sizes])
             grids = kernel.phase_grids or (kernel.launch_grid or (kernel.grid, 1, 1),)
             for k, grid in enumerate(grids):  # with tl.barrier(): one launch per phase, in order (the stream orders them)
                 launch = f"_launch{k}" if kernel.phase_grids else "_launch"
@@ -95,7 +102,9 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
         call_args = [render(a) for a in eqn.params["args"]]
         call_args += [f"{k}={render(v)}" for k, v in sorted(eqn.params["kwargs"].items())]
         receiver = eqn.params["args"][0] if eqn.params["args"] else None
-        if getattr(torch, fn_name, None) is fn:
+        if operator_text(fn, call_args) is not None:  # arithmetic on runtime floats
+            call = operator_text(fn, call_args)
+        elif getattr(torch, fn_name, None) is fn:
             call = f"torch.{fn_name}({', '.join(call_args)})"
         elif isinstance(receiver, Var) and getattr(torch.Tensor, fn_name, None) is fn:
             call = f"{call_args[0]}.{fn_name}({', '.join(call_args[1:])})"
@@ -107,7 +116,7 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
         kind = eqn.params["out_kind"]
         if kind == "none":
             lines.append(f"    {call}")
-        elif kind == "tensor":
+        elif kind in ("tensor", "value"):  # ("value": a runtime scalar, `tilefn.trace.scalars`)
             lines.append(f"    {outs[0]} = {call}")
         else:
             lines.append(f"    {', '.join(outs)}{',' if len(outs) == 1 else ''} = [_r for _r in {call} if isinstance(_r, torch.Tensor)]")

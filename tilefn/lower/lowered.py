@@ -11,6 +11,7 @@ from ..config import Config
 from ..settings import Settings
 from ..trace.ir import Program
 from ..trace.printer import Namer
+from ..trace.types import HostType, PyScalarType
 from . import backend
 from .aliasing import check_internal_overlap
 from .codegen import KernelSource, write_kernel
@@ -82,7 +83,12 @@ _PTR_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*
               torch.uint8: "*u8", torch.bool: "*i1", torch.float8_e4m3fn: "*fp8e4nv", torch.float8_e5m2: "*fp8e5"}
 
 
+_SCALAR_TYPES = {float: "fp64", bool: "i32"}  # runtime scalars (tilefn.trace.scalars): floats as doubles, bools as ints
+
+
 def _signature_arg(host_type):
+    if isinstance(host_type, PyScalarType):
+        return _SCALAR_TYPES[host_type.kind]
     kind = _PTR_TYPES[host_type.dtype]
     return backend.launch().AlignedPointer(kind) if host_type.aligned else kind
 
@@ -127,7 +133,8 @@ def lower(program: Program, config: Config | None = None, interpret: bool | None
 def device_of(program: Program) -> torch.device:
     """The device of the program's tensors (CPU when it has none)."""
     for var in program.inputs:
-        return torch.device(var.type.device)
+        if isinstance(var.type, HostType):
+            return torch.device(var.type.device)
     for eqn in program.eqns:
         for var in eqn.outputs:
             return torch.device(var.type.device)

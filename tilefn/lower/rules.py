@@ -9,6 +9,7 @@ from ..trace import primitives as p
 from ..trace.abstract_eval import result_dtype
 from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, P, reduction_identity
+from ..trace.scalars import DEVICE_DTYPES, is_runtime_scalar
 from ..trace.types import PyScalarType, TensorType, TileDim
 from . import arrange, atomics, block_lanes, dots, memory, scans, sorting
 from .emit import Emitter, tl_dtype
@@ -25,10 +26,16 @@ def out_dtype(eqn) -> torch.dtype:
 
 
 def cast(em: Emitter, atom, dtype) -> str:
-    """`atom` as source text, converted to `dtype` when it is a tensor of another dtype."""
-    if isinstance(atom, Lit) or atom.type.dtype == dtype:
+    """`atom` as source text, converted to `dtype` when it is a tensor (or a runtime scalar) of another dtype."""
+    if isinstance(atom, Lit):
         return em(atom)
-    return em.converted(em(atom), atom.type.dtype, dtype)
+    source = DEVICE_DTYPES[atom.type.kind] if is_runtime_scalar(atom) else atom.type.dtype
+    return em(atom) if source == dtype else em.converted(em(atom), source, dtype)
+
+
+def is_number(atom) -> bool:
+    """A Python number operand: a literal or a runtime scalar (weakly typed, as torch treats numbers)."""
+    return isinstance(atom, Lit) or is_runtime_scalar(atom)
 
 
 # --- pointwise ---------------------------------------------------------------------------
@@ -67,8 +74,9 @@ def _binary(em: Emitter, eqn):
     dtype = compute_dtype(operands)
     inputs = eqn.inputs
     if eqn.prim in _COMPARE and operands in _HALF:  # torch compares with the number rounded to the half dtype
-        inputs = [_rounded(x, operands) for x in inputs]
-    a, b = (cast(em, x, dtype) for x in inputs)
+        a, b = (_half_number(em, _rounded(x, operands), operands, dtype) for x in inputs)
+    else:
+        a, b = (cast(em, x, dtype) for x in inputs)
     prim = eqn.prim
     if prim in _INFIX:
         expr = f"{a} {_INFIX[prim]} {b}"
@@ -104,6 +112,13 @@ def _nan_ignoring(em, prim, a, b, dtype) -> str:
     return f"tl.where({x} != {x}, {y}, tl.where({y} != {y}, {x}, {both}))"
 
 
+def _half_number(em: Emitter, atom, half: torch.dtype, dtype: torch.dtype) -> str:
+    """An operand as `dtype`; a runtime scalar first rounded to the `half` dtype (as `_rounded` rounds a literal)."""
+    if not is_runtime_scalar(atom):
+        return cast(em, atom, dtype)
+    return em.converted(cast(em, atom, half), half, dtype)
+
+
 def _rounded(atom, dtype: torch.dtype):
     """A Python-number operand as the nearest value of `dtype` (b > 0.3 compares with bf16's 0.30078125)."""
     if not isinstance(atom, Lit) or isinstance(atom.value, bool):
@@ -128,8 +143,23 @@ def _pow(em, eqn, a, b):
         return f"1.0 / {a}"
     dtype = out_dtype(eqn)
     compute = torch.float32 if dtype in _HALF or not dtype.is_floating_point else dtype
+    if is_runtime_scalar(exponent):
+        return em.converted(_runtime_pow(em, cast(em, eqn.inputs[0], compute), cast(em, exponent, compute)),
+                            compute, compute_dtype(dtype))
     expr = f"tl.exp2({cast(em, eqn.inputs[1], compute)} * tl.log2({cast(em, eqn.inputs[0], compute)}))"
     return em.converted(expr, compute, compute_dtype(dtype))  # (_binary's `finish` rounds halves)
+
+
+def _runtime_pow(em: Emitter, a: str, b: str) -> str:
+    """`a ** b` for an exponent known at the call: |a| ** b, negated for a negative base and an odd integer
+    exponent, NaN for a negative base and a fractional one; 1 for b == 0 or a == 1 (as torch)."""
+    base, power, magnitude = em.fresh("base"), em.fresh("power"), em.fresh("magnitude")
+    em.emit(f"{base} = {a}")
+    em.emit(f"{power} = {b}")
+    em.emit(f"{magnitude} = tl.exp2({power} * tl.log2(tl.abs({base})))")
+    integral, odd = f"(tl.floor({power}) == {power})", f"(tl.floor({power} * 0.5) * 2.0 != {power})"
+    signed = f"tl.where({base} < 0, tl.where({integral}, tl.where({odd}, -{magnitude}, {magnitude}), float('nan')), {magnitude})"
+    return f"tl.where({power} == 0, 1.0, tl.where({base} == 1, 1.0, {signed}))"
 
 
 _MATH = {P[name]: text for name, text in {"exp": "tl.exp({})", "exp2": "tl.exp2({})", "log": "tl.log({})", "log2": "tl.log2({})",
@@ -179,7 +209,7 @@ def _round(em: Emitter, eqn):
 def _where(em: Emitter, eqn):
     cond, a, b = eqn.inputs
     dtype = out_dtype(eqn)
-    if dtype in _HALF and (isinstance(a, Lit) or isinstance(b, Lit)):
+    if dtype in _HALF and (is_number(a) or is_number(b)):
         # a number beside a half tensor: selected in float32 (Triton's CPU interpreter has no bf16
         # constants), as the half value torch would write (then exactly converted back)
         a, b = (cast(em, _rounded(x, dtype), torch.float32) for x in (a, b))
@@ -192,10 +222,11 @@ def _where(em: Emitter, eqn):
 def _convert(em: Emitter, eqn):
     (x,) = eqn.inputs
     dtype = eqn.params["dtype"]
-    if isinstance(x, Var) and x.type.dtype == torch.bool or dtype != torch.bool:
+    source = DEVICE_DTYPES[x.type.kind] if is_runtime_scalar(x) else x.type.dtype if isinstance(x, Var) else None
+    if source == torch.bool or dtype != torch.bool:
         expr = cast(em, x, dtype)
     else:
-        expr = f"({cast(em, x, compute_dtype(x.type.dtype)) if isinstance(x, Var) else em(x)} != 0)"
+        expr = f"({cast(em, x, compute_dtype(source)) if isinstance(x, Var) else em(x)} != 0)"
     em.assign(eqn.outputs[0], expr)
     if x in em.zero_padded:
         em.zero_padded.add(eqn.outputs[0])

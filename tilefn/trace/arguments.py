@@ -3,17 +3,19 @@
 An argument is a tree. Its inner nodes are lists, tuples (named ones included), dicts and
 dataclass instances, whose children are their items (a dataclass's: its fields), and Python
 functions (lambdas, nested functions), whose children are what they capture: closure cells,
-defaults and keyword defaults. Its leaves are tensors, static values (numbers, strings, None,
-dtypes, devices) and, inside functions, any other object (by identity, as `captures.py` says).
+defaults and keyword defaults. Its leaves are tensors, Python floats (runtime values:
+`tilefn.trace.scalars`), static values (ints, bools, strings, None, dtypes, devices) and, inside
+functions, any other object (by identity, as `captures.py` says).
 
 - `arg_key(value, where)`: what a Program is specialised on: the tree's shape and static values,
-  its tensors' metadata, and for a function the identity of its code, its captured values and the
-  globals it reads (by the rules of `captures.py`). So a new lambda object with the same code and
+  its tensors' metadata, its floats' type (not their values, unless `static_floats`: a parameter
+  named in `static_argnames`), and for a function the identity of its code, its captured values and
+  the globals it reads (by the rules of `captures.py`). So a new lambda object with the same code and
   captured values is the same signature; a different captured value is another.
-- `tensor_leaves(value, name)`: (path, name hint, tensor) of each tensor in the tree. A Program
-  takes each as an input of its own, read from the argument at every call through its path
-  (`read`; `path_source` spells the same in generated code): a lambda's captured tensor is the
-  tensor the lambda of *this* call holds.
+- `tensor_leaves(value, name, floats=False)`: (path, name hint, leaf) of each tensor (and float) in
+  the tree. A Program takes each as an input of its own, read from the argument at every call
+  through its path (`read`; `path_source` spells the same in generated code): a lambda's captured
+  tensor is the tensor the lambda of *this* call holds.
 - `replace(value, {path: new})`: the tree with those leaves replaced (functions rebuilt with new
   cells and defaults), which the tracer calls with proxies in place of the tensors.
 - `functions_in(value)`: the functions in the tree, whose global reads the tracer watches as it
@@ -31,7 +33,8 @@ from ..errors import ArgumentError
 from .captures import Identity, captures_of, snapshot
 from .types import tensor_problem
 
-STATIC_ARG_TYPES = (bool, int, float, str, type(None), torch.dtype, torch.device)
+STATIC_ARG_TYPES = (bool, int, str, type(None), torch.dtype, torch.device)
+RUNTIME_ARG_TYPES = (float,)  # values the kernel takes at every call (keyed by type; `tilefn.trace.scalars`)
 ACCEPTED = ("tensors, Python numbers, strings, None, dtypes, devices, lists, tuples, dicts and "
             "dataclasses of them, and functions")
 
@@ -68,22 +71,26 @@ def _is_node(value) -> bool:
     return isinstance(value, (list, tuple, dict, types.FunctionType)) or _is_dataclass(value)
 
 
-def arg_key(value, where: str, strict: bool = True, seen: frozenset = frozenset(), at: str = ""):
+def arg_key(value, where: str, strict: bool = True, seen: frozenset = frozenset(), at: str = "",
+            static_floats: bool = False):
     """A hashable key of the argument `value` (see the module docstring). `where` names it in an
-    ArgumentError for a value a kernel cannot take (strict: not inside a function's captures)."""
+    ArgumentError for a value a kernel cannot take (strict: not inside a function's captures);
+    `static_floats` keys its floats by value."""
     if isinstance(value, torch.Tensor):
         problem = tensor_problem(value)
         if problem is not None:
             raise ArgumentError(f"{where} {problem}" if not at else f"{where} holds at {at} a tensor that {problem}",
                                 source=None)
         return snapshot(value)
-    if isinstance(value, STATIC_ARG_TYPES):
+    if isinstance(value, STATIC_ARG_TYPES) or static_floats and isinstance(value, RUNTIME_ARG_TYPES):
         return (type(value), value)
+    if isinstance(value, RUNTIME_ARG_TYPES):
+        return (type(value),)
     if isinstance(value, types.FunctionType):
         if id(value) in seen:  # a function that captures itself (recursion)
             return ("recursive", Identity(value.__code__))
         inner = seen | {id(value)}
-        cells = tuple((step, arg_key(child, where, False, inner, f"{at}.{name}"))
+        cells = tuple((step, arg_key(child, where, False, inner, f"{at}.{name}", static_floats))
                       for step, child, name in _children(value, seen))
         reads = tuple((c.name, snapshot(c.scope[c.name])) for c in captures_of(value) if isinstance(c.scope, dict))
         return ("function", Identity(value.__code__), cells, reads)
@@ -91,7 +98,7 @@ def arg_key(value, where: str, strict: bool = True, seen: frozenset = frozenset(
         if isinstance(value, dict) and strict and not all(isinstance(k, (str, int)) for k in value):
             raise ArgumentError(_refusal(where, at, "dict with keys other than strings and ints"), source=None)
         items = tuple((step, arg_key(child, where, strict, seen,
-                                     f"{at}.{step[1]}" if step[0] == "attr" else f"{at}[{step[1]!r}]"))
+                                     f"{at}.{step[1]}" if step[0] == "attr" else f"{at}[{step[1]!r}]", static_floats))
                       for step, child, _ in _children(value, seen))
         return (type(value), items)
     if not strict or callable(value):  # builtins, torch functions, classes; objects a function captures
@@ -103,16 +110,17 @@ def _refusal(where: str, at: str, what: str) -> str:
     return f"{where} {'is' if not at else f'holds at {at}'} a {what}; kernels take {ACCEPTED}"
 
 
-def tensor_leaves(value, name: str, seen: frozenset = frozenset()) -> list:
-    """(path, name hint, tensor) of every tensor in the tree, depth first."""
-    if isinstance(value, torch.Tensor):
+def tensor_leaves(value, name: str, floats: bool = False, seen: frozenset = frozenset()) -> list:
+    """(path, name hint, leaf) of every tensor (with `floats`, and every float) in the tree, depth first."""
+    leaf_types = (torch.Tensor, *RUNTIME_ARG_TYPES) if floats else torch.Tensor
+    if isinstance(value, leaf_types):
         return [((), name, value)]
     out = []
     inner = seen | {id(value)} if isinstance(value, types.FunctionType) else seen
     for step, child, suffix in _children(value, seen):
-        if isinstance(child, torch.Tensor) or _is_node(child):
+        if isinstance(child, leaf_types) or _is_node(child):
             hint = re.sub(r"\W", "_", suffix if step[0] in ("cell", "default", "kwdefault") else f"{name}_{suffix}")
-            out += [((step, *path), h, t) for path, h, t in tensor_leaves(child, hint, inner)]
+            out += [((step, *path), h, t) for path, h, t in tensor_leaves(child, hint, floats, inner)]
     return out
 
 

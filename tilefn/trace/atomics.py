@@ -14,6 +14,7 @@ from .jagged import lane_mask
 from .ops.creation import full_like_shape
 from .primitives import ATOMICS, atomic_cas_p, broadcast_to_p, convert_p
 from .proxies import DeviceValue, HostTensor, apply
+from .scalars import RuntimeScalar
 from .types import broadcast_shapes
 
 SEMS = ("relaxed", "acquire", "release", "acq_rel")
@@ -55,7 +56,7 @@ def _target(name: str, tensor):
 
 def _operand(value, shape, dtype):
     """`value` as a device value of the target's dtype, broadcast to `shape`."""
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, (bool, int, float, RuntimeScalar)):
         return full_like_shape(shape, value, dtype)
     if not isinstance(value, DeviceValue):
         raise TracingError(f"an atomic's value is a device value or a number, got {type(value).__name__}")

@@ -25,6 +25,7 @@ from .ir import Eqn, Region, Var, substitute
 from .loops import find_carries, name_device_values
 from .primitives import cond_p, full_p, while_p
 from .proxies import DeviceValue, apply, check_in_scope
+from .scalars import RuntimeScalar
 from .state import RegionBuilder
 from .unmerged import Unmerged
 
@@ -36,6 +37,8 @@ def _statement_source(line: int) -> SourceInfo:
 
 def _predicate(value, statement: str, source=None):
     """The boolean device scalar a test stands for, or None for a static (Python) test."""
+    if isinstance(value, RuntimeScalar) and st.require().in_device:  # `if beta == 0.0:` in a loop: tested per call
+        value = value.device_value(torch.bool)
     if not isinstance(value, DeviceValue):
         return None
     check_in_scope(value)

@@ -14,6 +14,7 @@ from .pytree import tree_leaves, tree_map
 from .dynamic import is_symbolic_type
 from .host_shapes import specialise_all, symbolic_outputs
 from .sizes import SizeExpr
+from .scalars import RuntimeScalar
 from .types import HostType, host_type_of
 
 
@@ -74,7 +75,7 @@ def record_host(func, args, kwargs, prologue: bool = False):
     state = st.require()
 
     def to_ir(x):
-        if isinstance(x, HostTensor):
+        if isinstance(x, (HostTensor, RuntimeScalar)):  # (a runtime float: its value at the call)
             return x.ir_var
         if isinstance(x, torch.Tensor):
             return const_var(x)
@@ -83,6 +84,8 @@ def record_host(func, args, kwargs, prologue: bool = False):
     def to_meta(x):
         if isinstance(x, HostTensor):
             return x.meta
+        if isinstance(x, RuntimeScalar):  # a stand-in of its kind: metadata does not depend on the value
+            return 0.5 if x.kind is float else True
         if isinstance(x, torch.Tensor):
             with torch._C.DisableTorchFunction():
                 return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype, device="meta")
@@ -143,7 +146,7 @@ def evaluate_host(eqn: Eqn, env: dict, sizes=None):
     kind = eqn.params["out_kind"]
     if kind == "none":
         return ()
-    if kind == "tensor":
+    if kind in ("tensor", "value"):
         return (result,)
     return tuple(r for r in result if isinstance(r, torch.Tensor))
 

@@ -23,6 +23,7 @@ from .jagged import lane_mask
 from .primitives import broadcast_to_p, convert_p, iota_p, load_p, store_p
 from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
 from .sizes import structure
+from .scalars import RuntimeScalar
 from .types import broadcast_shapes
 from .unmerged import Unmerged
 
@@ -186,7 +187,7 @@ def store(tensor, index, value, extra_mask=None):
 
 def _as_stored_value(value, shape, dtype):
     """Broadcast and cast what is stored to the destination's shape and dtype, as torch's setitem."""
-    if isinstance(value, (int, float, bool)):
+    if isinstance(value, (int, float, bool, RuntimeScalar)):
         return full_like_shape(shape, value, dtype)
     if isinstance(value, Unmerged):
         value.refuse()

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import functools
 import keyword
+import operator
 import re
+
+_OPERATOR_TEXT = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
+                  operator.floordiv: "//", operator.mod: "%", operator.pow: "**", operator.eq: "==",
+                  operator.ne: "!=", operator.lt: "<", operator.le: "<=", operator.gt: ">", operator.ge: ">="}
 
 
 def op_name(func) -> str:
@@ -12,6 +17,15 @@ def op_name(func) -> str:
     if name == "__get__":  # a property such as Tensor.shape, reached through its getter
         name = getattr(getattr(func, "__self__", None), "__name__", name)
     return name
+
+
+def operator_text(fn, args: list) -> str | None:
+    """Python's spelling of an operator call on rendered operands (`(1.0 / eps)`), or None for another function."""
+    if fn in _OPERATOR_TEXT and len(args) == 2:
+        return f"({args[0]} {_OPERATOR_TEXT[fn]} {args[1]})"
+    if fn in (operator.neg, operator.abs) and len(args) == 1:
+        return f"(-{args[0]})" if fn is operator.neg else f"abs({args[0]})"
+    return None
 
 
 def kernel_function(fn):

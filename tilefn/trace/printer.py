@@ -7,7 +7,7 @@ from ..rule_table import RuleTable
 from . import primitives as p
 from .indexing import OPERAND_KINDS
 from .ir import TEXT_FORM, Lit, Var
-from .naming import op_name
+from .naming import op_name, operator_text
 from .types import TileDim, TileType, dtype_name
 
 PRINTERS = RuleTable("printer")  # Primitive -> (eqn, namer, blocks, indent, lhs) -> lines; else `_op_lines`
@@ -59,6 +59,8 @@ def _host_call(eqn, namer) -> str:
     rendered = [_value(a, namer) for a in args] + [f"{k}={_value(v, namer)}" for k, v in sorted(kwargs.items())]
     if getattr(fn, "printed_as_call", False):  # a function of tilefn's own (tilefn.autodiff's pullbacks)
         return f"{name}({', '.join(rendered)})"
+    if operator_text(fn, rendered) is not None:  # arithmetic on runtime floats (tilefn.trace.scalars)
+        return operator_text(fn, rendered)
     if getattr(torch, name, None) is fn or not args or not isinstance(args[0], Var):
         return f"torch.{name}({', '.join(rendered)})"
     return f"{rendered[0]}.{name}({', '.join(rendered[1:])})"

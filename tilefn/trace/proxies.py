@@ -449,6 +449,9 @@ def bind(prim, inputs=(), **params) -> tuple[Var, ...]:
     """Apply a primitive: check it with its abstract-eval rule and append the equation."""
     state = st.require()
     atoms = tuple(to_atom(x) if not isinstance(x, (Var, Lit)) else x for x in inputs)
+    if prim not in p.POINTWISE and prim is not p.convert_p and any(_runtime_scalar(a) for a in atoms):
+        raise TracingError(f"{prim} takes no runtime float (a float argument, computed with at each call); make "
+                           "the argument static: static_argnames= of tfn.jit, or tl.specialize(x)")
     try:
         out_types = ABSTRACT_EVAL[prim](*[a.type for a in atoms], **params)
     except (ValueError, TypeError, RuntimeError) as exc:
@@ -460,6 +463,10 @@ def bind(prim, inputs=(), **params) -> tuple[Var, ...]:
     outputs = tuple(Var(t) for t in out_types)
     state.emit(Eqn(prim, atoms, outputs, params, user_source(2), state.new_site(prim.name)))
     return outputs
+
+
+def _runtime_scalar(atom) -> bool:
+    return isinstance(atom, Var) and isinstance(atom.type, PyScalarType)
 
 
 def _float8_hint(atoms) -> str:

@@ -19,25 +19,31 @@ from .tunables import check_claimed
 from .naming import kernel_name
 from .dynamic import symbolic_host_type
 from .sizes import guards_of
+from .scalars import RuntimeScalar, is_runtime_scalar
 from .types import HostType, PyScalarType, host_type_of
 
-def _proxy_args(fn, args, kwargs):
+def _proxy_args(fn, args, kwargs, static=()):
     """Bind the call's arguments; every tensor in them (in a list, a tuple, a function's captures)
-    becomes a HostTensor proxy of a program input, the rest stays static."""
+    becomes a HostTensor proxy of a program input, every float (but in the `static` parameter
+    positions) a RuntimeScalar of one, the rest stays static."""
     binder = Binder(fn)
     flat = binder.flat(args, kwargs)
     state, values, inputs, paths, devices = st.require(), [], [], [], set()
     for index, (name, value) in enumerate(zip(binder.names, flat)):
         arg_key(value, f"argument `{name}` of {binder.name}()")  # refuses what a kernel cannot take, naming it
         proxies = {}
-        for path, hint, tensor in tensor_leaves(value, name):
-            var = Var(symbolic_host_type(tensor, len(inputs)) if state.dynamic else host_type_of(tensor))
-            with torch._C.DisableTorchFunction():
-                meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device="meta")
-            proxies[path] = HostTensor(var, meta, tensor.device)
+        for path, hint, leaf in tensor_leaves(value, name, floats=index not in static):
+            if isinstance(leaf, torch.Tensor):
+                var = Var(symbolic_host_type(leaf, len(inputs)) if state.dynamic else host_type_of(leaf))
+                with torch._C.DisableTorchFunction():
+                    meta = torch.empty_strided(leaf.shape, leaf.stride(), dtype=leaf.dtype, device="meta")
+                proxies[path] = HostTensor(var, meta, leaf.device)
+                devices.add(leaf.device)
+            else:  # a float: a runtime scalar (tilefn.trace.scalars)
+                var = Var(PyScalarType(float))
+                proxies[path] = RuntimeScalar(var, frozenset({index}), hint)
             inputs.append(var)
             paths.append((index, *path))
-            devices.add(tensor.device)
             state.hints[var] = hint
         state.captures += tuple(c for f in functions_in(value) for c in captures_of(f) if isinstance(c.scope, dict))
         values.append(replace(value, proxies))
@@ -50,6 +56,9 @@ def _proxy_args(fn, args, kwargs):
 def _outputs(result):
     if isinstance(result, HostTensor):
         return result.ir_var
+    if isinstance(result, RuntimeScalar):
+        raise TracingError("the kernel returns a runtime float (an argument, or host arithmetic on one); "
+                           "return tensors, or make the argument static (static_argnames= or tl.specialize)")
     if isinstance(result, (tuple, list)):
         return tuple(_outputs(r) for r in result)
     if result is None or isinstance(result, (bool, int, float)):
@@ -84,9 +93,9 @@ def _kernel_eqn(state) -> Eqn:
     operands = []
     for eqn in walk_eqns(region.eqns):
         for x in eqn.inputs:
-            if isinstance(x, Var) and isinstance(x.type, HostType) and x not in operands:
+            if isinstance(x, Var) and (isinstance(x.type, HostType) or is_runtime_scalar(x)) and x not in operands:
                 operands.append(x)
-    _check_one_device(state, operands)
+    _check_one_device(state, [v for v in operands if isinstance(v.type, HostType)])
     return Eqn(kernel_p, operands, (), {"region": region})
 
 
@@ -129,15 +138,17 @@ def _is_view(eqn) -> bool:
                                           "squeeze", "expand", "flatten", "__getitem__", "view_as"}
 
 
-def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_sizes=(), dynamic: bool = False) -> Program:
+def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_sizes=(), static=(),
+          dynamic: bool = False) -> Program:
     """Run `fn` on proxies and return the Program it builds (`register_tunable` reads `tunables`;
     float32 dots multiply at `dot_precision` unless they say; host code reading a block size gets its
-    entry of `block_sizes`, `tilefn.trace.host_blocks`; `dynamic`: tensor sizes and strides symbolic,
+    entry of `block_sizes`, `tilefn.trace.host_blocks`; floats of the `static` parameter positions stay
+    Python numbers, the others are runtime scalars; `dynamic`: tensor sizes and strides symbolic,
     `tilefn.trace.dynamic`, with the facts decided on them in `Program.guards`)."""
     with st.tracing(tunables, dot_precision, block_sizes) as state, TraceMode():
         state.dynamic = dynamic
         state.captures = captures_of(fn)
-        (call_args, call_kwargs), inputs, paths, params = _proxy_args(fn, args, kwargs)
+        (call_args, call_kwargs), inputs, paths, params = _proxy_args(fn, args, kwargs, static)
         try:
             result = branching(fn, branches)(*call_args, **call_kwargs)
         except TilefnError:

@@ -17,8 +17,9 @@ from ..trace.sizes import bucket
 
 
 def signature_text(args, dynamic: bool = False) -> str:
-    """`bf16[4096, 4096]/(4096, 1), 1e-05`: what a tuned config is specialised on, as text. Of a dynamic
-    (static_shapes=False) kernel, each size's bucket and the layout class: `bf16[<=4096, <=64]/contiguous`."""
+    """`bf16[4096, 4096]/(4096, 1), float`: what a tuned config is specialised on, as text (a float by
+    type). Of a dynamic (static_shapes=False) kernel, each size's bucket and the layout class:
+    `bf16[<=4096, <=64]/contiguous`."""
     parts = []
     for arg in args:
         if isinstance(arg, torch.Tensor) and dynamic:
@@ -27,6 +28,8 @@ def signature_text(args, dynamic: bool = False) -> str:
         elif isinstance(arg, torch.Tensor):
             dtype = str(arg.dtype).removeprefix("torch.")
             parts.append(f"{dtype}{list(arg.shape)}/{tuple(arg.stride())}")
+        elif isinstance(arg, float):  # a runtime value: one config serves them all
+            parts.append("float")
         else:
             parts.append(repr(arg))
     return ", ".join(parts)

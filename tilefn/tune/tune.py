@@ -77,9 +77,11 @@ class TunedFunction:
             key = (self.jitted.resolved_key(args), size_buckets(args))
         return key if self.key_fn is None else (key, self.key_fn(*args))
 
-    def _executable_key(self, args) -> tuple:
-        key = self.jitted.key(args)  # the signature and the kernel's captured values, as the jit's
-        if not self.jitted.static_shapes:  # one executable per config (buckets with one config share it)
+    def _executable_key(self, args, settled: bool = False) -> tuple:
+        """The jit's key (signature, captured values, static floats; `settled`: after tracing, see settled_key);
+        of a dynamic kernel, one executable per config (buckets with one config share it)."""
+        key = self.jitted.settled_key(args) if settled else self.jitted.key(args)
+        if not self.jitted.static_shapes:
             key = (self.jitted.resolved_key(args), self.best_config(*args))
         return key if self.key_fn is None else (key, self.key_fn(*args))
 
@@ -88,7 +90,7 @@ class TunedFunction:
         if self.jitted.static_shapes:
             return None
         buckets, check = size_buckets(args), dynamic_guard(args, self.jitted.matching_guards(args),
-                                                           self.jitted.guard_check(args))
+                                                           self.jitted.guard_check(args), self.jitted.static)
         return lambda a: check(a) and size_buckets(a) == buckets
 
     def signatures(self) -> list:
@@ -153,10 +155,11 @@ class TunedFunction:
         key = self._executable_key(args)
         executable = self._executables.get(key)
         if executable is None:
+            key = self._executable_key(args, settled=True)
             executable = self._executables.get_or_make(key, lambda: self._compile(args))
         if self.key_fn is None and not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
             self._executables.remember(args, executable, self.jitted.captures_unchanged(),  # (grads go by the op)
-                                       self._fast_guard(args))
+                                       self.jitted.static, self._fast_guard(args))
         return executable(*args)
 
     def _compile(self, args):

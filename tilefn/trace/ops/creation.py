@@ -7,6 +7,7 @@ from ...errors import ShapeError
 from ..primitives import full_p, iota_p
 from .. import state as st
 from ..proxies import BlockSize, BlockValue, DeviceValue, Tile, apply, op
+from ..scalars import RuntimeScalar
 from ..types import TileDim, lanes_dim
 from .casts import to
 from .views import expand
@@ -48,6 +49,8 @@ def _open_tile(block: int) -> Tile:
 def full_like_shape(shape, value, dtype):
     if isinstance(value, DeviceValue):
         return expand(to(value, dtype), shape)
+    if isinstance(value, RuntimeScalar):
+        return expand(value.device_value(dtype), shape)
     return apply(full_p, shape=tuple(shape), value=value, dtype=dtype)
 
 
@@ -73,7 +76,7 @@ def empty(*size, dtype=None, **kwargs):
 @op("full", method=False)
 def full(size, fill_value, *, dtype=None, **kwargs):
     if dtype is None:
-        dtype = torch.float32 if isinstance(fill_value, float) else (torch.bool if isinstance(fill_value, bool) else torch.int64)
+        dtype = torch.float32 if isinstance(fill_value, (float, RuntimeScalar)) else (torch.bool if isinstance(fill_value, bool) else torch.int64)
     return full_like_shape(shape_entries(size), fill_value, dtype)
 
 

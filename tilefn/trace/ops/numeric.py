@@ -5,6 +5,7 @@ import torch
 
 from ...errors import ShapeError, TracingError
 from ..proxies import DeviceValue, op
+from ..scalars import RuntimeScalar
 from .casts import to, upcast, value_of
 
 
@@ -24,6 +25,8 @@ def lerp(start, end, weight):
     """start + weight * (end - start), in torch's two forms (exact at weight 0 and 1), in float32 for halves."""
     start = _float_value("lerp", "input", value_of(start))
     end = _float_value("lerp", "end", value_of(end), start.dtype)
+    if isinstance(weight, RuntimeScalar):  # torch computes with it in the op's float type
+        weight = weight.device_value(upcast(start).dtype)
     if isinstance(weight, (DeviceValue, torch.Tensor)) or not isinstance(weight, (int, float)):
         weight = upcast(_float_value("lerp", "weight", value_of(weight), start.dtype))
     s, e = upcast(start), upcast(end)
@@ -71,6 +74,8 @@ def masked_fill(x, mask, value):
         value = to(value, x.dtype)
     elif isinstance(value, (bool, int, float)):
         value = _in_dtype(value, x.dtype)
+    elif isinstance(value, RuntimeScalar):
+        value = value.device_value(x.dtype)
     else:
         raise TracingError(f"masked_fill takes a number or a 0-d value, got {type(value).__name__}")
     return to(torch.where(mask, value, x), x.dtype)

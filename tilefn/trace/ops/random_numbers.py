@@ -18,7 +18,9 @@ import torch
 from ...errors import ShapeError, TracingError, UnsupportedOp
 from .. import state as st
 from ..primitives import expand_dims_p, rand_p, randint_p, randn_p, rng_seed_p
+from .. import scalars
 from ..proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, bind, check_in_scope, op
+from ..scalars import RuntimeScalar
 from ..types import HostType, TileDim
 from .casts import to, value_of
 from .creation import _shape_args, arange, full_like_shape, shape_entries
@@ -217,10 +219,20 @@ def randint_like(x, low_or_high, high=None, *, dtype=None, **kwargs):
     return to(sample(randint_p, x.shape, drawn_seed(), enclosing=True, low=low, high=high), dtype or x.dtype)
 
 
+def dropout_scale(p: float) -> float:
+    """1 / (1 - p) for a runtime dropout probability (0 where p is 1: nothing is kept), checked as torch checks it."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p!r}")
+    return 1 / (1 - p) if p != 1 else 0.0
+
+
 @op("dropout", method=False)
 def dropout(x, p=0.5, training=True, inplace=False, *, train=None):
     """Zero each element with probability p, scale the rest by 1/(1-p) (torch's rule: `x * mask / (1-p)`)."""
     training = training if train is None else train
+    if isinstance(p, RuntimeScalar) and training:  # a runtime probability: checked and inverted at each call
+        keep = sample(rand_p, value_of(x).shape, drawn_seed(), enclosing=True) < 1 - p
+        return torch.where(keep, value_of(x) * scalars.host_call(dropout_scale, p), value_of(x) * 0)
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise ShapeError(f"dropout probability has to be between 0 and 1, but got {p!r}")
     if inplace:
