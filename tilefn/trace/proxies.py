@@ -289,15 +289,13 @@ class BlockSize:
         (var,) = bind(p.block_size_p, (), block=self.block)
         return BlockValue(var, state.region, self.block)
 
-    def __eq__(self, other):
+    def _compare(self, other, equal: bool):
         if isinstance(other, BlockSize) and not st.require().in_device:
-            return self.block == other.block  # one symbol is equal to itself
-        return self.value() == other
+            return (self.block == other.block) is equal  # one symbol is equal to itself
+        return self.value() == other if equal else self.value() != other
 
-    def __ne__(self, other):
-        if isinstance(other, BlockSize) and not st.require().in_device:
-            return self.block != other.block
-        return self.value() != other
+    __eq__ = lambda self, other: self._compare(other, True)  # noqa: E731
+    __ne__ = lambda self, other: self._compare(other, False)  # noqa: E731
 
     def _host_int(self, *_):
         if st.require().in_device:
@@ -346,10 +344,8 @@ class BlockValue(DeviceValue):
 
 
 # --- dispatch ------------------------------------------------------------------------------
-HOST_FACTORIES = frozenset({
-    "empty", "zeros", "ones", "full", "rand", "randn", "randint", "arange", "linspace",
-    "tensor", "as_tensor", "empty_strided", "eye", "randperm",
-})
+HOST_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "rand", "randn", "randint", "arange", "linspace",
+                            "tensor", "as_tensor", "empty_strided", "eye", "randperm"})
 DEVICE_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "arange", "rand", "randn"})
 
 DEVICE_OPS = RuleTable("device op")  # torch name -> handler on device values, filled by trace/ops/
@@ -449,7 +445,8 @@ def bind(prim, inputs=(), **params) -> tuple[Var, ...]:
     """Apply a primitive: check it with its abstract-eval rule and append the equation."""
     state = st.require()
     atoms = tuple(to_atom(x) if not isinstance(x, (Var, Lit)) else x for x in inputs)
-    if prim not in p.POINTWISE and prim is not p.convert_p and any(_runtime_scalar(a) for a in atoms):
+    if prim not in p.POINTWISE and prim is not p.convert_p and any(
+            isinstance(a, Var) and isinstance(a.type, PyScalarType) for a in atoms):  # a runtime float
         raise TracingError(f"{prim} takes no runtime float (a float argument, computed with at each call); make "
                            "the argument static: static_argnames= of tfn.jit, or tl.specialize(x)")
     try:
@@ -463,10 +460,6 @@ def bind(prim, inputs=(), **params) -> tuple[Var, ...]:
     outputs = tuple(Var(t) for t in out_types)
     state.emit(Eqn(prim, atoms, outputs, params, user_source(2), state.new_site(prim.name)))
     return outputs
-
-
-def _runtime_scalar(atom) -> bool:
-    return isinstance(atom, Var) and isinstance(atom.type, PyScalarType)
 
 
 def _float8_hint(atoms) -> str:
