@@ -87,3 +87,23 @@ def test_the_derived_backward_runs_inside_torch_compile():
     x, y = torch.randn(4, 5, dtype=F64, requires_grad=True), torch.randn(4, 5, dtype=F64)
     torch.compile(loss, backend="aot_eager", fullgraph=True)(x, y).backward()
     torch.testing.assert_close(x.grad, 2 * (1 - torch.tanh(x.detach()) ** 2) * y)
+
+
+def test_a_runtime_float_argument_takes_no_gradient_and_no_recompile():
+    """rms_norm's eps is a runtime float: two values, one backward compile, gradients as torch's."""
+    from vjp_kernels import rms_norm
+
+    kernel = tfn.jit(rms_norm)
+    backward, trained = tfn.vjp(kernel), tfn.autograd(tfn.jit(rms_norm))
+    for eps in (1e-6, 0.25):
+        x = torch.randn(6, 8, dtype=F64, requires_grad=True)
+        w = torch.randn(8, dtype=F64, requires_grad=True)
+        g = torch.randn(6, 8, dtype=F64)
+        torch.nn.functional.rms_norm(x, [8], w, eps).backward(g)
+        grads = backward(x.detach(), w.detach(), eps, g)
+        torch.testing.assert_close(grads[0], x.grad)
+        torch.testing.assert_close(grads[1], w.grad)
+        xt, wt = x.detach().requires_grad_(True), w.detach().requires_grad_(True)
+        trained(xt, wt, eps).backward(g)
+        torch.testing.assert_close((xt.grad, wt.grad), (x.grad, w.grad))
+    assert backward.cache_info().compiles == 1

@@ -35,10 +35,10 @@ def backward_kernel(kernel: Eqn, buffers: Buffers, sites, copies: dict) -> Eqn:
         backward_body(body, region.eqns, {}, tuple(region.params), buffers)
         loops.append(attrs.evolve(loop, params=loop.params.set("region", Region(region.params, body.eqns, ()))))
     region = Region((), loops)
-    operands = []
+    operands, outside = [], set(kernel.inputs)  # (tensors, and the forward's runtime floats)
     for eqn in walk_eqns(region.eqns):
         for x in eqn.inputs:
-            if isinstance(x, Var) and isinstance(x.type, HostType) and x not in operands:
+            if isinstance(x, Var) and (isinstance(x.type, HostType) or x in outside) and x not in operands:
                 operands.append(x)
     return Eqn(p.kernel_p, operands, (), {"region": region}, kernel.source, kernel.site)
 

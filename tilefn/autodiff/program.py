@@ -21,6 +21,7 @@ from ..trace import primitives as p
 from ..trace.host_blocks import HOST_DEFAULT
 from ..trace.ir import Program, Tunable, Var, walk_eqns
 from ..trace.queries import next_power_of_2
+from ..trace.types import HostType, TensorType
 from .builder import cotangent_dtype
 from .host import check_linear, host_call, pullback_eqn, reads_values, zeros_eqn
 from .kernel import backward_kernel
@@ -38,7 +39,8 @@ def output_leaves(outputs) -> list:
 
 
 def _is_float(v) -> bool:
-    return v.type.dtype.is_floating_point
+    """A floating tensor (a runtime float argument takes no gradient, as a Python float under autograd)."""
+    return isinstance(v.type, (HostType, TensorType)) and v.type.dtype.is_floating_point
 
 
 def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: str = "atomic",
