@@ -67,6 +67,9 @@ def test_guard_checks_the_alignment_it_was_compiled_for():
     assert not guard((torch.randn(33)[1:],))  # 4 bytes off a 16-byte boundary
     unaligned_guard = last_call_guard((torch.randn(33)[1:],))
     assert unaligned_guard((aligned,))  # code that assumes nothing runs on aligned data too
+    both = last_call_guard((aligned, aligned))
+    assert both((torch.randn(32), torch.randn(32)))
+    assert not both((torch.randn(32), torch.randn(33)[1:]))  # either tensor off its boundary fails the check
 
 
 def test_values_are_made_once_per_key():

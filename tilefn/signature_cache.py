@@ -87,39 +87,39 @@ def last_call_guard(args, static: tuple = ()):
     Tensor metadata is compared by torch's C++ TensorGuards (what torch.compile's guards use):
     about 0.2 us instead of building and hashing a signature key. Static values and the 16-byte
     alignment a kernel was compiled to assume are checked in Python; lists, tuples and functions
-    by their key (`tilefn.trace.arguments.arg_key`: tensors inside them by metadata).
+    by their key (`tilefn.trace.arguments.arg_key`: tensors inside them by metadata). The check is
+    generated as one function of straight-line tests (no loops or generators on the fast path).
     """
     if TensorGuards is None:
         return None
     positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
     tensors = [args[i] for i in positions]
-    statics = [(i, type(a), a) for i, a in enumerate(args) if isinstance(a, STATIC_ARG_TYPES) or i in static]
-    floats = [(i, type(a)) for i, a in enumerate(args) if isinstance(a, RUNTIME_ARG_TYPES) and i not in static]
-    trees = [(i, arg_key(a, "an argument")) for i, a in enumerate(args)
-             if not isinstance(a, (torch.Tensor, STATIC_ARG_TYPES, RUNTIME_ARG_TYPES)) and i not in static]
-    aligned = [i for i in positions if args[i].data_ptr() % 16 == 0]
     try:
         guards = TensorGuards(*tensors, dynamic_dims_sizes=[list(t.shape) for t in tensors],
                               dynamic_dims_strides=[list(t.stride()) for t in tensors])
     except Exception:  # a private API: if it changes, the signature key alone still works
         return None
-    count, check = len(args), guards.check
-
-    def matches(call_args) -> bool:
-        try:
-            if len(call_args) != count or any(type(call_args[i]) is not t or call_args[i] != v for i, t, v in statics):
-                return False
-            if floats and any(type(call_args[i]) is not t for i, t in floats):
-                return False
-            if trees and any(arg_key(call_args[i], "an argument") != k for i, k in trees):
-                return False
-            if not check(*(call_args if len(positions) == count else [call_args[i] for i in positions])):
-                return False
-            return not any(call_args[i].data_ptr() & 15 for i in aligned)
-        except Exception:
-            return False
-
-    return matches
+    namespace = {"_check": guards.check, "_arg_key": arg_key}
+    lines = [f"if len(args) != {len(args)}: return False"]
+    lines += [f"a{i} = args[{i}]" for i in range(len(args))]
+    for i, a in enumerate(args):
+        if isinstance(a, STATIC_ARG_TYPES) or i in static:
+            namespace[f"_t{i}"], namespace[f"_v{i}"] = type(a), a
+            lines.append(f"if a{i}.__class__ is not _t{i} or a{i} != _v{i}: return False")
+        elif isinstance(a, RUNTIME_ARG_TYPES):
+            namespace[f"_t{i}"] = type(a)
+            lines.append(f"if a{i}.__class__ is not _t{i}: return False")
+        elif not isinstance(a, torch.Tensor):
+            namespace[f"_k{i}"] = arg_key(a, "an argument")
+            lines.append(f"if _arg_key(a{i}, 'an argument') != _k{i}: return False")
+    lines.append(f"if not _check({', '.join(f'a{i}' for i in positions)}): return False")
+    aligned = [f"a{i}.data_ptr()" for i in positions if args[i].data_ptr() % 16 == 0]
+    if aligned:
+        lines.append(f"if ({' | '.join(aligned)}) & 15: return False")
+    source = "def matches(args):\n    try:\n" + "".join(f"        {line}\n" for line in lines) + \
+        "        return True\n    except Exception:\n        return False\n"
+    exec(compile(source, "<tilefn call guard>", "exec"), namespace)
+    return namespace["matches"]
 
 
 def _both(guard, also):
