@@ -19,6 +19,7 @@ from .host import const_var
 from .ops.creation import full_like_shape
 from . import state as st
 from .ir import Var
+from .device_slices import device_slice_positions, is_device_slice
 from .jagged import lane_mask
 from .primitives import broadcast_to_p, convert_p, iota_p, load_p, store_p
 from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
@@ -100,9 +101,9 @@ def _part(item, size: int, axis: int) -> tuple:
             return ("slice", 0, 1), None, [1], False  # a size-1 axis broadcasts (torch's x[0:n], Helion's)
         return _tile_entry(item, size), item, [item.dim], False
     if isinstance(item, slice):
-        if any(isinstance(v, (DeviceValue, Tile)) for v in (item.start, item.stop, item.step)):
-            raise ShapeError("slices inside a tile loop need static bounds (ints); index with a tile "
-                             "or an index tensor (t.index + k) for positions known only on the device")
+        if is_device_slice(item):
+            positions = device_slice_positions(item)
+            return ("gather",), positions, list(positions.shape), False
         if item.step is not None and item.step <= 0:
             raise ShapeError("slice step must be positive (as in torch); flip the result with torch.flip")
         start, stop, step = item.indices(size)
