@@ -125,7 +125,38 @@ def test_slices_with_device_bounds_read_a_static_length(rows, n_bias, seed):
     assert_matches(bias_window, bias_window_ref, x, starts, bias, configs=1)
 
 
+def shifted_rows(x, starts, length: int):
+    """Helion's jagged_hstu_attn: rows `t.index + start` may run past the tensor's end (and a device
+    slice too); those lanes read 0 and are not stored, as a tile's lanes past its axis."""
+    out = torch.full([starts.size(0), length, x.size(1)], -1.0)
+    back = torch.zeros_like(x)
+    for i in tl.grid(starts.size(0)):
+        s = starts[i]
+        for t in tl.tile(length):
+            rows = x[t.index + s, :]
+            out[i, t, :] = rows + x[s : s + 2, :].sum(0)
+            back[t.index + s, :] = rows * 2
+    return out, back
+
+
+def shifted_rows_ref(x, starts, length):
+    padded = torch.cat([x, torch.zeros(length + 2, x.size(1))])
+    out = torch.stack([padded[s: s + length] + padded[s: s + 2].sum(0) for s in starts.tolist()])
+    r = torch.arange(x.size(0))[:, None]
+    written = ((r >= starts[None, :]) & (r < starts[None, :] + length)).any(1, keepdim=True)
+    return out, torch.where(written, x * 2, 0.0)
+
+
+@SETTINGS
+@given(n=hs.integers(1, 12), length=hs.integers(1, 20), seed=hs.integers(0, 2 ** 16))
+def test_index_tensors_past_the_tensor_are_masked_by_its_bounds(n, length, seed):
+    g = torch.Generator().manual_seed(seed)
+    x, starts = torch.randn(n, 3, generator=g), torch.randint(0, n, (2,), generator=g, dtype=I32)
+    assert_matches(shifted_rows, shifted_rows_ref, x, starts, length, configs=2)
+
+
 def test_early_exits_helpers_and_device_slices_compile_for_sm90():
+    compile_for_gpu(shifted_rows, torch.randn(8, 3), torch.tensor([2, 5], dtype=I32), 6)
     x, labels = torch.randn(4, 16), torch.tensor([1, -1, 0, -1], dtype=I32)
     compile_for_gpu(ignored_rows_zeroed, x, labels, -1)
     compile_for_gpu(sum_of_kept_chunks, x, torch.tensor([1, 0] * 8, dtype=I32))
