@@ -16,8 +16,11 @@ usual path, a device scalar traces both branches (see that module):
 `L` is the statement's line, `names` the names either branch assigns, `exits` the lines of `return`, `break` and
 `continue` statements that would leave a traced branch (refused there). In tests, `and`, `or`,
 `not` and chained comparisons go through `__tfn__` too (a device operand is combined with `&`,
-`|`, `~`), and so do the calls `min(...)` and `max(...)`. The new code keeps the source's line
-numbers and filename, so errors and `inspect` point at the user's lines.
+`|`, `~`), and so do the calls `min(...)` and `max(...)`; a call of any other plain name that is not a
+builtin's calls `__tfn__.callee(f)(...)`, which rewrites a helper function of the user's in turn. Early
+exits are restated first (`early_exits.py`), so a `continue` or helper `return` ending a traced branch
+is no exit. The new code keeps the source's line numbers and filename, so errors and `inspect` point
+at the user's lines.
 """
 from __future__ import annotations
 
