@@ -216,7 +216,7 @@ def _full(ctx, eqn):
 @rule(p.iota_p)
 def _iota(ctx, eqn):
     p = eqn.params
-    return (torch.arange(p["start"], p["stop"], dtype=p["dtype"], device=ctx.device),)
+    return (torch.arange(p["start"], ctx.resolve([p["stop"]])[0], dtype=p["dtype"], device=ctx.device),)
 
 
 @rule(*p.RANDOM)

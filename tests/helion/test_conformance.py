@@ -4,12 +4,14 @@ shim (code-text asserts as no-ops, skips, Helion internals, subtests, timeouts, 
 from __future__ import annotations
 
 import textwrap
+import types
 
 import pytest
+import torch
 
 from tilefn.helion.conformance import __main__ as cli
 from tilefn.helion.conformance import runner
-from tilefn.helion.conformance.examples import size_args
+from tilefn.helion.conformance.examples import example_runs, size_args
 from tilefn.helion.conformance.outcomes import FAIL, PASS, SKIP, Outcome
 
 KERNEL = '''
@@ -170,6 +172,19 @@ def test_size_args_drives_size_parameters_only():
 
     assert size_args(check, 32, 2) == (2, 32, 32, 32, 0.25, (32, 32))
     assert size_args(other, 32, 2) is None
+
+
+def test_a_test_function_is_driven_too_with_the_shims_device():
+    module = types.ModuleType("examples.sized")
+    exec(textwrap.dedent("""
+        def test(batch: int, m: int, n: int, k: int, device="cuda"):
+            return batch, m, device
+        def main():
+            raise AssertionError("main runs only when no function is driven")
+    """), vars(module))
+    runs = example_runs(module, "examples/sized.py")
+    assert [name for name, _ in runs] == ["examples/sized.py::test(2, 32, 32, 32)", "examples/sized.py::test(3, 40, 40, 40)"]
+    assert runs[0][1]() == (2, 32, torch.device("cpu"))
 
 
 def test_failure_causes_group_across_sites():

@@ -238,7 +238,8 @@ def test_gather_loads_the_index_then_the_rows():
     src = lower(gather, torch.randint(0, 10, (32,)), torch.randn(10, 16), blocks=[16, 16])
     got = lines(src)
     index = next(line for line in got if "tl.load(idx + offs_tb)" in line).split(" = ")[0]
-    assert f"tl.load(table + {index}[:, None] * 16 + offs_td[None, :])" in src
+    assert f"tl.load(table + {index}[:, None] * 16 + offs_td[None, :], mask=" in src
+    assert f"{index} >= 0" in src and f"{index} < 10" in src  # rows outside the table are masked
 
 
 # --- reductions --------------------------------------------------------------------------------

@@ -109,3 +109,43 @@ def test_a_carry_rebound_to_another_shape_names_both():
 
     with pytest.raises(LoopCarryError, match="enters the loop as f32"):
         tfn.interpret(kernel)(torch.randn(4, 8))
+
+
+def persistent_grouped_rows(a, b, offsets, workers: int):
+    """Helion's persistent grouped GEMM: `tl.arange(BM)` of block sizes no loop uses, block sizes in
+    arithmetic (cdiv of a loaded size), a device-bounded grid and masked gathers of the rows."""
+    bm, bn = tl.register_block_size(4, 16), tl.register_block_size(4, 16)
+    n = b.size(1)
+    out = torch.zeros(a.size(0), n)
+    for worker in tl.grid(workers):
+        for g in tl.grid(offsets.size(0) - 1):
+            start, end = offsets[g], offsets[g + 1]
+            m_tiles = (end - start + bm - 1) // bm
+            n_tiles = (n + bn - 1) // bn
+            for local in tl.grid(m_tiles * n_tiles):
+                tile = local * workers + worker
+                if tile < m_tiles * n_tiles:
+                    rows = start + (tile % m_tiles) * bm + tl.arange(bm)
+                    cols = (tile // m_tiles) * bn + tl.arange(bn)
+                    valid = (rows < end)[:, None] & (cols < n)[None, :]
+                    acc = tl.zeros([bm, bn], dtype=torch.float32)
+                    for k in tl.tile(a.size(1)):
+                        acc = torch.addmm(acc, tl.load(a, [rows, k.index]), tl.load(b, [k.index, cols]))
+                    tl.store(out, [rows, cols], acc, extra_mask=valid)
+    return out
+
+
+@settings(max_examples=5, deadline=None)
+@given(data=hs.data(), sizes=hs.lists(hs.integers(0, 9), min_size=1, max_size=3), k=hs.integers(1, 12),
+       n=hs.integers(1, 20))
+def test_aranges_of_block_sizes_no_loop_uses(data, sizes, k, n):
+    offsets = torch.tensor([0, *torch.tensor(sizes).cumsum(0).tolist()], dtype=torch.int32)
+    a, b = torch.randn(max(int(offsets[-1]), 1), k), torch.randn(k, n)
+    want = lambda a, b, offsets, workers: torch.cat([a[: int(offsets[-1])] @ b, torch.zeros(a.size(0) - int(offsets[-1]), n)])  # noqa: E731
+    config = data.draw(tt.configs(persistent_grouped_rows, a, b, offsets, 2))
+    assert_matches(persistent_grouped_rows, want, a, b, offsets, 2, configs=[config])
+
+
+def test_aranges_of_block_sizes_no_loop_uses_compile_for_hopper():
+    offsets = torch.tensor([0, 5, 5, 12], dtype=torch.int32)
+    compile_for_gpu(persistent_grouped_rows, torch.randn(12, 16), torch.randn(16, 16), offsets, 2)

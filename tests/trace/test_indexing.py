@@ -178,8 +178,19 @@ def test_slices_that_torch_refuses_or_that_need_device_bounds():
 
     with pytest.raises(ShapeError, match="slice step must be positive"):
         tfn.interpret(backwards)(torch.randn(4, 4))
-    with pytest.raises(ShapeError, match="slices inside a tile loop need static bounds"):
+    def dynamic_length(x, n):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.size(0), block_size=1):
+            h = n[0]
+            out[t, :2] = x[t, h : h * 2]
+        return out
+
+    with pytest.raises(ShapeError, match="must start at an integer device scalar") as info:
         tfn.interpret(device_bound)(torch.randn(4, 4))
+    assert "x[t, : t.begin]" in str(info.value)
+    with pytest.raises(ShapeError, match="length of a slice with device bounds must be static") as info:
+        tfn.interpret(dynamic_length)(torch.randn(4, 4), torch.tensor([1]))
+    assert "x[t, h : h * 2]" in str(info.value)
 
 
 def outer_rows_cols(a, rows: int, cols: int):

@@ -337,7 +337,7 @@ def _full(em: Emitter, eqn):
 @rule(p.iota_p)
 def _iota(em: Emitter, eqn):
     p = eqn.params
-    lanes = em.lanes(p["stop"] - p["start"])
+    lanes = em.dim_expr(p["stop"]) if isinstance(p["stop"], TileDim) else em.lanes(p["stop"] - p["start"])
     start = f"{p['start']} + " if p["start"] else ""
     em.assign(eqn.outputs[0], f"({start}tl.arange(0, {lanes})).to({tl_dtype(p['dtype'])})")
 

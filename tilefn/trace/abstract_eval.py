@@ -7,7 +7,7 @@ import torch
 
 from ..rule_table import RuleTable
 from . import primitives as p
-from .types import PyScalarType, TensorType, broadcast_shapes, lanes_dim
+from .types import PyScalarType, TensorType, TileDim, broadcast_shapes, lanes_dim
 
 ABSTRACT_EVAL = RuleTable("abstract-eval rule")  # Primitive -> (input types, **params) -> output types
 
@@ -188,7 +188,8 @@ def _full(*, shape, value, dtype):
 
 @ABSTRACT_EVAL.register(p.iota_p)
 def _iota(*, start, stop, dtype):
-    return (TensorType((stop - start,), dtype),)
+    """start, start + 1, ... stop - 1; `stop` a block's full lanes (`lanes_dim`, start 0): 0 ... block size - 1."""
+    return (TensorType((stop if isinstance(stop, TileDim) else stop - start,), dtype),)
 
 
 @ABSTRACT_EVAL.register(p.dot_p)

@@ -16,16 +16,22 @@ usual path, a device scalar traces both branches (see that module):
 `L` is the statement's line, `names` the names either branch assigns, `exits` the lines of `return`, `break` and
 `continue` statements that would leave a traced branch (refused there). In tests, `and`, `or`,
 `not` and chained comparisons go through `__tfn__` too (a device operand is combined with `&`,
-`|`, `~`), and so do the calls `min(...)` and `max(...)`. The new code keeps the source's line
-numbers and filename, so errors and `inspect` point at the user's lines.
+`|`, `~`), and so do the calls `min(...)` and `max(...)`; a call of any other plain name that is not a
+builtin's calls `__tfn__.callee(f)(...)`, which rewrites a helper function of the user's in turn. Early
+exits are restated first (`early_exits.py`), so a `continue` or helper `return` ending a traced branch
+is no exit. The new code keeps the source's line numbers and filename, so errors and `inspect` point
+at the user's lines.
 """
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import inspect
 import textwrap
 import types
+
+from .early_exits import restate
 
 RUNTIME = "__tfn__"
 
@@ -58,6 +64,9 @@ def _test(node):
     return node
 
 
+_HANDLES = ("_tfn_if_", "_tfn_while_")
+
+
 class _Assigned(ast.NodeVisitor):
     """The names a block of statements binds in its own scope (not in nested functions or classes)."""
 
@@ -65,7 +74,7 @@ class _Assigned(ast.NodeVisitor):
         self.names: list[str] = []
 
     def visit_Name(self, node):
-        if isinstance(node.ctx, (ast.Store, ast.Del)) and node.id not in self.names and not node.id.startswith("_tfn_"):
+        if isinstance(node.ctx, (ast.Store, ast.Del)) and node.id not in self.names and not node.id.startswith(_HANDLES):
             self.names.append(node.id)
 
     def visit_FunctionDef(self, node):
@@ -157,15 +166,25 @@ class _Rewrite(ast.NodeTransformer):
 
     def visit_Call(self, node):
         self.generic_visit(node)
-        if isinstance(node.func, ast.Name) and node.func.id in ("min", "max") and not node.keywords:
+        if _is_min_max(node):
             call = _call("builtin", node.func, *node.args)
             return _located([ast.Expr(call)], node)[0].value
+        if _calls_helper(node):
+            node.func = _located([ast.Expr(_call("callee", node.func))], node)[0].value
         return node
 
 
+def _is_min_max(node) -> bool:
+    return isinstance(node.func, ast.Name) and node.func.id in ("min", "max") and not node.keywords
+
+
+def _calls_helper(node) -> bool:
+    """A call of a plain name other than a builtin's: maybe a helper function, rewritten in turn (`callee`)."""
+    return isinstance(node.func, ast.Name) and not hasattr(builtins, node.func.id)
+
+
 def _needs_rewrite(tree) -> bool:
-    return any(isinstance(n, (ast.If, ast.While)) or (isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                                                       and n.func.id in ("min", "max"))
+    return any(isinstance(n, (ast.If, ast.While)) or (isinstance(n, ast.Call) and (_is_min_max(n) or _calls_helper(n)))
                for n in ast.walk(tree))
 
 
@@ -181,7 +200,7 @@ def _rewritten_code(code):
     if not isinstance(fn, ast.FunctionDef) or fn.name != code.co_name or not _needs_rewrite(fn):
         return None
     ast.increment_lineno(fn, max(start - 1, 0))  # the file's line numbers, before any are recorded
-    fn = _Rewrite().visit(fn)
+    fn = _Rewrite().visit(restate(fn))
     fn.decorator_list, fn.returns = [], None
     args = fn.args
     args.defaults, args.kw_defaults = [], [None] * len(args.kwonlyargs)  # the original function's are reused

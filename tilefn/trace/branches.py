@@ -16,17 +16,21 @@ from __future__ import annotations
 import builtins
 import functools
 import sys
+import types
 
 import torch
 
 from ..errors import DataDependentControlFlow, SourceInfo, TracingError, UnsupportedStatement, user_frame
 from . import state as st
+from .branch_source import branching
+from .early_exits import RESULT
 from .ir import Eqn, Region, Var, substitute
 from .loops import find_carries, name_device_values
 from .primitives import cond_p, full_p, while_p
 from .proxies import DeviceValue, apply, check_in_scope
 from .scalars import RuntimeScalar
 from .state import RegionBuilder
+from .types import TileDim
 from .unmerged import Unmerged
 
 
@@ -42,6 +46,8 @@ def _predicate(value, statement: str, source=None):
     if not isinstance(value, DeviceValue):
         return None
     check_in_scope(value)
+    if value.ndim != 0 and _one_element(value):
+        value = value.sum()  # a tile of block size 1 (Helion's `labels[tile] == k` with block_size=1)
     if value.ndim != 0:
         raise DataDependentControlFlow(
             f"`{statement}` on a tile-shaped value ({value.ir_var.type.render()}): a program takes one branch for "
@@ -50,12 +56,20 @@ def _predicate(value, statement: str, source=None):
     return value if value.dtype == torch.bool else value != 0
 
 
+def _one_element(value: DeviceValue) -> bool:
+    """Whether every dim of `value` is 1 or a tile whose block size is fixed at 1."""
+    blocks = st.require().blocks
+    return all(d == 1 or isinstance(d, TileDim) and blocks[d.block].fixed == 1 for d in value.shape)
+
+
 def _refuse_exits(exits, statement: str) -> None:
     if exits:
         frame = user_frame()
         raise UnsupportedStatement(
             f"`return`, `break` or `continue` inside an `{statement}` on a device value: both branches are traced "
-            "and every program runs to the end of the kernel; guard the code after it with the condition instead",
+            "and every program runs to the end of the kernel. A `continue` after which the loop body has nothing "
+            "left to run outside the `if` is taken (the rest of the body becomes the other branch), and so is a "
+            "helper's `return` that ends it; guard other code with the condition instead",
             source=SourceInfo(frame.f_code.co_filename, exits[0], frame.f_code.co_name))
 
 
@@ -125,10 +139,10 @@ class Branch:
         outputs = tuple(Var(t.ir_var.type) for _, t, _ in outs)
         self.parent.eqns.append(Eqn(cond_p, (self.pred.ir_var,), outputs, {"region": then_body, "orelse": else_body},
                                     self.source, state.new_site("cond")))
+        values = [DeviceValue(var, self.parent) for var in outputs]
         for (name, _, _), var in zip(outs, outputs):
             state.hints[var] = name
-            merged[name] = DeviceValue(var, self.parent)
-        return tuple(merged[name] for name in self.names)
+        return tuple(_filled(merged[name], values) for name in self.names)
 
     def _close(self, builder):
         state = st.require()
@@ -139,10 +153,13 @@ class Branch:
         return state
 
     def _merge(self, name, then_value, else_value, outs):
-        """The value `name` has after the statement; a pair of device values is appended to `outs`."""
+        """The value `name` has after the statement; a pair of device values is appended to `outs` and
+        stands as its `_Slot` (tuples of one length, a helper's `return a, b`, merge item by item)."""
         if then_value is else_value or _same_number(then_value, else_value):
             return then_value
-        where = f"`{name}` after the `if` at {self.source}"
+        if type(then_value) is tuple and type(else_value) is tuple and len(then_value) == len(else_value):
+            return tuple(self._merge(name, a, b, outs) for a, b in zip(then_value, else_value))
+        where = f"{'the value returned' if name == RESULT else f'`{name}`'} after the `if` at {self.source}"
         if isinstance(then_value, (int, float)) and isinstance(else_value, DeviceValue):
             then_value = _as_device(then_value, else_value, self.then_region)
         elif isinstance(else_value, (int, float)) and isinstance(then_value, DeviceValue):
@@ -159,7 +176,20 @@ class Branch:
             return Unmerged(f"{where}: the branches leave it as {then_value.ir_var.type.render()} and "
                             f"{else_value.ir_var.type.render()}; make them match (e.g. with .to(dtype))")
         outs.append((name, then_value, else_value))
-        return None
+        return _Slot(len(outs) - 1)
+
+
+class _Slot(int):
+    """Where a merged value goes: the index of its `cond` output."""
+
+
+def _filled(merged, values):
+    """`merged` with each `_Slot` replaced by its `cond` output."""
+    if isinstance(merged, _Slot):
+        return values[merged]
+    if type(merged) is tuple:
+        return tuple(_filled(m, values) for m in merged)
+    return merged
 
 
 class WhileLoop:
@@ -215,6 +245,16 @@ class WhileLoop:
             out.ir_var, out.region = var, self.parent
             state.hints[var] = name
         return False
+
+
+_LIBRARIES = ("torch", "tilefn", "triton", "helion", "numpy")
+
+
+def callee(fn):
+    """A function the kernel calls by name: a helper of the user's gets its `if`/`while` routed here too."""
+    if isinstance(fn, types.FunctionType) and (fn.__module__ or "").partition(".")[0] not in _LIBRARIES:
+        return branching(fn, sys.modules[__name__])
+    return fn
 
 
 def branch(test, names, exits, line) -> Branch:

@@ -19,6 +19,7 @@ from .host import const_var
 from .ops.creation import full_like_shape
 from . import state as st
 from .ir import Var
+from .device_slices import device_slice_positions, is_device_slice
 from .jagged import lane_mask
 from .primitives import broadcast_to_p, convert_p, iota_p, load_p, store_p
 from .proxies import HOOKS, DeviceValue, HostTensor, Tile, apply, check_in_scope
@@ -65,9 +66,18 @@ def _point_spec(tensor_type, index):
 
 def index_spec(tensor_type, index):
     """Normalise a Python index into (entries, index inputs, result shape)."""
+    entries, inputs, shape, _ = _spec_and_bounds(tensor_type, index)
+    return entries, inputs, shape
+
+
+def _spec_and_bounds(tensor_type, index):
+    """index_spec's (entries, inputs, shape) and the lanes whose index tensors stay inside the tensor's
+    bounds (None when no index tensor of the user's is used): lanes outside are masked as a tile's past
+    its axis are (loads read 0, stores drop them), so no position computed on the device reads or writes
+    outside the tensor."""
     index = index if isinstance(index, tuple) else (index,)
     if any(isinstance(i, Point) for i in index):
-        return _point_spec(tensor_type, index)
+        return (*_point_spec(tensor_type, index), None)
     consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
     if sum(1 for i in index if i is Ellipsis) > 1:
         raise ShapeError("an index can hold at most one `...`")
@@ -91,7 +101,24 @@ def index_spec(tensor_type, index):
     parts = _broadcast_tensor_indices(parts)
     entries = tuple(entry for entry, _, _, _ in parts)
     inputs = [x for _, x, _, _ in parts if x is not None]
-    return entries, inputs, tuple(d for _, _, dims, _ in parts for d in dims)
+    shape = tuple(d for _, _, dims, _ in parts for d in dims)
+    return entries, inputs, shape, _in_bounds(parts, tensor_type.shape, len(shape))
+
+
+def _in_bounds(parts, sizes, rank):
+    """The lanes where every index tensor of the user's lies in [0, size) of its axis, on the result's axes."""
+    mask, axis, position, gather_at = None, 0, 0, 0
+    for entry, value, dims, users in parts:
+        if entry == ("gather",):
+            gather_at = position
+        if users:
+            inside = (value >= 0) & (value < sizes[axis])
+            at = gather_at if entry == ("gather", "same") else position
+            inside = inside[(None,) * at + (slice(None),) * inside.ndim + (None,) * (rank - at - inside.ndim)]
+            mask = inside if mask is None else mask & inside
+        position += len(dims)
+        axis += entry != ("new",)
+    return mask
 
 
 def _part(item, size: int, axis: int) -> tuple:
@@ -103,9 +130,9 @@ def _part(item, size: int, axis: int) -> tuple:
             return ("slice", 0, 1), None, [1], False  # a size-1 axis broadcasts (torch's x[0:n], Helion's)
         return _tile_entry(item, size), item, [item.dim], False
     if isinstance(item, slice):
-        if any(isinstance(v, (DeviceValue, Tile)) for v in (item.start, item.stop, item.step)):
-            raise ShapeError("slices inside a tile loop need static bounds (ints); index with a tile "
-                             "or an index tensor (t.index + k) for positions known only on the device")
+        if is_device_slice(item):
+            positions = device_slice_positions(item)
+            return ("gather",), positions, list(positions.shape), True
         if item.step is not None and item.step <= 0:
             raise ShapeError("slice step must be positive (as in torch); flip the result with torch.flip")
         start, stop, step = item.indices(size)
@@ -151,6 +178,10 @@ def _broadcast_tensor_indices(parts: list) -> list:
     return out
 
 
+def _both(a, b):
+    return b if a is None else a if b is None else a & b
+
+
 def _with_lane_mask(shape, extra_mask):
     """The access's extra mask with the jagged tiles' lanes past their ends masked off (`jagged.py`)."""
     lanes = lane_mask(shape)
@@ -162,8 +193,8 @@ def _with_lane_mask(shape, extra_mask):
 @HOOKS.register("load")
 def load(tensor, index, extra_mask=None):
     var = tensor_var(tensor)
-    entries, inputs, shape = index_spec(var.type, index)
-    extra_mask = _with_lane_mask(shape, extra_mask)
+    entries, inputs, shape, inside = _spec_and_bounds(var.type, index)
+    extra_mask = _with_lane_mask(shape, _both(extra_mask, inside))
     if extra_mask is not None:
         inputs.append(extra_mask)
     return apply(load_p, var, *inputs, shape=shape, dtype=var.type.dtype, index=entries,
@@ -175,10 +206,10 @@ def store(tensor, index, value, extra_mask=None):
     var = tensor_var(tensor)
     if isinstance(value, DeviceValue):
         check_in_scope(value)  # (a value from a finished loop: say so before its shape does not fit)
-    entries, inputs, shape = index_spec(var.type, index)
+    entries, inputs, shape, inside = _spec_and_bounds(var.type, index)
     value = _as_stored_value(value, shape, var.type.dtype)
     _refuse_gathered_update(var, entries, inputs, value)
-    extra_mask = _with_lane_mask(shape, extra_mask)
+    extra_mask = _with_lane_mask(shape, _both(extra_mask, inside))
     inputs.append(value)
     if extra_mask is not None:
         inputs.append(extra_mask)

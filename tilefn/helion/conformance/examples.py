@@ -1,14 +1,18 @@
-"""How an example file is driven: each `check*` function whose parameters are sizes runs on two
-small size sets (one that block sizes divide, one they don't); a file without one runs `main()`.
+"""How an example file is driven: each `check*` (or `test`) function whose parameters are sizes runs on
+two small size sets (one that block sizes divide, one they don't); a file without one runs `main()`,
+at the sizes it chooses (GPU sizes, often too slow for Triton's CPU interpreter).
 
 Of a check's int parameters the last three are sizes (ALIGNED / RAGGED), earlier ones batch-like
 counts (BATCH); a `tuple[int, ...]` parameter is a 2-d shape, a float 0.25, a bool False.
-Parameters with defaults keep them. A check with any other parameter is not driven.
+Parameters with defaults keep them, but a `device` parameter gets the shim's DEVICE. A check with any
+other parameter is not driven.
 """
 from __future__ import annotations
 
 import functools
 import inspect
+
+from .testing_shim import DEVICE
 
 SIZE_SETS = (("aligned", 32, 2), ("ragged", 40, 3))  # (label, size, batch)
 FLOAT_VALUE = 0.25
@@ -41,9 +45,9 @@ def size_args(fn, size: int, batch: int) -> tuple | None:
 
 
 def check_functions(module) -> list:
-    """The module's own functions named check*, in file order."""
+    """The module's own functions named check* or test, in file order."""
     fns = [v for k, v in vars(module).items()
-           if k.startswith("check") and inspect.isfunction(v) and v.__module__ == module.__name__]
+           if (k.startswith("check") or k == "test") and inspect.isfunction(v) and v.__module__ == module.__name__]
     return sorted(fns, key=lambda f: f.__code__.co_firstlineno)
 
 
@@ -54,7 +58,8 @@ def example_runs(module, label: str) -> list[tuple[str, object]]:
         for _, size, batch in SIZE_SETS:
             args = size_args(fn, size, batch)
             if args is not None:
-                runs.append((f"{label}::{fn.__name__}{args!r}".replace(",)", ")"), functools.partial(fn, *args)))
+                device = {"device": DEVICE} if "device" in inspect.signature(fn).parameters else {}
+                runs.append((f"{label}::{fn.__name__}{args!r}".replace(",)", ")"), functools.partial(fn, *args, **device)))
     if not runs and callable(getattr(module, "main", None)):
         runs.append((f"{label}::main()", module.main))
     return runs

@@ -37,13 +37,13 @@ def _block_dim(block: int):
     return tile.dim if tile is not None else lanes_dim(block)
 
 
-def _open_tile(block: int) -> Tile:
-    """The tile of the innermost open tile loop that `block` sizes (`torch.arange(bs)` means its lanes)."""
+def _block_arange(block: int, dtype) -> DeviceValue:
+    """`torch.arange(bs)`: 0, 1, ... on the lanes of the innermost open tile loop `block` sizes; outside
+    any (before it, or a block no loop uses: Helion's persistent grouped GEMM), on the block's full lanes."""
     tile = next((t for t in reversed(st.require().open_tiles) if t.dim.block == block), None)
     if tile is None:
-        raise ShapeError("torch.arange of a block size outside any tile loop it sizes: it stands for that "
-                         "loop's lanes, so call it inside `for t in tl.tile(n, block_size=bs)` (or use t.index)")
-    return tile
+        return apply(iota_p, start=0, stop=lanes_dim(block), dtype=dtype)
+    return to(tile.index - tile.begin, dtype)
 
 
 def full_like_shape(shape, value, dtype):
@@ -108,8 +108,7 @@ def new_full(x, size, fill_value, *, dtype=None, **kwargs):
 @op("arange", method=False)
 def arange(start, end=None, step=1, *, dtype=None, **kwargs):
     if end is None and isinstance(start, (BlockSize, BlockValue)):
-        tile = _open_tile(start.block)
-        return to(tile.index - tile.begin, dtype or torch.int32)  # 0, 1, ... on the tile's lanes
+        return _block_arange(start.block, dtype or torch.int32)
     if end is None:
         start, end = 0, start
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end, step)) or step == 0:
