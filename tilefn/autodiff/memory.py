@@ -14,7 +14,6 @@ import math
 import attrs
 import torch
 
-from ..errors import UnsupportedOp
 from ..trace import primitives as p
 from ..trace.ir import Var
 from .host import contiguous
@@ -115,10 +114,8 @@ def transpose_load(b, eqn, ct, tiles, buffers: Buffers) -> None:
         return
     if mask is None and _into_partials(b, eqn, grad, value, index, tiles, buffers):
         return
-    if mask is not None:
-        raise UnsupportedOp("tfn.vjp: this masked load (an extra mask, or a jagged tile) is read by several "
-                            "programs, so its gradient needs an atomic add, which takes no mask yet; load it "
-                            "once per element", source=eqn.source)
+    if mask is not None:  # lanes the load masks off (index bounds, an extra mask) add 0: atomics take no mask
+        value = b.where(b.broadcast(mask, value.type.shape), value, 0.0)
     b.emit(p.P["atomic_add"], grad, *index, value, shape=tuple(eqn.params["shape"]), index=eqn.params["index"],
            masked=False, sem="relaxed", scope="gpu")
 
