@@ -250,3 +250,40 @@ def test_new_sizes_and_new_float_values_share_one_compile():
             torch.testing.assert_close(kernel(x, w, eps), want, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(tfn.interpret(kernel)(x, w, eps), want, atol=1e-5, rtol=1e-5)
     assert kernel.cache_info() == CacheInfo(traces=1, compiles=1, tunings=0)
+
+
+def specialized_width_sum(x):
+    m, n = x.shape
+    n = tl.specialize(n)
+    out = torch.empty([m], dtype=x.dtype, device=x.device)
+    for tm in tl.tile(m):
+        out[tm] = x[tm, :n].sum(dim=1)
+    return out
+
+
+def test_specialize_of_a_symbolic_size_gives_its_int_and_one_program_per_value():
+    kernel = tfn.jit(specialized_width_sum, static_shapes=False)
+    for m, n in ((3, 16), (9, 16), (5, 24), (12, 24)):
+        x = torch.randn(m, n)
+        torch.testing.assert_close(kernel(x), x.sum(1))
+        torch.testing.assert_close(tfn.interpret(kernel)(x), x.sum(1))
+    assert kernel.cache_info().traces == 2  # one per width; the batch size stays symbolic
+
+
+def test_helion_specialize_of_a_symbolic_size():
+    from tilefn import helion
+    from tilefn.helion import language as hl
+
+    @helion.kernel(static_shapes=False, config=helion.Config(block_sizes=[4]))
+    def row_sums(x):
+        m, n = x.size()
+        n = hl.specialize(n)
+        out = torch.empty([m], dtype=x.dtype, device=x.device)
+        for tile in hl.tile(m):
+            out[tile] = x[tile, :n].sum(-1)
+        return out
+
+    for m in (5, 30):
+        x = torch.randn(m, 12)
+        torch.testing.assert_close(row_sums(x), x.sum(1))
+    assert row_sums.jitted.cache_info().traces == 1

@@ -11,6 +11,7 @@ from .trace import state as st
 from .trace.loops import TileLoop, barrier, loop_dims_from
 from .trace.proxies import BlockSize, DeviceValue, Tile
 from .trace.scalars import RuntimeScalar, Specialize
+from .trace.sizes import SizeExpr
 
 __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
            "register_block_size", "register_tunable", "static_range", "split", "join", "Tile", "atomic_add",
@@ -63,9 +64,12 @@ def register_tunable(name: str, choices, default=None):
 def specialize(value):
     """`eps = tl.specialize(eps)`: a float argument as a Python number, compiled in (each value compiles once;
     host code may then compute with it: `if eps > 0:`, `math.sqrt(eps)`). Other values come back as they are
-    (ints, shapes and the rest are static already); a list or tuple is specialised item by item."""
+    (ints, shapes and the rest are static already); a list or tuple is specialised item by item. Under
+    static_shapes=False a symbolic size comes back as its int, guarded: one Program per value."""
     if isinstance(value, RuntimeScalar):
         raise Specialize(value.params)  # the trace starts again with its parameters static
+    if isinstance(value, SizeExpr):
+        return int(value)  # (an `==` guard on the size: `tilefn.trace.sizes`)
     if isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
         return type(value)(specialize(v) for v in value) if not hasattr(value, "_fields") else value
     if isinstance(value, DeviceValue):

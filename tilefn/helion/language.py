@@ -15,6 +15,7 @@ from ..lang import (Tile, barrier, dot, grid, jagged_tile, join, register_block_
 from ..trace.atomics import SEMS as _SEMS
 from ..trace.proxies import DeviceValue as _DeviceValue
 from ..trace.scalars import RuntimeScalar as _RuntimeScalar
+from ..trace.sizes import SizeExpr as _SizeExpr
 from . import exc as _exc
 from .autotuner import FRAGMENTS
 
@@ -55,7 +56,7 @@ def specialize(value):
     argument is a runtime value in tilefn: `hl.specialize(eps)` compiles it in (`tilefn.lang.specialize`)."""
     if isinstance(value, (torch.Size, tuple, list)):
         return type(value)(specialize(v) for v in value) if not isinstance(value, torch.Size) else tuple(value)
-    if isinstance(value, (_RuntimeScalar, float)):
+    if isinstance(value, (_RuntimeScalar, float, _SizeExpr)):
         return _lang.specialize(value)
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, _DeviceValue):
