@@ -133,3 +133,9 @@ def test_cat_of_unequal_pieces_on_gpu(block):
     x, y = torch.randn(70, 5).cuda(), torch.randn(70, 6).cuda()
     got = tfn.jit(cat_unequal_rows, config=tfn.Config(block_sizes=[block]))(x, y)
     assert torch.equal(got, torch.cat([x * 2, -x[:, 0:3], y], -1))
+
+
+def test_cat_of_equal_pieces_of_a_size_that_is_no_power_of_two():
+    """Three pieces of width 3 (the draw that found it): gathers, not a stack and a reshape to 9 lanes."""
+    x, y = torch.randn(5, 3), torch.randn(5, 3)
+    tt.assert_matches(cat_unequal_rows, lambda x, y: torch.cat([x * 2, -x[:, 0:3], y], -1), x, y, configs=3)

@@ -61,7 +61,8 @@ def stack(tensors, dim=0, *, out=None):
 
 @op("cat", "concat", "concatenate", method=False)
 def cat(tensors, dim=0, *, out=None):
-    """Pieces of static sizes along `dim`: of one size, stacked next to `dim` and merged into it; else `concat_p`."""
+    """Pieces of static sizes along `dim`: a power-of-two count of one power-of-two size, stacked next to `dim`
+    and merged into it (a reshape Triton can lower); else `concat_p` (gathers, any static sizes)."""
     if out is not None:
         raise TracingError("torch.cat(..., out=) is not supported inside a tile loop; assign the result")
     values = _values("cat", tensors)
@@ -79,12 +80,16 @@ def cat(tensors, dim=0, *, out=None):
                          "concatenate along a dimension of static size (e.g. one loaded whole with `:`)")
     if len(values) == 1:
         return first
-    if len(set(sizes)) != 1:
+    if len(set(sizes)) != 1 or not (_power_of_two(sizes[0]) and _power_of_two(len(values))):
         return apply(concat_p, *values, axis=axis)
     stacked = stack(values, axis)
     shape = list(first.shape)
     shape[axis] = sizes[0] * len(values)
     return reshape(stacked, shape)
+
+
+def _power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 @op("flip")
