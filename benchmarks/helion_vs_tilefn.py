@@ -89,14 +89,14 @@ def child(side: str, root: Path, file: Path) -> None:
     testing.import_path(file).main()
 
 
-def _run_child(side: str, effort: str, root: Path, file: Path) -> list[dict]:
-    env = {**os.environ, "HELION_AUTOTUNE_EFFORT": effort, "PYTHONPATH": os.pathsep.join(
+def _run_child(side: str, effort: str, root: Path, file: Path, timeout_s: float) -> list[dict]:
+    env = {**os.environ, "HELION_AUTOTUNE_EFFORT": effort, "TILEFN_CONFORMANCE_DEVICE": "cuda", "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, __file__, str(root), "--child", side, str(file)]
     try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        return [{"call": 0, "kernel": "*", "error": f"timed out after {CHILD_TIMEOUT_S} s"}]
+        return [{"call": 0, "kernel": "*", "error": f"timed out after {timeout_s:.0f} s"}]
     rows = [json.loads(line[4:]) for line in done.stdout.splitlines() if line.startswith("ROW ")]
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["exit code %d" % done.returncode])[-1]
@@ -147,6 +147,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated example names (default: all)")
     parser.add_argument("--efforts", default="none,quick", help="comma-separated autotune efforts")
     parser.add_argument("--sides", default="helion,tilefn")
+    parser.add_argument("--child-timeout", type=float, default=CHILD_TIMEOUT_S, help="seconds per example and side")
+    parser.add_argument("--table", type=Path, help="rewrite the table to this file after each example")
     parser.add_argument("--child", nargs=2, metavar=("SIDE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -158,8 +160,10 @@ def main() -> None:
     for file in files:
         for effort in efforts:
             for side in args.sides.split(","):
-                results[(file.stem, side, effort)] = _run_child(side, effort, args.helion, file)
+                results[(file.stem, side, effort)] = _run_child(side, effort, args.helion, file, args.child_timeout)
                 print(f"{file.stem} {side} {effort}: {len(results[(file.stem, side, effort)])} rows", flush=True)
+        if args.table:
+            args.table.write_text("\n".join(table(results, efforts)) + "\n")
     print("\n".join(table(results, efforts)))
 
 

@@ -12,6 +12,7 @@ import importlib.util
 import re
 import sys
 import time
+import os
 import unittest
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from ..runtime.settings import _get_backend  # noqa: F401 - a re-exported name
 from .compat_shim import supports_tensor_descriptor  # noqa: F401 - a re-exported name
 from .outcomes import WrongResult
 
-DEVICE = torch.device("cpu")
+DEVICE = torch.device(os.environ.get("TILEFN_CONFORMANCE_DEVICE", "cpu"))  # cuda for GPU timing runs
 HALF_DTYPE = torch.float16
 LONG_INT_TYPE = torch.int64
 PROJECT_ROOT = Path(".")
@@ -36,7 +37,7 @@ def configure(helion_root: Path) -> None:
 
 
 def is_cuda() -> bool:
-    return False
+    return DEVICE.type == "cuda"
 
 
 def get_test_dot_precision() -> str:
