@@ -168,3 +168,38 @@ def test_bmm_out_dtype_on_gpu_agrees_with_torch_on_gpu():
     q, k, v = (torch.randn(s, generator=g).div(4).to(torch.bfloat16).cuda() for s in [(2, 64, 32), (2, 48, 32), (2, 48, 32)])
     want = torch.bmm(torch.bmm(q, k.transpose(1, 2), torch.float32).to(v.dtype), v, torch.float32).to(q.dtype)
     torch.testing.assert_close(tfn.jit(attention_scores)(q, k, v), want, atol=2e-2, rtol=2e-2)
+
+
+def attention_by_head(q, k, v):
+    """Helion's attention form: [batch*heads, seq, d] tiles of one batch (block 1 on the leading dim by
+    default), 3-d carries, baddbmm into the accumulator, exp2 with a folded log2(e)."""
+    bh, m, d = q.shape
+    n = k.shape[1]
+    out = torch.empty_like(q)
+    for tb, tm in tl.tile([bh, m]):
+        m_i = tl.full([tb, tm], float("-inf"), dtype=torch.float32)
+        l_i = tl.full([tb, tm], 1.0, dtype=torch.float32)
+        acc = tl.zeros([tb, tm, d], dtype=torch.float32)
+        qb = q[tb, tm, :]
+        for tn in tl.tile(n):
+            qk = torch.bmm(qb * (1.44269504 / d ** 0.5), k[tb, tn, :].transpose(1, 2), torch.float32)
+            m_ij = torch.maximum(m_i, torch.amax(qk, -1))
+            p = torch.exp2(qk - m_ij[:, :, None])
+            alpha = torch.exp2(m_i - m_ij)
+            l_i = l_i * alpha + torch.sum(p, -1)
+            acc = torch.baddbmm(acc * alpha[:, :, None], p.to(v.dtype), v[tb, tn, :])
+            m_i = m_ij
+        out[tb, tm, :] = (acc / l_i[:, :, None]).to(out.dtype)
+    return out
+
+
+def test_a_batch_of_one_dot_into_a_carried_accumulator_compiles_and_matches_eager():
+    """Helion's attention example failed to compile on the H200 (Triton 3.6, PassManager::run failed): its
+    3-d accumulator was reshaped to 2-d around each tl.dot. Default Config and a drawn one, against eager."""
+    q, k, v = (torch.randn(2, 64, 32, dtype=torch.float16) for _ in range(3))
+    want = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    configs = [None, tfn.Config(block_sizes=[1, 32, 16])]
+    tt.assert_matches(attention_by_head, lambda q, k, v: want.to(q.dtype), q, k, v, configs=configs,
+                      atol=2e-2, rtol=2e-2)
+    big = [torch.randn(4, 1024, 64, dtype=torch.float16) for _ in range(3)]
+    assert "wgmma" in compile_for_gpu(attention_by_head, *big).asm["ptx"]  # (Hopper's tensor-core dot)

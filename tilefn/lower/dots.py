@@ -53,8 +53,11 @@ def _tl_dot(em: Emitter, eqn, operands, wide, acc_text) -> str:
     # a 2-d dot is far faster than a 3-d one with one batch
     m, n, k = (em.dim_expr(d) for d in (a.type.shape[1], b.type.shape[2], a.type.shape[2]))
     x, y = f"tl.reshape({operands[0]}, [{m}, {k}])", f"tl.reshape({operands[1]}, [{k}, {n}])"
-    acc_arg = f", tl.reshape({acc_text}, [{m}, {n}])" if acc_text is not None else ""
-    return f"tl.reshape(tl.dot({x}, {y}{acc_arg}{precision}, out_dtype={tl_dtype(wide)}), [1, {m}, {n}])"
+    # the result and accumulator add and drop the batch of one by expand_dims and a sum, not reshapes:
+    # Triton 3.6's layout pass fails (PassManager::run, RemoveLayoutConversions) on loop carries
+    # reshaped around tl.dot (Helion's attention example)
+    acc_arg = f", tl.sum({acc_text}, axis=0)" if acc_text is not None else ""
+    return f"tl.expand_dims(tl.dot({x}, {y}{acc_arg}{precision}, out_dtype={tl_dtype(wide)}), 0)"
 
 
 def _summed_products(em: Emitter, rank: int, operands, wide, acc_text) -> str:
