@@ -106,12 +106,46 @@ def test_matmul_structure_with_ragged_sizes():
     src = lowered.kernel.kernel
     for line in ("mask_tm = offs_tm < 37", "mask_tn = offs_tn < 50", "mask_tk = offs_tk < 29"):
         assert line in src
-    load_x = next(line for line in src.splitlines() if "tl.load(x +" in line)
-    assert "mask=mask_tm[:, None] & mask_tk[None, :], other=0" in load_x
+    whole, tail = [line for line in src.splitlines() if "tl.load(x +" in line]  # (the k loop is peeled)
+    assert "mask=mask_tm[:, None], other=0" in whole
+    assert "mask=mask_tm[:, None] & mask_tk[None, :], other=0" in tail
     store = next(line for line in src.splitlines() if "tl.store(out +" in line)
     assert "mask=mask_tm[:, None] & mask_tn[None, :]" in store
     assert "_launch((12, 1, 1), x, y, out)" in lowered.source  # ceil(37/16) * ceil(50/16)
     torch.testing.assert_close(lowered.compile()(x, y), x @ y, atol=1e-4, rtol=1e-4)
+
+
+
+def test_a_ragged_k_loop_of_products_is_peeled_whole_blocks_unmasked_then_the_partial_one():
+    """k = 29 in blocks of 16: one whole block with no k mask in the `for`, the last 13 lanes in an `if`."""
+    x, y = torch.randn(32, 29), torch.randn(29, 32)
+    src = kernel_source(matmul, x, y, blocks=[16, 16, 16]).kernel.kernel
+    lines = [line.strip() for line in src.splitlines()]
+    assert "whole_tk = 29 // BLOCK_TK * BLOCK_TK" in lines
+    loop, tail = lines.index("for off_tk in tl.range(0, whole_tk, BLOCK_TK):"), lines.index("if whole_tk < 29:")
+    assert not any("mask_tk" in line for line in lines[loop:tail])
+    assert "mask_tk = offs_tk < 29" in lines[tail:]
+    assert sum("tl.dot(" in line for line in lines) == 2
+
+
+@pytest.mark.parametrize("k", [1, 16, 29, 48, 70])
+def test_peeled_k_loops_match_eager_and_the_interpreter(k):
+    """Whole blocks only (16, 48), a partial block only (1), both (29, 70); static and symbolic sizes."""
+    import tilefn.testing as tt
+
+    x, y = torch.randn(20, k), torch.randn(k, 24)
+    for jitted in (tfn.jit(matmul), tfn.jit(matmul, static_shapes=False)):
+        tt.assert_matches(jitted, lambda x, y: x @ y, x, y, configs=[tfn.Config(block_sizes=[16, 16, 16]),
+                                                                      tfn.Config(block_sizes=[8, 32, 32])],
+                          atol=1e-4, rtol=1e-4)
+
+
+def test_a_peeled_symbolic_k_loop_compiles_for_sm90_with_tensor_core_dots():
+    from tilefn.testing import compile_for_gpu
+
+    x, y = torch.randn(256, 200, dtype=torch.bfloat16), torch.randn(200, 256, dtype=torch.bfloat16)
+    ptx = compile_for_gpu(tfn.jit(matmul, static_shapes=False), x, y).asm["ptx"]
+    assert "wgmma" in ptx
 
 
 def test_only_the_ragged_dimension_gets_a_mask():

@@ -10,7 +10,7 @@ import torch
 from ..config import Config
 from ..errors import TilefnError
 from ..trace.ir import Lit, Program, walk_eqns
-from ..trace.primitives import cond_p, loop_p, while_p
+from ..trace.primitives import cond_p, dot_p, loop_p, while_p
 from ..trace.queries import phase_of
 from ..trace.dynamic import symbols_of
 from ..trace.scalars import DEVICE_DTYPES, is_runtime_scalar
@@ -314,6 +314,8 @@ class KernelWriter:
         names = self._name_handles(loop)
         depth = em.depth
         static, outer, inner = self._range_options(loop)
+        if not static and self._peels(loop):
+            return self._peeled_loop(loop, names[0], carry_names, outer + inner)
         fn = "tl.static_range" if static else "tl.range"
         for i, (kind, dim) in enumerate(dims):
             begin, end = em(loop.inputs[2 * i]), em(loop.inputs[2 * i + 1])
@@ -326,6 +328,11 @@ class KernelWriter:
             em.emit(f"for off_{names[i]} in {fn}({begin}, {end}, {em.dim_expr(dim)}{options}):")
             em.depth += 1
             self._tile_lanes(names[i], dim, end)
+        self._body_and_carries(region, carry_names)
+        em.depth = depth
+
+    def _body_and_carries(self, region, carry_names) -> None:
+        em = self.em
         self._body(region)
         results = [em(r) for r in region.results]
         changed = [(c, r) for c, r in zip(carry_names, results) if c != r]
@@ -334,6 +341,34 @@ class KernelWriter:
         else:
             for c, r in changed:
                 em.emit(f"{c} = {r}")
+
+    def _peels(self, loop) -> bool:
+        """A one-dimensional tile loop of matrix products whose tiles need a mask (a symbolic or indivisible
+        extent) is peeled: its whole blocks run unmasked, the last partial block after them."""
+        dims = loop.params["dims"]
+        return (len(dims) == 1 and dims[0][0] == "tile" and self.em.masks.needs_mask(dims[0][1], self.config)
+                and any(e.prim is dot_p for e in walk_eqns(loop.params["region"].eqns)))
+
+    def _peeled_loop(self, loop, name, carry_names, options) -> None:
+        """`for` over the whole blocks with no mask, then `if` a partial block remains, it masked."""
+        em, region, dim = self.em, loop.params["region"], loop.params["dims"][0][1]
+        begin, end, block = em(loop.inputs[0]), em(loop.inputs[1]), em.dim_expr(dim)
+        depth, padded = em.depth, set(em.zero_padded)
+        split = em.fresh(f"whole_{name}")
+        extent = end if begin == "0" else f"{begin} + ({end} - {begin})"
+        em.emit(f"{split} = {extent} // {block} * {block}")
+        em.emit(f"for off_{name} in tl.range({begin}, {split}, {block}{''.join(', ' + o for o in options)}):")
+        em.depth += 1
+        em.emit(f"offs_{name} = off_{name} + tl.arange(0, {block})")
+        em.unmasked_tiles.add(dim.tile)
+        self._body_and_carries(region, carry_names)
+        em.unmasked_tiles.discard(dim.tile)
+        em.depth, em.zero_padded = depth, padded
+        em.emit(f"if {split} < {end}:")
+        em.depth += 1
+        em.emit(f"off_{name} = {split}")
+        self._tile_lanes(name, dim, end)
+        self._body_and_carries(region, carry_names)
         em.depth = depth
 
     def _range_options(self, loop) -> tuple[bool, list, list]:

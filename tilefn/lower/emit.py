@@ -57,6 +57,7 @@ class Emitter:
         self.needs_helpers: set[str] = set()  # names of codegen's fixed KERNEL_HELPERS the kernel calls
         self.generated_helpers: dict[str, str] = {}  # name -> source of a function made for this kernel (combine fns)
         self.tile_begins: dict[int, str] = {}  # tile number -> its loop's begin, as source text
+        self.unmasked_tiles: set[int] = set()  # tiles whose lanes are all valid here (a peeled loop's whole blocks)
         self.prologue: list[str] = []  # lines at the top of the kernel (tensor descriptors)
         self.descriptors: dict = {}  # (tensor name, block shape) -> descriptor name
         self.read_vars = used_vars(program)  # vars some equation reads (an atomic whose old values none reads)
@@ -140,7 +141,7 @@ class Emitter:
     def dim_mask(self, dim) -> str | None:
         """A 1-d boolean expression of the valid lanes of `dim`, or None when all are valid."""
         if isinstance(dim, TileDim):
-            if dim.tile is None:  # a block's full lanes: all valid
+            if dim.tile is None or dim.tile in self.unmasked_tiles:  # a block's full lanes: all valid
                 return None
             return None if not self.masks.needs_mask(dim, self.config) else f"mask_{self.tiles[dim.tile]}"
         if dim == next_power_of_2(dim):
