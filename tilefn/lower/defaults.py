@@ -20,6 +20,18 @@ def _clamp(size: int, extent: int | None) -> int:
     return max(1, min(size, next_power_of_2(extent) if extent else size))
 
 
+def _shrink_unknown_extents(program: Program, eqns, sizes: list, skip: set) -> None:
+    """Halve the widest inner block of a data-dependent extent (a jagged loop) until a program's largest
+    value fits TILE_ELEMENTS, down to 16 lanes: two nested jagged loops of 1024 held 1M lanes."""
+    while largest_value(eqns, Config(block_sizes=sizes)) > TILE_ELEMENTS:
+        unknown = [b.id for b in program.blocks
+                   if b.extent is None and b.id not in skip and not b.fixed and not b.host and sizes[b.id] > 16]
+        if not unknown:
+            return
+        widest = max(unknown, key=lambda b: sizes[b])
+        sizes[widest] //= 2
+
+
 def default_config(program: Program) -> Config:
     eqns = kernel_eqns(program)
     roles = dot_roles(eqns)
@@ -28,6 +40,7 @@ def default_config(program: Program) -> Config:
     for block in program.blocks:  # sequential (inner loop) dimensions first
         if block.id not in grid and block.id not in roles and not block.fixed:
             sizes[block.id] = _clamp(1024, block.extent)
+    _shrink_unknown_extents(program, eqns, sizes, skip=set(grid) | set(roles))
     # what one program holds with grid blocks of 1 (whole rows, inner tiles) sets the grid budget
     budget = max(1, TILE_ELEMENTS // largest_value(eqns, Config(block_sizes=sizes)))
     for block_id in reversed(grid):  # the innermost grid dimension gets the budget first
