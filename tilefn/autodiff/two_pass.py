@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import attrs
 
+from ..lower.rewrites.dce import sweep
 from ..trace import primitives as p
 from ..trace.ir import Eqn, Lit, Region, Var, map_regions, regions, substitute, walk_eqns
 from .kernel import fresh_region
@@ -32,7 +33,6 @@ class OnlineLoop:
     max_carry: int
     update: Eqn
     rescales: dict  # id(mul eqn) -> carry position
-    dropped: frozenset  # ids of the body equations the two-pass loop leaves out (the max, alpha)
 
 
 def two_pass(kernel: Eqn, sites, copies: dict) -> Eqn:
@@ -106,7 +106,7 @@ def match(loop: Eqn, made: dict) -> OnlineLoop | None:
     carries = region.params[n_tiles:]
     kind = {carries[m]: OLD, update.outputs[0]: MAX, **{c: "param" for i, c in enumerate(carries) if i != m}}
     carry_of = {c: i for i, c in enumerate(carries)}
-    base, rescales, dropped = None, {}, {id(update)}
+    base, rescales = None, {}
     if kind.get(next(x for x in update.inputs if x is not carries[m])) is not None:
         return None  # (t reads a carry)
     for eqn in region.eqns:
@@ -125,10 +125,7 @@ def match(loop: Eqn, made: dict) -> OnlineLoop | None:
                 if carry in rescales.values():
                     return None
                 rescales[id(eqn)] = carry
-                dropped.add(id(eqn))
             carry_of[eqn.outputs[0]] = carry
-        if cls in (STEP, ALPHA):
-            dropped.add(id(eqn))
         kind.update((o, cls) for o in eqn.outputs)
     others = [i for i in range(len(carries)) if i != m]
     if sorted(rescales.values()) != others or any(carry_of.get(region.results[i]) != i for i in others):
@@ -136,7 +133,7 @@ def match(loop: Eqn, made: dict) -> OnlineLoop | None:
     inits = loop.inputs[len(loop.inputs) - len(carries):]
     if not all(_is_zeros(inits[i], made) for i in others):
         return None
-    return OnlineLoop(m, update, rescales, frozenset(dropped))
+    return OnlineLoop(m, update, rescales)
 
 
 def _is_zeros(init, made) -> bool:
@@ -145,20 +142,15 @@ def _is_zeros(init, made) -> bool:
 
 
 def split(loop: Eqn, found: OnlineLoop, sites, copies: dict) -> list:
-    """[the max loop, stop_gradient of its result, the loop of the other carries as plain sums]."""
+    """[the max loop, stop_gradient of its result, the loop of the other carries as plain sums]: the update,
+    the rescales and alpha are left out of the sums loop (nothing reads them once the max is the shift)."""
     region = loop.params["region"]
     n_carries = len(region.results)
     n_tiles = len(region.params) - n_carries
     tiles, carries = region.params[:n_tiles], region.params[n_tiles:]
     bounds, inits = loop.inputs[:len(loop.inputs) - n_carries], loop.inputs[len(loop.inputs) - n_carries:]
     m, m_new = found.max_carry, found.update.outputs[0]
-    needed, body = {m_new}, []
-    for eqn in reversed(region.eqns):
-        if any(o in needed for o in eqn.outputs):
-            body.insert(0, eqn)
-            needed |= {x for x in eqn.inputs if isinstance(x, Var)}
-            needed |= {x for r in regions(eqn) for e in walk_eqns(r.eqns) for x in e.inputs if isinstance(x, Var)}
-    max_region = fresh_region(Region((*tiles, carries[m]), body, (m_new,)), sites, copies)
+    max_region = fresh_region(Region((*tiles, carries[m]), sweep(region.eqns, {m_new}), (m_new,)), sites, copies)
     m_out = loop.outputs[m]
     max_loop = Eqn(p.loop_p, (*bounds, inits[m]), (m_out,), loop.params.set("region", max_region), loop.source,
                    f"vjp_loop_{next(sites)}")
@@ -168,9 +160,9 @@ def split(loop: Eqn, found: OnlineLoop, sites, copies: dict) -> list:
     mapping = {e.outputs[0]: carries[found.rescales[id(e)]] for e in region.eqns if id(e) in found.rescales}
     mapping[m_new] = shift
     keep = [i for i in range(n_carries) if i != m]
-    sums = substitute(Region((*tiles, *(carries[i] for i in keep)),
-                             [e for e in region.eqns if id(e) not in found.dropped],
+    sums = substitute(Region((*tiles, *(carries[i] for i in keep)), region.eqns,
                              tuple(region.results[i] for i in keep)), mapping)
+    sums = Region(sums.params, sweep(sums.eqns, set(sums.results)), sums.results)
     sums_loop = attrs.evolve(loop, inputs=(*bounds, *(inits[i] for i in keep)),
                              outputs=tuple(loop.outputs[i] for i in keep), params=loop.params.set("region", sums))
     return [max_loop, stop, sums_loop]
