@@ -133,3 +133,28 @@ def test_a_nonzero_initial_sum_is_left_alone():
 
     program = tfn.make_ir(kernel)(torch.randn(3, 5, dtype=torch.float64))
     assert _grid_eqns(_rewritten(program)) == _grid_eqns(program)
+
+
+def test_a_max_also_used_after_the_loop_is_refused():
+    """A log-sum-exp output reads the max after the loop: the max loop would need a gradient, which is no sum."""
+    @tfn.jit
+    def logsumexp(x):
+        rows, n = x.shape
+        out = torch.empty([rows], dtype=x.dtype, device=x.device)
+        for tm in tl.tile(rows):
+            m = tl.full([tm], float("-inf"), dtype=x.dtype)
+            l_i = tl.zeros([tm], dtype=x.dtype)
+            for tn in tl.tile(n):
+                m_new = torch.maximum(m, x[tm, tn].amax(-1))
+                l_i = l_i * torch.exp(m - m_new) + torch.exp(x[tm, tn] - m_new[:, None]).sum(-1)
+                m = m_new
+            out[tm] = torch.log(l_i) + m
+        return out
+
+    x = torch.randn(3, 5, dtype=torch.float64)
+    program = tfn.make_ir(logsumexp)(x)
+    assert any(e.prim is p.stop_gradient_p for e in _grid_eqns(_rewritten(program)))
+    torch.testing.assert_close(tfn.interpret(logsumexp)(x), torch.logsumexp(x, 1))
+    with pytest.raises(UnsupportedOp, match="not an accumulator") as info:
+        tfn.vjp(logsumexp)(x, torch.ones(3, dtype=torch.float64))
+    assert "m_new = torch.maximum" in str(info.value)

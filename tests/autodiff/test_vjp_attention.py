@@ -117,3 +117,19 @@ def test_printed_backward_is_the_max_the_sums_then_their_transpose(case):
     assert sorted(program.hints[t].rstrip("3") for t in atomics) == ["grad_k", "grad_v"]
     text = str(program)
     assert text.count(" = stop_gradient ") == 1 and text.count(" = for ") == 3 and "load grad_out" in text
+
+
+@pytest.mark.parametrize("case", CASES[:2], ids=lambda c: c.name)
+def test_partials_are_one_row_per_row_tile_and_q_is_stored(case):
+    """`head = bh.begin` of a block-1 tile names that tile: dQ is one program's (a store), dK/dV partials take a row
+    per row tile (not per head and row tile), summed after the kernel."""
+    torch.manual_seed(0)
+    args = case.inputs(2, 37, 16)
+    cotangent = torch.randn_like(args[0])
+    bwd = tfn.vjp(case.kernel)
+    config = tfn.Config(block_sizes=[1, 16, 16], tunables={"vjp_reduction": "partials"})
+    text = str(bwd.trace_and_bind((*args, cotangent), {}, config.tunables, config.block_sizes)[0])
+    heads_seq_dim = "4, 37, 16"
+    assert f"grad_k{'3' if case.rank == 4 else ''}_partials: f64[3, {heads_seq_dim}]" in text  # (cdiv(37, 16) rows)
+    assert "atomic_add" not in text and "store grad_q" in text
+    tt.assert_matches(bwd, lambda *a: eager_gradients(case, a[:-1], a[-1]), *args, cotangent, configs=[config])
