@@ -85,7 +85,7 @@ def test_example_kernel_gradients_in_float32():
 
 
 @pytest.mark.parametrize("case, dim", [(CASES[0], 128), (CASES[1], 64), (CASES[1], 128), (CASES[2], 64)],
-                         ids=["attention-d128", "causal_attention-d64", "causal_attention-d128", "batched_attention-d64"])
+                         ids=["attention-d128", "causal-d64", "causal-d128", "batched-d64"])
 @settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_backward_compiles_for_hopper(case, dim, data):

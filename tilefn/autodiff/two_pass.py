@@ -72,7 +72,7 @@ def _classify(eqn: Eqn, kinds: list, carry_of, base) -> tuple | None:
         return (SCALED if kinds[0] == SHIFTED else ALPHA), None, prim
     if prim is p.P["mul"] and sorted(kinds, key=str) == [ALPHA, "param"]:
         return "carry", carry_of[ins[kinds.index("param")]], base
-    if prim in LINEAR and kinds[0] == SCALED:
+    if prim in LINEAR and kinds[0] == SCALED and (prim is not p.convert_p or eqn.params["dtype"].is_floating_point):
         return SCALED, None, base
     if prim in (p.P["mul"], p.dot_p) and len(ins) == 2 and SCALED in kinds and None in kinds:
         return SCALED, None, base  # (times a value free of the max)
@@ -107,8 +107,9 @@ def match(loop: Eqn, made: dict) -> OnlineLoop | None:
     kind = {carries[m]: OLD, update.outputs[0]: MAX, **{c: "param" for i, c in enumerate(carries) if i != m}}
     carry_of = {c: i for i, c in enumerate(carries)}
     base, rescales = None, {}
-    if kind.get(next(x for x in update.inputs if x is not carries[m])) is not None:
-        return None  # (t reads a carry)
+    t = next((x for x in update.inputs if x is not carries[m]), carries[m])
+    if isinstance(t, Var) and t in kind:
+        return None  # (t is a carry)
     for eqn in region.eqns:
         if eqn is update:
             continue
