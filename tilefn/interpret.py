@@ -171,6 +171,11 @@ def _convert(ctx, eqn, x):
     return (x.to(eqn.params["dtype"]),)
 
 
+@rule(p.stop_gradient_p)
+def _stop_gradient(ctx, eqn, x):
+    return (x,)
+
+
 @rule(*p.REDUCTIONS)
 def _reduce(ctx, eqn, x):
     out = p.REDUCTIONS[eqn.prim](x, eqn.params["axis"], keepdim=eqn.params["keepdim"])

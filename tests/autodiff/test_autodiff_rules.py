@@ -19,7 +19,7 @@ DIFFERENTIATED = {
     "where", "convert", "reduce_sum", "reduce_max", "reduce_min", "broadcast_to", "expand_dims", "squeeze",
     "reshape", "permute", "dot"}
 CONSTANT = {*NO_GRADIENT, "argmax", "argmin", "full", "iota", "tile_index", "tile_begin", "tile_end", "tile_id",
-            "tile_len", "tile_count", "block_size", "rand", "randn", "randint", "rand4x", "rng_seed"}
+            "tile_len", "tile_count", "block_size", "stop_gradient", "rand", "randn", "randint", "rand4x", "rng_seed"}
 REFUSED = {"floordiv", "remainder", "fmod", "atan2", "erfinv", "reduce_prod", "cumsum", "cumprod", "associative_scan",
            "combine_reduce", "sort", "topk", "gather", "stack", "split", "concat", "flip", "lanes_view",
            "lanes_merge", "cond", "while", *(f"atomic_{n}" for n in ("and", "or", "xor", "max", "min", "xchg", "cas"))}

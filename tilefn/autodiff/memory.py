@@ -15,7 +15,7 @@ import attrs
 import torch
 
 from ..trace import primitives as p
-from ..trace.ir import Var
+from ..trace.ir import Var, walk_eqns
 from .host import contiguous
 
 EXCLUSIVE_ENTRIES = ("slice", "int", "new")  # index entries that name the same elements in every program
@@ -50,12 +50,35 @@ class Partials:
 class Buffers:
     """The kernel's host tensors and theirs in the backward: `grads` (an input read by the forward -> its
     gradient buffer), `cotangents` (a tensor the forward writes -> its cotangent), `loads` (how many load
-    equations read each tensor), `partials`."""
+    equations read each tensor), `partials`, `unit_tiles` (`tile.begin` of a tile of fixed block size 1 ->
+    that tile: an index by it names the tile's one element)."""
 
     grads: dict
     cotangents: dict
     loads: dict
     partials: Partials
+    unit_tiles: dict = attrs.field(factory=dict)
+
+
+def unit_tiles(kernel, blocks) -> dict:
+    """`tile_begin` results of the kernel's tiles whose block size is fixed at 1 -> those tiles."""
+    ones = {b.id for b in blocks if b.fixed == 1}
+    return {e.outputs[0]: e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns)
+            if e.prim is p.tile_begin_p and e.inputs[0].type.dim.block in ones}
+
+
+def _tiles_named(eqn, buffers: Buffers) -> list | None:
+    """The tiles an access's index walks (a unit tile's begin counts as that tile), None where an entry may
+    name one element from several (program, lane)s: a gather, another scalar."""
+    operands, named = iter(access_parts(eqn)[0]), []
+    for entry in eqn.params["index"]:
+        if entry[0] == "tile":
+            named.append(next(operands))
+        elif entry[0] == "scalar" and (tile := buffers.unit_tiles.get(next(operands))) is not None:
+            named.append(tile)
+        elif entry[0] not in EXCLUSIVE_ENTRIES:
+            return None
+    return named
 
 
 def access_parts(eqn):
@@ -89,16 +112,8 @@ def cotangent_load(b, eqn, buffers: Buffers):
 def exclusive(eqn, tiles, buffers: Buffers) -> bool:
     """Whether no two (program, lane, iteration)s of the kernel read one element through load `eqn`:
     its tensor has no other load, and its index walks every enclosing loop's tile (no gathers)."""
-    if buffers.loads[eqn.inputs[0]] != 1:
-        return False
-    index, _, _ = access_parts(eqn)
-    used = []
-    for entry in eqn.params["index"]:
-        if entry[0] == "tile":
-            used.append(index[len(used)])
-        elif entry[0] not in EXCLUSIVE_ENTRIES:
-            return False
-    return all(any(t is u for u in used) for t in tiles)
+    used = _tiles_named(eqn, buffers) if buffers.loads[eqn.inputs[0]] == 1 else None
+    return used is not None and all(any(t is u for u in used) for t in tiles)
 
 
 def transpose_load(b, eqn, ct, tiles, buffers: Buffers) -> None:
@@ -122,11 +137,12 @@ def transpose_load(b, eqn, ct, tiles, buffers: Buffers) -> None:
 
 def _into_partials(b, eqn, grad, value, index, tiles, buffers: Buffers) -> bool:
     """Write into this program's row of `grad`'s partials buffer (False where the access cannot: a gather)."""
-    if any(entry[0] not in ("tile", *EXCLUSIVE_ENTRIES) for entry in eqn.params["index"]):
+    named = _tiles_named(eqn, buffers)
+    if named is None:
         return False
     grid = b.grid
     grid_tiles = grid.params["region"].params
-    missing = [i for i, t in enumerate(grid_tiles) if not any(t is u for u in index)]  # (index: the tiles)
+    missing = [i for i, t in enumerate(grid_tiles) if not any(t is u for u in named)]
     partials = buffers.partials
     counts = partials.counts(grid, missing)
     known = partials.buffers.get(grad)

@@ -25,7 +25,8 @@ from ..trace.types import HostType, TensorType
 from .builder import cotangent_dtype
 from .host import check_linear, host_call, pullback_eqn, reads_values, zeros_eqn
 from .kernel import backward_kernel
-from .memory import Buffers, Partials
+from .memory import Buffers, Partials, unit_tiles
+from .two_pass import two_pass
 
 REDUCTION_KNOB = "vjp_reduction"  # the Config tunable: how gradients several programs add to are summed
 REDUCTIONS = ("atomic", "partials")
@@ -47,9 +48,13 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: s
                 block_sizes=()) -> Program:
     """The backward of `forward` for cotangents of these types (named as the backward's parameters),
     summing shared gradients by `reduction` under the Config's `block_sizes`."""
-    kernel = forward.kernel
-    if kernel is None:
+    if forward.kernel is None:
         raise UnsupportedOp(f"tfn.vjp({forward.name}): the kernel has no tile loop to differentiate", source=None)
+    sites, copies = itertools.count(), {}
+    # (counted before `two_pass`: the max loop's copies of loads never get a cotangent)
+    loads = Counter(e.inputs[0] for e in walk_eqns(forward.kernel.params["region"].eqns) if e.prim is p.load_p)
+    kernel = two_pass(forward.kernel, sites, copies)
+    forward = attrs.evolve(forward, eqns=[kernel if e is forward.kernel else e for e in forward.eqns])
     at = list(forward.eqns).index(kernel)
     before, after = list(forward.eqns[:at]), list(forward.eqns[at + 1:])
     returned = output_leaves(forward.outputs)
@@ -61,10 +66,9 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: s
     eqns: list = []
     cotangents = _output_cotangents(forward, after, returned, cotangent_inputs, eqns, hints)
     grads = _gradient_buffers(forward.inputs, before, kernel, eqns, hints)
-    copies: dict = {}
     partials = Partials(reduction == "partials", _block_values(forward.blocks, block_sizes))
-    loads = Counter(e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim is p.load_p)
-    backward = backward_kernel(kernel, Buffers(grads, cotangents, loads, partials), itertools.count(), copies)
+    buffers = Buffers(grads, cotangents, loads, partials, unit_tiles(kernel, forward.blocks))
+    backward = backward_kernel(kernel, buffers, sites, copies)
     hints.update((new, hints[old]) for new, old in copies.items() if old in hints)
     eqns.append(backward)
     _sum_partials(partials, backward, grads, eqns, hints)

@@ -114,7 +114,8 @@ for _name in NO_GRADIENT:
 TRANSPOSE.add(p.argmax_p, _zero)
 TRANSPOSE.add(p.argmin_p, _zero)
 for _prim in (p.full_p, p.iota_p, p.tile_index_p, p.tile_begin_p, p.tile_end_p, p.tile_id_p, p.tile_len_p,
-              p.tile_count_p, p.block_size_p, p.rand_p, p.randn_p, p.randint_p, p.rand4x_p, p.rng_seed_p):
+              p.tile_count_p, p.block_size_p, p.rand_p, p.randn_p, p.randint_p, p.rand4x_p, p.rng_seed_p,
+              p.stop_gradient_p):
     TRANSPOSE.add(_prim, _zero)
 
 

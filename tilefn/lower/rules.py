@@ -218,6 +218,11 @@ def _where(em: Emitter, eqn):
     em.assign(eqn.outputs[0], f"tl.where({em(cond)}, {cast(em, a, dtype)}, {cast(em, b, dtype)})")
 
 
+@rule(p.stop_gradient_p)
+def _stop_gradient(em: Emitter, eqn):
+    em.assign(eqn.outputs[0], em(eqn.inputs[0]))
+
+
 @rule(p.convert_p)
 def _convert(em: Emitter, eqn):
     (x,) = eqn.inputs

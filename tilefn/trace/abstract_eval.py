@@ -55,6 +55,11 @@ def _convert(x, *, dtype):
     return (TensorType(shape_of(x), dtype),)
 
 
+@ABSTRACT_EVAL.register(p.stop_gradient_p)
+def _stop_gradient(x):
+    return (x,)
+
+
 def reduced_shape(shape, axis, keepdim):
     return tuple((1 if keepdim else None) if i == axis else d for i, d in enumerate(shape) if keepdim or i != axis)
 

@@ -97,6 +97,7 @@ TERNARY = _family({"where": torch.where})
 POINTWISE = {**UNARY, **BINARY, **TERNARY}
 
 convert_p = primitive("convert")
+stop_gradient_p = primitive("stop_gradient")  # the identity; tfn.vjp gives its input no cotangent
 
 reduce_sum_p = primitive("reduce_sum")
 reduce_max_p = primitive("reduce_max")
