@@ -187,6 +187,70 @@ def test_a_test_function_is_driven_too_with_the_shims_device():
     assert runs[0][1]() == (2, 32, torch.device("cpu"))
 
 
+
+def module_from_source(path, text):
+    """A module imported from a real file (main()'s source is read back from it)."""
+    import importlib.util
+
+    path.write_text(textwrap.dedent(text))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_check_with_a_str_parameter_runs_as_main_calls_it_with_capped_sizes(tmp_path):
+    """mamba2_chunk_scan's test(init: str, ...) was not driven, and its sizes must keep seqlen a multiple of
+    chunk_size: each distinct call main() makes runs, ints capped at 32."""
+    module = module_from_source(tmp_path / "patterns.py", """
+        def test(init: str, batch: int, seqlen: int, chunk: int):
+            assert seqlen % chunk == 0
+            return init, batch, seqlen
+        def main():
+            test("zr", 8, 4096, 256)
+            test("rr", 8, 4096, 256)
+            test("zr", 8, 4096, 256)
+            test("zr", 8, 4096, chunk=64)  # (not all literal positional: not driven)
+    """)
+    runs = example_runs(module, "examples/patterns.py")
+    assert [name for name, _ in runs] == ["examples/patterns.py::test('zr', 8, 32, 32)",
+                                          "examples/patterns.py::test('rr', 8, 32, 32)"]
+    assert runs[1][1]() == ("rr", 8, 32)
+
+
+def test_a_str_parameter_main_gives_no_literal_is_not_driven(tmp_path):
+    module = module_from_source(tmp_path / "opaque.py", """
+        def test(init: str, m: int):
+            raise AssertionError("not driven")
+        def main():
+            return 7
+    """)
+    assert [name for name, _ in example_runs(module, "examples/opaque.py")] == ["examples/opaque.py::main()"]
+
+
+def test_a_harness_objects_test_method_runs_and_nested_example_packages_are_found(tmp_path):
+    """examples/linear's files hold a module-level harness whose .test() is the check; they import their
+    package's modules relatively."""
+    (tmp_path / "examples" / "linear").mkdir(parents=True)
+    (tmp_path / "examples" / "__init__.py").write_text("")
+    (tmp_path / "examples" / "linear" / "__init__.py").write_text("")
+    (tmp_path / "examples" / "linear" / "engine.py").write_text("CALLS = []\n")
+    (tmp_path / "examples" / "linear" / "example_gla.py").write_text(textwrap.dedent("""
+        from .engine import CALLS
+        class Harness:
+            def test(self):
+                CALLS.append(1)
+                assert len(CALLS) == 1
+        HARNESS = Harness()
+        def main():
+            raise AssertionError("main runs only when nothing else is driven")
+    """))
+    files = runner.example_files(tmp_path)
+    assert files == [tmp_path / "examples" / "linear" / "example_gla.py"]
+    outcomes = runner.run_files("example", tmp_path, files, timeout=60, keyword=None, jobs=1, emit=lambda line: None)
+    assert [o.line() for o in outcomes] == ["PASS examples/linear/example_gla.py::HARNESS.test()"]
+
+
 def test_failure_causes_group_across_sites():
     outcomes = [Outcome("a", FAIL, "ShapeError", "/x/a.py:3: bad shape"),
                 Outcome("b", FAIL, "ShapeError", "/x/b.py:9: bad shape"),

@@ -76,7 +76,9 @@ def run_file(kind: str, root: Path, file: Path, results: Results, timeout: float
     package = "examples" if kind == "example" else "test"
     results.start(label)
     try:
-        module = timed(lambda: importlib.import_module(f"{package}.{file.stem}"), timeout)
+        inner = file.relative_to(root / package).with_suffix("").parts if file.is_relative_to(root / package) \
+            else (file.stem,)
+        module = timed(lambda: importlib.import_module(".".join((package, *inner))), timeout)
         items = file_items(kind, module, label, keyword)
     except Exception as exc:  # noqa: BLE001 - an unimportable file is one outcome
         results.outcome(from_exception(label, exc))

@@ -29,7 +29,10 @@ CHILD_ENV = {"HELION_AUTOTUNE_EFFORT": "none", "OMP_NUM_THREADS": "1"}
 
 
 def example_files(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "examples").glob("*.py") if p.name != "__init__.py")
+    """examples/*.py and the example_*.py of its subpackages (examples/linear)."""
+    top = (p for p in (root / "examples").glob("*.py") if p.name != "__init__.py")
+    nested = (p for p in (root / "examples").glob("*/example_*.py") if (p.parent / "__init__.py").exists())
+    return sorted([*top, *nested])
 
 
 def test_files(root: Path, names) -> list[Path]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import re
 import sys
 import time
-import os
 import unittest
 from pathlib import Path
 
