@@ -119,6 +119,25 @@ def test_two_carries_online_softmax():
     assert [n.rstrip("_0123456789") for n in names] == ["mi", "di"]
 
 
+def test_two_carries_may_end_an_iteration_as_one_value():
+    def running_max_and_previous(x):  # (Helion's jagged_softmax: `block_max = block_new_max`)
+        m, n = x.shape
+        out = torch.empty([2, m], dtype=x.dtype, device=x.device)
+        for tm in tl.tile(m):
+            best = tl.full([tm], -1.0, dtype=x.dtype)
+            new_best = tl.full([tm], -2.0, dtype=x.dtype)
+            for tn in tl.tile(n):
+                new_best = torch.maximum(best, x[tm, tn].amax(dim=1))
+                best = new_best
+            out[0, tm], out[1, tm] = best, new_best
+        return out
+
+    x = torch.randn(10, 19) - 5  # (every value below both initial values: the initials win)
+    check(running_max_and_previous, [x], torch.full([2, 10], -1.0), n_carries=[2])
+    x = torch.randn(10, 19)
+    check(running_max_and_previous, [x], x.amax(1).clamp(min=-1).expand(2, 10), n_carries=[2])
+
+
 def test_three_carries():
     def stats(x):
         m, n = x.shape

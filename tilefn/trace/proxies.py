@@ -164,6 +164,14 @@ class Tile(Proxy):
     __hash__ = object.__hash__
 
 
+def _value_reader(how):
+    """A host tensor's `how` read (`.item()`, `int()`...): a kernel argument's value, read at trace time
+    (`tilefn.trace.value_reads`)."""
+    def read_value(self):
+        return HOOKS["read_value"](self, how)
+    return read_value
+
+
 class HostTensor(Proxy):
     """A host tensor: a kernel argument or a tensor host code made; it knows its metadata."""
 
@@ -233,8 +241,8 @@ class HostTensor(Proxy):
             "host code reads the value of a tensor; only its shape, dtype and device are known "
             "when the kernel is traced. Move this computation into a tile loop or out of the kernel")
 
-    __bool__ = __int__ = __float__ = __index__ = item = tolist = _host_read
-    cpu = numpy = _host_read
+    item, __int__, __float__, __bool__, __index__ = map(_value_reader, ("item", "int", "float", "bool", "index"))
+    tolist = cpu = numpy = _host_read
     __hash__ = object.__hash__
 
 
