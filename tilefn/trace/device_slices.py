@@ -1,9 +1,14 @@
 """Slices whose bounds are device values: `dt_bias[h : h + 1]`, `x[t.begin : t.begin + k]`.
 
-A result's shape is static, so the stop must be the start plus an int. That is read off the
-equations that computed them: the stop is `start + k`, `k + start` or `start - k`, where the start may
-be computed again in the same way (`t.begin` read twice, `h * 4 : h * 4 + 4`). The slice reads the
-positions start, start + step, ... as an index tensor, trusted as one (no bounds mask, as `x[idx]`).
+A result's shape is static, so the stop must be the start plus a length known when the kernel is
+traced. That is read off the equations that computed them: the stop is `start + k`, `k + start` or
+`start - k`, where the start may be computed again in the same way (`t.begin` read twice,
+`h * 4 : h * 4 + 4`) and `k` is an int or int arithmetic on block sizes (`t.block_size * 2`: the
+block's value in this trace, which the Program is then keyed on, as host code reading a block size:
+`host_blocks.py`). The slice reads the positions start, start + step, ... as an index tensor, masked
+by the tensor's bounds (`indexing.py`). `hl.arange(start, stop)` with device bounds takes the same
+lengths. A length computed from loaded values (`x[starts[i] : ends[i]]`) has no static bound: the
+error points at `tl.jagged_tile` (or a tile over the longest length with a mask).
 """
 from __future__ import annotations
 
@@ -11,11 +16,17 @@ import torch
 
 from ..errors import ShapeError
 from . import state as st
+from .host_blocks import host_value
 from .ir import Lit, Var
-from .primitives import P, iota_p
+from .primitives import P, block_size_p, convert_p, iota_p
 from .proxies import DeviceValue, Tile, apply
 
 _ADD, _SUB = P["add"], P["sub"]
+_STATIC_OPS = {P["add"]: lambda a, b: a + b, P["sub"]: lambda a, b: a - b, P["mul"]: lambda a, b: a * b,
+               P["floordiv"]: lambda a, b: a // b}
+ADVICE = ("write the bounds as s : s + k with k an int or int arithmetic on block sizes (`t.block_size * 2`); "
+          "for a length computed from loaded values (offsets), loop over it with tl.jagged_tile(lengths) "
+          "(Helion's hl.jagged_tile) and index with start + tile.index")
 
 
 def _producers() -> dict:
@@ -42,21 +53,40 @@ def _int_literal(atom):
     return atom.value if isinstance(atom, Lit) and isinstance(atom.value, int) and not isinstance(atom.value, bool) else None
 
 
+def _static(atom, producers, depth: int = 8) -> int | None:
+    """The int `atom` holds in this trace when it is int arithmetic on literals and block sizes, else None."""
+    k = _int_literal(atom)
+    eqn = producers.get(atom) if k is None and depth else None
+    if eqn is None:
+        return k
+    if eqn.prim is block_size_p:
+        return host_value(eqn.params["block"])
+    values = [_static(x, producers, depth - 1) for x in eqn.inputs]
+    if None in values or not (eqn.prim is convert_p or eqn.prim in _STATIC_OPS):
+        return None
+    return values[0] if eqn.prim is convert_p else _STATIC_OPS[eqn.prim](*values)
+
+
 def _offset(start: Var, stop: Var) -> int | None:
-    """k where `stop` is computed as start + k (or start - k), else None."""
+    """k where `stop` is computed as start + k (or start - k), k static (`_static`), else None."""
     producers = _producers()
     eqn = producers.get(stop)
     if eqn is None or eqn.prim not in (_ADD, _SUB) or len(eqn.inputs) != 2:
         return None
     left, right = eqn.inputs
     if eqn.prim is _SUB:
-        k = _int_literal(right)
-        return -k if k is not None and _same(left, start, producers) else None
+        return -k if _same(left, start, producers) and (k := _static(right, producers)) is not None else None
     for value, other in ((left, right), (right, left)):
-        k = _int_literal(other)
-        if k is not None and _same(value, start, producers):
+        if _same(value, start, producers) and (k := _static(other, producers)) is not None:
             return k
     return None
+
+
+def static_length(start, stop) -> int | None:
+    """stop - start when both are device scalars and it is known while tracing (`_offset`), else None."""
+    if not (isinstance(start, DeviceValue) and isinstance(stop, DeviceValue)):
+        return None
+    return _offset(start.ir_var, stop.ir_var)
 
 
 def is_device_slice(item: slice) -> bool:
@@ -66,8 +96,7 @@ def is_device_slice(item: slice) -> bool:
 def device_slice_positions(item: slice) -> DeviceValue:
     """The positions a slice with device bounds reads, as an int index tensor (or a ShapeError)."""
     start, stop, step = item.start, item.stop, 1 if item.step is None else item.step
-    advice = ("write the slice as x[s : s + k] with an int k (a static length), or index with "
-              "s + tl.arange(k) / t.index")
+    advice = ADVICE
     if not isinstance(step, int) or isinstance(step, bool) or step <= 0:
         raise ShapeError(f"a slice with device bounds needs a positive int step; {advice}")
     if not isinstance(start, DeviceValue) or start.ndim != 0 or start.dtype.is_floating_point or start.dtype == torch.bool:
