@@ -27,7 +27,7 @@ from .early_exits import RESULT
 from .ir import Eqn, Region, Var, substitute
 from .loops import find_carries, name_device_values
 from .primitives import cond_p, full_p, while_p
-from .proxies import DeviceValue, apply, check_in_scope
+from .proxies import BlockValue, DeviceValue, apply, check_in_scope
 from .scalars import RuntimeScalar
 from .state import RegionBuilder
 from .types import TileDim
@@ -290,6 +290,15 @@ def and_(first, *rest):
 
 def or_(first, *rest):
     return _combine(first, rest, torch.logical_or, True)
+
+
+def copy(value):
+    """`a = b` in a kernel: a live device value is cloned (a value of its own for loop carries); the rest as is."""
+    state = st.current()
+    live = isinstance(value, DeviceValue) and state is not None and state.in_device and not value.region.closed
+    if live and not isinstance(value, BlockValue) and value.region.encloses(state.region):
+        return value.clone()
+    return value
 
 
 def builtin(fn, *args):

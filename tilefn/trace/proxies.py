@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from ..errors import (DataDependentControlFlow, HostReadsDevice, TileUnpackError, TracingError, UnsupportedOp,
-                      user_source)
+from ..errors import (DataDependentControlFlow, HostReadsDevice, HostTensorInExpression, TileUnpackError, TracingError,
+                      UnsupportedOp, user_source)
 from ..rule_table import RuleTable
 from . import primitives as p
 from . import state as st
@@ -490,8 +490,8 @@ def apply(prim, *inputs, **params):
 def check_in_scope(x):
     """A device value may be used only inside the loop body that made it (or one nested in it)."""
     if isinstance(x, HostTensor):
-        raise TracingError("a whole host tensor is used as a value inside a tile loop; index it "
-                           "with tiles (x[tile]) to load a tile of it")
+        raise HostTensorInExpression("a whole host tensor is used as a value inside a tile loop; index it with "
+                                     "tiles (x[tile]) to load a tile of it, or x[()] for a 0-d one")
     if isinstance(x, (DeviceValue, Tile)):
         state = st.require()
         if x.region.closed or state.region is None or not x.region.encloses(state.region):
