@@ -24,7 +24,7 @@ from ..errors import DataDependentControlFlow, SourceInfo, TracingError, Unsuppo
 from . import state as st
 from .branch_source import branching
 from .early_exits import RESULT
-from .ir import Eqn, Region, Var, substitute
+from .ir import Eqn, Region, Var, map_regions, substitute, walk_eqns
 from .loops import find_carries, name_device_values
 from .primitives import cond_p, full_p, while_p
 from .proxies import BlockValue, DeviceValue, apply, check_in_scope
@@ -297,8 +297,28 @@ def copy(value):
     state = st.current()
     live = isinstance(value, DeviceValue) and state is not None and state.in_device and not value.region.closed
     if live and not isinstance(value, BlockValue) and value.region.encloses(state.region):
-        return value.clone()
+        copied = value.clone()
+        state.name_copies.add(copied.ir_var)  # (dropped once the kernel is traced: `without_name_copies`)
+        return copied
     return value
+
+
+def without_name_copies(region: Region, copies: set) -> Region:
+    """`region` with the values `copy` made replaced by what they copy: they only kept names apart while tracing."""
+    mapping = {e.outputs[0]: e.inputs[0] for e in walk_eqns(region.eqns) if e.outputs and e.outputs[0] in copies}
+    if not mapping:
+        return region
+
+    def root(v):
+        while v in mapping:
+            v = mapping[v]
+        return v
+
+    def drop(r: Region) -> Region:
+        eqns = [map_regions(e, drop) for e in r.eqns if not (e.outputs and e.outputs[0] in mapping)]
+        return Region(r.params, eqns, r.results)
+
+    return drop(substitute(region, {k: root(k) for k in mapping}))
 
 
 def builtin(fn, *args):

@@ -57,6 +57,7 @@ class TraceState:
         self.size_count = self.stride_count = 0  # SizeVars made so far (their names: s0, st0, ...)
         self.flat: tuple = ()  # the call's flat arguments (real tensors: host reads of values, value_reads.py)
         self.arguments: dict = {}  # Var of a tensor argument -> its path in `flat`
+        self.name_copies: set = set()  # Vars of the values `a = b` made (tilefn.trace.branches.copy)
         self.value_reads: list = []  # ValueRead per host read of an argument's value (tilefn.trace.value_reads)
 
     @property

@@ -91,7 +91,7 @@ def _check_loops_independent(loops) -> None:
 
 def _kernel_eqn(state) -> Eqn:
     _check_loops_independent(state.kernel.eqns)
-    region = Region((), state.kernel.eqns)
+    region = branches.without_name_copies(Region((), state.kernel.eqns), state.name_copies)
     operands = []
     for eqn in walk_eqns(region.eqns):
         for x in eqn.inputs:
