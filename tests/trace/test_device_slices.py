@@ -42,6 +42,20 @@ def strided_block_arange(x):
     return out
 
 
+def tile_arange(x):
+    """Helion's test_arange_two_args / three_args_step: an arange of block-size length stored into out[tile]."""
+    out = torch.zeros([x.size(0), 2], dtype=torch.int32, device=x.device)
+    for tile in tl.tile(x.size(0)):
+        out[tile, 0] = torch.arange(tile.begin, tile.begin + tile.block_size, device=x.device)
+        out[tile, 1] = torch.arange(tile.begin * 2, (tile.begin + tile.block_size) * 2, step=2, device=x.device)
+    return out
+
+
+def _tile_arange(x):
+    rows = torch.arange(x.size(0), dtype=torch.int32)
+    return torch.stack([rows, rows * 2], dim=1)
+
+
 def _strided(x):
     out = torch.zeros(2 * x.size(0), dtype=torch.int32)
     out[::2] = torch.arange(0, 2 * x.size(0), 2, dtype=torch.int32) + 1
@@ -56,6 +70,7 @@ def test_block_size_lengths_of_aranges_and_slices(data, n):
                    configs=[data.draw(tt.configs(doubled_arange, x))])
     assert_matches(doubled_slice, lambda x, y: y + 1, x, y, configs=[data.draw(tt.configs(doubled_slice, x, y))])
     assert_matches(strided_block_arange, _strided, x, configs=[data.draw(tt.configs(strided_block_arange, x))])
+    assert_matches(tile_arange, _tile_arange, x, configs=[data.draw(tt.configs(tile_arange, x))])
 
 
 def test_the_program_is_keyed_on_the_block_size_it_read():
@@ -69,6 +84,7 @@ def test_the_program_is_keyed_on_the_block_size_it_read():
 
 def test_block_size_lengths_compile_for_sm90():
     compile_for_gpu(doubled_arange, torch.randn(40))
+    compile_for_gpu(tile_arange, torch.randn(40))
     compile_for_gpu(doubled_slice, torch.randn(40), torch.randn(80), config=tfn.Config(block_sizes=[16]))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ...errors import ShapeError
-from ..device_slices import ADVICE, static_length
+from ..device_slices import ADVICE, block_span, static_length
 from ..primitives import full_p, iota_p
 from .. import state as st
 from ..proxies import BlockSize, BlockValue, DeviceValue, Tile, apply, op
@@ -107,7 +107,12 @@ def new_full(x, size, fill_value, *, dtype=None, **kwargs):
 
 
 def _device_arange(start, end, step, dtype):
-    """arange(start, start + k): k lanes from a device scalar start (`tile.begin * 2`, k = `tile.block_size * 2`)."""
+    """arange(start, start + k): k lanes from a device scalar start (`tile.begin * 2`, k = `tile.block_size * 2`);
+    of `step` times an open tile's block size, lanes of that tile (Helion's `arange(t.begin, t.begin + t.block_size)`
+    stored into `out[t]`)."""
+    tile = block_span(start, end, step) if isinstance(step, int) and step > 0 else None
+    if tile is not None:
+        return to((tile.index - tile.begin) * step + start, dtype)
     length = static_length(start, end)
     if length is None or not isinstance(step, int) or isinstance(step, bool) or step <= 0:
         raise ShapeError(f"arange with bounds computed on the device needs a positive int step and a length known "
