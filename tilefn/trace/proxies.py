@@ -164,14 +164,6 @@ class Tile(Proxy):
     __hash__ = object.__hash__
 
 
-def _value_reader(how):
-    """A host tensor's `how` read (`.item()`, `int()`...): a kernel argument's value, read at trace time
-    (`tilefn.trace.value_reads`)."""
-    def read_value(self):
-        return HOOKS["read_value"](self, how)
-    return read_value
-
-
 class HostTensor(Proxy):
     """A host tensor: a kernel argument or a tensor host code made; it knows its metadata."""
 
@@ -237,11 +229,12 @@ class HostTensor(Proxy):
         dispatch_torch(torch.Tensor.__setitem__, (self, index, value), {})
 
     def _host_read(self, *_):
-        raise HostReadsDevice(
-            "host code reads the value of a tensor; only its shape, dtype and device are known "
-            "when the kernel is traced. Move this computation into a tile loop or out of the kernel")
+        raise HostReadsDevice("host code reads the values of a tensor as a list or array; while tracing only a "
+                              "kernel argument's single values can be read (`int(x[i])`, `.item()`)")
 
-    item, __int__, __float__, __bool__, __index__ = map(_value_reader, ("item", "int", "float", "bool", "index"))
+    # `.item()`, `int()`... of a kernel argument's value: read at trace time (tilefn.trace.value_reads)
+    item, __int__, __float__, __bool__, __index__ = ((lambda self, how=h: HOOKS["read_value"](self, how))
+                                                     for h in ("item", "int", "float", "bool", "index"))
     tolist = cpu = numpy = _host_read
     __hash__ = object.__hash__
 
