@@ -219,7 +219,7 @@ def test_ambiguous_loop_carry_points_at_the_loop():
         out = torch.empty([x.size(0)], device=x.device)
         for tm in tl.tile(x.size(0)):
             acc = tl.zeros([tm], dtype=torch.float32)
-            alias = acc
+            alias, _ = acc, tm  # (a plain `alias = acc` copies the value)
             for tn in tl.tile(x.size(1)):  # carry-loop
                 acc = acc + x[tm, tn].sum(1) + alias
             out[tm] = acc
