@@ -165,23 +165,17 @@ def test_host_if_on_a_tensor_value():
     raises(HostReadsDevice, kernel, X, marker="host-if", match="host code reads the value of a tensor")
 
 
-@pytest.mark.parametrize("read", ["item", "float", "int", "tolist", "numpy"])
-def test_host_reads_of_tensor_values(read):
+@pytest.mark.parametrize("read", ["tolist", "numpy"])
+def test_host_reads_of_tensor_values(read):  # (.item(), int(), float() of an argument's value: test_value_reads.py)
     def kernel(x):
         total = x.sum()
-        if read == "item":
-            value = total.item()  # host-read-item
-        elif read == "float":
-            value = float(total)  # host-read-float
-        elif read == "int":
-            value = int(total)  # host-read-int
-        elif read == "tolist":
+        if read == "tolist":
             value = total.tolist()  # host-read-tolist
         else:
             value = total.numpy()  # host-read-numpy
         return x * value
 
-    raises(HostReadsDevice, kernel, X, marker=f"host-read-{read}", match="only its shape, dtype and device are known")
+    raises(HostReadsDevice, kernel, X, marker=f"host-read-{read}", match="as a list or array")
 
 
 def test_host_code_between_loops_reading_what_the_kernel_wrote():
@@ -225,7 +219,7 @@ def test_ambiguous_loop_carry_points_at_the_loop():
         out = torch.empty([x.size(0)], device=x.device)
         for tm in tl.tile(x.size(0)):
             acc = tl.zeros([tm], dtype=torch.float32)
-            alias = acc
+            alias, _ = acc, tm  # (a plain `alias = acc` copies the value)
             for tn in tl.tile(x.size(1)):  # carry-loop
                 acc = acc + x[tm, tn].sum(1) + alias
             out[tm] = acc

@@ -127,6 +127,10 @@ class UnsupportedStatement(TracingError):
     """A Python statement tilefn cannot trace in a kernel (`for ... else`, `while ... else` in a tile loop)."""
 
 
+class HostTensorInExpression(TracingError):
+    """A whole host tensor used as a value in a tile loop's arithmetic (`x[t] + scale_tensor`): index it."""
+
+
 class TileBoundError(ShapeError):
     """A tile given where a loop bound (an int) belongs: `tl.tile(t)` instead of `tl.tile(t.begin, t.end)`."""
 

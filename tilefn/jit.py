@@ -12,7 +12,7 @@ from .rule_table import RuleTable
 from .lower.lowered import lower
 from .settings import Settings
 from .dynamic_guard import dynamic_guard
-from .signature_cache import CacheInfo, SignatureCache, describe_argument, signature_changes
+from .signature_cache import CacheInfo, SignatureCache, checked_too, describe_argument, signature_changes
 from .trace.ops.matmul import DOT_PRECISIONS
 
 from .traced import TracedFunction, as_traced, refuse_nested_call
@@ -102,11 +102,12 @@ class JitFunction(TracedFunction):
         return executable(*args)
 
     def fast_guard(self, args):
-        """The fast path's check for a dynamic kernel (None for a static one: the cache's own): the same
-        dynamic signature, and sizes the Program's guards admit."""
-        if self.static_shapes:
-            return None
-        return dynamic_guard(args, self.matching_guards(args), self.guard_check(args), self.static)
+        """The fast path's check (None: the cache's own): of a dynamic kernel, the same dynamic signature and
+        sizes the Program's guards admit; of one whose host code reads argument values, the same values too."""
+        guard = None if self.static_shapes else \
+            dynamic_guard(args, self.matching_guards(args), self.guard_check(args), self.static)
+        tunables = self.config.tunables if self.config is not None else ()
+        return checked_too(guard, self.value_check(args, tunables), args, self.static)
 
     def _compile(self, args):
         self.note_compile(args)

@@ -93,9 +93,10 @@ def full(shape, value, dtype=torch.float32):
     return creation.full_like_shape(creation.shape_entries(shape), value, dtype)
 
 
-def arange(start, end=None, dtype=torch.int32):
-    """Static int32 indices [start, end)."""
-    return creation.arange(start, end, dtype=dtype)
+def arange(start, end=None, step=1, dtype=torch.int32):
+    """int32 indices [start, end) by `step`: static ints, or device scalars `s, s + k` with k known while
+    tracing (an int, or int arithmetic on block sizes: `tilefn.trace.device_slices`)."""
+    return creation.arange(start, end, step, dtype=dtype)
 
 
 def dot(a, b, acc=None, out_dtype=None, precision=None):

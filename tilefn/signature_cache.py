@@ -122,6 +122,16 @@ def last_call_guard(args, static: tuple = ()):
     return namespace["matches"]
 
 
+def checked_too(guard, check, args, static: tuple = ()):
+    """A fast path's guard (None: `last_call_guard`'s) that also asks `check(args)` (None: nothing more)."""
+    if check is None:
+        return guard
+    guard = guard if guard is not None else last_call_guard(args, static)
+    if guard is None:
+        return lambda _: False  # (no cheap signature check: every call takes the keyed path)
+    return lambda a: guard(a) and check(a)
+
+
 def _both(guard, also):
     return lambda args: guard(args) and also()
 

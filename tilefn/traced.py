@@ -14,6 +14,7 @@ from .trace import state as trace_state
 from .trace.host_blocks import host_read
 from .trace.ir import Program
 from .trace.scalars import Specialize
+from .trace.value_reads import merge_reads, read_values
 from .trace.tracer import trace
 
 
@@ -32,6 +33,7 @@ class TracedFunction:
         self.dot_precision = dot_precision  # how float32 dots multiply unless a dot says ("ieee", "tf32", "tf32x3")
         self._programs = SignatureCache()
         self._host_read: dict = {}  # key -> ids of the block sizes host code reads (tilefn.trace.host_blocks)
+        self._value_reads: dict = {}  # key before them -> the argument values host code reads (trace.value_reads)
         self.captures = captures_of(fn)  # the globals and closure cells the Programs fold in
         self.binder = Binder(fn)
         self.arity = self.binder.arity  # a call of this many positional arguments is flat already
@@ -48,7 +50,13 @@ class TracedFunction:
 
     def key(self, flat: tuple, tunables=()) -> tuple:
         """What a Program (and its executable) is specialised on: the signature of the flat
-        arguments, the tunables and the captured values as they are now (`tilefn.trace.captures`)."""
+        arguments, the tunables, the captured values as they are now (`tilefn.trace.captures`) and the
+        argument values host code reads (`tilefn.trace.value_reads`)."""
+        key = self._unread_key(flat, tunables)
+        reads = self._value_reads.get(key)
+        return key if reads is None else (key, read_values(reads, flat))
+
+    def _unread_key(self, flat: tuple, tunables=()) -> tuple:
         key = signature_key(flat, {}) if self.static_shapes else self._dynamic_key(flat)
         if self.static:
             key = (key, tuple(arg_key(flat[i], "an argument", static_floats=True) for i in self.static))
@@ -57,6 +65,15 @@ class TracedFunction:
         if self.captures:
             key = (key, capture_key(self.captures))
         return key
+
+    def value_check(self, flat: tuple, tunables=()):
+        """A check, for a fast path, that later flat arguments give the argument values host code read the
+        same values as `flat` (None: this signature's traces read none)."""
+        reads = self._value_reads.get(self._unread_key(flat, tunables))
+        if reads is None:
+            return None
+        now = read_values(reads, flat)
+        return lambda args: read_values(reads, args) == now
 
     def _dynamic_key(self, flat: tuple) -> tuple:
         """The dynamic signature and the guards (of a Program traced for it) these sizes satisfy; None in
@@ -139,10 +156,29 @@ class TracedFunction:
                 self._host_read[key] = read_blocks
                 self._programs.discard(key)
                 self._programs.set((key, _values(block_sizes, read_blocks)), program)
+        if key is not None and self._learn_value_reads(flat, tunables, program):  # (keyed on their values now)
+            self._programs.discard((key, _values(block_sizes, self._host_read[key])) if key in self._host_read else key)
+            new = self.key(flat, tunables)
+            if key in self._host_read:
+                self._host_read[new] = self._host_read[key]
+            self._programs.set((new, _values(block_sizes, self._host_read[new])) if new in self._host_read else new,
+                               program)
         tensors = [read(flat[path[0]], path[1:]) for path in program.input_paths]
         if not self.static_shapes:  # (block extents: this call's buckets)
             program = with_extents(program, bound_sizes(program.inputs, tensors))
         return program, tensors
+
+    def _learn_value_reads(self, flat, tunables, program) -> bool:
+        """Record `program`'s reads of argument values under its signature; True when some are new."""
+        if not program.value_reads:
+            return False
+        plain = self._unread_key(flat, tunables)
+        known = self._value_reads.get(plain, ())
+        merged = merge_reads(known, program.value_reads)
+        if len(merged) == len(known):
+            return False
+        self._value_reads[plain] = merged
+        return True
 
     def cache_info(self) -> CacheInfo:
         """How many Programs are traced so far (this function compiles nothing itself)."""

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as hs
 import tilefn as tfn
 import tilefn.testing as tt
 from tilefn import lang as tl
-from tilefn.errors import ShapeError
+from tilefn.errors import HostTensorInExpression, ShapeError
 from tilefn.testing import assert_matches, compile_for_gpu
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
@@ -290,3 +290,36 @@ def test_a_tile_over_an_axis_of_size_one_broadcasts_its_element_as_torch_does():
     for config in (tfn.Config(block_sizes=[8]), tfn.Config(block_sizes=[64])):
         torch.testing.assert_close(tfn.jit(add_bias, config=config)(x, b), x + b)
         torch.testing.assert_close(tfn.interpret(add_bias, config=config)(x, b), x + b)
+
+
+def broadcast_rows(src, dst, val):
+    """Helion's test_tensor_value: a whole host tensor stored into a row (all of it is loaded), read back."""
+    for i in tl.grid(src.shape[0]):
+        dst[i] = val
+        src[i] = dst[i] * 2
+    return src, dst
+
+
+def test_storing_a_whole_host_tensor_loads_all_of_it():
+    def eager(src, dst, val):
+        dst[:] = val
+        src[:] = dst * 2
+        return src, dst
+
+    for val_shape in ([4], [3, 4]):
+        val = torch.randn(val_shape)
+        src, dst = torch.zeros([6, *val_shape]), torch.zeros([6, *val_shape])
+        assert_matches(broadcast_rows, eager, src, dst, val, configs=2)
+    compile_for_gpu(broadcast_rows, torch.zeros(6, 3, 4), torch.zeros(6, 3, 4), torch.randn(3, 4))
+
+
+def test_a_whole_host_tensor_in_arithmetic_is_a_clear_error():
+    def kernel(x, scale):
+        out = torch.empty_like(x)
+        for t in tl.tile(x.shape):
+            out[t] = x[t] + scale  # direct-use
+        return out
+
+    with pytest.raises(HostTensorInExpression, match=r"index it with tiles.*x\[\(\)\]") as info:
+        tfn.make_ir(kernel)(torch.randn(4, 4), torch.tensor(3.0))
+    assert "direct-use" in info.value.source.excerpt()

@@ -5,6 +5,7 @@ import torch
 import tilefn as tfn
 from tilefn import lang as tl
 from tilefn.errors import LoopCarryError, TracingError
+from tilefn.testing import assert_matches, compile_for_gpu
 from tilefn.trace.ir import walk_eqns
 
 CONFIG = tfn.Config(block_sizes=[4, 8, 4])  # small tiles: every loop runs several ragged iterations
@@ -117,6 +118,25 @@ def test_two_carries_online_softmax():
     program = check(online_softmax, [x], torch.softmax(x, dim=1), n_carries=[2, 0])
     names = carried_names(program, inner_loops(program)[0])
     assert [n.rstrip("_0123456789") for n in names] == ["mi", "di"]
+
+
+def test_two_carries_may_end_an_iteration_as_one_value():
+    def running_max_and_previous(x):  # (Helion's jagged_softmax: `block_max = block_new_max`)
+        m, n = x.shape
+        out = torch.empty([2, m], dtype=x.dtype, device=x.device)
+        for tm in tl.tile(m):
+            best = tl.full([tm], -1.0, dtype=x.dtype)
+            new_best = tl.full([tm], -2.0, dtype=x.dtype)
+            for tn in tl.tile(n):
+                new_best = torch.maximum(best, x[tm, tn].amax(dim=1))
+                best = new_best
+            out[0, tm], out[1, tm] = best, new_best
+        return out
+
+    x = torch.randn(10, 19) - 5  # (every value below both initial values: the initials win)
+    check(running_max_and_previous, [x], torch.full([2, 10], -1.0), n_carries=[2])
+    x = torch.randn(10, 19)
+    check(running_max_and_previous, [x], x.amax(1).clamp(min=-1).expand(2, 10), n_carries=[2])
 
 
 def test_three_carries():
@@ -255,7 +275,7 @@ def test_rebinding_to_a_loop_invariant_still_named_is_an_error():
             acc = tl.zeros([tm], dtype=torch.float32)
             base = tl.full([tm], 2.0, dtype=torch.float32)
             for tn in tl.tile(n):
-                acc = base
+                acc, _ = base, tn  # (a plain `acc = base` copies: test_a_plain_assignment_gives_a_value_of_its_own)
             out[tm] = acc
         return out
 
@@ -287,7 +307,7 @@ def test_ambiguous_alias_is_a_loop_carry_error():
         out = torch.empty([m], dtype=x.dtype, device=x.device)
         for tm in tl.tile(m):
             acc = tl.zeros([tm], dtype=torch.float32)
-            acc0 = acc
+            acc0, _ = acc, tm  # (a tuple assignment shares the value; a plain `acc0 = acc` copies it)
             for tn in tl.tile(n):
                 acc = acc + x[tm, tn].sum(dim=1) + acc0
             out[tm] = acc
@@ -295,6 +315,60 @@ def test_ambiguous_alias_is_a_loop_carry_error():
 
     with pytest.raises(LoopCarryError, match=r"`acc` and `acc0` name the same value.*ambiguous.*acc0 = acc.clone"):
         tfn.make_ir(kernel)(torch.randn(10, 19))
+
+
+def chebyshev(x, w):
+    """Helion's test_chebyshev_polynomials: T_n = 2x T_(n-1) - T_(n-2), weighted, over a block-size-1 loop."""
+    b, c = x.shape
+    out = torch.zeros((b, c), device=x.device, dtype=x.dtype)
+    for tb, tc in tl.tile([b, c]):
+        in_x = x[tb, tc]
+        t0 = tl.full((tb, tc), 1.0, x.dtype)
+        t1 = in_x  # (a value of its own: t1 is carried, in_x is not)
+        acc = w[0, tc][None, :] * t0 + w[1, tc][None, :] * t1
+        two_x = 2.0 * in_x
+        for order in tl.tile(2, w.size(0), block_size=1):
+            new_t = two_x * t1 - t0
+            acc = acc + w[order, tc] * new_t  # ([order, tc] broadcasts over [tb, tc]: one lane)
+            t0 = t1
+            t1 = new_t
+        out[tb, tc] = acc
+    return out
+
+
+def eager_chebyshev(x, w):
+    t0, t1 = torch.ones_like(x), x
+    acc = w[0] * t0 + w[1] * t1
+    for n in range(2, w.size(0)):
+        t0, t1 = t1, 2 * x * t1 - t0
+        acc = acc + w[n] * t1
+    return acc
+
+
+def test_a_plain_assignment_gives_a_value_of_its_own():
+    def kernel(x):  # (Helion's test_variable_assignment_phi_nodes)
+        m, n = x.shape
+        out = torch.empty([2, m], dtype=x.dtype, device=x.device)
+        for tm in tl.tile(m):
+            acc = tl.zeros([tm], dtype=torch.float32)
+            acc0 = acc
+            base = tl.full([tm], 2.0, dtype=torch.float32)
+            last = acc
+            for tn in tl.tile(n):
+                acc = acc + x[tm, tn].sum(dim=1) + acc0
+                last = base
+            out[0, tm], out[1, tm] = acc, last
+        return out
+
+    x = torch.randn(10, 19)
+    check(kernel, [x], torch.stack([x.sum(1), torch.full([10], 2.0)]), n_carries=[2])
+
+
+@pytest.mark.parametrize("n", [2, 3, 6])
+def test_chebyshev_carries_and_a_one_lane_tile_broadcast(n):
+    x, w = torch.randn(13, 9), torch.randn(n, 9)
+    assert_matches(chebyshev, eager_chebyshev, x, w, configs=2, atol=1e-4, rtol=1e-4)
+    compile_for_gpu(chebyshev, x, w)
 
 
 def test_python_number_initial_value_is_a_clear_error():

@@ -151,16 +151,16 @@ def test_softmax_two_pass():
               mi_1: f32[tile_m], di_1: f32[tile_m] = for tile_n in tile(0, 64, block=B1) carry(mi_2 = mi, di_2 = di):
                 values: f32[tile_m, tile_n] = load x[tile_m, tile_n]
                 local_amax: f32[tile_m] = reduce_max[axis=1, keepdim=False] values
-                mi_3: f32[tile_m] = maximum mi_2, local_amax
-                v0: f32[tile_m] = sub mi_2, mi_3
+                mi_next: f32[tile_m] = maximum mi_2, local_amax
+                v0: f32[tile_m] = sub mi_2, mi_next
                 v1: f32[tile_m] = exp v0
                 v2: f32[tile_m] = mul di_2, v1
-                v3: f32[tile_m, 1] = expand_dims[axis=1] mi_3
+                v3: f32[tile_m, 1] = expand_dims[axis=1] mi_next
                 v4: f32[tile_m, tile_n] = sub values, v3
                 v5: f32[tile_m, tile_n] = exp v4
                 v6: f32[tile_m] = reduce_sum[axis=1, keepdim=False] v5
                 di_3: f32[tile_m] = add v2, v6
-                yield mi_3, di_3
+                yield mi_next, di_3
               for tile_n_1 in tile(0, 64, block=B1):
                 values_1: f32[tile_m, tile_n_1] = load x[tile_m, tile_n_1]
                 v7: f32[tile_m, 1] = expand_dims[axis=1] mi_1

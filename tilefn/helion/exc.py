@@ -24,6 +24,7 @@ DotBatchDimensionMismatch = _e.DotBatchMismatch
 StatementNotSupported = _e.UnsupportedStatement
 NoDeviceLoopsInKernel = NoDeviceLoop
 EmptyDeviceLoopAfterDCE = EmptyDeviceLoop
+HostTensorDirectUsage = _e.HostTensorInExpression
 
 
 class BaseWarning(UserWarning):

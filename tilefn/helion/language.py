@@ -38,10 +38,8 @@ def full(shape, value, dtype=torch.float32, device=None):
 
 
 def arange(start_or_length, end=None, step=1, dtype=None, device=None):
-    """Indices [start, end) (or [0, length)), int32 unless `dtype` says otherwise."""
-    if step != 1:
-        raise NotImplementedError("helion.language.arange(step != 1) has no tilefn counterpart yet")
-    return _lang.arange(start_or_length, end, dtype=dtype or torch.int32)
+    """Indices [start, end) (or [0, length)) by `step`, int32 unless `dtype` says otherwise."""
+    return _lang.arange(start_or_length, end, step, dtype=dtype or torch.int32)
 
 
 def load(tensor, index, extra_mask=None, eviction_policy=None):

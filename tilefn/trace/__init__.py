@@ -4,4 +4,4 @@ Importing the package loads every module that registers into the proxies' tables
 families, indexing, the scatter spellings, host calls) and the printer, so tracing and printing
 work whatever is imported.
 """
-from . import host, indexing, ops, printer, scatter  # noqa: F401
+from . import host, indexing, ops, printer, scatter, value_reads  # noqa: F401

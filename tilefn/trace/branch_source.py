@@ -17,7 +17,10 @@ usual path, a device scalar traces both branches (see that module):
 `continue` statements that would leave a traced branch (refused there). In tests, `and`, `or`,
 `not` and chained comparisons go through `__tfn__` too (a device operand is combined with `&`,
 `|`, `~`), and so do the calls `min(...)` and `max(...)`; a call of any other plain name that is not a
-builtin's calls `__tfn__.callee(f)(...)`, which rewrites a helper function of the user's in turn. Early
+builtin's calls `__tfn__.callee(f)(...)`, which rewrites a helper function of the user's in turn. A plain
+`a = b` becomes `a = __tfn__.copy(b)`: a device value gets a value of its own, so two names never share one
+proxy (Helion's `U1 = two_x` before a loop rebinding `U1` while reading `two_x`: each is its own carry or
+invariant, as Python's names are). Early
 exits are restated first (`early_exits.py`), so a `continue` or helper `return` ending a traced branch
 is no exit. The new code keeps the source's line numbers and filename, so errors and `inspect` point
 at the user's lines.
@@ -164,6 +167,12 @@ class _Rewrite(ast.NodeTransformer):
         stmts = [ast.Assign([ast.Name(handle, ast.Store())], make), ast.While(step, node.body, [])]
         return _located(stmts, node)
 
+    def visit_Assign(self, node):
+        self.generic_visit(node)
+        if _is_name_copy(node):
+            node.value = _located([ast.Expr(_call("copy", node.value))], node)[0].value
+        return node
+
     def visit_Call(self, node):
         self.generic_visit(node)
         if _is_min_max(node):
@@ -183,9 +192,14 @@ def _calls_helper(node) -> bool:
     return isinstance(node.func, ast.Name) and not hasattr(builtins, node.func.id)
 
 
+def _is_name_copy(node) -> bool:
+    """`a = b` (plain names): a device value gets a value of its own, so `a` and `b` stay apart as loop carries."""
+    return isinstance(node.value, ast.Name) and all(isinstance(t, ast.Name) for t in node.targets)
+
+
 def _needs_rewrite(tree) -> bool:
     return any(isinstance(n, (ast.If, ast.While)) or (isinstance(n, ast.Call) and (_is_min_max(n) or _calls_helper(n)))
-               for n in ast.walk(tree))
+               or (isinstance(n, ast.Assign) and _is_name_copy(n)) for n in ast.walk(tree))
 
 
 @functools.lru_cache(maxsize=256)

@@ -24,10 +24,10 @@ from ..errors import DataDependentControlFlow, SourceInfo, TracingError, Unsuppo
 from . import state as st
 from .branch_source import branching
 from .early_exits import RESULT
-from .ir import Eqn, Region, Var, substitute
+from .ir import Eqn, Region, Var, map_regions, substitute, walk_eqns
 from .loops import find_carries, name_device_values
 from .primitives import cond_p, full_p, while_p
-from .proxies import DeviceValue, apply, check_in_scope
+from .proxies import BlockValue, DeviceValue, apply, check_in_scope
 from .scalars import RuntimeScalar
 from .state import RegionBuilder
 from .types import TileDim
@@ -290,6 +290,35 @@ def and_(first, *rest):
 
 def or_(first, *rest):
     return _combine(first, rest, torch.logical_or, True)
+
+
+def copy(value):
+    """`a = b` in a kernel: a live device value is cloned (a value of its own for loop carries); the rest as is."""
+    state = st.current()
+    live = isinstance(value, DeviceValue) and state is not None and state.in_device and not value.region.closed
+    if live and not isinstance(value, BlockValue) and value.region.encloses(state.region):
+        copied = value.clone()
+        state.name_copies.add(copied.ir_var)  # (dropped once the kernel is traced: `without_name_copies`)
+        return copied
+    return value
+
+
+def without_name_copies(region: Region, copies: set) -> Region:
+    """`region` with the values `copy` made replaced by what they copy: they only kept names apart while tracing."""
+    mapping = {e.outputs[0]: e.inputs[0] for e in walk_eqns(region.eqns) if e.outputs and e.outputs[0] in copies}
+    if not mapping:
+        return region
+
+    def root(v):
+        while v in mapping:
+            v = mapping[v]
+        return v
+
+    def drop(r: Region) -> Region:
+        eqns = [map_regions(e, drop) for e in r.eqns if not (e.outputs and e.outputs[0] in mapping)]
+        return Region(r.params, eqns, r.results)
+
+    return drop(substitute(region, {k: root(k) for k in mapping}))
 
 
 def builtin(fn, *args):

@@ -222,6 +222,8 @@ def _as_stored_value(value, shape, dtype):
         return full_like_shape(shape, value, dtype)
     if isinstance(value, Unmerged):
         value.refuse()
+    if isinstance(value, HostTensor) or isinstance(value, torch.Tensor):  # (Helion's `dst[i] = val`: all of val)
+        value = load(value, (slice(None),) * value.ndim)
     if not isinstance(value, DeviceValue):
         raise TracingError(f"can't store a {type(value).__name__} into a tensor inside a tile loop")
     if broadcast_shapes(value.shape, shape) != shape:

@@ -95,6 +95,8 @@ class Program:
     # static_shapes=False: the facts decided on symbolic sizes while tracing (tilefn.trace.sizes.Guard);
     # the Program serves exactly the calls where all hold
     guards: tuple = attrs.field(converter=tuple, factory=tuple)
+    # host code's reads of argument values (tilefn.trace.value_reads.ValueRead): the Program holds for these values
+    value_reads: tuple = attrs.field(converter=tuple, factory=tuple)
 
     @property
     def kernel(self) -> Eqn | None:

@@ -196,7 +196,8 @@ def find_carries(entry, exit_locals, region, handles, body_types=None):
     """(name, initial proxy, body proxy) for each name the body rebinds to another device value.
 
     The value a name leaves the body with is usually made in the body; it may also be one made
-    before the loop (`a, b = b, a + b`), when no other name still holds it. `body_types`: the type
+    before the loop (`a, b = b, a + b`), when no other name still holds it. Two carries may leave with
+    one value (`block_max = block_new_max`): each gets its own loop output, equal after the loop. `body_types`: the type
     a value over full lanes had in the body (id(proxy) -> type; `block_lanes`).
     """
     carries, seen = [], {}
@@ -216,11 +217,9 @@ def find_carries(entry, exit_locals, region, handles, body_types=None):
                                  f"before the loop it held a {type(init).__name__}")
         if value.region is not region:
             _check_outer_value_unshared(name, value, exit_locals)
-        if id(value) in seen:
-            if seen[id(value)] is not init:
-                raise LoopCarryError(f"`{name}` and another carried name end the loop as one value")
-            continue
-        seen[id(value)] = init
+        if id(value) in seen and seen[id(value)] is init:
+            continue  # two names of one carry
+        seen[id(value)] = init  # (two carries may end an iteration as one value: `m = new_m` after `new_m = ...`)
         entering = (body_types or {}).get(id(init), init.ir_var.type)
         if entering != value.ir_var.type:
             raise LoopCarryError(

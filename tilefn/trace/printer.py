@@ -238,7 +238,7 @@ def print_program(program) -> str:
         fixed = f", fixed at {block.fixed}" if block.fixed else ""
         host = f", host code computed with {block.host}" if block.host else ""
         lines.append(f"  # B{block.id}: block size over extent {extent}{fixed}{host}")
-    for g in program.guards:
+    for g in (*program.guards, *program.value_reads):
         lines.append(f"  # guard: {g}")
     for t in program.tunables:
         lines.append(f"  # tunable {t.name} = {t.value!r} of {list(t.choices)!r}, default {t.default!r}")

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from ..errors import (DataDependentControlFlow, HostReadsDevice, TileUnpackError, TracingError, UnsupportedOp,
-                      user_source)
+from ..errors import (DataDependentControlFlow, HostReadsDevice, HostTensorInExpression, TileUnpackError, TracingError,
+                      UnsupportedOp, user_source)
 from ..rule_table import RuleTable
 from . import primitives as p
 from . import state as st
@@ -229,12 +229,13 @@ class HostTensor(Proxy):
         dispatch_torch(torch.Tensor.__setitem__, (self, index, value), {})
 
     def _host_read(self, *_):
-        raise HostReadsDevice(
-            "host code reads the value of a tensor; only its shape, dtype and device are known "
-            "when the kernel is traced. Move this computation into a tile loop or out of the kernel")
+        raise HostReadsDevice("host code reads the values of a tensor as a list or array; while tracing only a "
+                              "kernel argument's single values can be read (`int(x[i])`, `.item()`)")
 
-    __bool__ = __int__ = __float__ = __index__ = item = tolist = _host_read
-    cpu = numpy = _host_read
+    # `.item()`, `int()`... of a kernel argument's value: read at trace time (tilefn.trace.value_reads)
+    item, __int__, __float__, __bool__, __index__ = ((lambda self, how=h: HOOKS["read_value"](self, how))
+                                                     for h in ("item", "int", "float", "bool", "index"))
+    tolist = cpu = numpy = _host_read
     __hash__ = object.__hash__
 
 
@@ -482,8 +483,8 @@ def apply(prim, *inputs, **params):
 def check_in_scope(x):
     """A device value may be used only inside the loop body that made it (or one nested in it)."""
     if isinstance(x, HostTensor):
-        raise TracingError("a whole host tensor is used as a value inside a tile loop; index it "
-                           "with tiles (x[tile]) to load a tile of it")
+        raise HostTensorInExpression("a whole host tensor is used as a value inside a tile loop; index it with "
+                                     "tiles (x[tile]) to load a tile of it, or x[()] for a 0-d one")
     if isinstance(x, (DeviceValue, Tile)):
         state = st.require()
         if x.region.closed or state.region is None or not x.region.encloses(state.region):

@@ -55,6 +55,10 @@ class TraceState:
         self.dynamic = False  # sizes of tensor arguments are symbolic (tfn.jit(static_shapes=False))
         self.guards: list = []  # facts decided on symbolic sizes (tilefn.trace.sizes.guard)
         self.size_count = self.stride_count = 0  # SizeVars made so far (their names: s0, st0, ...)
+        self.flat: tuple = ()  # the call's flat arguments (real tensors: host reads of values, value_reads.py)
+        self.arguments: dict = {}  # Var of a tensor argument -> its path in `flat`
+        self.name_copies: set = set()  # Vars of the values `a = b` made (tilefn.trace.branches.copy)
+        self.value_reads: list = []  # ValueRead per host read of an argument's value (tilefn.trace.value_reads)
 
     @property
     def in_device(self) -> bool:

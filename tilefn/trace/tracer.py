@@ -29,6 +29,7 @@ def _proxy_args(fn, args, kwargs, static=()):
     binder = Binder(fn)
     flat = binder.flat(args, kwargs)
     state, values, inputs, paths, devices = st.require(), [], [], [], set()
+    state.flat = flat
     for index, (name, value) in enumerate(zip(binder.names, flat)):
         arg_key(value, f"argument `{name}` of {binder.name}()")  # refuses what a kernel cannot take, naming it
         proxies = {}
@@ -38,6 +39,7 @@ def _proxy_args(fn, args, kwargs, static=()):
                 with torch._C.DisableTorchFunction():
                     meta = torch.empty_strided(leaf.shape, leaf.stride(), dtype=leaf.dtype, device="meta")
                 proxies[path] = HostTensor(var, meta, leaf.device)
+                state.arguments[var] = (index, *path)
                 devices.add(leaf.device)
             else:  # a float: a runtime scalar (tilefn.trace.scalars)
                 var = Var(PyScalarType(float))
@@ -89,7 +91,7 @@ def _check_loops_independent(loops) -> None:
 
 def _kernel_eqn(state) -> Eqn:
     _check_loops_independent(state.kernel.eqns)
-    region = Region((), state.kernel.eqns)
+    region = branches.without_name_copies(Region((), state.kernel.eqns), state.name_copies)
     operands = []
     for eqn in walk_eqns(region.eqns):
         for x in eqn.inputs:
@@ -168,4 +170,4 @@ def trace(fn, args, kwargs, tunables=(), dot_precision: str = "ieee", block_size
         eqns += after
     return Program(kernel_name(fn), inputs, eqns, outputs, state.blocks,
                    [entry for entry in state.consts.values()], state.hints, params, state.tunables.values(),
-                   state.captured.items(), paths, guards_of(state))
+                   state.captured.items(), paths, guards_of(state), state.value_reads)

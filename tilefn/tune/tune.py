@@ -11,7 +11,7 @@ from .. import torch_op
 from ..config import Config
 from ..jit import _compiling, as_traceable
 from ..dynamic_guard import dynamic_guard
-from ..signature_cache import CacheInfo, SignatureCache, signature_key
+from ..signature_cache import CacheInfo, SignatureCache, checked_too, signature_key
 from ..trace.dynamic import size_buckets
 from ..traced import refuse_nested_call
 from . import cache, table as tables
@@ -86,12 +86,14 @@ class TunedFunction:
         return key if self.key_fn is None else (key, self.key_fn(*args))
 
     def _fast_guard(self, args):
-        """The fast path's check of a dynamic kernel: the jit's, and the same size buckets."""
+        """The fast path's check: of a dynamic kernel, the jit's and the same size buckets; the same argument
+        values where host code reads them (`TracedFunction.value_check`)."""
+        values = self.jitted.value_check(args)
         if self.jitted.static_shapes:
-            return None
+            return checked_too(None, values, args, self.jitted.static)
         buckets, check = size_buckets(args), dynamic_guard(args, self.jitted.matching_guards(args),
                                                            self.jitted.guard_check(args), self.jitted.static)
-        return lambda a: check(a) and size_buckets(a) == buckets
+        return checked_too(lambda a: check(a) and size_buckets(a) == buckets, values, args, self.jitted.static)
 
     def signatures(self) -> list:
         """The signature keys (`tilefn.signature_cache.signature_key`) with a config so far, oldest first."""

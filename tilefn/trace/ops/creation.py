@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ...errors import ShapeError
+from ..device_slices import ADVICE, block_span, static_length
 from ..primitives import full_p, iota_p
 from .. import state as st
 from ..proxies import BlockSize, BlockValue, DeviceValue, Tile, apply, op
@@ -105,12 +106,31 @@ def new_full(x, size, fill_value, *, dtype=None, **kwargs):
     return full_like_shape(shape_entries(size), fill_value, dtype or x.dtype)
 
 
+def _device_arange(start, end, step, dtype):
+    """arange(start, start + k): k lanes from a device scalar start (`tile.begin * 2`, k = `tile.block_size * 2`);
+    of `step` times an open tile's block size, lanes of that tile (Helion's `arange(t.begin, t.begin + t.block_size)`
+    stored into `out[t]`)."""
+    tile = block_span(start, end, step) if isinstance(step, int) and step > 0 else None
+    if tile is not None:
+        return to((tile.index - tile.begin) * step + start, dtype)
+    length = static_length(start, end)
+    if length is None or not isinstance(step, int) or isinstance(step, bool) or step <= 0:
+        raise ShapeError(f"arange with bounds computed on the device needs a positive int step and a length known "
+                         f"while tracing; {ADVICE}")
+    count = len(range(0, length, step))
+    if count == 0:
+        raise ShapeError("arange with bounds computed on the device selects no element")
+    return to(apply(iota_p, start=0, stop=count, dtype=torch.int32) * step + start, dtype)
+
+
 @op("arange", method=False)
 def arange(start, end=None, step=1, *, dtype=None, **kwargs):
     if end is None and isinstance(start, (BlockSize, BlockValue)):
         return _block_arange(start.block, dtype or torch.int32)
     if end is None:
         start, end = 0, start
+    if isinstance(start, DeviceValue) or isinstance(end, DeviceValue):
+        return _device_arange(start, end, step, dtype or torch.int32)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end, step)) or step == 0:
         raise ShapeError("arange inside a tile loop needs static int bounds and a nonzero int step")
     if step == 1:

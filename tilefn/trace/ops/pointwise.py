@@ -4,13 +4,35 @@ from __future__ import annotations
 import torch
 
 from ...errors import TracingError
-from ..primitives import BINARY, UNARY, P
+from .. import state as st
+from ..primitives import BINARY, UNARY, P, reshape_p
 from ..proxies import DeviceValue, apply, op
+from ..types import TileDim, broadcast_shapes
 from .casts import value_of
 
 
 def pointwise(prim, *args):
-    return apply(prim, *[value_of(a) for a in args])
+    return apply(prim, *one_lane_broadcast([value_of(a) for a in args]))
+
+
+def one_lane_broadcast(values: list) -> list:
+    """Where operands' dims do not broadcast, a tile whose block size is fixed at 1 counts as a dim of size 1
+    (Helion's: `w[order, c] * x[b, c]` with `order` from `tile(2, n, block_size=1)`): it is reshaped to 1."""
+    shapes = [v.shape for v in values if isinstance(v, DeviceValue)]
+    if len(shapes) < 2 or broadcast_shapes(*shapes) is not None:
+        return values
+    rank, blocks = max(len(s) for s in shapes), st.require().blocks
+    clashing = {i for i in range(rank) if len({s[i - rank + len(s)] for s in shapes if i - rank + len(s) >= 0} - {1}) > 1}
+
+    def squeezed(v):
+        if not isinstance(v, DeviceValue):
+            return v
+        offset = rank - v.ndim
+        shape = tuple(1 if offset + i in clashing and isinstance(d, TileDim) and blocks[d.block].fixed == 1 else d
+                      for i, d in enumerate(v.shape))
+        return v if shape == v.shape else apply(reshape_p, v, shape=shape)
+
+    return [squeezed(v) for v in values]
 
 
 _UNARY_ALIASES = {"negative": "neg", "__neg__": "neg", "absolute": "abs", "__abs__": "abs",
