@@ -11,6 +11,7 @@ import tilefn as tfn
 import tilefn.testing as tt
 from tilefn.signature_cache import CacheInfo
 from tilefn import lang as tl
+from kernels import layer_norm, matmul
 
 BATCHES = [2, 3, 16, 17, 37, 50, 64, 65, 100, 130]  # ragged and divisible, one block and several
 
@@ -23,32 +24,12 @@ def softmax(x):
     return out
 
 
-def layer_norm(x, weight, bias):
-    m, n = x.shape
-    out = torch.empty_like(x)
-    for tm in tl.tile(m):
-        out[tm, :] = torch.nn.functional.layer_norm(x[tm, :], [n], weight[:], bias[:], 1e-5)
-    return out
-
-
 def rms_norm(x, weight):
     m, _ = x.shape
     out = torch.empty_like(x)
     for tm in tl.tile(m):
         row = x[tm, :].to(torch.float32)
         out[tm, :] = row * torch.rsqrt(torch.mean(row * row, dim=1, keepdim=True) + 1e-5) * weight[:]
-    return out
-
-
-def matmul(x, y):
-    m, k = x.shape
-    _, n = y.shape
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tm, tn in tl.tile([m, n]):
-        acc = tl.zeros([tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
-        out[tm, tn] = acc.to(out.dtype)
     return out
 
 

@@ -9,24 +9,12 @@ from hypothesis import strategies as st
 import tilefn as tfn
 import tilefn.testing as tt
 from tilefn import lang as tl
+import kernels
+from kernels import softmax
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 FEW = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-
-
-@tfn.jit
-def add(x, y):
-    out = torch.empty_like(x)
-    for t in tl.tile(out.shape):
-        out[t] = x[t] + y[t]
-    return out
-
-
-def softmax(x):
-    out = torch.empty_like(x)
-    for tm in tl.tile(x.shape[0]):
-        out[tm, :] = torch.softmax(x[tm, :], dim=1)
-    return out
+add = tfn.jit(kernels.add)
 
 
 def row_sum_int(x):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from .signature_cache import TensorGuards, dynamic_signature_key
+from .guard_source import argument_lines, compile_guard, tensor_guards_check, tensor_positions
+from .signature_cache import dynamic_signature_key
 from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES
 from .trace.dynamic import INT32_SPAN, expanded_axes, fits_int32, dynamic_tensor_key, layout_class
 
@@ -32,7 +33,7 @@ def _general(args, same_program, static):
 def _tensor_lines(i: int, t: torch.Tensor) -> list[str]:
     a = f"a{i}"
     layout = layout_class(t)
-    lines = [f"{a} = args[{i}]"]
+    lines = []
     if layout == "contiguous":
         lines.append(f"if not {a}.is_contiguous(): return False")
     elif layout == "unit":
@@ -58,27 +59,15 @@ def dynamic_guard(args, guards, same_program, static: tuple = ()):
     """A check that later flat arguments run the executable of `args` (see the module docstring); `guards`:
     the Guard set their Program was traced under; `same_program(args)`: the general form of that test;
     floats are checked by type, but at the `static` positions by value."""
-    if TensorGuards is None or any(not isinstance(a, (torch.Tensor, *STATIC_ARG_TYPES, *RUNTIME_ARG_TYPES))
-                                   for a in args):
+    if any(not isinstance(a, (torch.Tensor, *STATIC_ARG_TYPES, *RUNTIME_ARG_TYPES)) for a in args):
         return _general(args, same_program, static)
-    positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+    positions = tensor_positions(args)
     tensors = [args[i] for i in positions]
-    try:
-        tensor_guards = TensorGuards(*tensors, dynamic_dims_sizes=[[None] * t.ndim for t in tensors],
-                                     dynamic_dims_strides=[[None] * t.ndim for t in tensors])
-    except Exception:  # a private API: if it changes, the general check still works
+    check = tensor_guards_check(tensors, [[None] * t.ndim for t in tensors], [[None] * t.ndim for t in tensors])
+    if check is None:
         return _general(args, same_program, static)
-    namespace = {"_tensor_guards": tensor_guards.check, "_fits": fits_int32, "_expanded": expanded_axes,
-                 "max": max, "min": min}
-    lines = [f"if len(args) != {len(args)}: return False"]
-    for i, a in enumerate(args):
-        if isinstance(a, RUNTIME_ARG_TYPES) and i not in static:
-            namespace[f"_t{i}"] = type(a)
-            lines.append(f"if args[{i}].__class__ is not _t{i}: return False")
-        elif not isinstance(a, torch.Tensor):
-            namespace[f"_v{i}"], namespace[f"_t{i}"] = a, type(a)
-            lines.append(f"if args[{i}].__class__ is not _t{i} or args[{i}] != _v{i}: return False")
-    lines.append(f"if not _tensor_guards({', '.join(f'args[{i}]' for i in positions)}): return False")
+    namespace = {"_fits": fits_int32, "_expanded": expanded_axes, "max": max, "min": min}
+    lines = argument_lines(args, static, check, namespace)
     n_sizes = n_strides = 0
     for i in positions:
         t = args[i]
@@ -93,7 +82,4 @@ def dynamic_guard(args, guards, same_program, static: tuple = ()):
                 n_strides += 1
     for g in guards:
         lines.append(f"if ({g.expr} {g.op} {g.rhs}) is not {g.result}: return False")
-    source = "def check(args):\n    try:\n" + "".join(f"        {line}\n" for line in lines) + \
-        "        return True\n    except Exception:\n        return False\n"
-    exec(compile(source, "<tilefn dynamic guard>", "exec"), namespace)
-    return namespace["check"]
+    return compile_guard(lines, namespace, "<tilefn dynamic guard>")

@@ -420,9 +420,10 @@ def _lane_ranks(positions):
     return ranks
 
 
-def _atomic_update(tensor, index, update, values):
+def _atomic_update(tensor, index, update, values, mask=None):
     """Apply `update(old, *values)` lane by lane in lane order (vectorised over lanes of distinct
-    elements: one round per repeat of an element); returns the old values each lane saw."""
+    elements: one round per repeat of an element) on the lanes `mask` keeps (all without one); returns
+    the old values each lane saw (0 on a masked-off lane)."""
     target = tensor if tensor.dim() else tensor.unsqueeze(0)
     index = index if tensor.dim() else (0,)
     shape = values[0].shape
@@ -430,10 +431,11 @@ def _atomic_update(tensor, index, update, values):
     positions = torch.broadcast_to(flat[index], shape).reshape(-1)
     coords = torch.unravel_index(positions, target.shape)
     lanes = [v.reshape(-1) for v in values]
-    old = torch.empty(positions.numel(), dtype=target.dtype, device=target.device)
+    old = torch.zeros(positions.numel(), dtype=target.dtype, device=target.device)
+    kept = torch.broadcast_to(mask, shape).reshape(-1) if mask is not None else None
     ranks = _lane_ranks(positions)
     for rank in range(int(ranks.max()) + 1 if ranks.numel() else 0):
-        chosen = ranks == rank
+        chosen = ranks == rank if kept is None else (ranks == rank) & kept
         at = tuple(c[chosen] for c in coords)
         current = target[at]
         old[chosen] = current
@@ -450,7 +452,8 @@ def _atomic(ctx, eqn, tensor, *rest):
     index, values, overhangs = _python_index(eqn.params["index"], rest, tensor, ctx.sizes)
     update = _cas if eqn.prim is p.atomic_cas_p else p.ATOMICS[eqn.prim]
     values = [_trimmed(v, overhangs) for v in values]
-    return (_padded(_atomic_update(tensor, index, update, values), overhangs),)
+    mask = values.pop() if eqn.params["masked"] else None
+    return (_padded(_atomic_update(tensor, index, update, values, mask), overhangs),)
 
 
 def interpret(fn, config: Config | None = None):

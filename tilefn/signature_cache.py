@@ -18,14 +18,10 @@ from typing import Callable, NamedTuple
 import torch
 
 from .errors import ArgumentError
+from .guard_source import argument_lines, compile_guard, tensor_guards_check, tensor_positions
 from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES, arg_key
 from .trace.dynamic import dynamic_tensor_key
 from .trace.types import is_aligned, tensor_problem
-
-try:
-    from torch._C._dynamo.guards import TensorGuards
-except ImportError:  # a private API: without it the signature key alone still works
-    TensorGuards = None
 
 
 class CacheInfo(NamedTuple):
@@ -88,38 +84,20 @@ def last_call_guard(args, static: tuple = ()):
     about 0.2 us instead of building and hashing a signature key. Static values and the 16-byte
     alignment a kernel was compiled to assume are checked in Python; lists, tuples and functions
     by their key (`tilefn.trace.arguments.arg_key`: tensors inside them by metadata). The check is
-    generated as one function of straight-line tests (no loops or generators on the fast path).
+    generated as one function of straight-line tests (`tilefn.guard_source`: no loops or generators on
+    the fast path).
     """
-    if TensorGuards is None:
-        return None
-    positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+    positions = tensor_positions(args)
     tensors = [args[i] for i in positions]
-    try:
-        guards = TensorGuards(*tensors, dynamic_dims_sizes=[list(t.shape) for t in tensors],
-                              dynamic_dims_strides=[list(t.stride()) for t in tensors])
-    except Exception:  # a private API: if it changes, the signature key alone still works
+    check = tensor_guards_check(tensors, [list(t.shape) for t in tensors], [list(t.stride()) for t in tensors])
+    if check is None:
         return None
-    namespace = {"_check": guards.check, "_arg_key": arg_key}
-    lines = [f"if len(args) != {len(args)}: return False"]
-    lines += [f"a{i} = args[{i}]" for i in range(len(args))]
-    for i, a in enumerate(args):
-        if isinstance(a, STATIC_ARG_TYPES) or i in static:
-            namespace[f"_t{i}"], namespace[f"_v{i}"] = type(a), a
-            lines.append(f"if a{i}.__class__ is not _t{i} or a{i} != _v{i}: return False")
-        elif isinstance(a, RUNTIME_ARG_TYPES):
-            namespace[f"_t{i}"] = type(a)
-            lines.append(f"if a{i}.__class__ is not _t{i}: return False")
-        elif not isinstance(a, torch.Tensor):
-            namespace[f"_k{i}"] = arg_key(a, "an argument")
-            lines.append(f"if _arg_key(a{i}, 'an argument') != _k{i}: return False")
-    lines.append(f"if not _check({', '.join(f'a{i}' for i in positions)}): return False")
+    namespace = {}
+    lines = argument_lines(args, static, check, namespace)
     aligned = [f"a{i}.data_ptr()" for i in positions if args[i].data_ptr() % 16 == 0]
     if aligned:
         lines.append(f"if ({' | '.join(aligned)}) & 15: return False")
-    source = "def matches(args):\n    try:\n" + "".join(f"        {line}\n" for line in lines) + \
-        "        return True\n    except Exception:\n        return False\n"
-    exec(compile(source, "<tilefn call guard>", "exec"), namespace)
-    return namespace["matches"]
+    return compile_guard(lines, namespace, "<tilefn call guard>")
 
 
 def checked_too(guard, check, args, static: tuple = ()):

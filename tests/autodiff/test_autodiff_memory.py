@@ -44,6 +44,21 @@ def test_a_gathered_row_is_scattered_back_with_atomic_adds():
     assert torch.equal(got[1][:, 0], torch.tensor([2.0, 1.0, 3.0], dtype=torch.float64))  # rows read 2, 1, 3 times
 
 
+def test_lanes_of_a_gather_outside_the_table_scatter_no_gradient():
+    """Indices outside the weight's rows read 0 (the load's bounds mask) and so add nothing back: the
+    backward's atomic add takes the load's mask, and the gradient is eager index_add_ of the valid lanes."""
+    indices = torch.tensor([[0, -1, 2, 2], [5, 0, 3, -4]])
+    weight, ct = torch.randn(4, 8, dtype=torch.float64), torch.randn(2, 4, 8, dtype=torch.float64)
+    program = tfn.make_ir(tfn.vjp(embedding))(indices, weight, ct)
+    atomic, = [e for e in walk_eqns(program.kernel.params["region"].eqns) if e.prim in p.ATOMIC]
+    assert atomic.params["masked"] and p.atomic_operands(atomic)[2] is not None
+    flat, cts = indices.reshape(-1), ct.reshape(-1, 8)
+    valid = (flat >= 0) & (flat < 4)
+    want = torch.zeros_like(weight).index_add_(0, flat[valid], cts[valid])
+    for run in (tfn.vjp(embedding), tfn.interpret(tfn.vjp(embedding))):
+        torch.testing.assert_close(run(indices, weight, ct)[1], want)
+
+
 def test_operands_of_a_product_reread_by_other_output_tiles_accumulate_atomically():
     x, y = torch.randn(5, 7, dtype=torch.float64), torch.randn(7, 3, dtype=torch.float64)
     program = tfn.make_ir(tfn.vjp(matmul))(x, y, torch.randn(5, 3, dtype=torch.float64))

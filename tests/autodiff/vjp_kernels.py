@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 import tilefn as tfn
 from tilefn import lang as tl
+import kernels
 
 
 @tfn.jit
@@ -39,12 +40,7 @@ def swiglu(a, b):
     return out
 
 
-@tfn.jit
-def softmax(x):
-    out = torch.empty_like(x)
-    for tm in tl.tile(x.shape[0]):
-        out[tm, :] = torch.softmax(x[tm, :], dim=1)
-    return out
+softmax = tfn.jit(kernels.softmax)
 
 
 @tfn.jit

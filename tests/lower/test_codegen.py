@@ -18,38 +18,10 @@ import torch
 
 import tilefn as tfn
 from tilefn import lang as tl
+from kernels import matmul, softmax, two_loops
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def matmul(x, y):
-    m, k = x.shape
-    _, n = y.shape
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tm, tn in tl.tile([m, n]):
-        acc = tl.zeros([tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
-        out[tm, tn] = acc.to(out.dtype)
-    return out
-
-
-def softmax(x):
-    out = torch.empty_like(x)
-    for tm in tl.tile(x.shape[0]):
-        out[tm, :] = torch.softmax(x[tm, :], dim=1)
-    return out
-
-
-def two_loops(x, y):
-    a = torch.empty_like(x)
-    b = torch.empty_like(y)
-    for t in tl.tile(x.shape[0]):
-        a[t] = x[t] * 2
-    for tm, tn in tl.tile(y.shape):
-        b[tm, tn] = y[tm, tn] - 1
-    return a, b
 
 
 def three_loops(x):
@@ -374,7 +346,7 @@ def test_source_is_identical_across_lowerings():
 
 STABLE_SCRIPT = textwrap.dedent("""
     import sys, torch
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {shared!r}]  # (tests/lower, and tests/ for kernels.py)
     from test_codegen import matmul, softmax, three_loops
     import tilefn as tfn
     x, y = torch.randn(37, 29), torch.randn(29, 50)
@@ -391,7 +363,7 @@ def test_source_is_identical_across_processes():
                       tfn.jit(softmax).lower(x).source, tfn.jit(three_loops).lower(x).source]) + "\n"
     env = dict(os.environ, PYTHONHASHSEED="12345")
     env.pop("TILEFN_PRINT_OUTPUT_CODE", None)
-    script = STABLE_SCRIPT.format(tests=str(Path(__file__).parent))
+    script = STABLE_SCRIPT.format(tests=str(Path(__file__).parent), shared=str(Path(__file__).parent.parent))
     there = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT,
                            check=True).stdout
     assert there == here

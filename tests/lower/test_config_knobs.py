@@ -13,23 +13,12 @@ import torch
 import tilefn as tfn
 from tilefn.errors import ConfigError
 from tilefn import lang as tl
+from kernels import matmul, two_inner_loops
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
 
 # --- kernels -----------------------------------------------------------------------------------
-def matmul(x, y):
-    m, k = x.shape
-    _, n = y.shape
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tm, tn in tl.tile([m, n]):
-        acc = tl.zeros([tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
-        out[tm, tn] = acc.to(out.dtype)
-    return out
-
-
 def add2d(x, y):
     out = torch.full_like(x, float("nan"))  # a tile no program writes stays NaN
     for tm, tn in tl.tile(x.shape):
@@ -52,20 +41,6 @@ def row_sum(x):
         for tn in tl.tile(n):
             acc = acc + x[tm, tn].to(torch.float32).sum(dim=1)
         out[tm] = acc
-    return out
-
-
-def two_inner_loops(x):
-    """Row sums, then the rows minus their mean: two inner loops, in program order."""
-    m, n = x.shape
-    out = torch.empty_like(x)
-    for tm in tl.tile(m):
-        acc = tl.zeros([tm], dtype=torch.float32)
-        for tn in tl.tile(n):
-            acc = acc + x[tm, tn].sum(dim=1)
-        mean = acc / n
-        for tn in tl.tile(n):
-            out[tm, tn] = x[tm, tn] - mean[:, None]
     return out
 
 

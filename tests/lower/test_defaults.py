@@ -11,39 +11,9 @@ from tilefn import lang as tl
 from tilefn.lower.defaults import complete_config, default_config
 from tilefn.trace.queries import next_power_of_2
 from tilefn.trace.ir import walk_eqns
+from kernels import bmm, matmul, softmax
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
-
-
-def matmul(x, y):
-    m, k = x.shape
-    _, n = y.shape
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tm, tn in tl.tile([m, n]):
-        acc = tl.zeros([tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
-        out[tm, tn] = acc.to(out.dtype)
-    return out
-
-
-def bmm(x, y):
-    b, m, k = x.shape
-    n = y.shape[2]
-    out = torch.empty([b, m, n], dtype=x.dtype, device=x.device)
-    for tb, tm, tn in tl.tile([b, m, n]):
-        acc = tl.zeros([tb, tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.baddbmm(acc, x[tb, tm, tk], y[tb, tk, tn])
-        out[tb, tm, tn] = acc.to(out.dtype)
-    return out
-
-
-def softmax(x):
-    out = torch.empty_like(x)
-    for tm in tl.tile(x.shape[0]):
-        out[tm, :] = torch.softmax(x[tm, :], dim=1)
-    return out
 
 
 def add2d(x, y):

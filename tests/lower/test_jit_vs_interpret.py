@@ -199,7 +199,7 @@ class Case:
 
     @property
     def name(self):
-        return self.fn.__name__[2:]
+        return self.fn.__name__.removeprefix("k_")
 
 
 CASES = [

@@ -213,3 +213,71 @@ def test_atomic_indexing_is_no_tuner_knob_on_the_cpu_interpreter_but_builds():
     config = spec.build({"atomic_indexing": {1: "tensor_descriptor"}})
     assert config.atomic_indexing == ("pointer", "tensor_descriptor")
     assert_matches(two_adds, lambda a, b, x: (a.add_(x), b.add_(x))[0], out, out.clone(), x, configs=config)
+
+
+def scatter_add(out, idx, values):
+    for t in tl.tile(idx.shape[0]):
+        tl.atomic_add(out, [idx[t]], values[t])
+    return out
+
+
+def scatter_rows_add(out, idx, values):
+    """One row of `out` per lane of the index, every column added."""
+    for t in tl.tile(idx.shape[0]):
+        tl.atomic_add(out, [idx[t], slice(None)], values[t, :])
+    return out
+
+
+def scatter_column_sums(out, idx, values):
+    """The value [k, t] is larger than the index [t]: each of its k rows adds into out[idx[t]]."""
+    for t in tl.tile(idx.shape[0]):
+        tl.atomic_add(out, [idx[t]], values[:, t])
+    return out
+
+
+GUARD = 5  # rows of storage on each side of the target, which no lane may touch
+MASKED_CASES = {  # kernel -> (target shape of `size` rows, values of `n` lanes, eager index_add_ of the valid lanes)
+    "scalar": (scatter_add, lambda size: (size,), lambda n: (n,), lambda t, i, v: t.index_add_(0, i, v)),
+    "rows": (scatter_rows_add, lambda size: (size, 3), lambda n: (n, 3), lambda t, i, v: t.index_add_(0, i, v)),
+    "broadcast": (scatter_column_sums, lambda size: (size,), lambda n: (4, n),
+                  lambda t, i, v: t.index_add_(0, i, v.sum(0))),
+}
+
+
+def _guarded(shape):
+    """Storage of 7s with GUARD rows on each side of the target view it returns too."""
+    storage = torch.full((shape[0] + 2 * GUARD, *shape[1:]), 7.0)
+    return storage, storage[GUARD:GUARD + shape[0]]
+
+
+@settings(max_examples=12, deadline=None)
+@given(case=hs.sampled_from(sorted(MASKED_CASES)), n=hs.integers(1, 100), size=hs.integers(1, 12),
+       block=hs.sampled_from([4, 16, 32]), seed=hs.integers(0, 2 ** 16))
+def test_lanes_whose_index_is_outside_the_target_update_nothing(case, n, size, block, seed):
+    """Index values outside [0, size) (below and above) are masked off: the guard rows around the target
+    keep their values and the target gets eager index_add_ of the valid lanes, compiled and interpreted."""
+    kernel, target_shape, values_shape, reference = MASKED_CASES[case]
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(-GUARD, size + GUARD, (n,), generator=g)
+    values = torch.randn(*values_shape(n), generator=g)
+    want, target = _guarded(target_shape(size))
+    valid = (idx >= 0) & (idx < size)
+    reference(target, idx[valid], values[..., valid] if case == "broadcast" else values[valid])
+    config = tfn.Config(block_sizes=[block])
+    compiled_storage, compiled_target = _guarded(target_shape(size))
+    tfn.jit(kernel).lower(compiled_target, idx, values, config=config).compile()(compiled_target, idx, values)
+    interpreted_storage, interpreted_target = _guarded(target_shape(size))
+    tfn.interpret(kernel, config=config)(interpreted_target, idx, values)
+    torch.testing.assert_close(compiled_storage, want)
+    torch.testing.assert_close(interpreted_storage, want)
+
+
+@pytest.mark.parametrize("case", sorted(MASKED_CASES))
+def test_masked_atomics_carry_the_mask_to_triton_and_compile_for_sm90(case):
+    kernel, target_shape, values_shape, _ = MASKED_CASES[case]
+    args = (torch.zeros(target_shape(8)), torch.randint(0, 8, (64,)), torch.randn(*values_shape(64)))
+    config = tfn.Config(block_sizes=[16])
+    source = tfn.jit(kernel).lower(*args, config=config).kernel.kernel
+    assert ", mask=" in source.split("tl.atomic_add(")[1].split("\n")[0]
+    ptx = compile_for_gpu(kernel, *args, config=config).asm["ptx"]
+    assert ".target sm_90" in ptx and "atom" in ptx

@@ -19,6 +19,7 @@ from tilefn.lower.masks import analyze_masks
 from tilefn.trace.ir import Eqn, Var
 from tilefn.trace.primitives import P, Primitive
 from tilefn.trace.types import TensorType
+from kernels import bmm, matmul
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
@@ -86,18 +87,6 @@ def converts(x):
         ints[t] = v.to(torch.int32)
         flags[t] = v.to(torch.bool)
     return halves, ints, flags
-
-
-def matmul(x, y):
-    m, k = x.shape
-    _, n = y.shape
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tm, tn in tl.tile([m, n]):
-        acc = tl.zeros([tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
-        out[tm, tn] = acc.to(out.dtype)
-    return out
 
 
 def store_bf16(x):
@@ -364,17 +353,6 @@ def test_dot_smaller_than_16_falls_back_to_multiply_and_sum_over_a_leading_k():
     assert "tl.sum(tl.permute(v.to(tl.float32), (1, 0))[:, :, None] * v_1.to(tl.float32)[:, None, :], axis=0)" in src
     assert "axis=1" not in src
     torch.testing.assert_close(tfn.jit(matmul, config=tfn.Config(block_sizes=[16, 16, 4]))(x, y), x @ y)
-
-
-def bmm(x, y):
-    b, m, k = x.shape
-    out = torch.empty([b, m, y.shape[2]], dtype=x.dtype, device=x.device)
-    for tb, tm, tn in tl.tile([b, m, y.shape[2]]):
-        acc = tl.zeros([tb, tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.baddbmm(acc, x[tb, tm, tk], y[tb, tk, tn])
-        out[tb, tm, tn] = acc.to(out.dtype)
-    return out
 
 
 def test_batched_small_dot_puts_k_first_too():

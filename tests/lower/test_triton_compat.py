@@ -20,6 +20,7 @@ from triton.runtime import _allocation
 import tilefn as tfn
 from tilefn import lang as tl
 from tilefn.lower import triton_compat as compat
+from kernels import matmul
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
@@ -91,18 +92,6 @@ def test_an_untested_triton_is_told_once_at_the_first_lowering(tmp_path):
 
 
 # --- block pointers --------------------------------------------------------------------------
-def matmul(x, y):
-    m, k = x.shape
-    _, n = y.shape
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tm, tn in tl.tile([m, n]):
-        acc = tl.zeros([tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
-        out[tm, tn] = acc.to(out.dtype)
-    return out
-
-
 def row_double(x):
     out = torch.empty_like(x)
     for tm in tl.tile(x.shape[0]):

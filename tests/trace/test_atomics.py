@@ -22,7 +22,20 @@ def test_atomic_prints_its_ordering_target_and_value():
         return out
 
     text = _ir(k, torch.zeros(4), torch.zeros(9, dtype=torch.int64), torch.zeros(9))
-    assert re.search(r"v\d+: f32\[t\] = atomic_max\[sem=acq_rel, scope=cta\] out\[v0\] <- v1", text)  # old values: value's shape
+    atomic = re.search(r"v\d+: f32\[t\] = atomic_max\[sem=acq_rel, scope=cta\] out\[v0\] <- v1 mask=(v\d+)", text)
+    assert atomic  # old values: the value's shape; the mask: the index's bounds, 0 <= idx < 4
+    assert re.search(rf"{atomic.group(1)}: b1\[t\] = logical_and (v\d+), (v\d+)", text)
+    assert "ge v0, 0" in text and "lt v0, 4" in text
+
+
+def test_an_atomic_through_tiles_only_has_no_mask():
+    def k(out, x):
+        for t in tl.tile(x.shape[0]):
+            tl.atomic_add(out, [t], x[t])
+        return out
+
+    text = _ir(k, torch.zeros(9), torch.zeros(9))
+    assert "atomic_add[sem=relaxed, scope=gpu] out[t] <- v0\n" in text
 
 
 def test_scalar_values_fill_the_indexed_shape_in_the_target_dtype():

@@ -1,5 +1,5 @@
 """tl.jagged_tile (Helion's hl.jagged_tile): lanes past their own end are masked in loads, stores and
-reductions. Compiled (Triton's CPU interpreter), tfn.interpret and eager torch agree under drawn Configs."""
+reductions, and atomics. Compiled (Triton's CPU interpreter), tfn.interpret and eager torch agree under drawn Configs."""
 from __future__ import annotations
 
 import pytest
@@ -80,10 +80,35 @@ def test_jagged_reductions_and_stores_see_only_each_rows_lanes(data, lengths):
                    configs=[data.draw(tt.configs(prefix_max_and_copy, x, ends, out))])
 
 
+def prefix_counts(x, lengths, counts):
+    """counts[x[r, k]] += 1 for each row's first lengths[r] values: lanes past a row's end add nothing."""
+    for tb in tl.tile(lengths.size(0)):
+        for tk in tl.jagged_tile(lengths[tb]):
+            tl.atomic_add(counts, [x[tb, tk]], 1)
+    return counts
+
+
+def _prefix_counts(x, lengths, counts):
+    for r, n in enumerate(lengths.tolist()):
+        counts += torch.bincount(x[r, :n], minlength=counts.numel()).to(counts.dtype)
+    return counts
+
+
+@settings(max_examples=6, deadline=None)
+@given(data=hs.data(), lengths=hs.lists(hs.integers(0, 20), min_size=1, max_size=9))
+def test_jagged_atomics_update_only_each_rows_lanes(data, lengths):
+    x = torch.randint(0, 5, (len(lengths), 20))
+    ends, counts = torch.tensor(lengths), torch.zeros(5, dtype=torch.int32)
+    assert_matches(prefix_counts, _prefix_counts, x, ends, counts,
+                   configs=[data.draw(tt.configs(prefix_counts, x, ends, counts))])
+
+
 def test_jagged_tiles_compile_for_hopper():
     offsets = _offsets([3, 0, 7, 2])
     compile_for_gpu(jagged_sum, torch.randn(12, 5), offsets)
     compile_for_gpu(prefix_max_and_copy, torch.randn(4, 20), torch.tensor([1, 5, 20, 3]), torch.zeros(4, 20))
+    compile_for_gpu(prefix_counts, torch.randint(0, 5, (4, 20)), torch.tensor([1, 5, 20, 3]),
+                    torch.zeros(5, dtype=torch.int32))
 
 
 def test_jagged_tile_misuse_is_a_clear_error():
@@ -109,14 +134,14 @@ def test_jagged_tile_misuse_is_a_clear_error():
         return out
 
     def atomic_over(x, lengths):
-        out = torch.zeros_like(x)
+        out = torch.zeros([1, x.size(0), x.size(1)], dtype=x.dtype)
         for tb in tl.tile(x.size(0)):
             for tk in tl.jagged_tile(lengths[tb]):
-                tl.atomic_add(out, [tb, tk], x[tb, tk])
+                tl.atomic_add(out, [0, tb, tk], x[None, tb, tk] + torch.zeros([3, 1, 1], dtype=x.dtype))
         return out
 
     x, lengths = torch.randn(4, 6), torch.tensor([1, 2, 3, 4])
-    with pytest.raises(TracingError, match="over a jagged tile's dim: atomics take no mask"):
+    with pytest.raises(TracingError, match="a value broadcast past its index over a jagged tile's dim"):
         tfn.make_ir(atomic_over)(x, lengths)
     with pytest.raises(ShapeError, match="every dim is an enclosing tile"):
         tfn.make_ir(host_parent)(x, lengths)

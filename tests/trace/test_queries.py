@@ -6,48 +6,7 @@ from tilefn import lang as tl
 from tilefn.lower.passes import rewrite
 from tilefn.trace.queries import (dot_roles, grid_blocks, grid_loops, inner_loops, kernel_eqns, largest_value,
                                   next_power_of_2, ordered_loops)
-
-
-def two_inner_loops(x):
-    m, n = x.shape
-    out = torch.empty_like(x)
-    for tm in tl.tile(m):
-        acc = tl.zeros([tm], dtype=torch.float32)
-        for tn in tl.tile(n):
-            acc = acc + x[tm, tn].sum(dim=1)
-        mean = acc / n
-        for tn in tl.tile(n):
-            out[tm, tn] = x[tm, tn] - mean[:, None]
-    return out
-
-
-def two_loops(x, y):
-    a = torch.empty_like(x)
-    b = torch.empty_like(y)
-    for t in tl.tile(x.shape[0]):
-        a[t] = x[t] * 2
-    for tm, tn in tl.tile(y.shape):
-        b[tm, tn] = y[tm, tn] - 1
-    return a, b
-
-
-def softmax(x):
-    out = torch.empty_like(x)
-    for tm in tl.tile(x.shape[0]):
-        out[tm, :] = torch.softmax(x[tm, :], dim=1)
-    return out
-
-
-def matmul(x, y):
-    m, k = x.shape
-    _, n = y.shape
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tm, tn in tl.tile([m, n]):
-        acc = tl.zeros([tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
-        out[tm, tn] = acc.to(out.dtype)
-    return out
+from kernels import matmul, softmax, two_inner_loops, two_loops
 
 
 def no_kernel(x):

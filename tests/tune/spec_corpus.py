@@ -6,41 +6,9 @@ import torch
 from tilefn import lang as tl
 from tilefn.tune.spec import ConfigSpec
 import tilefn as tfn
+from kernels import add, layer_norm, matmul_plus as matmul, softmax  # noqa: F401  (the spec tests import them from here)
 
 # --- the corpus ------------------------------------------------------------------------------
-def add(x, y):
-    out = torch.empty_like(x)
-    for t in tl.tile(out.shape):
-        out[t] = x[t] + y[t]
-    return out
-
-
-def softmax(x):
-    out = torch.empty_like(x)
-    for tm in tl.tile(x.shape[0]):
-        out[tm, :] = torch.softmax(x[tm, :], dim=1)
-    return out
-
-
-def layer_norm(x, w, b):
-    out = torch.empty_like(x)
-    for tm in tl.tile(x.shape[0]):
-        out[tm, :] = torch.nn.functional.layer_norm(x[tm, :], [x.shape[1]], w[:], b[:], eps=1e-5)
-    return out
-
-
-def matmul(x, y):
-    m, k = x.shape
-    n = y.shape[1]
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tm, tn in tl.tile([m, n]):
-        acc = tl.zeros([tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = acc + torch.matmul(x[tm, tk], y[tk, tn])
-        out[tm, tn] = acc.to(out.dtype)
-    return out
-
-
 def looped_sum(x):
     """A row sum written as an inner loop over column tiles (no whole-row reduction)."""
     m, n = x.shape

@@ -76,12 +76,21 @@ def pause(seconds) -> None:
 
 
 def test_each_job_has_the_timeout_from_when_it_starts(monkeypatch, tmp_path):
-    """One worker, a hang first: the jobs queued behind it still run, each with its own timeout."""
+    """One worker, a hang first: the jobs queued behind it still run, each with its own timeout.
+
+    The clock stands still at 0 until the hang has started (its pids file exists), then at 100: the
+    hang's deadline (0 + 1) has passed and it is killed; the pauses behind it start at 100, so theirs
+    (101) never comes, however slowly the machine runs them. A deadline from the batch's start (1)
+    would kill each pause at its first check, half a second before it could answer."""
     monkeypatch.setenv("TILEFN_COMPILE_WORKERS", "1")
     workers.shutdown()
     assert workers.compile_all([1], timeout=60, fn=succeed) == [True]  # the worker started
-    jobs = [(hang, str(tmp_path / "pids")), (pause, 1.0), (pause, 1.0)]
-    assert workers.compile_all(jobs, timeout=1.5, fn=call) == [False, True, True]
+    pids = tmp_path / "pids"
+    jobs = [(hang, str(pids)), (pause, 0.5), (pause, 0.5)]
+    clock = lambda: 100.0 if pids.exists() and pids.read_text() else 0.0  # noqa: E731  (pids written: started)
+    assert workers.compile_all(jobs, timeout=1.0, fn=call, clock=clock) == [False, True, True]
+    worker_pid, child_pid = map(int, pids.read_text().split())
+    assert not alive(worker_pid) and not alive(child_pid)
 
 
 def test_a_batch_of_unsendable_jobs_starts_no_worker():

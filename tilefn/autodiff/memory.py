@@ -91,7 +91,10 @@ def access_parts(eqn):
 
 def _write_parts(eqn):
     """A store's or atomic's (index inputs, written value, mask or None)."""
-    return access_parts(eqn) if eqn.prim is p.store_p else (list(eqn.inputs[1:-1]), eqn.inputs[-1], None)
+    if eqn.prim is p.store_p:
+        return access_parts(eqn)
+    index, values, mask = p.atomic_operands(eqn)
+    return index, values[-1], mask
 
 
 def written_value(eqn):
@@ -129,10 +132,9 @@ def transpose_load(b, eqn, ct, tiles, buffers: Buffers) -> None:
         return
     if mask is None and _into_partials(b, eqn, grad, value, index, tiles, buffers):
         return
-    if mask is not None:  # lanes the load masks off (index bounds, an extra mask) add 0: atomics take no mask
-        value = b.where(b.broadcast(mask, value.type.shape), value, 0.0)
-    b.emit(p.P["atomic_add"], grad, *index, value, shape=tuple(eqn.params["shape"]), index=eqn.params["index"],
-           masked=False, sem="relaxed", scope="gpu")
+    b.emit(p.P["atomic_add"], grad, *index, value, *([mask] if mask is not None else []),  # (masked-off lanes: none)
+           shape=tuple(eqn.params["shape"]), index=eqn.params["index"], masked=mask is not None, sem="relaxed",
+           scope="gpu")
 
 
 def _into_partials(b, eqn, grad, value, index, tiles, buffers: Buffers) -> bool:

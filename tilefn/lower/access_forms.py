@@ -81,8 +81,8 @@ def _stride_divisible16(stride, item: int) -> bool:
 
 def atomic_forms(eqn) -> tuple:
     """The indexing forms some Config could give this atomic: a descriptor reduction only for the ops
-    TMA reduces, relaxed, over a box TMA can take (`tilefn.lower.atomics` checks the rest)."""
-    if (eqn.prim.name in DESCRIPTOR_ATOMICS and eqn.params["sem"] == "relaxed"
+    TMA reduces, relaxed and unmasked, over a box TMA can take (`tilefn.lower.atomics` checks the rest)."""
+    if (eqn.prim.name in DESCRIPTOR_ATOMICS and eqn.params["sem"] == "relaxed" and not eqn.params["masked"]
             and tuple(eqn.inputs[-1].type.shape) == tuple(eqn.params["shape"]) and descriptor_possible(eqn)):
         return ATOMIC_INDEXING
     return ATOMIC_INDEXING[:1]

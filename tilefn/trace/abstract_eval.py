@@ -215,7 +215,8 @@ def _store(*inputs, index, masked):
 @ABSTRACT_EVAL.register(*p.ATOMIC)
 def _atomic(target, *inputs, shape, index, masked, sem, scope):
     """The old values: the target's dtype, in the value's shape (the index's `shape`, or one it broadcasts to)."""
-    return (TensorType(inputs[-1].shape, target.dtype),)
+    value = inputs[-2] if masked else inputs[-1]
+    return (TensorType(value.shape, target.dtype),)
 
 
 @ABSTRACT_EVAL.register(p.tile_begin_p, p.tile_end_p, p.tile_id_p, p.tile_len_p, p.tile_count_p,

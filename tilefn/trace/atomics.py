@@ -2,14 +2,15 @@
 
 The target is indexed as a store is (`indexing.index_spec`); the value is cast to the target's dtype
 and broadcast to the index's shape, or the index broadcast to the value's (`atomic_add(out, [0], x[t])`
-adds every lane into one element). Each atomic returns the old values, in the value's shape.
+adds every lane into one element). Lanes whose index tensors lie outside the target are masked off, as a
+store's are (they update nothing), and so are a jagged tile's lanes past each row's end. Each atomic returns the old values, in the value's shape.
 """
 from __future__ import annotations
 
 import torch
 
 from ..errors import ShapeError, TracingError
-from .indexing import index_spec, tensor_var
+from .indexing import spec_and_bounds, tensor_var, with_lane_mask
 from .jagged import lane_mask
 from .ops.creation import full_like_shape
 from .primitives import ATOMICS, atomic_cas_p, broadcast_to_p, convert_p
@@ -75,7 +76,7 @@ def atomic(name: str, tensor, index, *values, sem="relaxed", scope="gpu"):
     """Bind the atomic `name` on `tensor[index]` with `values` (cas: expected, value); the old values."""
     check_sem(name, sem, scope)
     var = _target(name, tensor)
-    entries, inputs, shape = index_spec(var.type, tuple(index))
+    entries, inputs, shape, inside = spec_and_bounds(var.type, tuple(index))
     out_shape = shape
     for value in values:
         value_shape = value.shape if isinstance(value, DeviceValue) else ()
@@ -84,9 +85,12 @@ def atomic(name: str, tensor, index, *values, sem="relaxed", scope="gpu"):
             raise ShapeError(f"{name}(): a value of shape {_shape_text(value_shape)} does not broadcast with "
                              f"the indexed shape {_shape_text(out_shape)}")
         out_shape = both
-    if lane_mask(out_shape) is not None:
-        raise TracingError(f"{name}() over a jagged tile's dim: atomics take no mask for the lanes past each "
-                           "row's end yet; loop with tl.tile over the row's own range (tl.tile(begin, end))")
+    if out_shape != tuple(shape) and lane_mask(out_shape) is not None:
+        raise TracingError(f"{name}() with a value broadcast past its index over a jagged tile's dim: the lanes "
+                           "past each row's end are masked on the index's dims; index the target with every dim "
+                           "of the value")
     operands = [_operand(v, out_shape, var.type.dtype) for v in values]
-    return apply(BY_NAME[name], var, *inputs, *operands, shape=shape, index=entries, masked=False, sem=sem,
-                 scope=scope)
+    mask = with_lane_mask(shape, inside)  # (in the index's shape, as a store's)
+    mask = [] if mask is None else [mask]
+    return apply(BY_NAME[name], var, *inputs, *operands, *mask, shape=shape, index=entries, masked=bool(mask),
+                 sem=sem, scope=scope)

@@ -66,11 +66,11 @@ def _point_spec(tensor_type, index):
 
 def index_spec(tensor_type, index):
     """Normalise a Python index into (entries, index inputs, result shape)."""
-    entries, inputs, shape, _ = _spec_and_bounds(tensor_type, index)
+    entries, inputs, shape, _ = spec_and_bounds(tensor_type, index)
     return entries, inputs, shape
 
 
-def _spec_and_bounds(tensor_type, index):
+def spec_and_bounds(tensor_type, index):
     """index_spec's (entries, inputs, shape) and the lanes whose index tensors stay inside the tensor's
     bounds (None when no index tensor of the user's is used): lanes outside are masked as a tile's past
     its axis are (loads read 0, stores drop them), so no position computed on the device reads or writes
@@ -182,7 +182,7 @@ def _both(a, b):
     return b if a is None else a if b is None else a & b
 
 
-def _with_lane_mask(shape, extra_mask):
+def with_lane_mask(shape, extra_mask):
     """The access's extra mask with the jagged tiles' lanes past their ends masked off (`jagged.py`)."""
     lanes = lane_mask(shape)
     if lanes is None:
@@ -193,8 +193,8 @@ def _with_lane_mask(shape, extra_mask):
 @HOOKS.register("load")
 def load(tensor, index, extra_mask=None):
     var = tensor_var(tensor)
-    entries, inputs, shape, inside = _spec_and_bounds(var.type, index)
-    extra_mask = _with_lane_mask(shape, _both(extra_mask, inside))
+    entries, inputs, shape, inside = spec_and_bounds(var.type, index)
+    extra_mask = with_lane_mask(shape, _both(extra_mask, inside))
     if extra_mask is not None:
         inputs.append(extra_mask)
     return apply(load_p, var, *inputs, shape=shape, dtype=var.type.dtype, index=entries,
@@ -206,10 +206,10 @@ def store(tensor, index, value, extra_mask=None):
     var = tensor_var(tensor)
     if isinstance(value, DeviceValue):
         check_in_scope(value)  # (a value from a finished loop: say so before its shape does not fit)
-    entries, inputs, shape, inside = _spec_and_bounds(var.type, index)
+    entries, inputs, shape, inside = spec_and_bounds(var.type, index)
     value = _as_stored_value(value, shape, var.type.dtype)
     _refuse_gathered_update(var, entries, inputs, value)
-    extra_mask = _with_lane_mask(shape, _both(extra_mask, inside))
+    extra_mask = with_lane_mask(shape, _both(extra_mask, inside))
     inputs.append(value)
     if extra_mask is not None:
         inputs.append(extra_mask)

@@ -173,7 +173,15 @@ ATOMICS = {primitive(f"atomic_{name}", effectful=True): fn for name, fn in {
     "add": torch.add, "and": torch.bitwise_and, "or": torch.bitwise_or, "xor": torch.bitwise_xor,
     "max": torch.maximum, "min": torch.minimum, "xchg": lambda old, value: value}.items()}
 atomic_cas_p = primitive("atomic_cas", effectful=True)  # (target, *index, expected, value)
-ATOMIC = frozenset({*ATOMICS, atomic_cas_p})
+ATOMIC = frozenset({*ATOMICS, atomic_cas_p})  # inputs (target, *index, *values[, mask]): the mask when `masked`
+
+
+def atomic_operands(eqn) -> tuple:
+    """An atomic's (index inputs, values (cas: expected, value), mask or None): lanes the mask keeps update."""
+    rest = list(eqn.inputs[1:])
+    mask = rest.pop() if eqn.params["masked"] else None
+    count = 2 if eqn.prim is atomic_cas_p else 1
+    return rest[:-count], rest[-count:], mask
 WRITES = frozenset({store_p, *ATOMIC})  # primitives that write memory: their first input, the target tensor
 
 

@@ -191,8 +191,9 @@ def _store_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
 def _atomic_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
     target, values = _access(eqn, namer)
     params = eqn.params
+    mask = f" mask={values.pop()}" if params["masked"] else ""
     return [f"{'  ' * indent}{lhs}{eqn.prim}[sem={params['sem']}, scope={params['scope']}] {target} <- "
-            f"{', '.join(values)}"]
+            f"{', '.join(values)}{mask}"]
 
 
 def _op_lines(eqn, namer, blocks, indent, lhs, shown=None) -> list[str]:

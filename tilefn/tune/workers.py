@@ -94,13 +94,14 @@ def _started(count: int) -> list:
     return ready
 
 
-def compile_all(jobs: list, timeout: float, fn=_compile) -> list[bool]:
+def compile_all(jobs: list, timeout: float, fn=_compile, clock=time.monotonic) -> list[bool]:
     """Compile every job (None: nothing to compile) in parallel; True where it succeeded in time.
 
     Each job runs as `fn(job)` in a worker (`fn`: a picklable module-level function) and has
     `timeout` seconds from when a worker takes it: a job still running then fails and its worker
     is killed; jobs queued behind it still run. A job that cannot be pickled fails at once, and so
-    does one whose `fn` lives in the tuner's `__main__` (a worker never imports it).
+    does one whose `fn` lives in the tuner's `__main__` (a worker never imports it). `clock`: the
+    seconds deadlines are measured in (a test's own makes them deterministic).
     """
     global _SIZE
     if _SIZE is None:
@@ -127,21 +128,21 @@ def compile_all(jobs: list, timeout: float, fn=_compile) -> list[bool]:
                 worker = _IDLE.pop()
                 try:
                     worker.send(messages[i])
-                    busy[worker.answers] = worker, i, time.monotonic() + timeout
+                    busy[worker.answers] = worker, i, clock() + timeout
                 except OSError:  # the worker died while idle: the job goes back to the queue
                     worker.kill()
                     queue.insert(0, i)
             if not busy:
                 continue
             earliest = min(deadline for _, _, deadline in busy.values())
-            for pipe in select.select(list(busy), [], [], max(0.0, earliest - time.monotonic()))[0]:
+            for pipe in select.select(list(busy), [], [], max(0.0, earliest - clock()))[0]:
                 worker, i, _ = busy.pop(pipe)
                 try:
                     ok[i] = worker.answer()
                     _IDLE.append(worker)
                 except (EOFError, OSError, pickle.UnpicklingError):  # the worker crashed
                     worker.kill()
-            now = time.monotonic()
+            now = clock()
             for pipe, (worker, _, deadline) in list(busy.items()):
                 if deadline <= now:  # hung: kill it (its job stays failed)
                     del busy[pipe]

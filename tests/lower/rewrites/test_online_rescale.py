@@ -9,19 +9,13 @@ from tilefn.interpret import run_program
 from tilefn.testing import compile_for_gpu
 from tilefn.lower.rewrites.reduction_loops import looped_reductions
 from tilefn.trace.ir import walk_eqns
+from kernels import softmax
 
 
 def logsumexp(x):
     out = torch.empty([x.size(0)], dtype=x.dtype, device=x.device)
     for tm in tl.tile(x.size(0)):
         out[tm] = torch.logsumexp(x[tm, :], dim=1)
-    return out
-
-
-def softmax(x):
-    out = torch.empty_like(x)
-    for tm in tl.tile(x.size(0)):
-        out[tm, :] = torch.softmax(x[tm, :], dim=1)
     return out
 
 
@@ -139,3 +133,25 @@ def test_fused_loop_compiles_for_hopper(name):
     args = make_args(torch.randn(8, 256, dtype=torch.bfloat16))
     compiled = compile_for_gpu(kernel, *args, config=Config(block_sizes=[2], reduction_loops=[64]))
     assert ".target sm_90" in compiled.asm["ptx"]
+
+
+def _isinf_tests(kernel_text: str) -> tuple[int, int]:
+    """How many isinf tests the fused loop's body has, and how many follow it (the rest of the kernel)."""
+    loop, _, after = kernel_text.partition("        carry = v_")
+    return loop.count("== float('inf')"), after.count("== float('inf')")
+
+
+@pytest.mark.parametrize("name,expected", [("logsumexp", (2, 1)), ("softmax", (2, 1))])
+def test_a_shift_kept_finite_by_the_program_is_not_guarded_again(name, expected):
+    """logsumexp's shift is where(isinf(m), 0, m) already: the loop computes it per chunk (for the old and
+    the new max) and after the loop once, with no isinf/where of the rescaling's own and no NaN step;
+    softmax's shift is the max itself, which the rescaling guards (old and new) and checks after."""
+    kernel, make_args, reference = CASES[name]
+    x = rows("special", (6, 50))
+    lowered = tfn.jit(kernel).lower(*make_args(x), config=Config(block_sizes=[4], reduction_loops=[16]))
+    text = lowered.kernel.kernel
+    assert _isinf_tests(text) == expected
+    assert ('float("nan")' in text) == (name == "softmax")
+    torch.testing.assert_close(lowered.compile()(x), reference(x), atol=1e-4, rtol=1e-4, equal_nan=True)
+    torch.testing.assert_close(tfn.interpret(kernel, config=lowered.config)(x), reference(x), atol=1e-4, rtol=1e-4,
+                               equal_nan=True)

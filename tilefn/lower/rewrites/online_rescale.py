@@ -9,7 +9,8 @@ the two loops gave (FlashAttention's online softmax). The shift must be the max 
 choosing between the max and a finite constant (`_follows_max`), so each partial sum stays within
 what the two-pass form computes. Inside the loop an infinite shift counts as 0 and a partial sum of
 0 stays 0 (no inf - inf or 0 * inf while the max is still -inf); after it, an infinite final shift
-makes the sum NaN, as exp(inf - inf) makes the two-pass sum.
+makes the sum NaN, as exp(inf - inf) makes the two-pass sum. A shift the program already keeps
+finite (`where(isinf(m), K, m)`, logsumexp's; `_finite_already`) takes neither step.
 
 `plan(eqns, chunker)` finds the pairs in one grid-loop body; `fused_loop` builds one pair's loop.
 """
@@ -36,6 +37,7 @@ class Pair:
     later: tuple  # the non-row equations between them that use the max: moved after the fused loop
     chain: tuple  # those the shift is computed by: also computed per chunk inside the loop
     shift: Var  # the value subtracted from the row
+    finite: bool  # whether the chain already keeps the shift finite (`_finite_already`)
 
 
 def _shift_of(sum_eqn, chunker, deps):
@@ -80,6 +82,20 @@ def _follows_max(shift, max_out, chain) -> bool:
                for x, k in ((a, b), (b, a)))
 
 
+def _finite_already(shift, max_out, chain) -> bool:
+    """Whether `shift` is where(isinf(max), K, max) or where(isfinite(max), max, K) (K finite: `_follows_max`),
+    never infinite."""
+    made_by = {o: e for e in chain for o in e.outputs}
+    last = made_by.get(shift)
+    if last is None or last.prim is not P["where"] or not isinstance(last.inputs[0], Var):
+        return False
+    test = made_by.get(last.inputs[0])
+    if test is None or test.inputs[0] is not max_out:
+        return False
+    return (test.prim is P["isinf"] and last.inputs[2] is max_out) or \
+        (test.prim is P["isfinite"] and last.inputs[1] is max_out)
+
+
 def _pair_from(eqns, start, chunker):
     """The Pair of the max at eqns[start], or None where the body uses the max in another way."""
     max_eqn = eqns[start]
@@ -93,7 +109,8 @@ def _pair_from(eqns, start, chunker):
             chain = _chain_to(shift, later) if shift is not None else None
             if chain is None or not _follows_max(shift, max_eqn.outputs[0], chain) or len({max_eqn.outputs[0].type, eqn.outputs[0].type, shift.type}) != 1:
                 return None
-            return Pair(max_eqn, eqn, tuple(later), chain, shift)
+            return Pair(max_eqn, eqn, tuple(later), chain, shift,
+                        _finite_already(shift, max_eqn.outputs[0], chain))
         if regions(eqn) or eqn.prim in p.ATOMIC:
             return None
         if eqn.prim is p.store_p:  # a store of what the max gives: after the loop, unless the body reads it back
@@ -161,7 +178,9 @@ def fused_loop(chunker, pair: Pair, copied) -> list:
         m_new = _binary("maximum", m_param, partial_m, m_type, body, source)
         old = _clone_chain(pair.chain, {m_out: m_param}, body)
         new = _clone_chain(pair.chain, {m_out: m_new}, body)
-        c_old, c_new = (_finite(c, body, source) for c in (old[pair.shift], new[pair.shift]))
+        c_old, c_new = old[pair.shift], new[pair.shift]
+        if not pair.finite:
+            c_old, c_new = _finite(c_old, body, source), _finite(c_new, body, source)
         mapping[pair.shift] = c_new  # the row's chunk is shifted by the new shift
         exps = chunker.materialize(pair.sum_eqn.inputs[0], body, mapping, tile_var)
         partial_s = Var(s_type)
@@ -175,6 +194,8 @@ def fused_loop(chunker, pair: Pair, copied) -> list:
         return [m_new, _binary("add", kept, partial_s, s_type, body, source)]
 
     loop = chunker.loop(build, tile_var, pair.sum_eqn, carries=[(init_m, m_param), (init_s, s_param)])
+    if pair.finite:
+        return eqns + [attrs.evolve(loop, outputs=(m_out, s_out)), *pair.later]
     summed, after = Var(s_type), list(pair.later)
     infinite = _unary("isinf", pair.shift, bool_type, after, source)
     after.append(Eqn(P["where"], (infinite, Lit(float("nan"), PyScalarType(float)), summed), (s_out,), {}, source))
