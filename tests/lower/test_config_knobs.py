@@ -104,7 +104,7 @@ def test_explicit_default_knobs_generate_todays_code():
     assert explicit == default
     mm = lower(matmul, X37, Y37, blocks=[16, 16, 16]).source
     assert lower(matmul, X37, Y37, blocks=[16, 16, 16], loop_orders=[[0, 1]], l2_groupings=[1]).source == mm
-    assert "tl.range(0, 29, BLOCK_TK):" in mm and "program_id(1)" not in mm
+    assert "tl.range(0, whole_tk, BLOCK_TK):" in mm and "program_id(1)" not in mm
 
 
 # --- loop_orders ---------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_range_options_on_a_looped_row_sum(knobs, expected):
 
 def test_range_options_on_the_matmul_k_loop():
     src = check_matmul(range_num_stages=[3], range_unroll_factors=[2], range_multi_buffers=[False]).kernel.kernel
-    assert ("for off_tk in tl.range(0, 29, BLOCK_TK, loop_unroll_factor=2, num_stages=3, "
+    assert ("for off_tk in tl.range(0, whole_tk, BLOCK_TK, loop_unroll_factor=2, num_stages=3, "
             "disallow_acc_multi_buffer=True):") in src
 
 

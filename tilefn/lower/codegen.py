@@ -346,7 +346,9 @@ class KernelWriter:
         """A one-dimensional tile loop of matrix products whose tiles need a mask (a symbolic or indivisible
         extent) is peeled: its whole blocks run unmasked, the last partial block after them."""
         dims = loop.params["dims"]
-        return (len(dims) == 1 and dims[0][0] == "tile" and self.em.masks.needs_mask(dims[0][1], self.config)
+        # (not from a begin computed on the device: Triton 3.6's Coalesce pass asserts on split-k's peeled loop)
+        return (len(dims) == 1 and dims[0][0] == "tile" and isinstance(loop.inputs[0], Lit)
+                and self.em.masks.needs_mask(dims[0][1], self.config)
                 and any(e.prim is dot_p for e in walk_eqns(loop.params["region"].eqns)))
 
     def _peeled_loop(self, loop, name, carry_names, options) -> None:
