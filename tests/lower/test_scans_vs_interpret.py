@@ -13,6 +13,7 @@ from test_jit_vs_interpret import Case, check, check_compiles_for_hopper, one, r
 
 import tilefn as tfn
 from tilefn import lang as tl
+import tilefn.testing as tt
 from tilefn.testing import compile_for_gpu
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning",
@@ -328,3 +329,13 @@ def test_triton_named_sort_topk_and_gather_match_eager_torch():
     x, idx = torch.randn(9, 12), torch.randint(0, 12, (9, 5))
     tfn.testing.assert_matches(k_triton_names, lambda x, idx: (x.sort(1, descending=True).values, x.topk(4).values,
                                                                x.gather(1, idx)), x, idx, configs=2)
+
+
+def test_a_gather_from_a_one_lane_row_is_a_broadcast_and_compiles_for_sm90():
+    """A drawn Config (m=2, n=1, k=17, blocks [2, 32, 4, 1], 4 warps) made Triton 3.6 assert in OptimizeThreadLocality
+    (a gather from one lane, sm_90); every valid index there is 0, so the lowering broadcasts."""
+    x = torch.randn(2, 1)
+    cols, rows = torch.zeros(2, 17, dtype=torch.int64), torch.zeros(17, 1, dtype=torch.int64)
+    config = tfn.Config(block_sizes=[2, 32, 4, 1], num_warps=4)
+    tt.assert_matches(k_gathers, r_gathers, x, cols, rows, configs=[config])
+    assert ".target sm_90" in compile_for_gpu(k_gathers, x, cols, rows, config=config).asm["ptx"]

@@ -101,5 +101,8 @@ def lower_gather(em: Emitter, eqn) -> None:
     src, index = eqn.inputs
     axis = eqn.params["axis"]
     lanes = em.lanes(src.type.shape[axis])
+    if lanes == 1:  # every index is 0: a broadcast (Triton 3.6 asserts on a gather from one lane, sm_90)
+        em.assign(eqn.outputs[0], f"tl.broadcast_to({em(src)}, {em.shape_expr(index.type.shape)})")
+        return
     clamped = f"tl.minimum(tl.maximum({em(index)}, 0), {lanes - 1}).to(tl.int32)"
     em.assign(eqn.outputs[0], f"tl.gather({em(src)}, {clamped}, {axis})")
