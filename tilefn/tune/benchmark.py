@@ -18,7 +18,6 @@ from ..config import Config
 from ..interpret import interpret
 from ..lower import backend
 from ..rng import same_draws
-from ..trace.arguments import tensor_leaves
 from .devices import best_retimed, time_all
 from .replicas import Replica, movable, on_device, tune_devices
 from .workers import compile_all
