@@ -34,7 +34,7 @@ class Replica:
     @classmethod
     def of(cls, args: tuple, expected: list | None = None) -> "Replica":
         inputs = [t for a in args for _, _, t in tensor_leaves(a, "arg")]
-        device = inputs[0].device if inputs else torch.device("cpu")
+        device = next((t.device for t in inputs if t.is_cuda), inputs[0].device if inputs else torch.device("cpu"))
         return cls(device, args, inputs, [t.clone() for t in inputs], expected)
 
     def restore(self) -> None:
@@ -45,13 +45,14 @@ class Replica:
     def on(self, device: torch.device) -> "Replica":
         """A copy on `device` (its storages copied once each, views rebuilt on them)."""
         storages: dict = {}
-        args = tuple(_copied(a, device, storages) for a in self.args)
-        moved = self.expected and [t.to(device, copy=True) for t in self.expected]
-        return attrs.evolve(Replica.of(args), expected=moved)
+        args = tuple(_copied(a, self.device, device, storages) for a in self.args)
+        moved = self.expected and [t.to(device, copy=True) if t.device == self.device else t for t in self.expected]
+        return attrs.evolve(Replica.of(args), device=device, expected=moved)
 
 
-def _copied(value, device: torch.device, storages: dict):
-    if isinstance(value, torch.Tensor):
+def _copied(value, home: torch.device, device: torch.device, storages: dict):
+    """`value` with its tensors on `home` copied to `device` (others, e.g. host tensors a kernel reads, stay)."""
+    if isinstance(value, torch.Tensor) and value.device == home:
         storage = value.untyped_storage()
         key = (storage.data_ptr(), storage.nbytes())
         if key not in storages:
@@ -61,9 +62,9 @@ def _copied(value, device: torch.device, storages: dict):
         view.set_(storages[key], value.storage_offset(), value.shape, value.stride())
         return view.requires_grad_() if value.requires_grad else view
     if isinstance(value, (tuple, list)):
-        return type(value)(_copied(v, device, storages) for v in value)
+        return type(value)(_copied(v, home, device, storages) for v in value)
     if isinstance(value, dict):
-        return {k: _copied(v, device, storages) for k, v in value.items()}
+        return {k: _copied(v, home, device, storages) for k, v in value.items()}
     return value
 
 
