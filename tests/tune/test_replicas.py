@@ -24,6 +24,7 @@ def test_a_copy_keeps_views_offsets_and_aliasing_and_owns_its_storage():
     window.fill_(-1.0)  # writes through the shared storage, as the original views would
     assert transposed[2, 1] == -1.0 and base[1, 2] == 8.0  # ... and never into the original
     assert (number, text) == (2.5, "text") and len(copy.inputs) == 3
+    assert [copy] != [home] and [home] == [home]  # replicas compare by identity (never tensor by tensor)
     copy.restore()
     assert torch.equal(transposed, args[0]) and torch.equal(window, args[1][0])
 

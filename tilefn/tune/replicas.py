@@ -21,9 +21,10 @@ from .devices import parse_devices
 MOVABLE_STEPS = ("item", "key")  # argument paths a copy rebuilds: tuple and list items, dict values
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class Replica:
-    """One device's arguments for a tuning; `inputs` are every tensor in them, `saved` their values."""
+    """One device's arguments for a tuning; `inputs` are every tensor in them, `saved` their values
+    (compared by identity: the home replica is the one the Benchmarker made first)."""
 
     device: torch.device
     args: tuple
