@@ -138,3 +138,7 @@ class TileBoundError(ShapeError):
 class DotDtypeError(TracingError, TypeError):
     """A matrix product whose operand, accumulator or out dtypes do not go together (int8 into a float acc,
     two float8 kinds, an out_dtype torch refuses)."""
+
+
+class SettingsError(TilefnError, ValueError):
+    """A TILEFN_* environment variable whose value tilefn cannot use."""

@@ -466,3 +466,6 @@ def interpret(fn, config: Config | None = None):
         return run_program(program, tensors, config)
 
     return run
+
+
+from . import interpret_signals  # noqa: E402,F401  (its rules use this module's indexing helpers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from .errors import ShapeError
-from .trace import atomics, indexing, jagged, tunables
+from .trace import atomics, indexing, jagged, signals, tunables
 from .trace import primitives as P
 from .trace.ops import arrange, creation, matmul, random_numbers, reductions, scans, sorting
 from .trace import state as st
@@ -17,7 +17,7 @@ __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot",
            "register_block_size", "register_tunable", "static_range", "split", "join", "Tile", "atomic_add",
            "atomic_and", "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand",
            "randn", "randint", "rand4x", "barrier", "jagged_tile", "associative_scan", "reduce", "cumsum", "cumprod",
-           "sort", "topk", "gather", "specialize"]
+           "sort", "topk", "gather", "specialize", "signal", "wait"]
 
 
 def tile(begin_or_end, end_or_none=None, block_size=None):
@@ -160,6 +160,18 @@ atomic_xchg = _atomic("atomic_xchg", "`value`")
 def atomic_cas(target, index, expected, value, sem: str = "relaxed", scope: str = "gpu"):
     """Atomically set `target[index]` to `value` where it equals `expected`; returns the old values."""
     return atomics.atomic("atomic_cas", target, _index_list(index), expected, value, sem=sem, scope=scope)
+
+
+def signal(pad, index, signal: int = 1, wait_for: int | None = None, op: str = "atomic_xchg", sem: str = "release",
+           scope: str = "gpu", skip_sync: bool = False):
+    """Send `signal` to the signal pad entries `pad[index]`; returns their old values (`tilefn.trace.signals`)."""
+    return signals.signal(pad, _index_list(index), signal, wait_for, op, sem, scope, skip_sync)
+
+
+def wait(pad, index, signal: int = 1, update: int | None = None, op: str = "ld", sem: str = "acquire",
+         scope: str = "gpu", skip_sync: bool = False) -> None:
+    """Spin until every signal pad entry `pad[index]` equals `signal` (`tilefn.trace.signals`)."""
+    signals.wait(pad, _index_list(index), signal, update, op, sem, scope, skip_sync)
 
 
 def rand(shape, seed, offsets=None):

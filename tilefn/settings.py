@@ -6,6 +6,8 @@
                                  (default ~/.cache/tilefn; one that cannot be written is done
                                  without, with one warning: tilefn.disk_cache)
     TILEFN_COMPILE_WORKERS=n     most worker processes compiling tuning candidates (default min(8, cpus))
+    TILEFN_TUNE_DEVICES=0,1      the CUDA devices tuning times candidates on (default: all visible;
+                                 parsed by tilefn.tune.devices)
 
 `Settings.from_env(**overrides)` reads the environment when it is called (a lowering or tuning
 makes its settings then, so the environment at that moment counts); an override that is not None
@@ -31,6 +33,7 @@ class Settings:
     dump_passes: bool = False
     cache_dir: Path = attrs.field(factory=lambda: Path.home() / ".cache" / "tilefn", converter=Path)
     compile_workers: int = attrs.field(factory=_default_workers, converter=lambda n: max(1, int(n)))
+    tune_devices: str = ""  # TILEFN_TUNE_DEVICES as given ("": every visible device)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -45,6 +48,8 @@ class Settings:
             fields["cache_dir"] = env["TILEFN_CACHE_DIR"]
         if "TILEFN_COMPILE_WORKERS" in env:
             fields["compile_workers"] = env["TILEFN_COMPILE_WORKERS"]
+        if "TILEFN_TUNE_DEVICES" in env:
+            fields["tune_devices"] = env["TILEFN_TUNE_DEVICES"]
         unknown = overrides.keys() - {f.name for f in attrs.fields(cls)}
         if unknown:
             raise TypeError(f"Settings has no fields {sorted(unknown)}")

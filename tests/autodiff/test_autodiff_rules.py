@@ -22,7 +22,7 @@ CONSTANT = {*NO_GRADIENT, "argmax", "argmin", "full", "iota", "tile_index", "til
             "tile_len", "tile_count", "block_size", "stop_gradient", "rand", "randn", "randint", "rand4x", "rng_seed"}
 REFUSED = {"floordiv", "remainder", "fmod", "atan2", "erfinv", "reduce_prod", "cumsum", "cumprod", "associative_scan",
            "combine_reduce", "sort", "topk", "gather", "stack", "split", "concat", "flip", "lanes_view",
-           "lanes_merge", "cond", "while", *(f"atomic_{n}" for n in ("and", "or", "xor", "max", "min", "xchg", "cas"))}
+           "lanes_merge", "cond", "while", "signal", "wait", *(f"atomic_{n}" for n in ("and", "or", "xor", "max", "min", "xchg", "cas"))}
 
 
 def test_every_primitive_is_differentiated_constant_structural_or_refused():

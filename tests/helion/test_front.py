@@ -382,14 +382,14 @@ def test_register_tunable_errors():
 
 
 def test_missing_helion_language_names_say_so():
-    def uses_wait(x):
+    def uses_inline_triton(x):
         out = torch.zeros_like(x)
         for tile in hl.tile(x.size(0)):
-            hl.wait(out, [tile])
+            out[tile] = hl.inline_triton("{0} + 1", args=(x[tile],), output_like=x[tile])
         return out
 
-    with pytest.raises(NotImplementedError, match="helion.language.wait"):
-        helion.kernel(config=helion.Config(block_sizes=[8]))(uses_wait)(torch.randn(16))
+    with pytest.raises(NotImplementedError, match="helion.language.inline_triton"):
+        helion.kernel(config=helion.Config(block_sizes=[8]))(uses_inline_triton)(torch.randn(16))
 
 
 def test_config_shorthand_keys_are_one_entry_lists_as_in_helion():

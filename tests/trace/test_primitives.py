@@ -32,8 +32,8 @@ def test_unknown_primitive_name_is_a_clear_error():
 
 def test_effectful_primitives():
     assert {prim for prim in (P[name] for name in P) if prim.effectful} == {
-        p.load_p, p.store_p, p.loop_p, p.cond_p, p.while_p, p.kernel_p, p.host_p, *p.ATOMIC}
-    assert p.WRITES == {p.store_p, *p.ATOMIC} and len(p.ATOMIC) == 8
+        p.load_p, p.store_p, p.loop_p, p.cond_p, p.while_p, p.kernel_p, p.host_p, *p.ATOMIC, *p.SIGNALS}
+    assert p.WRITES == {p.store_p, *p.ATOMIC, p.signal_p, p.wait_p} and len(p.ATOMIC) == 8
 
 
 @pytest.mark.parametrize("table, exempt", [(ABSTRACT_EVAL, set()), (INTERPRETER_RULES, set()),

@@ -3,6 +3,7 @@ trusted (default-config) run leaving the inputs as they were, even when it is in
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ import torch
 import tilefn as tfn
 from tilefn import lang as tl
 from tilefn.tune.benchmark import Benchmarker
+from tilefn.tune.replicas import Replica
 from tilefn.lower.lowered import Lowered
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
@@ -112,3 +114,95 @@ def test_float8_results_one_rounding_step_apart_are_right_and_others_wrong():
         bench = Benchmarker(tfn.jit(nudged_to_float8), (x, step), tfn.Config(block_sizes=[8]))
         assert math.isfinite(bench(tfn.Config(block_sizes=[16]))) == right
         assert bench.failures == (0 if right else 1)
+
+
+def scaled_in_place(x, out):
+    """Writes `out` and doubles `x`: a run must start from restored inputs to be right."""
+    for t in tl.tile(x.shape[0]):
+        out[t] = x[t] * 3
+        x[t] = x[t] * 2
+
+
+TWO_CPUS = [torch.device("cpu"), torch.device("cpu")]  # the home device and a copy: two "devices"
+
+
+@pytest.fixture
+def evaluated(monkeypatch):
+    """(replica, config) of every candidate run, in order."""
+    seen = []
+    original = Benchmarker._evaluate
+    monkeypatch.setattr(Benchmarker, "_evaluate", lambda self, r, c: seen.append((r, c)) or original(self, r, c))
+    return seen
+
+
+def test_a_prefetched_batch_is_timed_once_per_config_over_the_devices(evaluated, monkeypatch):
+    copies = []
+    on = Replica.on
+    monkeypatch.setattr(Replica, "on", lambda self, device: copies.append(device) or on(self, device))
+    x, out = torch.randn(16), torch.zeros(16)
+    original = x.clone()
+    bench = Benchmarker(tfn.jit(scaled_in_place), (x, out), tfn.Config(block_sizes=[16]), devices=TWO_CPUS)
+    assert bench.spread and bench.replicas[0] is bench.home and len(bench.replicas) == 2
+    copy = bench.replicas[1]
+    assert copy.args[0] is not x and torch.equal(copy.args[0], x) and copy.args[0].data_ptr() != x.data_ptr()
+    configs = [tfn.Config(block_sizes=[b]) for b in (1, 2, 4, 8, 3)]  # (the trusted 16 ran already)
+    bench.prefetch(configs)
+    assert sorted(str(c) for _, c in evaluated) == sorted(str(c) for c in configs)  # each once, somewhere
+    assert {id(r) for r, _ in evaluated} <= {id(bench.replicas[0]), id(bench.replicas[1])}
+    timings = [(c, bench(c)) for c in configs]  # what the prefetch timed: nothing runs again
+    assert len(evaluated) == len(configs)
+    assert [math.isfinite(t) for _, t in timings] == [True] * 4 + [False]
+    assert list(bench.reasons) == ["raised TilefnError"] and bench.failures == 1
+    seconds, best = bench.settle(timings)
+    home_runs = evaluated[len(configs):]
+    fastest = sorted((t, str(c)) for c, t in timings if math.isfinite(t))[:3]
+    assert sorted(str(c) for _, c in home_runs) == sorted(name for _, name in fastest)
+    assert all(r is bench.home for r, _ in home_runs) and str(best) in {name for _, name in fastest}
+    assert math.isfinite(seconds) and copies == [torch.device("cpu")]  # the arguments copied once, up front
+    bench.restore()
+    assert torch.equal(x, original)  # (the copies, written by timing runs, are dropped with the tuning)
+    torch.testing.assert_close(bench.expected, [original * 2, original * 3])  # (no outputs: x, then out)
+
+
+def test_one_device_runs_as_before(evaluated):
+    x, out = torch.randn(16), torch.zeros(16)
+    bench = Benchmarker(tfn.jit(scaled_in_place), (x, out), tfn.Config(block_sizes=[16]))  # CPU: home only
+    assert not bench.spread and bench.replicas == [bench.home]
+    configs = [tfn.Config(block_sizes=[b]) for b in (2, 4, 3)]
+    bench.prefetch(configs)
+    assert evaluated == []  # nothing timed ahead
+    timings = [(c, bench(c)) for c in configs]
+    assert [c for _, c in evaluated] == configs and all(r is bench.home for r, _ in evaluated)
+    seconds, best = bench.settle(timings)
+    assert (seconds, best) == min(((t, c) for c, t in timings), key=lambda p: p[0]) and len(evaluated) == 3
+
+
+CAPTURED = torch.randn(16)
+
+
+def adds_captured(x):
+    out = torch.empty_like(x)
+    for t in tl.tile(x.shape[0]):
+        out[t] = x[t] + CAPTURED[t]
+    return out
+
+
+def test_a_kernel_reading_a_captured_tensor_is_timed_on_its_own_device():
+    bench = Benchmarker(tfn.jit(adds_captured), (torch.randn(16),), tfn.Config(block_sizes=[16]), devices=TWO_CPUS)
+    assert not bench.spread and bench.replicas == [bench.home]
+
+
+def test_tuning_over_two_devices_finds_a_config_that_runs_right(evaluated, monkeypatch, tmp_path):
+    monkeypatch.setenv("TILEFN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(sys.modules["tilefn.tune.benchmark"], "tune_devices", lambda home: TWO_CPUS)
+    x, out = torch.randn(64), torch.zeros(64)
+    want_out, want_x = x * 3, x * 2
+    tuned = tfn.tune(scaled_in_place, effort="quick", use_cache=False, verbose=False)
+    tuned(x, out)
+    torch.testing.assert_close(out, want_out)
+    torch.testing.assert_close(x, want_x)  # one real call after tuning, from the restored inputs
+    searched, retimed = [c for _, c in evaluated[:-3]], evaluated[-3:]
+    assert len(searched) == len(set(searched)) > 3  # each candidate timed once, on either device
+    assert len({id(r) for r, _ in evaluated}) <= 2  # the home replica and the copy, made once
+    assert all(r.args[0] is x for r, _ in retimed)  # the fastest three timed again at home
+    assert tuned.known_config(x, out) in [c for _, c in retimed]

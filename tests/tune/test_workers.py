@@ -57,6 +57,17 @@ def test_results():
     assert _workers() == []
 
 
+def test_each_outcome_is_reported_as_soon_as_it_is_known(tmp_path):
+    """on_done(index, ok) once per job: the None and unsendable jobs at once, the hung one at its
+    timeout, after the quick ones that ran beside it."""
+    reported = []
+    jobs = [(hang, str(tmp_path / "pids")), None, (succeed, 1), lambda: None, (fail, 2)]
+    ok = workers.compile_all(jobs, timeout=3, fn=call, on_done=lambda i, result: reported.append((i, result)))
+    assert ok == [False, True, True, False, False]
+    assert sorted(reported) == list(enumerate(ok))  # each job once, with its result
+    assert reported[:2] == [(1, True), (3, False)] and reported[-1] == (0, False)
+
+
 def test_hung_job_is_killed(tmp_path):
     assert workers.compile_all([1, 2], timeout=60, fn=succeed) == [True, True]  # workers started
     path = tmp_path / "pids"

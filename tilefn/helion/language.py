@@ -10,8 +10,7 @@ import torch
 
 from .. import lang as _lang
 from ..lang import (Tile, barrier, dot, grid, jagged_tile, join, register_block_size, split, static_range,  # noqa: F401
-                    store,
-                    tile)
+                    signal, store, tile, wait)
 from ..trace.atomics import SEMS as _SEMS
 from ..trace.proxies import DeviceValue as _DeviceValue
 from ..trace.scalars import RuntimeScalar as _RuntimeScalar
@@ -24,7 +23,7 @@ __all__ = ["tile", "grid", "zeros", "full", "arange", "load", "store", "dot", "r
            "tile_end", "tile_block_size", "tile_id", "constexpr", "cumsum", "cumprod", "associative_scan", "reduce",
            "atomic_add", "atomic_and",
            "atomic_or", "atomic_xor", "atomic_max", "atomic_min", "atomic_xchg", "atomic_cas", "rand", "rand4x", "randint",
-           "split", "join", "barrier", "jagged_tile"]
+           "split", "join", "barrier", "jagged_tile", "signal", "wait"]
 
 
 def zeros(shape, dtype=torch.float32, device=None):
@@ -181,7 +180,7 @@ def _missing(name: str, why: str = ""):
 
 _MISSING = {
     "vtile": ": loop with hl.tile(begin, end) per row, or over the longest row with hl.load(extra_mask=...)",
-    "signal": "", "wait": "", "inline_triton": "", "inline_asm_elementwise": "",
+    "inline_triton": "", "inline_asm_elementwise": "",
     "subscript": ": index with None / slices on the value instead",
     "register_reduction_dim": "",
     "dot_scaled": (": its block-scaled (MX) products need sm_100 tensor cores (tl.dot_scaled); scale the "

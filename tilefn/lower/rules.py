@@ -11,7 +11,7 @@ from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, P, reduction_identity
 from ..trace.scalars import DEVICE_DTYPES, is_runtime_scalar
 from ..trace.types import PyScalarType, TensorType, TileDim
-from . import arrange, atomics, block_lanes, dots, memory, scans, sorting
+from . import arrange, atomics, block_lanes, dots, memory, scans, signals, sorting
 from .emit import Emitter, tl_dtype
 from .erfinv import lower_erfinv
 from .float8 import FLOAT8
@@ -440,6 +440,8 @@ rule(P["erfinv"])(lower_erfinv)
 rule(p.load_p)(memory.lower_load)
 rule(p.store_p)(memory.lower_store)
 rule(*p.ATOMIC)(atomics.lower_atomic)
+rule(p.signal_p)(signals.lower_signal)
+rule(p.wait_p)(signals.lower_wait)
 
 
 def lower_eqn(em: Emitter, eqn) -> None:

@@ -219,6 +219,17 @@ def _atomic(target, *inputs, shape, index, masked, sem, scope):
     return (TensorType(value.shape, target.dtype),)
 
 
+@ABSTRACT_EVAL.register(p.signal_p)
+def _signal(pad, *index_inputs, shape, index, **order):
+    """The old values of the signalled entries."""
+    return (TensorType(tuple(shape), pad.dtype),)
+
+
+@ABSTRACT_EVAL.register(p.wait_p)
+def _wait(pad, *index_inputs, shape, index, **order):
+    return ()
+
+
 @ABSTRACT_EVAL.register(p.tile_begin_p, p.tile_end_p, p.tile_id_p, p.tile_len_p, p.tile_count_p,
                         p.block_size_p)
 def _scalar_rule(*inputs, **params):

@@ -182,7 +182,15 @@ def atomic_operands(eqn) -> tuple:
     mask = rest.pop() if eqn.params["masked"] else None
     count = 2 if eqn.prim is atomic_cas_p else 1
     return rest[:-count], rest[-count:], mask
-WRITES = frozenset({store_p, *ATOMIC})  # primitives that write memory: their first input, the target tensor
+
+
+# Signal pads (hl.signal / hl.wait, tilefn.trace.signals): (pad, *index). signal sets or adds `signal`
+# (op "atomic_cas": once the entries equal `wait_for`) and returns the old values; wait spins until
+# every entry equals `signal` (op "atomic_cas": then swaps in `update`) and returns nothing.
+signal_p = primitive("signal", effectful=True)
+wait_p = primitive("wait", effectful=True)
+SIGNALS = frozenset({signal_p, wait_p})
+WRITES = frozenset({store_p, *ATOMIC, *SIGNALS})  # primitives that write memory: their first input, the target
 
 
 def reduction_identity(prim: Primitive, dtype: torch.dtype):

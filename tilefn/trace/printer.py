@@ -196,6 +196,15 @@ def _atomic_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
             f"{', '.join(values)}{mask}"]
 
 
+@PRINTERS.register(*p.SIGNALS)
+def _signal_lines(eqn, namer, blocks, indent, lhs) -> list[str]:
+    """`old = signal[op=..., signal=1, sem=..., scope=...] pad[index]`; a wait has no lhs."""
+    target, _ = _access(eqn, namer)
+    shown = {k: v for k, v in eqn.params.items()
+             if k not in ("shape", "index", "masked") and v is not None and v is not False}
+    return [f"{'  ' * indent}{lhs}{eqn.prim}{_params(shown, namer)} {target}"]
+
+
 def _op_lines(eqn, namer, blocks, indent, lhs, shown=None) -> list[str]:
     """`outs = prim[params] inputs`, with the params `shown` picks (default: all but shape and dtype)."""
     params = shown(eqn.params) if shown else {k: v for k, v in eqn.params.items() if k not in ("shape", "dtype")}

@@ -180,11 +180,10 @@ class TunedFunction:
         try:
             if self.configs:
                 bench.prefetch(self.configs)
-                timings = [(evaluate(c), c) for c in self.configs]
-                seconds, best = min(timings, key=lambda t: t[0])
+                timings = [(c, evaluate(c)) for c in self.configs]
             else:
-                result = SEARCHES[self.search](spec, evaluate, budget, random.Random(self.seed))
-                seconds, best = result.time, result.best
+                timings = SEARCHES[self.search](spec, evaluate, budget, random.Random(self.seed)).history
+            seconds, best = bench.settle(timings)  # (several devices: the best few re-timed here)
         finally:
             evaluate.close()  # the live bar ends even when the search is interrupted
             bench.restore()

@@ -94,7 +94,7 @@ def _started(count: int) -> list:
     return ready
 
 
-def compile_all(jobs: list, timeout: float, fn=_compile, clock=time.monotonic) -> list[bool]:
+def compile_all(jobs: list, timeout: float, fn=_compile, on_done=None, clock=time.monotonic) -> list[bool]:
     """Compile every job (None: nothing to compile) in parallel; True where it succeeded in time.
 
     Each job runs as `fn(job)` in a worker (`fn`: a picklable module-level function) and has
@@ -102,11 +102,20 @@ def compile_all(jobs: list, timeout: float, fn=_compile, clock=time.monotonic) -
     is killed; jobs queued behind it still run. A job that cannot be pickled fails at once, and so
     does one whose `fn` lives in the tuner's `__main__` (a worker never imports it). `clock`: the
     seconds deadlines are measured in (a test's own makes them deterministic).
+    `on_done(index, ok)`, if given, is called in this thread once per job as soon as its outcome is
+    known (the None jobs and those that cannot be sent first), so a caller can use each at once.
     """
     global _SIZE
     if _SIZE is None:
         _SIZE = Settings.from_env().compile_workers
     ok = [job is None for job in jobs]
+    reported = [False] * len(jobs)
+
+    def settle(i: int, value: bool) -> None:
+        ok[i], reported[i] = value, True
+        if on_done is not None:
+            on_done(i, value)
+
     messages = {}
     for i, job in enumerate(jobs):
         try:
@@ -114,6 +123,9 @@ def compile_all(jobs: list, timeout: float, fn=_compile, clock=time.monotonic) -
                 messages[i] = pickle.dumps((fn, job))
         except Exception:  # a job that cannot be sent fails (and starts no worker)
             pass
+    for i in range(len(jobs)):
+        if i not in messages:
+            settle(i, jobs[i] is None)
     queue = list(messages)
     _IDLE.extend(_started(min(_SIZE, len(queue)) - len(_IDLE)))
     busy: dict = {}  # answer pipe -> (worker, index of its job, deadline)
@@ -123,8 +135,9 @@ def compile_all(jobs: list, timeout: float, fn=_compile, clock=time.monotonic) -
                 i = queue.pop(0)
                 if not _IDLE:
                     _IDLE.extend(_started(1))
-                    if not _IDLE:  # workers cannot start: nothing compiles
-                        return ok
+                    if not _IDLE:  # workers cannot start: nothing more compiles (the rest fail)
+                        queue.clear()
+                        break
                 worker = _IDLE.pop()
                 try:
                     worker.send(messages[i])
@@ -138,18 +151,24 @@ def compile_all(jobs: list, timeout: float, fn=_compile, clock=time.monotonic) -
             for pipe in select.select(list(busy), [], [], max(0.0, earliest - clock()))[0]:
                 worker, i, _ = busy.pop(pipe)
                 try:
-                    ok[i] = worker.answer()
+                    answer = worker.answer()
                     _IDLE.append(worker)
                 except (EOFError, OSError, pickle.UnpicklingError):  # the worker crashed
+                    answer = False
                     worker.kill()
+                settle(i, answer)
             now = clock()
-            for pipe, (worker, _, deadline) in list(busy.items()):
-                if deadline <= now:  # hung: kill it (its job stays failed)
+            for pipe, (worker, i, deadline) in list(busy.items()):
+                if deadline <= now:  # hung: kill it (its job fails)
                     del busy[pipe]
                     worker.kill()
+                    settle(i, False)
     finally:  # interrupted (Ctrl-C): no worker keeps compiling for nobody
         for worker, _, _ in busy.values():
             worker.kill()
+    for i in range(len(jobs)):  # (workers could not start: the jobs left fail)
+        if not reported[i]:
+            settle(i, False)
     return ok
 
 
