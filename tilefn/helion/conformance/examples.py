@@ -6,8 +6,9 @@ Of a check's int parameters the last three are sizes (ALIGNED / RAGGED), earlier
 counts (BATCH); a `tuple[int, ...]` parameter is a 2-d shape, a float 0.25, a bool False.
 Parameters with defaults keep them, but a `device` parameter gets the shim's DEVICE. A check with a `str`
 parameter (mamba2_chunk_scan's init patterns) runs as `main()` calls it, each int capped at MAIN_CAP (a
-power of two keeps the sizes' divisibility); a check with any other parameter is not driven. A file with no such function but a module-level object with a `test()`
-method (examples/linear's harnesses) runs that; else `main()`.
+power of two keeps the sizes' divisibility); a check with any other parameter is not driven. A file
+with no such function but a module-level object with a `test()` method (examples/linear's harnesses)
+runs that; else `main()`.
 """
 from __future__ import annotations
 
