@@ -1,0 +1,205 @@
+"""Derived backward kernels (`tfn.vjp` of the examples' forward kernels) against the peers' backward passes.
+
+    python benchmarks/backward.py [--only softmax,geglu] [--no-tune] [--no-compile] [--no-liger]
+
+For softmax, layer_norm, rms_norm, cross_entropy and geglu at bench.py's sizes (bf16, H200), one line each:
+- `bwd`: the backward alone. tilefn: `tfn.vjp(kernel)(*args, grad)` on its default Config and quick-tuned
+  (`tfn.tune(tfn.vjp(kernel), effort="quick")`; the tuning time is printed). Peers (eager, torch.compile,
+  Liger): their forward runs once outside the timed call, then `torch.autograd.grad(out, inputs, grad)`.
+- `fwd+bwd`: one training step's kernels: tilefn's forward kernel then its backward (what `tfn.autograd`
+  runs); the peers' forward then autograd. Liger's cross-entropy computes its gradient in the forward, so
+  only this column compares it fairly.
+Every gradient is first checked against eager autograd on float32 copies of the inputs.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
+
+import tilefn as tfn  # noqa: E402
+from cross_entropy import cross_entropy  # noqa: E402
+from geglu import geglu  # noqa: E402
+from layer_norm import layer_norm  # noqa: E402
+from rms_norm import rms_norm  # noqa: E402
+from softmax import softmax  # noqa: E402
+
+F = torch.nn.functional
+BF16 = torch.bfloat16
+
+
+def eager_references():
+    """name -> eager PyTorch of the same math (the peers' forward and the gradient oracle)."""
+    return {
+        "softmax": lambda x: torch.softmax(x.float(), dim=-1).to(x.dtype),
+        "layer_norm": lambda x, w, b: F.layer_norm(x, [x.shape[-1]], w, b, 1e-5),
+        "rms_norm": lambda x, w: (F.rms_norm(x.float(), [x.shape[-1]], w.float(), 1e-5)).to(x.dtype),
+        "cross_entropy": lambda logits, labels: F.cross_entropy(logits.float(), labels).to(logits.dtype),
+        "geglu": lambda a, b: (F.gelu(a.float(), approximate="tanh") * b.float()).to(a.dtype),
+    }
+
+
+def liger_peers():
+    from liger_kernel.transformers.functional import (liger_cross_entropy, liger_geglu, liger_layer_norm,
+                                                      liger_rms_norm, liger_softmax)
+    return {
+        "softmax": liger_softmax,
+        "layer_norm": lambda x, w, b: liger_layer_norm(x, w, b, 1e-5),
+        "rms_norm": lambda x, w: liger_rms_norm(x, w, 1e-5, casting_mode="gemma", in_place=False),
+        "cross_entropy": lambda logits, labels: liger_cross_entropy(logits, labels, reduction="mean"),
+        "geglu": liger_geglu,
+    }
+
+
+def cases(device="cuda", scale=1):
+    """(name, tilefn kernel, inputs, positions with a gradient, backward bytes); sizes divided by `scale`."""
+    def randn(*shape):
+        return torch.randn(*(s // scale for s in shape), device=device, dtype=BF16)
+
+    x_soft = randn(4096, 16384)
+    x_norm, w_norm, b_norm = randn(16384, 8192), randn(8192), randn(8192)
+    logits = randn(8192, 32768)
+    labels = torch.randint(0, 32768 // scale, (8192 // scale,), device=device)
+    a, b = randn(8192, 8192), randn(8192, 8192)
+    size = lambda t: t.numel() * t.element_size()  # noqa: E731
+    return [
+        ("softmax", softmax, (x_soft,), (0,), 3 * size(x_soft)),               # x, dy in; dx out
+        ("layer_norm", layer_norm, (x_norm, w_norm, b_norm), (0, 1, 2), 3 * size(x_norm)),
+        ("rms_norm", rms_norm, (x_norm, w_norm), (0, 1), 3 * size(x_norm)),
+        ("cross_entropy", cross_entropy, (logits, labels), (0,), 2 * size(logits)),  # logits in; dlogits out
+        ("geglu", geglu, (a, b), (0, 1), 5 * size(a)),                          # a, b, dy in; da, db out
+    ]
+
+
+def bench(fn):
+    from triton.testing import do_bench
+    return do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def autograd_step(fn, args, positions, grad):
+    """(backward alone, forward+backward) of `fn` through torch autograd, as two thunks."""
+    leaves = [t.detach().requires_grad_(True) if i in positions else t for i, t in enumerate(args)]
+    wrt = [leaves[i] for i in positions]
+    out = fn(*leaves)
+    backward = lambda: torch.autograd.grad(out, wrt, grad, retain_graph=True)  # noqa: E731
+    step = lambda: torch.autograd.grad(fn(*leaves), wrt, grad)  # noqa: E731
+    return backward, step
+
+
+def worst_error(got, want):
+    """Largest |got - want| over gradients, relative to each oracle gradient's largest value."""
+    return max(((g.float() - w).abs().max() / w.abs().max().clamp_min(1e-12)).item() for g, w in zip(got, want))
+
+
+def oracle_grads(reference, args, positions, grad):
+    floats = [t.float() if t.is_floating_point() else t for t in args]
+    leaves = [t.requires_grad_(True) if i in positions else t for i, t in enumerate(floats)]
+    ref = lambda *xs: reference(*xs).float()  # noqa: E731
+    return torch.autograd.grad(ref(*leaves), [leaves[i] for i in positions], grad.float())
+
+
+def peer_times(name, fn, args, positions, grad, want):
+    """(bwd ms, fwd+bwd ms) of one peer; NaNs (and a line on stderr) if it fails or is off."""
+    try:
+        backward, step = autograd_step(fn, args, positions, grad)
+        err = worst_error(backward(), want)
+        if err > 5e-2:
+            raise ValueError(f"gradient off by {err:.3g}")
+        return bench(backward), bench(step)
+    except Exception as exc:  # one failing peer must not hide the others
+        print(f"{name}: peer failed: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}", file=sys.stderr)
+        return float("nan"), float("nan")
+
+
+def tilefn_times(kernel, args, positions, grad, want, tune):
+    """(bwd ms, fwd+bwd ms, tuning seconds or NaN, error) of the derived backward."""
+    bwd = tfn.vjp(kernel)
+    tuning_s = float("nan")
+    if tune:
+        bwd = tfn.tune(bwd, effort="quick", verbose=False)
+        start = time.perf_counter()
+        bwd(*args, grad)
+        torch.cuda.synchronize()
+        tuning_s = time.perf_counter() - start
+    got = bwd(*args, grad)
+    err = worst_error([got[i] for i in positions], want)
+    if err > 5e-2:
+        raise ValueError(f"tilefn's gradient is off by {err:.3g} of the oracle's largest value")
+    step = lambda: (kernel(*args), bwd(*args, grad))  # noqa: E731
+    return bench(lambda: bwd(*args, grad)), bench(step), tuning_s, err
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="")
+    parser.add_argument("--no-tune", action="store_true", help="the default Config only")
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--no-liger", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="sizes / 256 on CPU (Triton's interpreter): checks only")
+    opts = parser.parse_args()
+    if opts.cpu:
+        return check_on_cpu()
+    import triton
+    print(torch.cuda.get_device_name(), "torch", torch.__version__, "triton", triton.__version__)
+    references = eager_references()
+    peers = {"eager": references}
+    if not opts.no_compile:
+        peers["compile"] = {name: torch.compile(fn) for name, fn in references.items()}
+    if not opts.no_liger:
+        try:
+            peers["liger"] = liger_peers()
+        except Exception as exc:
+            print(f"liger unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
+    wanted = set(filter(None, opts.only.split(",")))
+    rows = []
+    for name, kernel, args, positions, nbytes in cases():
+        if wanted and name not in wanted:
+            continue
+        torch.manual_seed(1)
+        grad = torch.randn_like(references[name](*args))
+        want = oracle_grads(references[name], args, positions, grad)
+        times = {peer: peer_times(f"{name} {peer}", table[name], args, positions, grad, want)
+                 for peer, table in peers.items() if name in table}
+        try:
+            default = tilefn_times(kernel, args, positions, grad, want, tune=False)
+            tuned = default if opts.no_tune else tilefn_times(kernel, args, positions, grad, want, tune=True)
+        except Exception as exc:  # report and go on
+            print(f"{name:<14} FAILED: {type(exc).__name__}: {' '.join(str(exc).split())[:150]}", flush=True)
+            continue
+        rows.append((name, default, tuned, times, nbytes))
+        print_row(*rows[-1])
+    print("times in ms (median, triton.testing.do_bench); GB/s of the tuned backward over its minimum traffic; "
+          "vs best = best peer's time / tilefn quick-tuned time (bwd, then fwd+bwd); '-' = peer not run")
+
+
+def check_on_cpu():
+    """Each derived backward's gradients against the oracle at small sizes, without timing."""
+    references = eager_references()
+    for name, kernel, args, positions, _ in cases("cpu", 256):
+        grad = torch.randn_like(references[name](*args))
+        got = tfn.vjp(kernel)(*args, grad)
+        err = worst_error([got[i] for i in positions], oracle_grads(references[name], args, positions, grad))
+        print(f"{name:<14} {tuple(args[0].shape)} bf16 on CPU: worst gradient error {err:.1e}"
+              + ("" if err <= 5e-2 else "  OFF"))
+
+
+def print_row(name, default, tuned, times, nbytes):
+    def best(column):
+        ok = {peer: t[column] for peer, t in times.items() if t[column] == t[column]}
+        return min(ok.items(), key=lambda kv: kv[1]) if ok else ("-", float("nan"))
+    (bwd_peer, bwd_ms), (step_peer, step_ms) = best(0), best(1)
+    peer_cols = " ".join(f"{p}={t[0]:.3f}/{t[1]:.3f}" for p, t in times.items())
+    print(f"{name:<14} bwd default {default[0]:.3f} quick {tuned[0]:.3f} (tuned in {tuned[2]:.1f} s) "
+          f"fwd+bwd {tuned[1]:.3f} | {nbytes / tuned[0] / 1e6:5.0f} GB/s | {peer_cols} | vs best bwd "
+          f"{bwd_ms / tuned[0]:.2f}x {bwd_peer}, fwd+bwd {step_ms / tuned[1]:.2f}x {step_peer} | err {tuned[3]:.1e}",
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()
