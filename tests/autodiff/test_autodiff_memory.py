@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import tilefn as tfn
 import tilefn.testing as tt
+from tilefn import lang as tl
 from tilefn.errors import ConfigError
 from tilefn.trace import primitives as p
 from tilefn.trace.ir import walk_eqns
@@ -33,6 +34,60 @@ def test_a_weight_every_row_tile_reads_gets_atomic_adds_and_the_rows_stores():
     x, w = torch.randn(5, 6, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
     program = tfn.make_ir(tfn.vjp(layer_norm))(x, w, w, x)
     assert gradient_writes(program) == {"grad_x": "store", "grad_weight": "atomic_add", "grad_bias": "atomic_add"}
+
+
+def buffer_allocations(program) -> dict:
+    """Each gradient buffer's name -> (the allocating function's name, its dtype)."""
+    return {program.hints.get(e.outputs[0]): (e.params["fn"].__name__, e.params["kwargs"]["dtype"])
+            for e in program.eqns if e.prim is p.host_p and e.params.get("fn") in (torch.zeros, torch.empty)}
+
+
+def test_a_stored_gradient_takes_the_input_dtype_unfilled_and_an_atomic_one_float32_zeros():
+    bf16 = torch.bfloat16
+    x, w = torch.randn(5, 6, dtype=bf16), torch.randn(6, dtype=bf16)
+    program = tfn.make_ir(tfn.vjp(layer_norm))(x, w, w, x)
+    assert buffer_allocations(program) == {"grad_x": ("empty", bf16), "grad_weight": ("zeros", torch.float32),
+                                           "grad_bias": ("zeros", torch.float32)}
+
+
+@tfn.jit
+def head_columns(x):
+    """Reads only the first 3 columns of x: the rest of its gradient is zero."""
+    m, _ = x.shape
+    out = torch.empty([m, 3], dtype=x.dtype, device=x.device)
+    for tm in tl.tile(m):
+        out[tm, :] = torch.exp(x[tm, 0:3])
+    return out
+
+
+@tfn.jit
+def inner_rows(x):
+    """Tiles over rows 1..m-1 only: row 0's gradient is zero."""
+    m, n = x.shape
+    out = torch.empty([m - 1, n], dtype=x.dtype, device=x.device)
+    for tm in tl.tile(1, m):
+        out[tm - 1, :] = torch.sin(x[tm, :])
+    return out
+
+
+@pytest.mark.parametrize("kernel, eager", [(head_columns, lambda x: torch.exp(x[:, :3])),
+                                           (inner_rows, lambda x: torch.sin(x[1:]))])
+def test_a_stored_gradient_of_a_partly_read_input_is_zero_filled(kernel, eager, monkeypatch):
+    real_empty = torch.empty
+
+    def poisoned(*args, **kwargs):  # an unfilled buffer shows up as NaNs in the gradient
+        return real_empty(*args, **kwargs).fill_(float("nan"))
+
+    monkeypatch.setattr(torch, "empty", poisoned)
+    x = torch.randn(7, 5, dtype=torch.float64)
+    grad = torch.randn_like(eager(x))
+    program = tfn.make_ir(tfn.vjp(kernel))(x, grad)
+    assert buffer_allocations(program)["grad_x"] == ("zeros", torch.float64)
+    leaf = x.clone().requires_grad_(True)
+    want, = torch.autograd.grad(eager(leaf), leaf, grad)
+    for run in (tfn.vjp(kernel), tfn.interpret(tfn.vjp(kernel))):
+        got, = run(x, grad)
+        torch.testing.assert_close(got, want)
 
 
 def test_a_gathered_row_is_scattered_back_with_atomic_adds():

@@ -48,10 +48,11 @@ def contiguous(shape, dtype, device) -> HostType:
     return HostType(tuple(shape), tuple(strides), dtype, device, True)
 
 
-def zeros_eqn(like: HostType, dtype, out: Var | None = None) -> Eqn:
-    """A host equation allocating a zero-filled contiguous tensor of `like`'s shape (a gradient buffer)."""
+def buffer_eqn(like: HostType, dtype, out: Var | None = None, zeroed: bool = True) -> Eqn:
+    """A host equation allocating a contiguous tensor of `like`'s shape (a gradient buffer), zero-filled
+    unless the kernel writes every element (`zeroed=False`)."""
     out = out if out is not None else Var(contiguous(like.shape, dtype, like.device))
-    params = {"fn": torch.zeros, "args": (list(like.shape),), "kwargs": pmap({"dtype": dtype, "device": like.device}),
+    params = {"fn": torch.zeros if zeroed else torch.empty, "args": (list(like.shape),), "kwargs": pmap({"dtype": dtype, "device": like.device}),
               "out_kind": "tensor", "out_types": (out.type,)}
     return Eqn(p.host_p, (), (out,), params)
 

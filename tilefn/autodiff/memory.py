@@ -119,6 +119,49 @@ def exclusive(eqn, tiles, buffers: Buffers) -> bool:
     return used is not None and all(any(t is u for u in used) for t in tiles)
 
 
+def stored_gradients(kernel, buffers: Buffers) -> dict:
+    """Tensors whose gradient the backward writes by one plain store (their one load is `exclusive`) ->
+    whether that load reads the tensor whole (then the buffer needs no zero fill). Such a buffer takes the
+    tensor's own dtype: nothing sums into it, so float32 would only add traffic and a cast."""
+    found, bounds = {}, {}
+
+    def walk(eqns, tiles):
+        for eqn in eqns:
+            if eqn.prim is p.load_p and exclusive(eqn, tiles, buffers):
+                found[eqn.inputs[0]] = eqn.params.get("masked") is False and _reads_whole(eqn, bounds, buffers)
+            elif eqn.prim is p.loop_p:
+                region = eqn.params["region"]
+                new = tuple(region.params[:len(region.params) - len(region.results)])
+                bounds.update((t, (eqn, i)) for i, t in enumerate(new))
+                walk(region.eqns, tiles + new)
+
+    walk(kernel.params["region"].eqns, ())
+    return found
+
+
+def _reads_whole(eqn, bounds: dict, buffers: Buffers) -> bool:
+    """Whether load `eqn` reads every element of its (statically shaped) tensor: each axis a full slice, or
+    a tile of a plain tile loop from 0 to at least the axis's size."""
+    operands, shape = iter(access_parts(eqn)[0]), eqn.inputs[0].type.shape
+    for axis, entry in enumerate(eqn.params["index"]):
+        size = shape[axis] if axis < len(shape) else None
+        if entry[0] == "slice":
+            if not (isinstance(size, int) and entry[1] == 0 and entry[2] == size):
+                return False
+            continue
+        if entry[0] not in ("tile", "scalar"):
+            return False
+        operand = next(operands)
+        tile = operand if entry[0] == "tile" else buffers.unit_tiles.get(operand)
+        loop, i = bounds.get(tile, (None, 0))
+        if loop is None or loop.params["dims"][i][0] != "tile" or not isinstance(size, int):
+            return False
+        begin, end = loop.inputs[2 * i], loop.inputs[2 * i + 1]
+        if getattr(begin, "value", None) != 0 or not isinstance(getattr(end, "value", None), int) or end.value < size:
+            return False
+    return len(eqn.params["index"]) == len(shape)
+
+
 def transpose_load(b, eqn, ct, tiles, buffers: Buffers) -> None:
     """Write the cotangent `ct` of load `eqn` into its tensor's gradient buffer."""
     grad = buffers.grads.get(eqn.inputs[0])

@@ -23,9 +23,9 @@ from ..trace.ir import Program, Tunable, Var, walk_eqns
 from ..trace.queries import next_power_of_2
 from ..trace.types import HostType, TensorType
 from .builder import cotangent_dtype
-from .host import check_linear, host_call, pullback_eqn, reads_values, zeros_eqn
+from .host import check_linear, host_call, pullback_eqn, reads_values, buffer_eqn
 from .kernel import backward_kernel
-from .memory import Buffers, Partials, unit_tiles
+from .memory import Buffers, Partials, stored_gradients, unit_tiles
 from .two_pass import two_pass
 
 REDUCTION_KNOB = "vjp_reduction"  # the Config tunable: how gradients several programs add to are summed
@@ -65,10 +65,13 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: s
     hints = {**forward.hints, **dict(zip(cotangent_inputs, cotangent_names))}
     eqns: list = []
     cotangents = _output_cotangents(forward, after, returned, cotangent_inputs, eqns, hints)
-    grads = _gradient_buffers(forward.inputs, before, kernel, eqns, hints)
+    units = unit_tiles(kernel, forward.blocks)
+    stored = stored_gradients(kernel, Buffers({}, cotangents, loads, None, units))
+    grads = _gradient_buffers(forward.inputs, before, kernel, stored, eqns, hints)
     partials = Partials(reduction == "partials", _block_values(forward.blocks, block_sizes))
-    buffers = Buffers(grads, cotangents, loads, partials, unit_tiles(kernel, forward.blocks))
+    buffers = Buffers(grads, cotangents, loads, partials, units)
     backward = backward_kernel(kernel, buffers, sites, copies)
+    _settle_stored(backward, stored, grads, eqns)
     hints.update((new, hints[old]) for new, old in copies.items() if old in hints)
     eqns.append(backward)
     _sum_partials(partials, backward, grads, eqns, hints)
@@ -113,9 +116,11 @@ def _output_cotangents(forward, after, returned, cotangent_inputs, eqns, hints) 
     return cotangents
 
 
-def _gradient_buffers(inputs, before, kernel, eqns, hints) -> dict:
-    """A zero-filled gradient buffer (added to `eqns`) per floating tensor the kernel loads that derives
-    from an input (the input, or a view of it made before the kernel)."""
+def _gradient_buffers(inputs, before, kernel, stored: dict, eqns, hints) -> dict:
+    """A gradient buffer (added to `eqns`) per floating tensor the kernel loads that derives from an input
+    (the input, or a view of it made before the kernel): zero-filled in the dtype gradients accumulate in,
+    but in the tensor's own dtype where one plain store writes it, unfilled where that store covers it
+    (`stored`: `memory.stored_gradients`)."""
     flowing = {v for v in inputs if _is_float(v)}
     for eqn in before:
         if reads_values(eqn) and any(x in flowing for x in eqn.inputs):
@@ -125,11 +130,25 @@ def _gradient_buffers(inputs, before, kernel, eqns, hints) -> dict:
     for eqn in walk_eqns(kernel.params["region"].eqns):
         var = eqn.inputs[0] if eqn.prim is p.load_p else None
         if var in flowing and _is_float(var) and var not in grads:
-            alloc = zeros_eqn(var.type, cotangent_dtype(var.type.dtype))
+            dtype = var.type.dtype if var in stored else cotangent_dtype(var.type.dtype)
+            alloc = buffer_eqn(var.type, dtype, zeroed=not stored.get(var, False))
             eqns.append(alloc)
             grads[var] = alloc.outputs[0]
             hints[grads[var]] = f"grad_{hints[var]}" if var in hints else "grad"
     return grads
+
+
+def _settle_stored(kernel, stored: dict, grads: dict, eqns: list) -> None:
+    """Zero-fill a buffer planned for one plain store that the backward never writes (a piecewise-constant
+    function's zero gradient); the planner and the transpose agree on `memory.exclusive` otherwise."""
+    writes = Counter(e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim in p.WRITES)
+    for var in stored:
+        grad = grads.get(var)
+        if grad is None or writes[grad] == 1:
+            continue
+        assert writes[grad] == 0, f"tfn.vjp: the gradient buffer of {var} was planned for one plain store"
+        at = next(i for i, e in enumerate(eqns) if e.outputs == (grad,))
+        eqns[at] = buffer_eqn(var.type, grad.type.dtype, out=grad)
 
 
 def _tunables(forward, partials: Partials, reduction: str) -> tuple:
@@ -155,7 +174,7 @@ def _sum_partials(partials: Partials, kernel, grads: dict, eqns: list, hints: di
     written = {e.inputs[0] for e in walk_eqns(kernel.params["region"].eqns) if e.prim in p.WRITES}
     for grad, (buffer, _) in partials.buffers.items():
         var = next(v for v, g in grads.items() if g is grad)
-        eqns.insert(eqns.index(kernel), zeros_eqn(buffer.type, buffer.type.dtype, out=buffer))
+        eqns.insert(eqns.index(kernel), buffer_eqn(buffer.type, buffer.type.dtype, out=buffer))
         hints[buffer] = f"{hints.get(grad, 'grad')}_partials"
         total = host_call(torch.sum, (buffer, 0), grad.type)
         eqns.append(total)
