@@ -128,12 +128,13 @@ def test_softmax():
               v0: f16[tile_n, 64] = load x[tile_n, 0:64]
               v1: f32[tile_n, 64] = convert[dtype=f32] v0
               v2: f32[tile_n, 1] = reduce_max[axis=1, keepdim=True] v1
-              v3: f32[tile_n, 64] = sub v1, v2
-              v4: f32[tile_n, 64] = exp v3
-              v5: f32[tile_n, 1] = reduce_sum[axis=1, keepdim=True] v4
-              v6: f32[tile_n, 64] = div v4, v5
-              v7: f16[tile_n, 64] = convert[dtype=f16] v6
-              store out[tile_n, 0:64] <- v7
+              v3: f32[tile_n, 1] = stop_gradient v2
+              v4: f32[tile_n, 64] = sub v1, v3
+              v5: f32[tile_n, 64] = exp v4
+              v6: f32[tile_n, 1] = reduce_sum[axis=1, keepdim=True] v5
+              v7: f32[tile_n, 64] = div v5, v6
+              v8: f16[tile_n, 64] = convert[dtype=f16] v7
+              store out[tile_n, 0:64] <- v8
           return out
     """)
 

@@ -25,7 +25,7 @@ from ...trace.primitives import P
 from ...trace.types import PyScalarType, TensorType
 
 CHAIN_PRIMS = {P[name] for name in ("isinf", "isnan", "isfinite", "abs", "eq", "ne", "where", "logical_not",
-                                    "logical_and", "logical_or")} | {p.convert_p}
+                                    "logical_and", "logical_or")} | {p.convert_p, p.stop_gradient_p}
 
 
 @attrs.frozen
@@ -70,8 +70,16 @@ def _chain_to(shift, later) -> tuple | None:
     return tuple(e for e in later if id(e) in needed)
 
 
+def _unstopped(shift, chain):
+    """`shift` read through the `stop_gradient` that makes it (softmax's decompositions), else itself."""
+    made = next((e for e in chain if shift in e.outputs), None)
+    return made.inputs[0] if made is not None and made.prim is p.stop_gradient_p else shift
+
+
 def _follows_max(shift, max_out, chain) -> bool:
-    """Whether `shift` is the max itself or where(cond, K, max) / where(cond, max, K) for a finite literal K."""
+    """Whether `shift` is the max itself or where(cond, K, max) / where(cond, max, K) for a finite literal K
+    (either read through a `stop_gradient`)."""
+    shift = _unstopped(shift, chain)
     if shift is max_out:
         return True
     last = next((e for e in chain if shift in e.outputs), None)
@@ -86,7 +94,7 @@ def _finite_already(shift, max_out, chain) -> bool:
     """Whether `shift` is where(isinf(max), K, max) or where(isfinite(max), max, K) (K finite: `_follows_max`),
     never infinite."""
     made_by = {o: e for e in chain for o in e.outputs}
-    last = made_by.get(shift)
+    last = made_by.get(_unstopped(shift, chain))
     if last is None or last.prim is not P["where"] or not isinstance(last.inputs[0], Var):
         return False
     test = made_by.get(last.inputs[0])

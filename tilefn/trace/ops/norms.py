@@ -8,7 +8,7 @@ import torch
 from ...errors import TracingError
 from ..proxies import op
 from .casts import to, upcast, value_of
-from .reductions import amax, amin, mean, sum_
+from .reductions import amax, amin, mean, shift_of, sum_
 
 
 def _floating(name, x, dtype=None):
@@ -25,7 +25,7 @@ def softmax(x, dim=None, dtype=None, _stacklevel=3):
     xf = upcast(_floating("softmax", x, dtype))
     if dtype is not None:
         xf = to(xf, dtype)
-    e = torch.exp(xf - amax(xf, dim, keepdim=True))
+    e = torch.exp(xf - shift_of(amax(xf, dim, keepdim=True)))
     return to(e / sum_(e, dim, keepdim=True), dtype or x.dtype)
 
 
@@ -34,7 +34,7 @@ def log_softmax(x, dim=None, dtype=None, _stacklevel=3):
     xf = upcast(_floating("log_softmax", x, dtype))
     if dtype is not None:
         xf = to(xf, dtype)
-    shifted = xf - amax(xf, dim, keepdim=True)
+    shifted = xf - shift_of(amax(xf, dim, keepdim=True))
     out = shifted - torch.log(sum_(torch.exp(shifted), dim, keepdim=True))
     return to(out, dtype or x.dtype)
 

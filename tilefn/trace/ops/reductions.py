@@ -7,7 +7,7 @@ import torch
 from ...errors import TracingError
 from .. import state as st
 from ..primitives import (argmax_p, argmin_p, cumprod_p, cumsum_p, reduce_max_p, reduce_min_p, reduce_prod_p,
-                          reduce_sum_p, tile_len_p, P)
+                          reduce_sum_p, stop_gradient_p, tile_len_p, P)
 from ..jagged import masked_for_reduction, refuse_mean
 from ..proxies import DeviceValue, Tile, apply, op
 from ..types import TileDim
@@ -157,6 +157,12 @@ def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return _with_mean(x, dim, unbiased, keepdim, correction, torch.sqrt)
 
 
+def shift_of(row_max):
+    """A row's max used only as the shift of softmax / logsumexp (whose results do not depend on it): read
+    through `stop_gradient`, so a derived backward does not differentiate the max (exact, and no tie split)."""
+    return apply(stop_gradient_p, row_max)
+
+
 @op("logsumexp")
 def logsumexp(x, dim, keepdim=False):
     x = value_of(x)
@@ -164,7 +170,7 @@ def logsumexp(x, dim, keepdim=False):
         x = to(x, torch.get_default_dtype())
     xf = upcast(x)
     m = amax(xf, dim, keepdim=True)
-    m = torch.where(torch.isinf(m), 0.0, m)
+    m = shift_of(torch.where(torch.isinf(m), 0.0, m))
     out = torch.log(sum_(torch.exp(xf - m), dim, keepdim=True)) + m
     if not keepdim:
         for axis in reversed(axes_of(xf, dim)):
