@@ -18,6 +18,7 @@ from ..trace.sizes import SizeExpr, cdiv, is_symbolic, smin
 from ..trace.types import HostType
 from . import backend, float8
 from .control import emit_cond, emit_while
+from .dots import squeezed_carries
 from .emit import TILE_PREFIXES, Emitter, tl_dtype
 from .masks import analyze_masks
 from .rules import lower_eqn
@@ -304,18 +305,29 @@ class KernelWriter:
         em, region = self.em, loop.params["region"]
         dims = loop.params["dims"]
         n = len(dims)
-        carry_names = []
+        carry_names, squeezed = [], squeezed_carries(em, region)
         for param, init, out in zip(region.params[n:], loop.inputs[2 * n:], loop.outputs):
             name = em.fresh(em.hints.get(out, "carry"))
-            em.emit(f"{name} = {em(init)}")
+            shape = param.type.shape
+            em.emit(f"{name} = tl.reshape({em(init)}, [{em.dim_expr(shape[1])}, {em.dim_expr(shape[2])}])"
+                    if param in squeezed else f"{name} = {em(init)}")
             em.bind(param, name)
             em.bind(out, name)
             carry_names.append(name)
+        em.squeezed |= set(squeezed) | {dot.outputs[0] for dot in squeezed.values()}
         names = self._name_handles(loop)
-        depth = em.depth
         static, outer, inner = self._range_options(loop)
         if not static and self._peels(loop):
-            return self._peeled_loop(loop, names[0], carry_names, outer + inner)
+            self._peeled_loop(loop, names[0], carry_names, outer + inner)
+        else:
+            self._plain_loop(loop, names, static, outer, inner, carry_names)
+        for param, name in zip(region.params[n:], carry_names):
+            if param in squeezed:  # (its batch of one back after the loop)
+                em.emit(f"{name} = tl.expand_dims({name}, 0)")
+
+    def _plain_loop(self, loop, names, static, outer, inner, carry_names) -> None:
+        em, region, dims = self.em, loop.params["region"], loop.params["dims"]
+        n, depth = len(dims), em.depth
         fn = "tl.static_range" if static else "tl.range"
         for i, (kind, dim) in enumerate(dims):
             begin, end = em(loop.inputs[2 * i]), em(loop.inputs[2 * i + 1])

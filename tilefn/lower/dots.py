@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .emit import Emitter, tl_dtype
+from ..trace.primitives import dot_p
 from .float8 import FLOAT8
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -33,22 +34,29 @@ def lower_dot(em: Emitter, eqn) -> None:
         operands = [em.converted(o, dtype, torch.float32) for o in operands]
     elif dtype in FLOAT8 and em.lanes(k_dim) < 32:  # float8 tl.dot needs k >= 32; float16 holds every float8 value
         operands = [em.converted(o, dtype, torch.float16) for o in operands]
-    acc_text = em.converted(em(acc[0]), acc[0].type.dtype, wide) if acc else None
+    acc_text = em(acc[0]) if acc and acc[0] in em.squeezed else \
+        em.converted(em(acc[0]), acc[0].type.dtype, wide) if acc else None
+    if takes_tl_dot(em, eqn):
+        expr = _tl_dot(em, eqn, operands, wide, acc_text)
+    else:
+        expr = _summed_products(em, a.type.rank, operands, wide, acc_text)
+    em.assign(eqn.outputs[0], em.converted(expr, wide, eqn.params["out_dtype"]))
+
+
+def takes_tl_dot(em: Emitter, eqn) -> bool:
+    """Whether a product lowers to tl.dot: dims of 16 lanes or more, floats or int8 (k >= 32 on the GPU)."""
+    a, b = eqn.inputs[:2]
+    dtype, k_dim = a.type.dtype, a.type.shape[-1]
     small = min(em.lanes(d) for d in (a.type.shape[-2], k_dim, b.type.shape[-1])) < 16
     short_int8 = dtype == torch.int8 and not em.interpret and em.lanes(k_dim) < 32  # (the GPU's int8 dot: k >= 32)
-    if small or short_int8 or not (dtype.is_floating_point or dtype == torch.int8):  # tl.dot takes no other integers
-        expr = _summed_products(em, a.type.rank, operands, wide, acc_text)
-    else:
-        expr = _tl_dot(em, eqn, operands, wide, acc_text)
-    em.assign(eqn.outputs[0], em.converted(expr, wide, eqn.params["out_dtype"]))
+    return not (small or short_int8 or not (dtype.is_floating_point or dtype == torch.int8))  # (no other ints)
 
 
 def _tl_dot(em: Emitter, eqn, operands, wide, acc_text) -> str:
     a, b = eqn.inputs[:2]
     precision = f', input_precision="{eqn.params["precision"]}"' if a.type.dtype == torch.float32 else ""
     acc_arg = f", {acc_text}" if acc_text is not None else ""
-    batch_of_one = a.type.rank == 3 and em.lanes(a.type.shape[0]) == 1 and em.lanes(b.type.shape[0]) == 1
-    if not batch_of_one:
+    if not batch_of_one(em, eqn):
         return f"tl.dot({operands[0]}, {operands[1]}{acc_arg}{precision}, out_dtype={tl_dtype(wide)})"
     # a 2-d dot is far faster than a 3-d one with one batch
     m, n, k = (em.dim_expr(d) for d in (a.type.shape[1], b.type.shape[2], a.type.shape[2]))
@@ -56,8 +64,36 @@ def _tl_dot(em: Emitter, eqn, operands, wide, acc_text) -> str:
     # the result and accumulator add and drop the batch of one by expand_dims and a sum, not reshapes:
     # Triton 3.6's layout pass fails (PassManager::run, RemoveLayoutConversions) on loop carries
     # reshaped around tl.dot (Helion's attention example)
+    if eqn.outputs[0] in em.squeezed:  # (an accumulator the loop carries without its batch: `squeezed_carries`)
+        return f"tl.dot({x}, {y}, {acc_text}{precision}, out_dtype={tl_dtype(wide)})"
     acc_arg = f", tl.sum({acc_text}, axis=0)" if acc_text is not None else ""
     return f"tl.expand_dims(tl.dot({x}, {y}{acc_arg}{precision}, out_dtype={tl_dtype(wide)}), 0)"
+
+
+def batch_of_one(em: Emitter, eqn) -> bool:
+    """A 3-d product whose batch has one lane here (lowered as a 2-d tl.dot)."""
+    a, b = eqn.inputs[:2]
+    return a.type.rank == 3 and em.lanes(a.type.shape[0]) == 1 and em.lanes(b.type.shape[0]) == 1
+
+
+def squeezed_carries(em: Emitter, region) -> dict:
+    """Carries of a loop body (param -> its dot) that only a batch-of-one tl.dot reads, as its float32
+    accumulator, and whose new value is that dot's: the loop carries them 2-d (reshaped once before and
+    after it), so the loop is a plain 2-d matmul loop. Reshaping the carry around each dot instead costs
+    layout conversions every iteration (bmm ran at 16% of cuBLAS on the H200) or fails to compile."""
+    n_tiles = len(region.params) - len(region.results)
+    found = {}
+    for param, result in zip(region.params[n_tiles:], region.results):
+        users = [e for e in region.eqns if any(x is param for x in e.inputs)]
+        dot = users[0] if len(users) == 1 else None
+        if (dot is None or dot.prim is not dot_p or len(dot.inputs) != 3 or dot.inputs[2] is not param
+                or dot.outputs[0] is not result or param.type.dtype != torch.float32
+                or dot.params["out_dtype"] != torch.float32 or not batch_of_one(em, dot) or not takes_tl_dot(em, dot)
+                or any(result is x for e in region.eqns for x in e.inputs)
+                or sum(r is result for r in region.results) != 1):
+            continue
+        found[param] = dot
+    return found
 
 
 def _summed_products(em: Emitter, rank: int, operands, wide, acc_text) -> str:

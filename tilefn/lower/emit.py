@@ -58,6 +58,7 @@ class Emitter:
         self.generated_helpers: dict[str, str] = {}  # name -> source of a function made for this kernel (combine fns)
         self.tile_begins: dict[int, str] = {}  # tile number -> its loop's begin, as source text
         self.unmasked_tiles: set[int] = set()  # tiles whose lanes are all valid here (a peeled loop's whole blocks)
+        self.squeezed: set = set()  # batch-of-one dot accumulators held without their batch axis (`dots.py`)
         self.prologue: list[str] = []  # lines at the top of the kernel (tensor descriptors)
         self.descriptors: dict = {}  # (tensor name, block shape) -> descriptor name
         self.read_vars = used_vars(program)  # vars some equation reads (an atomic whose old values none reads)
