@@ -30,29 +30,23 @@ def _general(args, same_program, static):
     return matches
 
 
-def _tensor_lines(i: int, t: torch.Tensor) -> list[str]:
+def _tensor_lines(i: int, t: torch.Tensor, sizes: list[str]) -> list[str]:
+    """The checks of tensor argument `i` (its sizes already read into the locals `sizes`)."""
     a = f"a{i}"
     layout = layout_class(t)
-    lines = []
-    if layout == "contiguous":
-        lines.append(f"if not {a}.is_contiguous(): return False")
-    elif layout == "unit":
-        lines.append(f"if {a}.is_contiguous() or {a}.stride(-1) != 1: return False")
-    else:
-        lines.append(f"if {a}.is_contiguous() or {a}.stride(-1) == 1: return False")
-    aligned = t.data_ptr() % 16 == 0
-    lines.append(f"if ({a}.data_ptr() & 15 == 0) is not {aligned}: return False")
-    (sizes, strides) = dynamic_tensor_key(t)[5]
-    for d, divisible in enumerate(sizes, start=1):
-        lines.append(f"if ({a}.size({d}) & 15 == 0) is not {divisible}: return False")
+    tests = {"contiguous": [f"{a}.is_contiguous()"],
+             "unit": [f"not {a}.is_contiguous()", f"{a}.stride(-1) == 1"],
+             "strided": [f"not {a}.is_contiguous()", f"{a}.stride(-1) != 1"]}[layout]
+    tests.append(f"({a}.data_ptr() & 15 == 0) is {t.data_ptr() % 16 == 0}")
+    divisible, strides_divisible = dynamic_tensor_key(t)[5]
+    tests += [f"({sizes[d]} & 15 == 0) is {flag}" for d, flag in enumerate(divisible, start=1)]
     runtime = [d for d in range(t.ndim) if layout == "strided" or (layout == "unit" and d < t.ndim - 1)]
-    for d, divisible in zip(runtime, strides):
-        lines.append(f"if ({a}.stride({d}) & 15 == 0) is not {divisible}: return False")
+    tests += [f"({a}.stride({d}) & 15 == 0) is {flag}" for d, flag in zip(runtime, strides_divisible)]
     if layout == "contiguous":
-        lines.append(f"if ({a}.numel() < {INT32_SPAN}) is not {fits_int32(t)}: return False")
+        tests.append(f"({a}.numel() < {INT32_SPAN}) is {fits_int32(t)}")
     else:
-        lines.append(f"if _fits({a}) is not {fits_int32(t)} or _expanded({a}) != {expanded_axes(t)!r}: return False")
-    return lines
+        tests += [f"_fits({a}) is {fits_int32(t)}", f"_expanded({a}) == {expanded_axes(t)!r}"]
+    return [f"if not ({' and '.join(tests)}): return False"]
 
 
 def dynamic_guard(args, guards, same_program, static: tuple = ()):
@@ -71,15 +65,16 @@ def dynamic_guard(args, guards, same_program, static: tuple = ()):
     n_sizes = n_strides = 0
     for i in positions:
         t = args[i]
-        lines += _tensor_lines(i, t)
+        sizes = [f"s{n_sizes + d}" for d in range(t.ndim)]
+        n_sizes += t.ndim
+        if sizes:  # (all of them in one read of the shape)
+            lines.append(f"{', '.join(sizes)}{',' if len(sizes) == 1 else ''} = a{i}.shape")
+        lines += _tensor_lines(i, t, sizes)
         layout = layout_class(t)
-        for d in range(t.ndim):
-            lines.append(f"s{n_sizes} = a{i}.size({d})")
-            n_sizes += 1
         for d in range(t.ndim):
             if (layout == "strided" or (layout == "unit" and d < t.ndim - 1)) and d not in expanded_axes(t):
                 lines.append(f"st{n_strides} = a{i}.stride({d})")
                 n_strides += 1
-    for g in guards:
-        lines.append(f"if ({g.expr} {g.op} {g.rhs}) is not {g.result}: return False")
+    if guards:  # (the size guards in one test)
+        lines.append(f"if not ({' and '.join(f'({g.expr} {g.op} {g.rhs}) is {g.result}' for g in guards)}): return False")
     return compile_guard(lines, namespace, "<tilefn dynamic guard>")
