@@ -65,7 +65,7 @@ def test_example(name, index, dtype, blocks):
     assert_matches(kernel, module.reference, *args, configs=[config] if config else None, atol=atol, rtol=rtol)
 
 
-@pytest.mark.parametrize("seq", [2, 17, 50])
+@pytest.mark.parametrize("seq", [1, 2, 17, 50])
 def test_causal_attention_matches_causal_sdpa(seq):
     """examples/attention.py's causal kernel, compiled and interpreted under a few drawn Configs, against
     SDPA with is_causal=True (the example's reference with causal=True)."""
