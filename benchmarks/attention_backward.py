@@ -1,5 +1,5 @@
-"""Attention backward: tilefn's derived backward (`tfn.vjp` of examples/attention.py, or of the causal form
-below) against SDPA's backward (`scaled_dot_product_attention(...)` then autograd), one line each.
+"""Attention backward: tilefn's derived backward (`tfn.vjp` of examples/attention.py's attention, or of its
+causal_attention) against SDPA's backward (`scaled_dot_product_attention(...)` then autograd), one line each.
 
     python benchmarks/attention_backward.py [--shape 4 32 4096 128] [--causal] [--config "Config(...)"] [--cpu]
 
@@ -12,7 +12,6 @@ interpreter (that the script runs; its times mean nothing).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -22,34 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 
 import tilefn as tfn  # noqa: E402
-from attention import LOG2E, attention  # noqa: E402
-from tilefn import lang as tl  # noqa: E402
-
-
-@tfn.jit
-def causal_attention(q, k, v):
-    """examples/attention.py with a causal mask: each row tile walks the key tiles up to its own end."""
-    batch, heads, seq, dim = q.shape
-    q3, k3, v3 = (t.reshape(batch * heads, seq, dim) for t in (q, k, v))
-    out = torch.empty_like(q3)
-    scale = LOG2E / math.sqrt(dim)
-    for bh, tm in tl.tile([batch * heads, seq], block_size=[1, None]):
-        head = bh.begin
-        qb = q3[head, tm, :]
-        m_i = tl.full([tm], float("-inf"), dtype=torch.float32)
-        l_i = tl.zeros([tm], dtype=torch.float32)
-        acc = tl.zeros([tm, dim], dtype=torch.float32)
-        for tn in tl.tile(0, tm.end):
-            scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
-            scores = torch.where(tm.index[:, None] >= tn.index[None, :], scores, float("-inf"))
-            m_new = torch.maximum(m_i, scores.amax(-1))
-            p = torch.exp2(scores - m_new[:, None])
-            alpha = torch.exp2(m_i - m_new)
-            l_i = l_i * alpha + p.sum(-1)
-            acc = torch.addmm(acc * alpha[:, None], p.to(v3.dtype), v3[head, tn, :])
-            m_i = m_new
-        out[head, tm, :] = (acc / l_i[:, None]).to(out.dtype)
-    return out.view(batch, heads, seq, dim)
+from attention import attention, causal_attention, make_inputs  # noqa: E402
 
 
 def sdpa_backward(q, k, v, grad, causal):
@@ -70,15 +42,17 @@ def check(got, want, dtype) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", type=int, nargs=4, default=(4, 32, 4096, 128), metavar=("B", "H", "S", "D"))
+    parser.add_argument("--shape", type=int, nargs=4, default=None, metavar=("B", "H", "S", "D"),
+                        help="default: examples/attention.py's large size, 4 32 4096 128")
     parser.add_argument("--causal", action="store_true")
     parser.add_argument("--config", default=None, help="a tfn.Config(...) expression for the backward kernel")
     parser.add_argument("--cpu", action="store_true", help="a tiny float32 run on CPU (Triton's interpreter)")
     args = parser.parse_args()
     device, dtype = ("cpu", torch.float32) if args.cpu else ("cuda", torch.bfloat16)
-    shape = (1, 2, 40, 16) if args.cpu else tuple(args.shape)
     torch.manual_seed(0)
-    q, k, v, grad = (torch.randn(shape, device=device, dtype=dtype) for _ in range(4))
+    q, k, v = make_inputs(device, dtype, (1, 2, 40, 16) if args.cpu else args.shape or "large")
+    grad = torch.randn_like(q)
+    shape = tuple(q.shape)
     bwd = tfn.vjp(causal_attention if args.causal else attention)
     if args.config:
         bwd.config = eval(args.config, {"Config": tfn.Config})  # (before its first call: nothing compiled yet)

@@ -1,9 +1,25 @@
-"""Kernels many test modules share (tests/ is on sys.path through its conftest): one definition each."""
+"""Kernels many test modules share (tests/ is on sys.path through its conftest): one definition each.
+
+matmul and bmm are examples/'s own (the plain functions under their `tfn.jit`): examples/ is appended to
+sys.path, after everything else, so its modules shadow none."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import torch
 
 from tilefn import lang as tl
+
+EXAMPLES = str(Path(__file__).resolve().parents[1] / "examples")
+if EXAMPLES not in sys.path:
+    sys.path.append(EXAMPLES)
+
+import bmm as bmm_example  # noqa: E402
+import matmul as matmul_example  # noqa: E402
+
+matmul = matmul_example.matmul.fn  # float32 accumulation by addmm over tiles of k
+bmm = bmm_example.bmm.fn  # the batched form, baddbmm over tiles of k
 
 
 def add(x, y):
@@ -27,19 +43,6 @@ def layer_norm(x, w, b):
     return out
 
 
-def matmul(x, y):
-    """examples/matmul.py's: float32 accumulation by addmm over tiles of k."""
-    m, k = x.shape
-    _, n = y.shape
-    out = torch.empty([m, n], dtype=x.dtype, device=x.device)
-    for tm, tn in tl.tile([m, n]):
-        acc = tl.zeros([tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.addmm(acc, x[tm, tk], y[tk, tn])
-        out[tm, tn] = acc.to(out.dtype)
-    return out
-
-
 def matmul_plus(x, y):
     """matmul with the product added to the accumulator (`acc + x @ y`, a dot then an add) instead of addmm."""
     m, k = x.shape
@@ -50,18 +53,6 @@ def matmul_plus(x, y):
         for tk in tl.tile(k):
             acc = acc + torch.matmul(x[tm, tk], y[tk, tn])
         out[tm, tn] = acc.to(out.dtype)
-    return out
-
-
-def bmm(x, y):
-    b, m, k = x.shape
-    n = y.shape[2]
-    out = torch.empty([b, m, n], dtype=x.dtype, device=x.device)
-    for tb, tm, tn in tl.tile([b, m, n]):
-        acc = tl.zeros([tb, tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.baddbmm(acc, x[tb, tm, tk], y[tb, tk, tn])
-        out[tb, tm, tn] = acc.to(out.dtype)
     return out
 
 

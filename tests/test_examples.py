@@ -7,6 +7,7 @@ block size 16 everywhere, so ragged edge tiles and several iterations of every l
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import subprocess
 import sys
@@ -62,6 +63,16 @@ def test_example(name, index, dtype, blocks):
     config = small_blocks(kernel, args) if blocks == "16" else None
     atol, rtol = TOLERANCES[dtype]
     assert_matches(kernel, module.reference, *args, configs=[config] if config else None, atol=atol, rtol=rtol)
+
+
+@pytest.mark.parametrize("seq", [1, 2, 17, 50])
+def test_causal_attention_matches_causal_sdpa(seq):
+    """examples/attention.py's causal kernel, compiled and interpreted under a few drawn Configs, against
+    SDPA with is_causal=True (the example's reference with causal=True)."""
+    module = MODULES["attention"]
+    torch.manual_seed(0)
+    args = module.make_inputs("cpu", torch.float32, (2, 2, seq, 16))
+    assert_matches(module.causal_attention, functools.partial(module.reference, causal=True), *args, configs=2)
 
 
 def test_demo_runs():

@@ -292,6 +292,33 @@ def test_a_tile_over_an_axis_of_size_one_broadcasts_its_element_as_torch_does():
         torch.testing.assert_close(tfn.interpret(add_bias, config=config)(x, b), x + b)
 
 
+def prefix_sums(x, b):
+    """Row prefix sums of x * b (b: one element per row, or one for all) as products with a lower-triangular
+    matrix: each row tile walks the tiles `tl.tile(0, tm.end)` up to its own end."""
+    n, d = x.shape
+    out = torch.empty_like(x)
+    for tm in tl.tile(n):
+        acc = tl.zeros([tm, d], dtype=torch.float32)
+        for tn in tl.tile(0, tm.end):
+            lower = (tm.index[:, None] >= tn.index[None, :]).to(x.dtype)
+            acc = torch.addmm(acc, lower, x[tn, :] * b[tn][:, None])
+        out[tm, :] = acc.to(out.dtype)
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 17])
+@given(data=hs.data())
+@settings(max_examples=3, deadline=None)
+def test_a_tile_up_to_another_tiles_end_indexes_an_axis_of_its_size_even_one(n, data):
+    """A tile whose range ends at another tile's `end` runs at most to that tile's loop end: over an axis of that
+    size, 1 included, it indexes (no broadcast: the product's inner dims agree); over a size-1 axis it may run
+    past, it broadcasts the element."""
+    x = torch.randn(n, 16)
+    for b in (torch.randn(n), torch.randn(1)):
+        config = data.draw(tt.configs(prefix_sums, x, b), label="config")
+        assert_matches(prefix_sums, lambda x, b: torch.cumsum(x * b[:, None], 0), x, b, configs=[config])
+
+
 def broadcast_rows(src, dst, val):
     """Helion's test_tensor_value: a whole host tensor stored into a row (all of it is loaded), read back."""
     for i in tl.grid(src.shape[0]):

@@ -217,9 +217,10 @@ class KernelWriter:
         return names
 
     def _tile_lanes(self, name, dim, end):
+        """The tile's lane offsets from its `off_`, and its mask where its lanes need one (`Emitter.tile_masked`)."""
         em = self.em
         em.emit(f"offs_{name} = off_{name} + tl.arange(0, {em.dim_expr(dim)})")
-        if em.masks.needs_mask(dim, self.config):
+        if em.tile_masked(dim):
             em.emit(f"mask_{name} = offs_{name} < {end}")
 
     def _dim_counts(self, loop, at_least=1) -> list:
@@ -360,7 +361,7 @@ class KernelWriter:
         dims = loop.params["dims"]
         # (not from a begin computed on the device: Triton 3.6's Coalesce pass asserts on split-k's peeled loop)
         return (len(dims) == 1 and dims[0][0] == "tile" and isinstance(loop.inputs[0], Lit)
-                and self.em.masks.needs_mask(dims[0][1], self.config)
+                and self.em.tile_masked(dims[0][1])
                 and any(e.prim is dot_p for e in walk_eqns(loop.params["region"].eqns)))
 
     def _peeled_loop(self, loop, name, carry_names, options) -> None:
@@ -373,8 +374,8 @@ class KernelWriter:
         em.emit(f"{split} = {extent} // {block} * {block}")
         em.emit(f"for off_{name} in tl.range({begin}, {split}, {block}{''.join(', ' + o for o in options)}):")
         em.depth += 1
-        em.emit(f"offs_{name} = off_{name} + tl.arange(0, {block})")
         em.unmasked_tiles.add(dim.tile)
+        self._tile_lanes(name, dim, end)
         self._body_and_carries(region, carry_names)
         em.unmasked_tiles.discard(dim.tile)
         em.depth, em.zero_padded = depth, padded

@@ -139,12 +139,15 @@ class Emitter:
             return self.block(dim.block)
         return next_power_of_2(dim)
 
+    def tile_masked(self, dim: TileDim) -> bool:
+        """Whether a tile dimension's lanes need a bounds mask here: not in a peeled loop's whole blocks
+        (`unmasked_tiles`), nor where the block divides the tile's static extent."""
+        return dim.tile is not None and dim.tile not in self.unmasked_tiles and self.masks.needs_mask(dim, self.config)
+
     def dim_mask(self, dim) -> str | None:
         """A 1-d boolean expression of the valid lanes of `dim`, or None when all are valid."""
         if isinstance(dim, TileDim):
-            if dim.tile is None or dim.tile in self.unmasked_tiles:  # a block's full lanes: all valid
-                return None
-            return None if not self.masks.needs_mask(dim, self.config) else f"mask_{self.tiles[dim.tile]}"
+            return f"mask_{self.tiles[dim.tile]}" if self.tile_masked(dim) else None
         if dim == next_power_of_2(dim):
             return None
         return f"(tl.arange(0, {next_power_of_2(dim)}) < {dim})"

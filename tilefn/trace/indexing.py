@@ -126,7 +126,7 @@ def _part(item, size: int, axis: int) -> tuple:
     if isinstance(item, Tile):
         check_in_scope(item)
         spans_axis = item.static_end is not None and structure(item.static_end) == structure(size)
-        if not spans_axis and size == 1 and (item.static_end is None or item.static_end > 1):
+        if not spans_axis and size == 1 and (item.end_bound is None or item.end_bound > 1):
             return ("slice", 0, 1), None, [1], False  # a size-1 axis broadcasts (torch's x[0:n], Helion's)
         return _tile_entry(item, size), item, [item.dim], False
     if isinstance(item, slice):

@@ -12,7 +12,7 @@ import torch
 from ..errors import InvalidTileRange, LoopCarryError, ShapeError, TileBoundError, TracingError
 from . import block_lanes, state as st
 from .ir import Eqn, Region, Var, substitute, walk_eqns
-from .primitives import loop_p
+from .primitives import loop_p, tile_end_p
 from .queries import phase_of
 from .proxies import BlockSize, BlockValue, DeviceValue, HostTensor, Tile, check_in_scope, to_atom
 from .sizes import SizeExpr, bucket
@@ -47,6 +47,17 @@ def _bound(v, what):
         check_in_scope(v)
         return v
     raise ShapeError(f"tile loop {what} must be an int or an integer device scalar, got {v!r}")
+
+
+def _end_bound(state, end):
+    """A static upper bound of a tile loop's end: a static end itself, another tile's `end` (at most that tile's
+    bound), else None (not known while tracing)."""
+    if _is_static(end):
+        return end
+    made = next((e for e in reversed(end.region.eqns) if end.ir_var in e.outputs), None)
+    if made is None or made.prim is not tile_end_p:
+        return None
+    return state.tiles[made.inputs[0].type.dim.tile].end_bound
 
 
 class TileLoop:
@@ -104,6 +115,7 @@ class TileLoop:
             tile = Tile(var, region)
             tile.static_begin = begin if _is_static(begin) else None
             tile.static_end = end if _is_static(end) else None
+            tile.end_bound = _end_bound(state, end)
             tile.explicit_range = spec.explicit
             state.tiles[dim.tile] = tile
             handles.append(tile)

@@ -17,7 +17,7 @@ def parse_args(argv=None):
     parser.add_argument("--examples", action="store_true", help="run the example files")
     parser.add_argument("--tests", nargs="*", metavar="FILE", default=None,
                         help=f"test files to run (default: {' '.join(runner.DEFAULT_TESTS)})")
-    parser.add_argument("-k", dest="keyword", help="only items whose name contains this")
+    parser.add_argument("-k", dest="keyword", help="only items whose name contains this (files none of whose items can are not imported)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per example run or test")
     parser.add_argument("--jobs", type=int, default=1, help="files run at once")
     args = parser.parse_args(argv)

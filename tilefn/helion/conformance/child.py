@@ -17,6 +17,7 @@ from pathlib import Path
 from . import aliasing
 from .examples import example_runs
 from .outcomes import ItemTimeout, Outcome, PASS, from_exception
+from .selection import label_of
 from .unittests import module_tests, run_test
 
 
@@ -72,7 +73,7 @@ def file_items(kind: str, module, label: str, keyword) -> list[tuple[str, object
 
 
 def run_file(kind: str, root: Path, file: Path, results: Results, timeout: float, keyword) -> None:
-    label = file.relative_to(root).as_posix() if file.is_relative_to(root) else file.name
+    label = label_of(root, file)
     package = "examples" if kind == "example" else "test"
     results.start(label)
     try:

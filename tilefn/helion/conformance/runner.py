@@ -19,6 +19,7 @@ from pathlib import Path
 import tilefn
 
 from .outcomes import FAIL, PASS, SKIP, Outcome
+from .selection import may_match
 
 DEFAULT_TESTS = ("test_loops", "test_reductions", "test_indexing", "test_views", "test_masking",
                  "test_control_flow", "test_broadcasting", "test_closures", "test_constexpr",
@@ -103,7 +104,10 @@ def _watch(proc: subprocess.Popen, results: Path, idle_limit: float) -> bool:
 
 
 def run_files(kind: str, root: Path, files, timeout: float, keyword, jobs: int, emit=print) -> list[Outcome]:
-    """All files' outcomes; each file's lines are emitted as soon as it finishes."""
+    """All files' outcomes; each file's lines are emitted as soon as it finishes. A file no item of which
+    `keyword` can name is not run (`selection.may_match`: read, not imported)."""
+    files = [f for f in files if may_match(kind, root, f, keyword)]
+
     def one(file):
         outcomes = run_child(kind, root, file, timeout, keyword)
         for outcome in outcomes:
