@@ -100,3 +100,14 @@ def test_the_bar_stops_when_the_search_is_interrupted(interrupted):
         finally:
             shown.close()
     assert shown._bar is None
+
+
+def test_the_time_limit_counts_from_the_start_on_the_given_clock():
+    now = [100.0]
+    shown = TuningProgress(_Evaluator(), "add", 3, False, seconds=25.0, clock=lambda: now[0])
+    assert not shown.out_of_time()
+    now[0] = 124.9
+    assert not shown.out_of_time()
+    now[0] = 125.0
+    assert shown.out_of_time()
+    assert not TuningProgress(_Evaluator(), "add", 3, False, clock=lambda: now[0] + 1e9).out_of_time()

@@ -199,3 +199,23 @@ def test_the_default_search_seeds_matmul_tilings_with_l2_grouping_and_one_tma_va
     assert tilings and all(c.l2_groupings == (8,) for c in tilings)
     assert {(c.pid_type, c.indexing) for c in tilings} >= {
         ("flat", "pointer"), ("persistent_interleaved", ("tensor_descriptor",) * 3)}
+
+
+class TimedCost(Cost):
+    """A Cost whose time limit runs out after `calls_allowed` evaluations (as TuningProgress.out_of_time)."""
+
+    def __init__(self, spec, seed, calls_allowed):
+        super().__init__(spec, seed)
+        self.calls_allowed = calls_allowed
+
+    def out_of_time(self) -> bool:
+        return len(self.calls) >= self.calls_allowed
+
+
+@pytest.mark.parametrize("strategy", sorted(SEARCHES))
+def test_a_search_stops_when_its_time_is_up(strategy):
+    for allowed in (1, 5, 17):
+        cost = TimedCost(SPECS["matmul"], 3, allowed)
+        result = run(strategy, SPECS["matmul"], cost, 150)
+        assert len(cost.calls) == allowed  # (the budget alone would allow 150)
+        assert result.time == min(t for _, t in result.history)

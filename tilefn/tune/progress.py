@@ -18,8 +18,10 @@ PLAIN_EVERY_S = 10.0  # how often a plain (not a terminal) stderr gets a line
 class TuningProgress:
     """Counts evaluations and shows them; see the module docstring."""
 
-    def __init__(self, evaluate, name: str, total: int, verbose: bool, stream=None):
+    def __init__(self, evaluate, name: str, total: int, verbose: bool, stream=None, seconds: float | None = None,
+                 clock=time.monotonic):
         self.evaluate, self.name, self.total, self.verbose = evaluate, name, max(total, 1), verbose
+        self.seconds, self.clock, self.started = seconds, clock, clock()
         self.stream = stream if stream is not None else sys.stderr
         self.prefetch = evaluate.prefetch
         self.count, self.best = 0, float("inf")
@@ -43,6 +45,10 @@ class TuningProgress:
             print(f"tilefn.tune: {self.name}: {self.count}/{self.total} configs, best {_ms(self.best)}",
                   file=self.stream, flush=True)
         return seconds
+
+    def out_of_time(self) -> bool:
+        """Whether the search has run past its time limit (`seconds`; None: no limit)."""
+        return self.seconds is not None and self.clock() - self.started >= self.seconds
 
     def close(self, summary: str | None = None, config=None) -> None:
         """Stop the live bar; when verbose and given, print `summary` and then `config` on its own line."""

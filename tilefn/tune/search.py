@@ -24,17 +24,26 @@ class SearchResult:
 
 
 class _Memo:
-    """Evaluates each config once and stops spending at the budget."""
+    """Evaluates each config once and stops spending at the budget, or once the evaluator says its time is
+    up (`evaluate.out_of_time()`, where it has one: `TuningProgress`'s time limit)."""
 
     def __init__(self, evaluate: Callable[[Config], float], budget: int):
         self.evaluate, self.budget, self.seen = evaluate, max(budget, 1), {}
+        self._out_of_time = getattr(evaluate, "out_of_time", None)
 
     @property
     def exhausted(self) -> bool:
-        return len(self.seen) >= self.budget
+        return len(self.seen) >= self.budget or (self._out_of_time is not None and bool(self.seen)
+                                                 and self._out_of_time())
+
+    def out_of_time(self) -> bool:
+        """(A memo evaluating through this one stops with it.)"""
+        return self.exhausted
 
     def prefetch(self, configs) -> None:
         """Let the evaluator prepare (compile in parallel) the unseen configs about to be evaluated."""
+        if self.exhausted:
+            return
         fresh = [c for c in dict.fromkeys(configs) if c not in self.seen][: max(self.budget - len(self.seen), 0)]
         prefetch = getattr(self.evaluate, "prefetch", None)
         if prefetch is not None and fresh:

@@ -22,6 +22,9 @@ from .spec import ConfigSpec
 
 # evaluations per effort; the CPU interpreter is ~1000x slower, so its budgets are smaller
 BUDGETS = {"cuda": {"none": 1, "quick": 30, "full": 150}, "cpu": {"none": 1, "quick": 6, "full": 24}}
+# seconds of search after which no new config is evaluated (on the GPU: quick tuning should take at most
+# ~30 s with the final re-timing; softmax's 30 configs took 40 s on the H200, its backward's 168 s)
+TIME_LIMITS = {"cuda": {"quick": 25.0}, "cpu": {}}
 
 
 class TunedFunction:
@@ -170,13 +173,15 @@ class TunedFunction:
         return self.jitted.lower(*args, config=config).compile()
 
     def _search(self, spec: ConfigSpec, args, device, cache_key) -> Config:
-        budget = BUDGETS["cuda" if device.type == "cuda" else "cpu"][self.effort]
+        kind = "cuda" if device.type == "cuda" else "cpu"
+        budget, limit_s = BUDGETS[kind][self.effort], TIME_LIMITS[kind].get(self.effort)
         if self.effort == "none" and not self.configs:
             return spec.default()
         self._tunings += 1
         start = time.perf_counter()
         bench = Benchmarker(self.jitted, args, spec.default(), reference=self.reference)
-        evaluate = TuningProgress(bench, self.__name__, budget if not self.configs else len(self.configs), self.verbose)
+        evaluate = TuningProgress(bench, self.__name__, budget if not self.configs else len(self.configs), self.verbose,
+                                  seconds=None if self.configs else limit_s)
         try:
             if self.configs:
                 bench.prefetch(self.configs)
@@ -192,8 +197,10 @@ class TunedFunction:
                                f"{bench.failure_summary()}")
         if self.use_cache:
             cache.store(cache_key, best, seconds, None if self.jitted.static_shapes else tables.signature_text(args, True))
-        evaluate.close(f"tilefn.tune: {self.__name__}: {evaluate.count} configs in {time.perf_counter() - start:.1f} s, "
-                       f"best {seconds * 1e3:.3f} ms ({bench.failures} skipped); its Config:", best)
+        stopped = evaluate.count < budget and evaluate.out_of_time()
+        limit = f", stopped at the {evaluate.seconds:.0f} s limit" if stopped else ""
+        evaluate.close(f"tilefn.tune: {self.__name__}: {evaluate.count} configs in {time.perf_counter() - start:.1f} s"
+                       f"{limit}, best {seconds * 1e3:.3f} ms ({bench.failures} skipped); its Config:", best)
         return best
 
 
