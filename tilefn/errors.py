@@ -142,3 +142,8 @@ class DotDtypeError(TracingError, TypeError):
 
 class SettingsError(TilefnError, ValueError):
     """A TILEFN_* environment variable whose value tilefn cannot use."""
+
+
+class KernelResourceError(TilefnError):
+    """A kernel that needs more of a GPU's per-block resources (shared memory, threads) under its Config than
+    the device has: Triton compiled it, the device cannot load it."""

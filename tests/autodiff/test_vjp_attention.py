@@ -70,6 +70,22 @@ def test_bfloat16_gradients_within_bfloat16_tolerance(case, dim):
         torch.testing.assert_close(g.double(), w, atol=3e-2 * scale, rtol=3e-2)
 
 
+@pytest.mark.parametrize("case", CASES[:2], ids=lambda c: c.name)
+def test_the_default_config_at_d128_takes_key_tiles_that_fit_and_matches_autograd(case):
+    """At 128 rows and head dim 128 the five products need key tiles of 64 to fit the H200's shared memory
+    (tests/lower/test_shared_memory.py compiles it); the gradients under that default are still right."""
+    torch.manual_seed(0)
+    args = case.inputs(1, 130, 128, torch.bfloat16)
+    cotangent = torch.randn_like(args[0])
+    bwd = tfn.vjp(case.kernel)
+    default = tt.spec_of(bwd, *args, cotangent).default()
+    assert tuple(default.block_sizes) == (1, 128, 64) and default.num_stages == 3
+    want = eager_gradients(case, [a.double() for a in args], cotangent.double())
+    for run in (bwd, tfn.interpret(bwd)):
+        for g, w in zip(run(*args, cotangent), want):
+            torch.testing.assert_close(g.double(), w, atol=3e-2 * w.abs().max().item(), rtol=3e-2)
+
+
 def test_example_kernel_gradients_in_float32():
     """examples/attention.py (float32 accumulators, exp2): its backward within float32 tolerances."""
     torch.manual_seed(0)

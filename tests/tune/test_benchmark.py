@@ -12,6 +12,7 @@ import tilefn as tfn
 from tilefn import lang as tl
 from tilefn.tune.benchmark import Benchmarker
 from tilefn.tune.replicas import Replica
+from tilefn.errors import KernelResourceError
 from tilefn.lower.lowered import Lowered
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
@@ -206,3 +207,22 @@ def test_tuning_over_two_devices_finds_a_config_that_runs_right(evaluated, monke
     assert len({id(r) for r, _ in evaluated}) <= 2  # the home replica and the copy, made once
     assert all(r.args[0] is x for r, _ in retimed)  # the fastest three timed again at home
     assert tuned.known_config(x, out) in [c for _, c in retimed]
+
+
+def test_a_candidate_the_gpu_cannot_load_is_skipped(monkeypatch):
+    """A KernelResourceError (Triton's OutOfResources at the kernel's load, on CUDA) skips the candidate and
+    is counted under its own reason; the others still run."""
+    compile = Lowered.compile
+
+    def unloadable_at_4(self):
+        if self.config.block_sizes[0] == 4:
+            raise KernelResourceError("kernel by_block needs 300000 bytes of shared memory")
+        return compile(self)
+
+    monkeypatch.setattr(Lowered, "compile", unloadable_at_4)
+    bench = Benchmarker(tfn.jit(by_block), (torch.zeros(8),), tfn.Config(block_sizes=[8]))
+    assert bench(tfn.Config(block_sizes=[4])) == math.inf
+    assert math.isfinite(bench(tfn.Config(block_sizes=[8])))
+    ((count, first),) = bench.reasons.values()
+    assert list(bench.reasons) == ["raised KernelResourceError"] and count == 1
+    assert first.startswith("tfn.Config(block_sizes=[4]): ") and "300000 bytes of shared memory" in first

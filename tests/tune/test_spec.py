@@ -3,6 +3,8 @@ and a property test: every config the spec produces computes what `tfn.interpret
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
 
 import attrs
 import pytest
@@ -23,6 +25,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim
 from spec_corpus import (  # noqa: E402
     add, fixed_blocks, is_pow2, knob, layer_norm, looped_sum, matmul, row_argmax, softmax, spec_for, tall_tiles,
     tunable_sum)
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
+from attention import attention  # noqa: E402
 
 
 # --- domains ---------------------------------------------------------------------------------
@@ -403,3 +408,15 @@ def test_indexing_positions_follow_the_lowered_accesses():
     config = spec.build({"indexing": {0: "pointer", 1: "tensor_descriptor"}})
     x = torch.randn(64, 64)
     assert "out_desc.store(" in tfn.jit(twice).lower(x, config=config).source
+
+
+def test_the_attention_backward_s_five_products_must_fit_in_shared_memory():
+    """Key tiles of 128 with 3 stages need 320 KB (the H200 refused them at launch): no fit, and normalize
+    repairs it to a Config whose estimate fits."""
+    args = tuple(torch.randn(1, 2, 256, 128, dtype=torch.bfloat16) for _ in range(4))
+    spec = tt.spec_of(tfn.vjp(attention), *args)
+    too_big = spec.build({"block_sizes": {1: 128, 2: 128}, "num_stages": 3, "num_warps": 8})
+    assert spec.dot_shared_bytes(too_big) == 327680 and not spec.fits(too_big)
+    repaired = spec.normalize(too_big)
+    assert spec.fits(repaired) and spec.dot_shared_bytes(repaired) <= MAX_SHARED_BYTES
+    assert spec.fits(spec.default()) and tuple(spec.default().block_sizes) == (1, 128, 64)

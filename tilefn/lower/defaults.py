@@ -9,6 +9,7 @@ from ..trace.ir import Program
 from ..trace.primitives import dot_p, load_p, permute_p
 from ..trace.queries import dot_roles, grid_blocks, kernel_eqns, largest_value, next_power_of_2, ordered_loops
 from .rewrites.reduction_loops import reduction_extents
+from .shared_memory import MAX_SHARED_BYTES, dot_operands, pipelined_blocks, shared_bytes
 from .sites import sites_of
 
 TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
@@ -59,16 +60,42 @@ def default_config(program: Program) -> Config:
     if _wide_n(program, eqns, roles, sizes):
         sizes[next(b for b, r in roles.items() if r == "n")] = 256
         groups = (8,) if _one_ordered_loop(program) else ()
-    config = Config(block_sizes=sizes, l2_groupings=groups)
+    config = Config(block_sizes=sizes, l2_groupings=groups, num_stages=3 if roles else 1)
+    if roles:
+        config = _fit_shared_memory(program, config)
     elements = largest_value(eqns, config)
     if roles:
-        warps, stages = (8, 3) if elements >= 128 * 128 else (4, 3)
+        warps = 8 if elements >= 128 * 128 else 4
     else:
-        warps, stages = max(1, min(32, next_power_of_2(max(elements // 1024, 1)))), 1
+        warps = max(1, min(32, next_power_of_2(max(elements // 1024, 1))))
     looped = _looped_rows(program)
     if any(looped):
         config, warps = attrs.evolve(config, reduction_loops=looped), 16
-    return attrs.evolve(config, num_warps=warps, num_stages=stages, indexing=_indexing(program, eqns))
+    return attrs.evolve(config, num_warps=warps, indexing=_indexing(program, eqns))
+
+
+def _fit_shared_memory(program: Program, config: Config) -> Config:
+    """`config` with its matrix-product operands in MAX_SHARED_BYTES: halve the widest block of a pipelined
+    operand (down to 16), then take a stage off, then halve the widest other product block. Kernels that fit
+    keep their sizes. (H200, attention backward b4 h32 s4096 d128 bf16, 5 products per key tile: key tiles of
+    64 with 3 stages ran 11.6 ms; of 128 with 1 stage 15.2 ms, of 64 with 2 stages 13.2, of 32 with 3 13.2.)"""
+    operands = dot_operands(program)
+    adjustable = {b.id for b in program.blocks if not b.fixed and not b.host}
+    pipelined = pipelined_blocks(operands) & adjustable
+    others = set(dot_roles(kernel_eqns(program))) & adjustable
+    while shared_bytes(program, operands, config) > MAX_SHARED_BYTES:
+        sizes = list(config.block_sizes)
+        wide = [b for b in sorted(pipelined) if sizes[b] > 16]
+        rest = [b for b in sorted(others) if sizes[b] > 16]
+        if wide or (config.num_stages == 1 and rest):
+            widest = max(wide or rest, key=lambda b: sizes[b])
+            sizes[widest] //= 2
+            config = attrs.evolve(config, block_sizes=sizes)
+        elif config.num_stages > 1:
+            config = attrs.evolve(config, num_stages=config.num_stages - 1)
+        else:
+            return config  # (nothing left to shrink: the launch reports the shortfall)
+    return config
 
 
 def _wide_n(program: Program, eqns, roles, sizes) -> bool:

@@ -8,6 +8,7 @@ import attrs
 import torch
 
 from ..config import Config
+from ..errors import KernelResourceError
 from ..settings import Settings
 from ..trace.ir import Program
 from ..trace.printer import Namer
@@ -70,12 +71,29 @@ class Lowered:
             k = self.kernel
             signature = signature_args(k)
             for phase, constexprs in enumerate(self._launch_constexprs()):
-                namespace[f"_launch{phase}" if k.phase_grids else "_launch"] = backend.launch().make_launcher(
-                    k.kernel, k.kernel_name, signature_args=signature, constexprs=constexprs,
-                    num_warps=k.num_warps, num_stages=k.num_stages, device=self.device,
-                    cache_dir=self.cache_dir)
+                try:
+                    launcher = backend.launch().make_launcher(
+                        k.kernel, k.kernel_name, signature_args=signature, constexprs=constexprs,
+                        num_warps=k.num_warps, num_stages=k.num_stages, device=self.device,
+                        cache_dir=self.cache_dir)
+                except backend.compat().OutOfResources as error:
+                    raise resource_error(self.program.name, self.config, error) from None
+                namespace[f"_launch{phase}" if k.phase_grids else "_launch"] = launcher
         exec(compile(self.host_source, f"<tilefn launcher {self.program.name}>", "exec"), namespace)
         return namespace[self.program.name]
+
+
+_RESOURCE_UNITS = {"shared memory": "bytes of shared memory", "threads": "threads per block",
+                   "tensor memory": "columns of tensor memory"}
+
+
+def resource_error(kernel_name: str, config: Config, error) -> KernelResourceError:
+    """Triton's OutOfResources at a kernel's load, told as what `config` asks of the GPU and what to change."""
+    unit = _RESOURCE_UNITS.get(error.name, error.name)
+    return KernelResourceError(
+        f"kernel {kernel_name} needs {error.required} {unit} under {config}, but this GPU has {error.limit}: "
+        "pass a Config with smaller block_sizes or fewer num_stages (num_warps, for threads) to tfn.jit(config=...), "
+        "or let tfn.tune(kernel) pick one that fits")
 
 
 _PTR_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*bf16", torch.float64: "*fp64",

@@ -19,11 +19,12 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource, CompiledKernel
 from triton.runtime import driver
 from triton.runtime import interpreter as _interp
+from triton.runtime.errors import OutOfResources
 from triton.runtime.jit import JITFunction, mangle_type
 
 __all__ = ["TESTED", "minor_version", "untested_message", "warn_if_untested", "has_block_ptr",
            "block_ptr_fallback_notice", "range_kwargs", "InterpretedKernel", "compile_kernel", "gpu_target",
-           "current_target", "cuda_launcher", "JITFunction", "CompiledKernel", "mangle_type"]
+           "current_target", "cuda_launcher", "JITFunction", "CompiledKernel", "mangle_type", "OutOfResources"]
 
 TESTED = ((3, 5), (3, 7))  # the oldest and newest (major, minor) of Triton the suite runs on
 _LOG = logging.getLogger("tilefn.compat")

@@ -14,13 +14,11 @@ from ..lower.lowered import device_of
 from ..lower.defaults import default_config
 from ..lower.passes import canonical
 from ..lower.rewrites.reduction_loops import looped_reductions
+from ..lower.shared_memory import MAX_SHARED_BYTES, dot_operands, shared_bytes
 from ..lower.sites import sites_of
 from ..trace.ir import Program
-from ..trace.primitives import dot_p
 from ..trace.queries import dot_roles, kernel_eqns, largest_value, next_power_of_2
-from ..trace.types import TileDim
 
-MAX_SHARED_BYTES = 227 * 1024  # an H100 block's shared memory (A100: 163 KB; smaller GPUs fail and are skipped)
 MAX_TILE_ELEMENTS = 1 << 16  # more than this in one value spills registers on any current GPU
 MAX_PER_THREAD = 256  # elements of one value per thread: beyond it ptxas spills and can take minutes
 WARPS = (1, 2, 4, 8, 16, 32)
@@ -226,17 +224,10 @@ class ConfigSpec:
         return self.largest_value(config) <= most and self.dot_shared_bytes(config) <= MAX_SHARED_BYTES
 
     def dot_shared_bytes(self, config: Config) -> int:
-        """Shared memory the pipelined matrix-product operands need: stages x (A tile + B tile)."""
-        largest, traced = 0, self.program_for(config)
-        sizes = _sizes(traced, traced, config)
-        for eqn in kernel_eqns(traced):
-            if eqn.prim is not dot_p:
-                continue
-            tiles = sum(math.prod(sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d)
-                                  for d in operand.type.shape) * operand.type.dtype.itemsize
-                        for operand in eqn.inputs[:2])
-            largest = max(largest, tiles * max(config.num_stages or 1, 1))
-        return largest
+        """Shared memory the matrix-product operands need (`lower/shared_memory.py`'s estimate)."""
+        traced = self.program_for(config)
+        sized = attrs.evolve(config, block_sizes=_sizes(traced, traced, config))
+        return shared_bytes(traced, dot_operands(traced), sized)
 
     def normalize(self, config: Config) -> Config:
         """Snap every knob to its domain, then shrink until the largest value fits in registers.
