@@ -61,7 +61,10 @@ def test_the_backward_estimate_is_what_triton_allocates(config, want):
     """q, dO, dS and the transposed P once, the key and value tiles once per stage (128x128 bf16: 32 KB)."""
     bwd, args = tfn.vjp(attention), _qkv()
     assert _estimate(bwd, args, config)[1] == want
-    assert want <= tt.compile_for_gpu(bwd, *args, config=config).metadata.shared <= want + BARRIERS
+    shared = tt.compile_for_gpu(bwd, *args, config=config).metadata.shared
+    assert shared <= want + BARRIERS  # (the estimate bounds it: what `fits` needs)
+    if config.num_stages > 1:  # (one stage: Triton's allocator may reuse a buffer whose last read has passed)
+        assert want <= shared
 
 
 def test_an_inner_loop_s_own_stages_count():
