@@ -6,8 +6,8 @@ global names its code, nested code included, reads, and its closure cells) and e
 compares a snapshot of them (`capture_key`): Python values by value (numbers, strings, dtypes,
 and lists, tuples, dicts and sets of them: a mutated captured dict counts), tensors by metadata
 (dtype, shape, strides, device, 16-byte alignment: their data is read by reference at every
-call, see `Capture.read`), other objects (functions, classes, instances) by identity. Modules
-are left out: rebinding `torch` is not a thing kernels do, and they would cost every call.
+call, see `Capture.read`; host code reading their values is keyed on them, `captured_calls.py`),
+other objects (functions, classes, instances) by identity. Modules are left out: rebinding `torch` is not a thing kernels do, and they would cost every call.
 A kernel that mutates a captured container while tracing (appending to a global list) therefore
 retraces at its next call; keep such state in an object (compared by identity) instead.
 """

@@ -6,10 +6,10 @@ host code runs once, while tracing; so such a read is taken at trace time from t
 tensors: the host equations computing the read tensor from the arguments and captures (only
 non-mutating ones) are run on them, and the Program records the read (`ValueRead`, printed as a
 `# guard:` line) and holds for that value only. A capture is read again where it is at each call
-(`host.CapturedTensor`), so a change of its data, in place or by rebinding the name, is a new value. `TracedFunction` keys a Program on the values of the
-reads its signature's traces made (learned at the first trace: kernels that read none keep the plain
-key and the plain fast path; those that do evaluate the reads again at each call).
-"""
+(`host.CapturedTensor`), so a change of its data, in place or by rebinding the name, is a new value.
+`TracedFunction` keys a Program on the values of the reads its signature's traces made (learned at the
+first trace: kernels that read none keep the plain key and the plain fast path; those that do evaluate
+the reads again at each call)."""
 from __future__ import annotations
 
 from typing import Any
