@@ -317,3 +317,30 @@ def test_what_cannot_be_seen_at_trace_time_is_refused_naming_the_line(kernel, er
 
 def test_a_read_capture_compiles_for_hopper():
     tt.compile_for_gpu(prefix, torch.randn(8))
+
+
+def test_a_read_capture_under_dynamic_shapes():
+    kernel = tfn.jit(prefix, static_shapes=False)
+    for n, size in [(3, 8), (5, 8), (5, 7), (3, 9)]:
+        TABLE[0] = n
+        x = torch.randn(size)
+        torch.testing.assert_close(kernel(x), x[:n])
+    assert kernel.cache_info().traces == 2  # (one per value read; the sizes are symbolic)
+
+
+def accumulated(x):
+    for t in tl.tile(x.size(0)):
+        tl.atomic_add(WEIGHT, [t], tl.load(x, [t]))  # tilefn's own functions given a capture
+    return x
+
+
+@pytest.mark.parametrize("mode", ["compiled", "interpret"])
+def test_tl_functions_given_a_capture_use_the_tensor_of_each_call(mode):
+    run = tfn.jit(accumulated) if mode == "compiled" else tfn.interpret(accumulated)
+    x = torch.randn(8)
+    run(x)
+    run(x)
+    torch.testing.assert_close(WEIGHT, 1 + 2 * x)
+    globals()["WEIGHT"] = fresh = torch.zeros(8)
+    run(x)
+    torch.testing.assert_close(fresh, x)
