@@ -48,6 +48,18 @@ def user_frame(depth: int = 1):
     return frame
 
 
+def called_from_tilefn(frame) -> bool:
+    """Whether the innermost frame from `frame` outward that is not torch's (or its helpers') is tilefn's
+    own code (a `tl.` function computing a tensor's metadata), not the user's."""
+    while frame is not None and _is_internal(frame.f_code.co_filename) and not _in_tilefn(frame.f_code.co_filename):
+        frame = frame.f_back
+    return frame is not None and _in_tilefn(frame.f_code.co_filename)
+
+
+def _in_tilefn(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PACKAGE_DIR) or filename.startswith("<tilefn")
+
+
 def user_source(depth: int = 1) -> SourceInfo | None:
     """Where the innermost stack frame outside tilefn, torch and their helpers is."""
     frame = user_frame(depth)

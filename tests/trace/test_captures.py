@@ -1,6 +1,7 @@
 """Captured globals and closure cells: every call sees their current values (no stale Program)."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 import tilefn as tfn
@@ -87,3 +88,23 @@ def test_a_captured_tensor_of_new_metadata_retraces():
         torch.testing.assert_close(kernel(x), want(x))
     finally:
         OFFSET = saved
+
+
+LIMITS = np.array([3, 1])
+
+
+def limited(x):
+    n = int(LIMITS[0])  # numpy: read while tracing, so the key holds its values
+    out = torch.empty(n, dtype=x.dtype, device=x.device)
+    for t in tl.tile(n):
+        out[t] = x[t] * 2
+    return out
+
+
+def test_a_captured_numpy_array_changed_in_place_retraces():
+    x = torch.randn(8)
+    for run in (tfn.jit(limited), tfn.interpret(limited)):
+        for n in (3, 6, 3):
+            LIMITS[0] = n
+            torch.testing.assert_close(run(x), x[:n] * 2)
+    LIMITS[0] = 3

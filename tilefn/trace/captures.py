@@ -4,10 +4,11 @@ A traced Program folds in the values a kernel function reads from module globals
 cells. So that a later change is never ignored, each traced function lists its captures once (the
 global names its code, nested code included, reads, and its closure cells) and every call
 compares a snapshot of them (`capture_key`): Python values by value (numbers, strings, dtypes,
-and lists, tuples, dicts and sets of them: a mutated captured dict counts), tensors by metadata
+and lists, tuples, dicts and sets of them: a mutated captured dict counts; numpy arrays by their
+bytes, so an array changed in place retraces), tensors by metadata
 (dtype, shape, strides, device, 16-byte alignment: their data is read by reference at every
-call, see `Capture.read`), other objects (functions, classes, instances) by identity. Modules
-are left out: rebinding `torch` is not a thing kernels do, and they would cost every call.
+call, see `Capture.read`; host code reading their values is keyed on them, `captured_calls.py`),
+other objects (functions, classes, instances) by identity. Modules are left out: rebinding `torch` is not a thing kernels do, and they would cost every call.
 A kernel that mutates a captured container while tracing (appending to a global list) therefore
 retraces at its next call; keep such state in an object (compared by identity) instead.
 """
@@ -17,6 +18,7 @@ import types
 from typing import Any
 
 import attrs
+import numpy as np
 import torch
 
 from .naming import kernel_function
@@ -73,6 +75,8 @@ def snapshot(value):
         return ("tensor", value.dtype, tuple(value.shape), value.stride(), value.device, is_aligned(value))
     if isinstance(value, PLAIN):
         return (type(value), value)
+    if isinstance(value, np.ndarray):  # by value: host code reads its numbers while tracing (`int(TABLE[0])`)
+        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
     if isinstance(value, (list, tuple)):
         return (type(value), tuple(snapshot(v) for v in value))
     if isinstance(value, (set, frozenset)):

@@ -1,11 +1,16 @@
 """Host equations: torch calls outside tile loops, recorded and evaluated on meta tensors."""
 from __future__ import annotations
 
+import operator
+
+import attrs
 import torch
 from pyrsistent import pmap
 
 from ..errors import TracingError, user_frame, user_source
 from . import state as st
+from .arguments import read, tensor_leaves
+from .captures import Capture
 from .ir import Eqn, Var
 from .naming import op_name
 from .primitives import host_p
@@ -18,6 +23,19 @@ from .scalars import RuntimeScalar
 from .types import HostType, host_type_of
 
 
+@attrs.frozen
+class CapturedTensor:
+    """Where a captured tensor is: the global or closure cell `capture`, at `path` inside its value (the
+    value itself, or a list, tuple or dict holding it: what `captures.snapshot` keys by structure)."""
+
+    capture: Capture
+    path: tuple = ()
+
+    def read(self) -> torch.Tensor:
+        """The tensor there now (a KeyError or ValueError if the name is gone)."""
+        return read(self.capture.read(), self.path)
+
+
 def const_var(tensor: torch.Tensor) -> Var:
     """The program input standing for a tensor captured from a closure or global."""
     state = st.require()
@@ -25,13 +43,27 @@ def const_var(tensor: torch.Tensor) -> Var:
     if entry is None:
         entry = (Var(host_type_of(tensor)), tensor)
         state.consts[id(tensor)] = entry
-        reader = next((c for c in state.captures if _holds(c, tensor)), None)
+        reader = next((r for c in state.captures for r in _places(c, tensor)), None)
         if reader is not None:  # a global or closure cell: read by reference at every call
             state.captured[entry[0]] = reader
         name = _user_name_of(tensor)
         if name is not None:
             state.hints[entry[0]] = name
     return entry[0]
+
+
+def _places(capture, tensor) -> list:
+    """The CapturedTensors of `capture` that are `tensor` (none: an attribute of a captured object, say)."""
+    try:
+        value = capture.read()
+    except (KeyError, ValueError):
+        return []
+    if value is tensor:
+        return [CapturedTensor(capture)]
+    if not isinstance(value, (list, tuple, dict)):
+        return []
+    return [CapturedTensor(capture, path) for path, _, leaf in tensor_leaves(value, capture.name)
+            if leaf is tensor and all(kind in ("item", "key") for kind, _ in path)]
 
 
 def _reads_sizes(args, kwargs) -> bool:
@@ -41,13 +73,6 @@ def _reads_sizes(args, kwargs) -> bool:
 
 def _type_of(x):
     return x.ir_var.type if isinstance(x, HostTensor) else None
-
-
-def _holds(capture, tensor) -> bool:
-    try:
-        return capture.read() is tensor
-    except (KeyError, ValueError):
-        return False
 
 
 def _user_name_of(value):
@@ -73,6 +98,7 @@ def record_host(func, args, kwargs, prologue: bool = False):
     """Record `func(*args, **kwargs)` as a host equation; return proxies for its tensor results.
     With `prologue` it runs before the kernel wherever it is traced (a seed drawn inside a tile loop)."""
     state = st.require()
+    args, kwargs = tree_map(_read_slice_bounds, (args, kwargs))
 
     def to_ir(x):
         if isinstance(x, (HostTensor, RuntimeScalar)):  # (a runtime float: its value at the call)
@@ -107,6 +133,16 @@ def record_host(func, args, kwargs, prologue: bool = False):
         try:
             with torch._C.DisableTorchFunction():
                 result = func(*tree_map(lambda x: x.hint if isinstance(x, SizeExpr) else to_meta(x), args), **meta_kwargs)
+        except NotImplementedError:  # no meta kernel: its result's shape depends on the values (nonzero)
+            raise TracingError(f"host call torch.{op_name(func)} needs its tensors' values to know its result's "
+                               "shape (a size that depends on the values, as torch.nonzero's), and host code does "
+                               "not see them while tracing; compute it before calling the kernel and pass the "
+                               "result as an argument") from None
+        except RuntimeError as exc:
+            if "cannot be called on meta tensors" not in str(exc):
+                raise TracingError(f"host call torch.{op_name(func)} failed: {exc}") from None
+            raise TracingError(f"host call torch.{op_name(func)} takes a tensor where it reads a number (a size or "
+                               "a bound given as a tensor); read it as one first: int(t), t.tolist()") from None
         except Exception as exc:  # torch's own message says what is wrong with the call
             raise TracingError(f"host call torch.{op_name(func)} failed: {exc}") from None
     results = result if isinstance(result, (tuple, list)) else (result,)
@@ -134,6 +170,13 @@ def record_host(func, args, kwargs, prologue: bool = False):
     if out_kind == "tuple":
         return type(result)(proxies) if not hasattr(result, "_fields") else type(result)(*proxies)
     return None
+
+
+def _read_slice_bounds(x):
+    """A slice bounded by host tensors (`out[:n_tensor]`) as one bounded by their values (value reads)."""
+    if not isinstance(x, slice) or not any(isinstance(b, HostTensor) for b in (x.start, x.stop, x.step)):
+        return x
+    return slice(*(operator.index(b) if isinstance(b, HostTensor) else b for b in (x.start, x.stop, x.step)))
 
 
 def evaluate_host(eqn: Eqn, env: dict, sizes=None):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import operator as operator_module
+import sys
 
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
 from ..errors import (DataDependentControlFlow, HostReadsDevice, HostTensorInExpression, TileUnpackError, TracingError,
-                      UnsupportedOp, user_source)
+                      UnsupportedOp, called_from_tilefn, user_source)
 from ..rule_table import RuleTable
 from . import primitives as p
 from . import state as st
@@ -70,16 +71,10 @@ class DeviceValue(Proxy):
     def shape(self):
         return tuple(self.ir_var.type.shape)
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.ir_var.type.dtype
+    dtype = property(lambda self: self.ir_var.type.dtype)
+    ndim = property(lambda self: len(self.shape))
 
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def dim(self) -> int:
-        return self.ndim
+    dim = lambda self: self.ndim  # noqa: E731
 
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
@@ -192,8 +187,7 @@ class HostTensor(Proxy):
         strides = tuple(t.strides) if is_symbolic_type(t) else self.meta.stride()
         return strides if dim is None else strides[dim]
 
-    def dim(self):
-        return self.meta.ndim
+    dim = lambda self: self.meta.ndim  # noqa: E731
 
     def numel(self):
         return math.prod(self.shape)
@@ -229,13 +223,13 @@ class HostTensor(Proxy):
         dispatch_torch(torch.Tensor.__setitem__, (self, index, value), {})
 
     def _host_read(self, *_):
-        raise HostReadsDevice("host code reads the values of a tensor as a list or array; while tracing only a "
-                              "kernel argument's single values can be read (`int(x[i])`, `.item()`)")
+        raise HostReadsDevice("host code reads the values of a tensor as an array (or moves it to the CPU); while "
+                              "tracing a kernel argument's values are read with `int(x[i])`, `.item()`, `.tolist()`")
 
     # `.item()`, `int()`... of a kernel argument's value: read at trace time (tilefn.trace.value_reads)
-    item, __int__, __float__, __bool__, __index__ = ((lambda self, how=h: HOOKS["read_value"](self, how))
-                                                     for h in ("item", "int", "float", "bool", "index"))
-    tolist = cpu = numpy = _host_read
+    item, __int__, __float__, __bool__, __index__, tolist = ((lambda self, how=h: HOOKS["read_value"](self, how))
+                                                             for h in ("item", "int", "float", "bool", "index", "tolist"))
+    cpu = numpy = _host_read
     __hash__ = object.__hash__
 
 
@@ -350,7 +344,7 @@ HOST_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "rand", "randn", "
 DEVICE_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "arange", "rand", "randn"})
 
 DEVICE_OPS = RuleTable("device op")  # torch name -> handler on device values, filled by trace/ops/
-HOOKS = RuleTable("trace hook")  # "load", "store" (indexing) and "record_host" (host), registered there
+HOOKS = RuleTable("trace hook")  # "load", "store" (indexing), "record_host" (host)...: registered there
 
 
 def op(*names, method=True):
@@ -392,6 +386,8 @@ def dispatch_torch(func, args, kwargs):
         if any(isinstance(x, Proxy) for x in leaves):
             raise TracingError("a traced value escaped its kernel")
         return func(*args, **kwargs)
+    if any(isinstance(x, torch.Tensor) for x in leaves) and not called_from_tilefn(sys._getframe(2)):
+        return HOOKS["captured_call"](func, args, kwargs)  # a captured tensor in the user's code: as a proxy
     name = op_name(func)
     if state.in_device:
         if name in ("__getitem__", "__setitem__") and isinstance(args[0], (HostTensor, torch.Tensor)):
@@ -482,7 +478,7 @@ def apply(prim, *inputs, **params):
 
 def check_in_scope(x):
     """A device value may be used only inside the loop body that made it (or one nested in it)."""
-    if isinstance(x, HostTensor):
+    if isinstance(x, (HostTensor, torch.Tensor)):  # (a torch.Tensor: a captured one, used by an operator)
         raise HostTensorInExpression("a whole host tensor is used as a value inside a tile loop; index it with "
                                      "tiles (x[tile]) to load a tile of it, or x[()] for a 0-d one")
     if isinstance(x, (DeviceValue, Tile)):
@@ -495,6 +491,3 @@ def check_in_scope(x):
                 "a value computed inside a tile loop is used after that loop ended. Only names "
                 "rebound in the loop to a new value (loop carries, e.g. `acc = acc + ...`) "
                 "carry their value out of it")
-    elif isinstance(x, torch.Tensor):
-        raise TracingError("a real tensor is used as a value inside a tile loop; index it with "
-                           "tiles (x[tile]) to load a tile of it")
