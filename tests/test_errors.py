@@ -178,6 +178,21 @@ def test_host_reads_of_tensor_values(read):  # (.item(), int(), .tolist() of an 
     raises(HostReadsDevice, kernel, X, marker=f"host-read-{read}", match="as an array")
 
 
+@pytest.mark.parametrize("read", ["data_ptr", "storage_offset"])
+def test_host_reads_of_a_tensor_address_are_refused(read):  # (were 0 while tracing: silently wrong)
+    def kernel(x):
+        out = torch.empty_like(x)
+        if read == "data_ptr":
+            shift = x.data_ptr() % 7  # host-address-data_ptr
+        else:
+            shift = x.storage_offset()  # host-address-storage_offset
+        for t in tl.tile(x.shape):
+            out[t] = x[t] + shift
+        return out
+
+    raises(HostReadsDevice, kernel, X[1:], marker=f"host-address-{read}", match="address")
+
+
 def test_host_code_between_loops_reading_what_the_kernel_wrote():
     def kernel(x):
         a = torch.empty_like(x)

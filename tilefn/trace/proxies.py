@@ -226,10 +226,16 @@ class HostTensor(Proxy):
         raise HostReadsDevice("host code reads the values of a tensor as an array (or moves it to the CPU); while "
                               "tracing a kernel argument's values are read with `int(x[i])`, `.item()`, `.tolist()`")
 
+    def _address_read(self, *_):
+        raise HostReadsDevice("host code reads a tensor's address (data_ptr, storage_offset): while tracing "
+                              "there is none (one compile serves tensors anywhere in memory); pass what it "
+                              "computes as an int argument, or compute it outside the kernel")
+
     # `.item()`, `int()`... of a kernel argument's value: read at trace time (tilefn.trace.value_reads)
     item, __int__, __float__, __bool__, __index__, tolist = ((lambda self, how=h: HOOKS["read_value"](self, how))
                                                              for h in ("item", "int", "float", "bool", "index", "tolist"))
     cpu = numpy = _host_read
+    data_ptr = storage_offset = untyped_storage = _address_read
     __hash__ = object.__hash__
 
 
