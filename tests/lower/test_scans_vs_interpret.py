@@ -339,3 +339,16 @@ def test_a_gather_from_a_one_lane_row_is_a_broadcast_and_compiles_for_sm90():
     config = tfn.Config(block_sizes=[2, 32, 4, 1], num_warps=4)
     tt.assert_matches(k_gathers, r_gathers, x, cols, rows, configs=[config])
     assert ".target sm_90" in compile_for_gpu(k_gathers, x, cols, rows, config=config).asm["ptx"]
+
+
+@pytest.mark.parametrize("m, n, blocks, warps", [(2, 2, [2, 32, 4, 1], 2), (16, 4, [16, 32, 4, 1], 4),
+                                                 (2, 32, [2, 128, 4, 1], 4), (2, 64, [2, 256, 4, 1], 8)])
+def test_a_gather_from_a_short_row_into_a_longer_index_selects_and_compiles_for_sm90(m, n, blocks, warps):
+    """Drawn next (m=2, n=2, k=17, blocks [2, 32, 4, 1], 2 warps): tl.gather from a small source into a longer
+    index made Triton 3.6 assert in OptimizeThreadLocality; such gathers select by comparison instead."""
+    k = blocks[1] + 3
+    x = torch.randn(m, n)
+    cols, rows = torch.randint(0, n, (m, k)), torch.randint(0, m, (k, n))
+    config = tfn.Config(block_sizes=blocks, num_warps=warps)
+    tt.assert_matches(k_gathers, r_gathers, x, cols, rows, configs=[config])
+    assert ".target sm_90" in compile_for_gpu(k_gathers, x, cols, rows, config=config).asm["ptx"]

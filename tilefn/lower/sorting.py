@@ -9,6 +9,8 @@ and positions past every valid one, so padding never wins. The smallest k are `~
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..trace.queries import next_power_of_2
@@ -105,4 +107,24 @@ def lower_gather(em: Emitter, eqn) -> None:
         em.assign(eqn.outputs[0], f"tl.broadcast_to({em(src)}, {em.shape_expr(index.type.shape)})")
         return
     clamped = f"tl.minimum(tl.maximum({em(index)}, 0), {lanes - 1}).to(tl.int32)"
+    index_elements = math.prod(em.lanes(d) for d in index.type.shape)
+    if index_elements * lanes <= ONE_HOT_ELEMENTS and src.type.dtype != torch.bool:
+        em.assign(eqn.outputs[0], _one_hot_gather(em, em(src), clamped, axis, lanes, len(index.type.shape)))
+        return
     em.assign(eqn.outputs[0], f"tl.gather({em(src)}, {clamped}, {axis})")
+
+
+# Triton 3.6 (sm_90) asserts in OptimizeThreadLocality on tl.gather from a small source into a longer index
+# (a [2, 2] row tile gathered by a [2, 32] index, 2+ warps; drawn by the tests): gathers with at most this
+# many index elements x source lanes select by comparison instead (one match per output element)
+ONE_HOT_ELEMENTS = 32768
+
+
+def _one_hot_gather(em: Emitter, src: str, index: str, axis: int, lanes: int, rank: int) -> str:
+    """out[..., k, ...] = src[..., index[..., k, ...], ...] as sum over n of where(index == n, src[n], 0):
+    the index gets a new axis after `axis` holding n, the source one before its n axis."""
+    index_e, src_e = f"tl.expand_dims({index}, {axis + 1})", f"tl.expand_dims({src}, {axis})"
+    shape = [1] * (rank + 1)
+    shape[axis + 1] = lanes
+    positions = f"tl.reshape(tl.arange(0, {lanes}), {shape})"
+    return f"tl.sum(tl.where({index_e} == {positions}, {src_e}, 0), axis={axis + 1})"
