@@ -24,37 +24,27 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 
 import tilefn as tfn  # noqa: E402
-from cross_entropy import cross_entropy  # noqa: E402
-from geglu import geglu  # noqa: E402
-from layer_norm import layer_norm  # noqa: E402
-from rms_norm import rms_norm  # noqa: E402
-from softmax import softmax  # noqa: E402
+import cross_entropy  # noqa: E402
+import geglu  # noqa: E402
+import layer_norm  # noqa: E402
+import rms_norm  # noqa: E402
+import softmax  # noqa: E402
 
-F = torch.nn.functional
+EXAMPLES = {m.__name__: m for m in (softmax, layer_norm, rms_norm, cross_entropy, geglu)}  # name -> its module
+
 BF16 = torch.bfloat16
 
 
 def eager_references():
-    """name -> eager PyTorch of the same math (the peers' forward and the gradient oracle)."""
-    return {
-        "softmax": lambda x: torch.softmax(x.float(), dim=-1).to(x.dtype),
-        "layer_norm": lambda x, w, b: F.layer_norm(x, [x.shape[-1]], w, b, 1e-5),
-        "rms_norm": lambda x, w: (F.rms_norm(x.float(), [x.shape[-1]], w.float(), 1e-5)).to(x.dtype),
-        "cross_entropy": lambda logits, labels: F.cross_entropy(logits.float(), labels).to(logits.dtype),
-        "geglu": lambda a, b: (F.gelu(a.float(), approximate="tanh") * b.float()).to(a.dtype),
-    }
+    """name -> the example's own eager PyTorch (the peers' forward and the gradient oracle)."""
+    return {name: EXAMPLES[name].reference for name in EXAMPLES}
 
 
 def liger_peers():
-    from liger_kernel.transformers.functional import (liger_cross_entropy, liger_geglu, liger_layer_norm,
-                                                      liger_rms_norm, liger_softmax)
-    return {
-        "softmax": liger_softmax,
-        "layer_norm": lambda x, w, b: liger_layer_norm(x, w, b, 1e-5),
-        "rms_norm": lambda x, w: liger_rms_norm(x, w, 1e-5, casting_mode="gemma", in_place=False),
-        "cross_entropy": lambda logits, labels: liger_cross_entropy(logits, labels, reduction="mean"),
-        "geglu": liger_geglu,
-    }
+    """bench.py's Liger peers (same arguments, same math), and Liger's geglu."""
+    import bench  # benchmarks/bench.py (imports triton)
+    from liger_kernel.transformers.functional import liger_geglu
+    return {**bench.liger_peers(), "geglu": liger_geglu}
 
 
 def cases(device="cuda", scale=1):
@@ -69,11 +59,11 @@ def cases(device="cuda", scale=1):
     a, b = randn(8192, 8192), randn(8192, 8192)
     size = lambda t: t.numel() * t.element_size()  # noqa: E731
     return [
-        ("softmax", softmax, (x_soft,), (0,), 3 * size(x_soft)),               # x, dy in; dx out
-        ("layer_norm", layer_norm, (x_norm, w_norm, b_norm), (0, 1, 2), 3 * size(x_norm)),
-        ("rms_norm", rms_norm, (x_norm, w_norm), (0, 1), 3 * size(x_norm)),
-        ("cross_entropy", cross_entropy, (logits, labels), (0,), 2 * size(logits)),  # logits in; dlogits out
-        ("geglu", geglu, (a, b), (0, 1), 5 * size(a)),                          # a, b, dy in; da, db out
+        ("softmax", softmax.softmax, (x_soft,), (0,), 3 * size(x_soft)),               # x, dy in; dx out
+        ("layer_norm", layer_norm.layer_norm, (x_norm, w_norm, b_norm), (0, 1, 2), 3 * size(x_norm)),
+        ("rms_norm", rms_norm.rms_norm, (x_norm, w_norm), (0, 1), 3 * size(x_norm)),
+        ("cross_entropy", cross_entropy.cross_entropy, (logits, labels), (0,), 2 * size(logits)),  # logits in; dlogits out
+        ("geglu", geglu.geglu, (a, b), (0, 1), 5 * size(a)),                          # a, b, dy in; da, db out
     ]
 
 
