@@ -13,6 +13,7 @@ import tilefn.testing as tt
 from tilefn import lang as tl
 from tilefn.errors import DotDtypeError
 from tilefn.testing import compile_for_gpu
+from kernels import bmm  # (examples/bmm.py's: the batch tile of block size 1 by default, a pure carry)
 
 SETTINGS = settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
@@ -205,29 +206,16 @@ def test_a_batch_of_one_dot_into_a_carried_accumulator_compiles_and_matches_eage
     assert "wgmma" in compile_for_gpu(attention_by_head, *big).asm["ptx"]  # (Hopper's tensor-core dot)
 
 
-def bmm_loop(x, y):
-    """bmm over k tiles, the batch tile of block size 1 by default: the accumulator is a pure carry."""
-    b, m, k = x.shape
-    n = y.shape[2]
-    out = torch.empty([b, m, n], dtype=x.dtype, device=x.device)
-    for tb, tm, tn in tl.tile([b, m, n]):
-        acc = tl.zeros([tb, tm, tn], dtype=torch.float32)
-        for tk in tl.tile(k):
-            acc = torch.baddbmm(acc, x[tb, tm, tk], y[tb, tk, tn])
-        out[tb, tm, tn] = acc.to(out.dtype)
-    return out
-
-
 def test_a_batch_of_one_accumulator_is_carried_without_its_batch_axis():
     """bmm ran at 16% of cuBLAS on the H200 while its carried accumulator went through tl.sum / expand_dims
     around every tl.dot: it is now reshaped once before the k loop and once after it."""
     x, y = torch.randn(3, 40, 56, dtype=torch.float16), torch.randn(3, 56, 24, dtype=torch.float16)
     want = torch.bmm(x.float(), y.float()).to(x.dtype)
     configs = [None, tfn.Config(block_sizes=[1, 32, 16, 16]), tfn.Config(block_sizes=[2, 16, 16, 16])]
-    tt.assert_matches(bmm_loop, lambda x, y: want, x, y, configs=configs, atol=2e-2, rtol=2e-2)
+    tt.assert_matches(bmm, lambda x, y: want, x, y, configs=configs, atol=2e-2, rtol=2e-2)
     big = [torch.randn(8, 512, 512, dtype=torch.bfloat16) for _ in range(2)]
-    source = tfn.jit(bmm_loop).lower(*big).source
+    source = tfn.jit(bmm).lower(*big).source
     loop = source[source.index("for off_"):source.index("tl.store")]
     assert "tl.sum(" not in loop and "tl.expand_dims(tl.dot" not in loop
     assert re.search(r"= tl\.reshape\(acc, \[BLOCK_\w+, BLOCK_\w+\]\)\n", source)
-    assert "wgmma" in compile_for_gpu(bmm_loop, *big).asm["ptx"]
+    assert "wgmma" in compile_for_gpu(bmm, *big).asm["ptx"]
