@@ -38,12 +38,19 @@ class Partials:
         one does not start at 0 or is no tile of a block."""
         counts = []
         for i in missing:
-            kind, dim = grid.params["dims"][i]
-            begin, end = grid.inputs[2 * i].value, grid.inputs[2 * i + 1].value
-            if kind != "tile" or begin != 0:
+            end = tile_range_end(grid, i)
+            if end is None:
                 return None
-            counts.append(-(-end // self.blocks[dim.block]))
+            counts.append(-(-end // self.blocks[grid.params["dims"][i][1].block]))
         return counts
+
+
+def tile_range_end(loop, i: int):
+    """The end of dim `i` of `loop` where it is a tile range from 0 (else None)."""
+    begin, end = loop.inputs[2 * i], loop.inputs[2 * i + 1]
+    if loop.params["dims"][i][0] != "tile" or getattr(begin, "value", None) != 0:
+        return None
+    return getattr(end, "value", None)
 
 
 @attrs.frozen
@@ -128,7 +135,7 @@ def stored_gradients(kernel, buffers: Buffers) -> dict:
     def walk(eqns, tiles):
         for eqn in eqns:
             if eqn.prim is p.load_p and exclusive(eqn, tiles, buffers):
-                found[eqn.inputs[0]] = eqn.params.get("masked") is False and _reads_whole(eqn, bounds, buffers)
+                found[eqn.inputs[0]] = not eqn.params["masked"] and _reads_whole(eqn, bounds, buffers)
             elif eqn.prim is p.loop_p:
                 region = eqn.params["region"]
                 new = tuple(region.params[:len(region.params) - len(region.results)])
@@ -154,10 +161,8 @@ def _reads_whole(eqn, bounds: dict, buffers: Buffers) -> bool:
         operand = next(operands)
         tile = operand if entry[0] == "tile" else buffers.unit_tiles.get(operand)
         loop, i = bounds.get(tile, (None, 0))
-        if loop is None or loop.params["dims"][i][0] != "tile" or not isinstance(size, int):
-            return False
-        begin, end = loop.inputs[2 * i], loop.inputs[2 * i + 1]
-        if getattr(begin, "value", None) != 0 or not isinstance(getattr(end, "value", None), int) or end.value < size:
+        end = tile_range_end(loop, i) if loop is not None else None
+        if not (isinstance(size, int) and isinstance(end, int) and end >= size):
             return False
     return len(eqn.params["index"]) == len(shape)
 
