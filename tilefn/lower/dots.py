@@ -61,11 +61,11 @@ def _tl_dot(em: Emitter, eqn, operands, wide, acc_text) -> str:
     # a 2-d dot is far faster than a 3-d one with one batch
     m, n, k = (em.dim_expr(d) for d in (a.type.shape[1], b.type.shape[2], a.type.shape[2]))
     x, y = f"tl.reshape({operands[0]}, [{m}, {k}])", f"tl.reshape({operands[1]}, [{k}, {n}])"
+    if eqn.outputs[0] in em.squeezed:  # (an accumulator the loop carries without its batch: `squeezed_carries`)
+        return f"tl.dot({x}, {y}, {acc_text}{precision}, out_dtype={tl_dtype(wide)})"
     # the result and accumulator add and drop the batch of one by expand_dims and a sum, not reshapes:
     # Triton 3.6's layout pass fails (PassManager::run, RemoveLayoutConversions) on loop carries
     # reshaped around tl.dot (Helion's attention example)
-    if eqn.outputs[0] in em.squeezed:  # (an accumulator the loop carries without its batch: `squeezed_carries`)
-        return f"tl.dot({x}, {y}, {acc_text}{precision}, out_dtype={tl_dtype(wide)})"
     acc_arg = f", tl.sum({acc_text}, axis=0)" if acc_text is not None else ""
     return f"tl.expand_dims(tl.dot({x}, {y}{acc_arg}{precision}, out_dtype={tl_dtype(wide)}), 0)"
 

@@ -109,7 +109,7 @@ def lower_gather(em: Emitter, eqn) -> None:
     clamped = f"tl.minimum(tl.maximum({em(index)}, 0), {lanes - 1}).to(tl.int32)"
     index_elements = math.prod(em.lanes(d) for d in index.type.shape)
     if index_elements * lanes <= ONE_HOT_ELEMENTS and src.type.dtype != torch.bool:
-        em.assign(eqn.outputs[0], _one_hot_gather(em, em(src), clamped, axis, lanes, len(index.type.shape)))
+        em.assign(eqn.outputs[0], _one_hot_gather(em(src), clamped, axis, lanes, len(index.type.shape)))
         return
     em.assign(eqn.outputs[0], f"tl.gather({em(src)}, {clamped}, {axis})")
 
@@ -120,7 +120,7 @@ def lower_gather(em: Emitter, eqn) -> None:
 ONE_HOT_ELEMENTS = 32768
 
 
-def _one_hot_gather(em: Emitter, src: str, index: str, axis: int, lanes: int, rank: int) -> str:
+def _one_hot_gather(src: str, index: str, axis: int, lanes: int, rank: int) -> str:
     """out[..., k, ...] = src[..., index[..., k, ...], ...] as sum over n of where(index == n, src[n], 0):
     the index gets a new axis after `axis` holding n, the source one before its n axis."""
     index_e, src_e = f"tl.expand_dims({index}, {axis + 1})", f"tl.expand_dims({src}, {axis})"
