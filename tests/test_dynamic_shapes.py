@@ -168,7 +168,7 @@ def test_symbolic_sizes_print_and_reach_the_kernel_as_arguments():
     assert "def matmul(x: f32[s0, s1], y: f32[s2, s3]):" in text and "torch.empty([s0, s3]" in text
     source = kernel.lower(x, y).source
     assert "def _matmul_kernel(x, y, out, s0, s1, s2, s3," in source
-    assert "s0 = x.size(0)" in source  # the launcher reads the sizes and computes the grid from them
+    assert "s0, s1 = x.shape" in source  # the launcher reads the sizes and computes the grid from them
 
 
 @pytest.mark.parametrize("name", ["softmax", "matmul", "cross_entropy"])

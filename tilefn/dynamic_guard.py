@@ -2,7 +2,7 @@
 
 A later call runs the remembered executable when it has the same dynamic signature (per tensor: dtype,
 rank, device and grad state by torch's C++ TensorGuards with every size and stride left dynamic, then
-layout class, alignment, the 16-divisibility facts, int32 fit, expanded axes) and its sizes satisfy the
+layout class, the 16-divisibility facts, alignment, int32 fit, expanded axes) and its sizes satisfy the
 same guard set first (`TracedFunction.guard_check`), spelled out as one function of straight-line checks
 (the guards as their own Python expressions of the sizes). Arguments with structure (lists, functions)
 take the general check: the dynamic signature key compared whole.
@@ -37,13 +37,12 @@ def _tensor_lines(i: int, t: torch.Tensor, sizes: list[str]) -> list[str]:
     tests = {"contiguous": [f"{a}.is_contiguous()"],
              "unit": [f"not {a}.is_contiguous()", f"{a}.stride(-1) == 1"],
              "strided": [f"not {a}.is_contiguous()", f"{a}.stride(-1) != 1"]}[layout]
-    tests.append(f"({a}.data_ptr() & 15 == 0) is {t.data_ptr() % 16 == 0}")
     divisible, strides_divisible = dynamic_tensor_key(t)[5]
     tests += [f"({sizes[d]} & 15 == 0) is {flag}" for d, flag in enumerate(divisible, start=1)]
     runtime = [d for d in range(t.ndim) if layout == "strided" or (layout == "unit" and d < t.ndim - 1)]
     tests += [f"({a}.stride({d}) & 15 == 0) is {flag}" for d, flag in zip(runtime, strides_divisible)]
-    if layout == "contiguous":
-        tests.append(f"({a}.numel() < {INT32_SPAN}) is {fits_int32(t)}")
+    if layout == "contiguous":  # (its element count from the sizes just read)
+        tests.append(f"({' * '.join(sizes) or '1'} < {INT32_SPAN}) is {fits_int32(t)}")
     else:
         tests += [f"_fits({a}) is {fits_int32(t)}", f"_expanded({a}) == {expanded_axes(t)!r}"]
     return [f"if not ({' and '.join(tests)}): return False"]
@@ -75,6 +74,10 @@ def dynamic_guard(args, guards, same_program, static: tuple = ()):
             if (layout == "strided" or (layout == "unit" and d < t.ndim - 1)) and d not in expanded_axes(t):
                 lines.append(f"st{n_strides} = a{i}.stride({d})")
                 n_strides += 1
+    aligned = [f"a{i}.data_ptr()" for i in positions if args[i].data_ptr() % 16 == 0]
+    if aligned:  # (the 16-byte alignments in one test, as the static guard's)
+        lines.append(f"if ({' | '.join(aligned)}) & 15: return False")
+    lines += [f"if not a{i}.data_ptr() & 15: return False" for i in positions if args[i].data_ptr() % 16]
     if guards:  # (the size guards in one test)
         lines.append(f"if not ({' and '.join(f'({g.expr} {g.op} {g.rhs}) is {g.result}' for g in guards)}): return False")
     return compile_guard(lines, namespace, "<tilefn dynamic guard>")

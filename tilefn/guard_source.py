@@ -59,8 +59,23 @@ def argument_lines(args, static, tensors_check, namespace: dict) -> list[str]:
 
 def compile_guard(lines: list[str], namespace: dict, filename: str):
     """`lines` as the body of `guard(args)`: True when every line passes, False on a failed line or any
-    exception (an argument of another kind)."""
+    exception (an argument of another kind). The function keeps its lines as `guard_lines` (and its
+    namespace is its `__globals__`), so a fast path can inline them (`tilefn.fast_path`)."""
     source = "def guard(args):\n    try:\n" + "".join(f"        {line}\n" for line in lines) + \
         "        return True\n    except Exception:\n        return False\n"
     exec(compile(source, filename, "exec"), namespace)
-    return namespace["guard"]
+    guard = namespace["guard"]
+    guard.guard_lines = tuple(lines)
+    return guard
+
+
+def also_checking(guard, check):
+    """`guard` that also asks `check(args)` (None: nothing more): one generated function where `guard` is."""
+    if check is None:
+        return guard
+    lines = getattr(guard, "guard_lines", None)
+    if lines is None:
+        return lambda args: guard(args) and check(args)
+    name = f"_also{len(lines)}"
+    return compile_guard([*lines, f"if not {name}(args): return False"], {**guard.__globals__, name: check},
+                         guard.__code__.co_filename)

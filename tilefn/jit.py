@@ -12,6 +12,7 @@ from .rule_table import RuleTable
 from .lower.lowered import lower
 from .settings import Settings
 from .dynamic_guard import dynamic_guard
+from .fast_path import MISS
 from .signature_cache import CacheInfo, SignatureCache, checked_too, describe_argument, signature_changes
 from .trace.ops.matmul import DOT_PRECISIONS
 
@@ -74,18 +75,18 @@ class JitFunction(TracedFunction):
             return torch_op.entry(self._op_index, *args, **kwargs)
         if kwargs or len(args) != self.arity:
             args = self.flat(args, kwargs)
-        last = self._executables.last
-        if last is not None and last[0](args):
-            return last[1](*args)
+        fast = self._executables.fast
+        if fast is not None and (out := fast(args)) is not MISS:
+            return out
         if torch_op.grad_needed(args):
             return torch_op.entry(self._op_index, *args)
         return self.run(*args)
 
     def run(self, *args):
         """The call itself, on flat arguments: compile once per signature, launch (no custom op, no autograd)."""
-        last = self._executables.last
-        if last is not None and last[0](args):
-            return last[1](*args)
+        fast = self._executables.fast
+        if fast is not None and (out := fast(args)) is not MISS:
+            return out
         refuse_nested_call(self)
         tunables = self.config.tunables if self.config is not None else ()
         try:

@@ -1,14 +1,14 @@
 """Argument signature -> value (a Program, a Config, an executable), with a fast path for a repeated call.
 
 `signature_key(args, kwargs)` is what a kernel is specialised on. `SignatureCache` stores one value
-per key, made once (thread-safe), and remembers the most recent positional call's value behind a
-cheap guard (`last`): a caller's fast path is
+per key, made once (thread-safe), and remembers the most recent positional call's executable behind a
+cheap guard, as one function (`fast`, `tilefn.fast_path`): a caller's fast path is
 
-    last = cache.last
-    if last is not None and last[0](args):
-        return last[1](*args)
+    fast = cache.fast
+    if fast is not None and (out := fast(args)) is not MISS:
+        return out
 
-a guard check plus the call, with no Python frame of the cache's own.
+one generated function of straight-line checks and the host code, with no Python frame of the cache's own.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from typing import Callable, NamedTuple
 import torch
 
 from .errors import ArgumentError
-from .guard_source import argument_lines, compile_guard, tensor_guards_check, tensor_positions
+from .fast_path import fast_path
+from .guard_source import also_checking, argument_lines, compile_guard, tensor_guards_check, tensor_positions
 from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES, arg_key
 from .trace.dynamic import dynamic_tensor_key
 from .trace.types import is_aligned, tensor_problem
@@ -107,17 +108,14 @@ def checked_too(guard, check, args, static: tuple = ()):
     guard = guard if guard is not None else last_call_guard(args, static)
     if guard is None:
         return lambda _: False  # (no cheap signature check: every call takes the keyed path)
-    return lambda a: guard(a) and check(a)
-
-
-def _both(guard, also):
-    return lambda args: guard(args) and also()
+    return also_checking(guard, check)
 
 
 class SignatureCache:
-    """One value per signature key, made once; `last` is (guard, value) of the latest remembered call.
+    """One value per signature key, made once; `fast` runs the latest remembered call's value behind its
+    guard (`last`: that guard and value).
 
-    `get(key)` is the store's own dict lookup (no Python frame). `last` is read by callers' fast
+    `get(key)` is the store's own dict lookup (no Python frame). `fast` is read by callers' fast
     paths and written only by `remember`; `set` and `discard` clear it, so a replaced or dropped
     value never runs through a stale guard.
     """
@@ -126,6 +124,7 @@ class SignatureCache:
         self._values: dict = {}
         self._lock = threading.RLock()
         self.last: tuple | None = None
+        self.fast: Callable | None = None
         self.get = self._values.get
 
     def get_or_make(self, key, make: Callable[[], object]):
@@ -143,13 +142,13 @@ class SignatureCache:
         """Store `value` for `key`, replacing what was there."""
         with self._lock:
             self._values[key] = value
-            self.last = None
+            self.last = self.fast = None
 
     def discard(self, key) -> None:
         """Forget `key`'s value (nothing happens if there is none)."""
         with self._lock:
             self._values.pop(key, None)
-            self.last = None
+            self.last = self.fast = None
 
     def remember(self, args, value, also: Callable[[], bool] | None = None, static: tuple = (), guard=None) -> None:
         """Make `value` the fast path's answer for positional calls with `args`' signature (and, when
@@ -157,8 +156,9 @@ class SignatureCache:
         `guard`: the check to use instead of `last_call_guard(args, static)` (a dynamic kernel's)."""
         guard = guard if guard is not None else last_call_guard(args, static)
         if guard is not None and also is not None:
-            guard = _both(guard, also)
+            guard = also_checking(guard, lambda _args: also())
         self.last = (guard, value) if guard is not None else None
+        self.fast = fast_path(guard, value) if guard is not None else None
 
     def keys(self) -> list:
         """The signature keys stored so far, oldest first."""

@@ -61,8 +61,25 @@ def _operand(name: str, var, suffix: str) -> str:
     return f"int({name})" if var.type.kind is bool else name
 
 
-def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool) -> tuple[str, dict]:
-    """The launcher: host equations, the launch, the outputs. Returns (source, its globals)."""
+def size_reads(program: Program, names) -> tuple[str, ...]:
+    """The lines that read a static_shapes=False call's sizes and strides: each tensor's shape in one read
+    where all of its sizes are symbols (as the dynamic guard reads them, under the same names)."""
+    by_input: dict = {}
+    for sym in input_sizes(program):
+        by_input.setdefault(sym.input, []).append(sym)
+    lines = []
+    for position, syms in by_input.items():
+        tensor, sizes = names(program.inputs[position]), [s for s in syms if s.kind == "size"]
+        if [s.dim for s in sizes] == list(range(len(program.inputs[position].type.shape))):
+            lines.append(f"{', '.join(s.name for s in sizes)}{',' if len(sizes) == 1 else ''} = {tensor}.shape")
+        else:
+            lines += [f"{s.name} = {tensor}.size({s.dim})" for s in sizes]
+        lines += [f"{s.name} = {tensor}.stride({s.dim})" for s in syms if s.kind == "stride"]
+    return tuple(lines)
+
+
+def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool) -> tuple[str, dict, tuple]:
+    """The launcher: host equations, the launch, the outputs. Returns (source, its globals, its `size_reads`)."""
     consts: dict = {}
     # every parameter of the kernel, in order: the jit passes the call's flat arguments (trace/binding.py)
     whole = {path[0]: var for var, path in zip(program.inputs, program.input_paths) if len(path) == 1}
@@ -71,8 +88,8 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
     lines = [f"def {program.name}({', '.join(params)}):"]
     lines += [f"    {names(var)} = {path_source(params[path[0]], path[1:])}"  # a tensor in a list, a function...
               for var, path in zip(program.inputs, program.input_paths) if len(path) > 1]
-    lines += [f"    {sym} = {names(program.inputs[sym.input])}.{'size' if sym.kind == 'size' else 'stride'}({sym.dim})"
-              for sym in input_sizes(program)]  # static_shapes=False: the call's sizes and strides
+    reads = size_reads(program, names)
+    lines += [f"    {line}" for line in reads]
     lines += overlap_guards(program, names)
     if any("_refuse_overlap" in line for line in lines):
         consts["_refuse_overlap"] = refuse_overlap
@@ -129,4 +146,4 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
         return "None" if o is None else names(o)
 
     lines.append(f"    return {ret(program.outputs)}")
-    return "\n".join(lines) + "\n", consts
+    return "\n".join(lines) + "\n", consts, reads

@@ -33,6 +33,7 @@ class Lowered:
     kernel: KernelSource | None
     host_source: str
     host_globals: dict
+    size_reads: tuple  # the host source's lines that read the call's sizes (`host_function.size_reads`)
     device: torch.device
     cache_dir: Path
 
@@ -80,7 +81,9 @@ class Lowered:
                     raise resource_error(self.program.name, self.config, error) from None
                 namespace[f"_launch{phase}" if k.phase_grids else "_launch"] = launcher
         exec(compile(self.host_source, f"<tilefn launcher {self.program.name}>", "exec"), namespace)
-        return namespace[self.program.name]
+        host = namespace[self.program.name]
+        host.host_source, host.size_reads = self.host_source, self.size_reads  # (a fast path inlines them: tilefn.fast_path)
+        return host
 
 
 _RESOURCE_UNITS = {"shared memory": "bytes of shared memory", "threads": "threads per block",
@@ -141,8 +144,8 @@ def lower(program: Program, config: Config | None = None, interpret: bool | None
     device = device_of(program)
     kernel = write_kernel(program, config, sites, interpret=device.type == "cpu" if interpret is None else interpret)
     namer = Namer(dict(program.hints))
-    host_source, host_globals = write_host(program, kernel, namer, pointers=device.type == "cuda")
-    lowered = Lowered(program, config, sites, kernel, host_source, host_globals, device, settings.cache_dir)
+    host_source, host_globals, reads = write_host(program, kernel, namer, pointers=device.type == "cuda")
+    lowered = Lowered(program, config, sites, kernel, host_source, host_globals, reads, device, settings.cache_dir)
     if settings.print_output_code:
         print(lowered.source, file=sys.stderr)
     return lowered

@@ -11,6 +11,8 @@ from .. import torch_op
 from ..config import Config
 from ..jit import _compiling, as_traceable
 from ..dynamic_guard import dynamic_guard
+from ..fast_path import MISS
+from ..guard_source import also_checking
 from ..signature_cache import CacheInfo, SignatureCache, checked_too, signature_key
 from ..trace.dynamic import size_buckets
 from ..traced import refuse_nested_call
@@ -96,7 +98,7 @@ class TunedFunction:
             return checked_too(None, values, args, self.jitted.static)
         buckets, check = size_buckets(args), dynamic_guard(args, self.jitted.matching_guards(args),
                                                            self.jitted.guard_check(args), self.jitted.static)
-        return checked_too(lambda a: check(a) and size_buckets(a) == buckets, values, args, self.jitted.static)
+        return checked_too(also_checking(check, lambda a: size_buckets(a) == buckets), values, args, self.jitted.static)
 
     def signatures(self) -> list:
         """The signature keys (`tilefn.signature_cache.signature_key`) with a config so far, oldest first."""
@@ -144,18 +146,18 @@ class TunedFunction:
             return torch_op.entry(self._op_index, *args, **kwargs)
         if kwargs or len(args) != self.jitted.arity:
             args = self.jitted.flat(args, kwargs)
-        last = self._executables.last
-        if last is not None and last[0](args):
-            return last[1](*args)
+        fast = self._executables.fast
+        if fast is not None and (out := fast(args)) is not MISS:
+            return out
         if torch_op.grad_needed(args):
             return torch_op.entry(self._op_index, *args)
         return self.run(*args)
 
     def run(self, *args):
         """The call itself, on flat arguments: tune once per signature, launch (no custom op, no autograd)."""
-        last = self._executables.last
-        if last is not None and last[0](args):
-            return last[1](*args)
+        fast = self._executables.fast
+        if fast is not None and (out := fast(args)) is not MISS:
+            return out
         refuse_nested_call(self.jitted)
         key = self._executable_key(args)
         executable = self._executables.get(key)
