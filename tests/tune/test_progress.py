@@ -111,3 +111,26 @@ def test_the_time_limit_counts_from_the_start_on_the_given_clock():
     now[0] = 125.0
     assert shown.out_of_time()
     assert not TuningProgress(_Evaluator(), "add", 3, False, clock=lambda: now[0] + 1e9).out_of_time()
+    assert TuningProgress(_Evaluator(), "add", 3, False, seconds=25.0, clock=lambda: now[0], started=99.0).out_of_time()
+
+
+class _SlowEvaluator(_Evaluator):
+    """Each evaluation takes 4 s of the test's clock."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self, config):
+        self.now[0] += 4.0
+        return super().__call__(config)
+
+
+def test_the_time_limit_stops_before_an_evaluation_as_long_as_the_average_would_pass_it():
+    now = [0.0]
+    shown = TuningProgress(_SlowEvaluator(now), "add", 10, False, seconds=25.0, clock=lambda: now[0])
+    evaluated = 0
+    while not shown.out_of_time():
+        shown(Config(block_sizes=[16]))
+        evaluated += 1
+    assert evaluated == 6 and now[0] == 24.0  # a 7th would end at 28 s
+    assert shown.elapsed() == 24.0

@@ -19,9 +19,11 @@ class TuningProgress:
     """Counts evaluations and shows them; see the module docstring."""
 
     def __init__(self, evaluate, name: str, total: int, verbose: bool, stream=None, seconds: float | None = None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, started: float | None = None):
         self.evaluate, self.name, self.total, self.verbose = evaluate, name, max(total, 1), verbose
-        self.seconds, self.clock, self.started = seconds, clock, clock()
+        self.seconds, self.clock = seconds, clock
+        self.started = started if started is not None else clock()  # (the tuning's start, on `clock`)
+        self.evaluating_s = 0.0  # the time spent in evaluations so far
         self.stream = stream if stream is not None else sys.stderr
         self.prefetch = evaluate.prefetch
         self.count, self.best = 0, float("inf")
@@ -35,7 +37,9 @@ class TuningProgress:
             self._bar.start()
 
     def __call__(self, config) -> float:
+        began = self.clock()
         seconds = self.evaluate(config)
+        self.evaluating_s += self.clock() - began
         self.count += 1
         self.best = min(self.best, seconds)
         if self._bar is not None:
@@ -47,8 +51,15 @@ class TuningProgress:
         return seconds
 
     def out_of_time(self) -> bool:
-        """Whether the search has run past its time limit (`seconds`; None: no limit)."""
-        return self.seconds is not None and self.clock() - self.started >= self.seconds
+        """Whether another evaluation, taking as long as the average one so far, would end past the time
+        limit (`seconds`, counted from `started`; None: no limit)."""
+        if self.seconds is None:
+            return False
+        return self.clock() - self.started + self.evaluating_s / max(self.count, 1) >= self.seconds
+
+    def elapsed(self) -> float:
+        """Seconds since the tuning started."""
+        return self.clock() - self.started
 
     def close(self, summary: str | None = None, config=None) -> None:
         """Stop the live bar; when verbose and given, print `summary` and then `config` on its own line."""

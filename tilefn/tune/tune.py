@@ -24,9 +24,10 @@ from .spec import ConfigSpec
 
 # evaluations per effort; the CPU interpreter is ~1000x slower, so its budgets are smaller
 BUDGETS = {"cuda": {"none": 1, "quick": 30, "full": 150}, "cpu": {"none": 1, "quick": 6, "full": 24}}
-# seconds of search after which no new config is evaluated (on the GPU: quick tuning should take at most
-# ~30 s with the final re-timing; softmax's 30 configs took 40 s on the H200, its backward's 168 s)
-TIME_LIMITS = {"cuda": {"quick": 25.0}, "cpu": {}}
+# seconds from a tuning's start past which no new config is evaluated (an evaluation as long as the average
+# one would end past it): quick tuning takes at most ~30 s with the last compile; the H200 measured softmax's
+# 30 configs at 40 s, its backward's at 168 s, and a 25 s limit counted from after the first compile at 34 s
+TIME_LIMITS = {"cuda": {"quick": 24.0}, "cpu": {}}
 
 
 class TunedFunction:
@@ -180,10 +181,10 @@ class TunedFunction:
         if self.effort == "none" and not self.configs:
             return spec.default()
         self._tunings += 1
-        start = time.perf_counter()
+        start = time.monotonic()
         bench = Benchmarker(self.jitted, args, spec.default(), reference=self.reference)
         evaluate = TuningProgress(bench, self.__name__, budget if not self.configs else len(self.configs), self.verbose,
-                                  seconds=None if self.configs else limit_s)
+                                  seconds=None if self.configs else limit_s, started=start)
         try:
             if self.configs:
                 bench.prefetch(self.configs)
@@ -201,7 +202,7 @@ class TunedFunction:
             cache.store(cache_key, best, seconds, None if self.jitted.static_shapes else tables.signature_text(args, True))
         stopped = evaluate.count < budget and evaluate.out_of_time()
         limit = f", stopped at the {evaluate.seconds:.0f} s limit" if stopped else ""
-        evaluate.close(f"tilefn.tune: {self.__name__}: {evaluate.count} configs in {time.perf_counter() - start:.1f} s"
+        evaluate.close(f"tilefn.tune: {self.__name__}: {evaluate.count} configs in {evaluate.elapsed():.1f} s"
                        f"{limit}, best {seconds * 1e3:.3f} ms ({bench.failures} skipped); its Config:", best)
         return best
 
