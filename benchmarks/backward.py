@@ -195,7 +195,8 @@ def print_variant(name, given, kernel, args, positions, grad, want, times):
     except Exception as exc:  # report and go on
         print(f"{name:<14} {json.dumps(given)} FAILED: {type(exc).__name__}: {' '.join(str(exc).split())[:150]}")
         return
-    peer, best = min(((p, t[0]) for p, t in times.items() if t[0] == t[0]), key=lambda kv: kv[1], default=("-", float("nan")))
+    peer, best = min(((p, t[0]) for p, t in times.items() if t[0] == t[0]), key=lambda kv: kv[1],
+                     default=("-", float("nan")))
     print(f"{name:<14} {json.dumps(given):<52} bwd {ms:.3f} ms | vs best bwd {best / ms:.2f}x {peer} | err {err:.1e}",
           flush=True)
 

@@ -8,7 +8,6 @@ import re
 import attrs
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import tilefn as tfn

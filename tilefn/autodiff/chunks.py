@@ -16,8 +16,8 @@ import attrs
 import torch
 
 from ..errors import ConfigError
-from ..trace import primitives as p
 from ..lower.defaults import default_config
+from ..trace import primitives as p
 from ..trace.ir import Eqn, Lit, Program, Region, Tunable, Var
 from ..trace.queries import next_power_of_2
 from ..trace.sizes import is_symbolic
@@ -70,8 +70,8 @@ def _mentions(var, tile) -> bool:
 
 def _shared_load(eqns) -> bool:
     """Whether some hoisted load reads a floating tensor (one every program reads: its gradient is shared)."""
-    return any(e.prim is p.load_p and isinstance(e.inputs[0].type, HostType) and e.inputs[0].type.dtype.is_floating_point
-               for e in eqns)
+    return any(e.prim is p.load_p and isinstance(e.inputs[0].type, HostType)
+               and e.inputs[0].type.dtype.is_floating_point for e in eqns)
 
 
 def chunkable(kernel: Eqn) -> list:
@@ -155,9 +155,9 @@ def _chunked(loop: Eqn, rows: int, sites) -> tuple:
     start = b.add(start, begin) if begin else start
     stop = b.op(p.P["minimum"], b.add(start, rows), end)
     tile = region.params[0]
+    rest = Region((tile,), [e for e in region.eqns if id(e) not in taken], ())
     inner = Eqn(p.loop_p, (start, stop), (), {"dims": loop.params["dims"], "grid": False, "chunk": True,
-                                              "region": Region((tile,), [e for e in region.eqns if id(e) not in taken], ())},
-                loop.source, f"vjp_loop_{next(sites)}")
+                                              "region": rest}, loop.source, f"vjp_loop_{next(sites)}")
     programs = Lit(-(-(end - begin) // rows), loop.inputs[1].type)
     body = Region((program,), [*hoisted, *b.eqns, inner], ())
     outer = attrs.evolve(loop, inputs=(Lit(0, loop.inputs[0].type), programs),

@@ -66,7 +66,8 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: s
         raise ArgumentError(f"{forward.name}_vjp: {forward.name}() returns {len(returned)} tensor(s), so its backward "
                             f"takes that many cotangents after the inputs; got {len(cotangent_types)}", source=None)
     cotangent_inputs = [Var(t) for t in cotangent_types]
-    hints = {**forward.hints, **dict(zip(cotangent_inputs, cotangent_names)), **{c.grid: "chunk" for c in chunks.values()}}
+    hints = {**forward.hints, **dict(zip(cotangent_inputs, cotangent_names))}
+    hints.update((c.grid, "chunk") for c in chunks.values())
     eqns: list = []
     cotangents = _output_cotangents(forward, after, returned, cotangent_inputs, eqns, hints)
     units = unit_tiles(kernel, forward.blocks)

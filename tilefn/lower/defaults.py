@@ -18,7 +18,7 @@ from .sites import sites_of
 TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
 WIDE_N_PROGRAMS = 264  # 128x256 output tiles when they still make 2 programs per H200 SM (132 SMs)
 LONG_ROW, ROW_CHUNK = 16384, 8192  # whole-row reductions wider than LONG_ROW loop over ROW_CHUNK
-CHUNK_STAGES, CHUNK_WARPS = 3, 2  # a loop over one program's chunk of rows: pipelined, twice the warps (`_chunk_stages`)
+CHUNK_STAGES, CHUNK_WARPS = 3, 2  # a loop over a program's chunk of rows: pipelined, twice the warps
 
 
 def _clamp(size: int, extent: int | None) -> int:
