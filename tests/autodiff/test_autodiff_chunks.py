@@ -110,7 +110,18 @@ def test_the_default_chunk_gives_about_target_programs_and_no_fewer_rows_than_th
     assert knob.value == forward_block and small.kernel.params["region"].eqns[0].inputs[1].value == 1
 
 
+@tfn.jit
+def tile_scaled(x, w):
+    """Reads its tile's id: regrouping the rows into chunks would change what it computes."""
+    m, _ = x.shape
+    out = torch.empty_like(x)
+    for tm in tl.tile(m):
+        out[tm, :] = x[tm, :] * w[None, :] * tm.id
+    return out
+
+
 @pytest.mark.parametrize("kernel, args", [
+    (tile_scaled, (torch.randn(5, 6, dtype=F64), torch.randn(6, dtype=F64), torch.randn(5, 6, dtype=F64))),
     (softmax, (torch.randn(5, 6, dtype=F64),) * 2),
     (pointwise_chain, (torch.randn(5, 6, dtype=F64),) * 3),
     (embedding, (torch.tensor([[0, 2], [1, 1]]), torch.randn(3, 4, dtype=F64), torch.randn(2, 2, 4, dtype=F64))),

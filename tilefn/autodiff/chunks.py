@@ -18,7 +18,7 @@ import torch
 from ..errors import ConfigError
 from ..lower.defaults import default_config
 from ..trace import primitives as p
-from ..trace.ir import Eqn, Lit, Program, Region, Tunable, Var
+from ..trace.ir import Eqn, Lit, Program, Region, Tunable, Var, walk_eqns
 from ..trace.queries import next_power_of_2
 from ..trace.sizes import is_symbolic
 from ..trace.types import HostType, TensorType, TileDim
@@ -74,11 +74,20 @@ def _shared_load(eqns) -> bool:
                and e.inputs[0].type.dtype.is_floating_point for e in eqns)
 
 
+def _tile_only_indexes(region: Region) -> bool:
+    """Whether the body reads its tile only to index memory: no `tile.id`, `.count`, `.begin`, `.end` or
+    lane indices, whose values would change with the tiles' start (a chunk's rows need not be a multiple
+    of the block), so the tiles may be regrouped."""
+    tile = region.params[0]
+    return all(e.prim in p.WRITES or e.prim is p.load_p for e in walk_eqns(region.eqns)
+               if any(x is tile for x in e.inputs))
+
+
 def chunkable(kernel: Eqn) -> list:
     """The kernel's top-level loops the rewrite applies to."""
     return [loop for loop in kernel.params["region"].eqns
             if loop.prim is p.loop_p and _static_range(loop) is not None
-            and _shared_load(_hoisted(loop.params["region"]))]
+            and _tile_only_indexes(loop.params["region"]) and _shared_load(_hoisted(loop.params["region"]))]
 
 
 @attrs.frozen
