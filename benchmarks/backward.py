@@ -1,6 +1,7 @@
 """Derived backward kernels (`tfn.vjp` of the examples' forward kernels) against the peers' backward passes.
 
     python benchmarks/backward.py [--only softmax,geglu] [--no-tune] [--no-compile] [--no-liger]
+                                  [--configs '[{"vjp_rows_per_program": 64}, {"block_sizes": [2]}]']
 
 For softmax, layer_norm, rms_norm, cross_entropy and geglu at bench.py's sizes (bf16, H200), one line each:
 - `bwd`: the backward alone. tilefn: `tfn.vjp(kernel)(*args, grad)` on its default Config and quick-tuned
@@ -10,10 +11,13 @@ For softmax, layer_norm, rms_norm, cross_entropy and geglu at bench.py's sizes (
   runs); the peers' forward then autograd. Liger's cross-entropy computes its gradient in the forward, so
   only this column compares it fairly.
 Every gradient is first checked against eager autograd on float32 copies of the inputs.
+`--configs`: a JSON list of backward Configs (tunables by name, or `block_sizes`, `num_warps`), each timed
+(bwd alone) after the default, one line per Config.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -134,6 +138,7 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--no-liger", action="store_true")
     parser.add_argument("--cpu", action="store_true", help="sizes / 256 on CPU (Triton's interpreter): checks only")
+    parser.add_argument("--configs", default="[]", help="a JSON list of backward Configs to time besides the default")
     opts = parser.parse_args()
     if opts.cpu:
         return check_on_cpu()
@@ -166,8 +171,34 @@ def main() -> None:
             continue
         rows.append((name, default, tuned, times, nbytes))
         print_row(*rows[-1])
+        for given in json.loads(opts.configs):
+            print_variant(name, given, kernel, args, positions, grad, want, times)
     print("times in ms (median, triton.testing.do_bench); GB/s of the tuned backward over its minimum traffic; "
           "vs best = best peer's time / tilefn quick-tuned time (bwd, then fwd+bwd); '-' = peer not run")
+
+
+def as_config(given: dict) -> tfn.Config:
+    """A Config from its JSON form: Config fields by name (`block_sizes`, `num_warps`, `range_num_stages`,
+    ...), any other key a tunable."""
+    names = {a.name for a in tfn.Config.__attrs_attrs__} - {"tunables"}
+    fields = {k: v for k, v in given.items() if k in names}
+    return tfn.Config(**fields, tunables={k: v for k, v in given.items() if k not in fields})
+
+
+def print_variant(name, given, kernel, args, positions, grad, want, times):
+    """One line: the backward under the Config `given` (bwd alone) against the best peer's bwd."""
+    bwd = tfn.vjp(kernel, config=as_config(given))
+    try:
+        got = bwd(*args, grad)
+        err = worst_error([got[i] for i in positions], want)
+        ms = bench(lambda: bwd(*args, grad)) if err <= 5e-2 else float("nan")
+    except Exception as exc:  # report and go on
+        print(f"{name:<14} {json.dumps(given)} FAILED: {type(exc).__name__}: {' '.join(str(exc).split())[:150]}")
+        return
+    peer, best = min(((p, t[0]) for p, t in times.items() if t[0] == t[0]), key=lambda kv: kv[1],
+                     default=("-", float("nan")))
+    print(f"{name:<14} {json.dumps(given):<52} bwd {ms:.3f} ms | vs best bwd {best / ms:.2f}x {peer} | err {err:.1e}",
+          flush=True)
 
 
 def check_on_cpu():

@@ -140,7 +140,7 @@ def test_per_program_partials_then_a_host_sum_give_the_same_gradients(name, data
 
 def test_partials_rows_are_one_per_program_and_summed_after_the_kernel():
     x, w = torch.randn(37, 6, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
-    config = tfn.Config(block_sizes=[8], tunables=PARTIALS)
+    config = tfn.Config(block_sizes=[8], tunables={**PARTIALS, "vjp_rows_per_program": 8})
     program = tfn.vjp(layer_norm).trace_and_bind((x, w, w, x), {}, config.tunables, config.block_sizes)[0]
     text = str(program)
     assert "grad_weight_partials: f64[5, 6] = torch.zeros([5, 6]" in text  # cdiv(37, 8) programs

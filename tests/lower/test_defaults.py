@@ -295,3 +295,20 @@ def test_a_tile_the_product_takes_transposed_is_loaded_through_a_descriptor():
     torch.testing.assert_close(tfn.jit(linear)(x, w), x @ w.T, atol=1e-4, rtol=1e-4)
     odd = torch.randn(96, 50)  # rows of 200 bytes: no descriptor can take them
     assert _default(linear, torch.randn(256, 50), odd).indexing == "pointer"
+
+
+def test_a_loop_over_a_programs_chunk_of_rows_is_pipelined_with_a_grid_block():
+    def scaled_rows(x, w):
+        out = torch.empty_like(x)
+        for tm in tl.tile(x.size(0)):
+            out[tm, :] = x[tm, :] * w[None, :]
+        return out
+
+    x, w = torch.empty(4096, 8192, dtype=torch.bfloat16), torch.empty(8192, dtype=torch.bfloat16)
+    forward = default_config(tfn.make_ir(scaled_rows)(x, w))
+    backward = default_config(tfn.make_ir(tfn.vjp(scaled_rows))(x, w, x))
+    assert backward.block_sizes == forward.block_sizes == (1,)  # (a grid block's budget, not an inner loop's 1024)
+    assert backward.range_num_stages == (3,) and backward.num_warps == 2 * forward.num_warps
+    assert forward.range_num_stages == ()
+    wide = torch.empty(8, 65536, dtype=torch.float32)  # two rows of 256 KiB each: no room to prefetch
+    assert default_config(tfn.make_ir(tfn.vjp(scaled_rows))(wide, wide[0], wide)).range_num_stages == ()

@@ -9,6 +9,7 @@ import torch
 from ..errors import ArgumentError, ConfigError
 from ..jit import DERIVED_BACKWARD, JitFunction, as_traceable
 from ..trace.types import host_type_of
+from .chunks import ROWS_KNOB
 from .program import REDUCTION_KNOB, REDUCTIONS, vjp_program
 
 
@@ -34,9 +35,9 @@ class VjpFunction(JitFunction):
     """`bwd(*primals, *cotangents) -> one gradient per tensor input of the forward` (None for integer
     ones), traced by transposing the forward's Program (`tilefn.autodiff.program`)."""
 
-    def __init__(self, forward: JitFunction, outputs: int = 1):
+    def __init__(self, forward: JitFunction, outputs: int = 1, config=None):
         fn, self.cotangent_names = _signature_of(forward, outputs)
-        super().__init__(fn, config=None, print_output_code=forward.print_output_code,
+        super().__init__(fn, config=config, print_output_code=forward.print_output_code,
                          dot_precision=forward.dot_precision)
         self.forward = forward
         self.captures = forward.captures  # (the forward's globals and cells are what its Programs fold in)
@@ -60,19 +61,20 @@ class VjpFunction(JitFunction):
         """The forward traced for the primals (with its own tunables), transposed (with `vjp_reduction`)."""
         arity = self.forward.arity
         values = dict(tunables)
-        reduction = values.pop(REDUCTION_KNOB, REDUCTIONS[0])
+        reduction, rows = values.pop(REDUCTION_KNOB, REDUCTIONS[0]), values.pop(ROWS_KNOB, None)
         if reduction not in REDUCTIONS:
             raise ConfigError(f"Config value {REDUCTION_KNOB}={reduction!r} is not one of {list(REDUCTIONS)}",
                               source=None)
         program, _ = self.forward.trace_and_bind(tuple(flat[:arity]), {}, tuple(sorted(values.items())), block_sizes)
         types = [host_type_of(c) if isinstance(c, torch.Tensor) else c for c in flat[arity:]]
-        return vjp_program(program, types, self.cotangent_names, reduction, block_sizes or ())
+        return vjp_program(program, types, self.cotangent_names, reduction, block_sizes or (), rows)
 
 
-def vjp(kernel, outputs: int = 1) -> VjpFunction:
+def vjp(kernel, outputs: int = 1, config=None) -> VjpFunction:
     """The backward of `kernel` (a `tfn.jit` kernel or a plain kernel function) returning `outputs` tensors:
-    `bwd(*args, *grad_outputs)` gives one gradient per tensor argument, computed by one derived kernel."""
-    return VjpFunction(as_traceable(kernel), outputs)
+    `bwd(*args, *grad_outputs)` gives one gradient per tensor argument, computed by one derived kernel
+    (under `config`, a `tfn.Config` of the backward's knobs, as `tfn.jit(config=...)`; default: the heuristics)."""
+    return VjpFunction(as_traceable(kernel), outputs, config)
 
 
 def autograd(kernel, outputs: int = 1) -> JitFunction:

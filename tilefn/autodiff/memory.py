@@ -41,14 +41,15 @@ class Partials:
             end = tile_range_end(grid, i)
             if end is None:
                 return None
-            counts.append(-(-end // self.blocks[grid.params["dims"][i][1].block]))
+            kind, dim = grid.params["dims"][i]
+            counts.append(end if kind == "grid" else -(-end // self.blocks[dim.block]))
         return counts
 
 
 def tile_range_end(loop, i: int):
-    """The end of dim `i` of `loop` where it is a tile range from 0 (else None)."""
+    """The end of dim `i` of `loop` where it is a tile (or grid index) range from 0 (else None)."""
     begin, end = loop.inputs[2 * i], loop.inputs[2 * i + 1]
-    if loop.params["dims"][i][0] != "tile" or getattr(begin, "value", None) != 0:
+    if loop.params["dims"][i][0] not in ("tile", "grid") or getattr(begin, "value", None) != 0:
         return None
     return getattr(end, "value", None)
 
@@ -58,13 +59,15 @@ class Buffers:
     """The kernel's host tensors and theirs in the backward: `grads` (an input read by the forward -> its
     gradient buffer), `cotangents` (a tensor the forward writes -> its cotangent), `loads` (how many load
     equations read each tensor), `partials`, `unit_tiles` (`tile.begin` of a tile of fixed block size 1 ->
-    that tile: an index by it names the tile's one element)."""
+    that tile: an index by it names the tile's one element), `chunks` (an inner tile of a chunked grid's
+    number -> its `chunks.Chunk`: an index by it names its program's rows, each once over all programs)."""
 
     grads: dict
     cotangents: dict
     loads: dict
     partials: Partials
     unit_tiles: dict = attrs.field(factory=dict)
+    chunks: dict = attrs.field(factory=dict)
 
 
 def unit_tiles(kernel, blocks) -> dict:
@@ -85,7 +88,7 @@ def _tiles_named(eqn, buffers: Buffers) -> list | None:
             named.append(tile)
         elif entry[0] not in EXCLUSIVE_ENTRIES:
             return None
-    return named
+    return named + [c.grid for t in named if (c := buffers.chunks.get(t.type.dim.tile)) is not None]
 
 
 def access_parts(eqn):
@@ -162,6 +165,9 @@ def _reads_whole(eqn, bounds: dict, buffers: Buffers) -> bool:
         tile = operand if entry[0] == "tile" else buffers.unit_tiles.get(operand)
         loop, i = bounds.get(tile, (None, 0))
         end = tile_range_end(loop, i) if loop is not None else None
+        chunk = buffers.chunks.get(tile.type.dim.tile) if tile is not None else None
+        if chunk is not None:  # (its loop's range is one program's rows; the chunks cover the original)
+            end = chunk.end if chunk.begin == 0 else None
         if not (isinstance(size, int) and isinstance(end, int) and end >= size):
             return False
     return len(eqn.params["index"]) == len(shape)
@@ -201,13 +207,13 @@ def _into_partials(b, eqn, grad, value, index, tiles, buffers: Buffers) -> bool:
     partials.eligible.append(eqn)
     if not partials.enabled:
         return False
-    partials.used_blocks.update(grid.params["dims"][i][1].block for i in missing)
+    partials.used_blocks.update(grid.params["dims"][i][1].block for i in missing if grid.params["dims"][i][0] == "tile")
     if known is None:
         var = Var(contiguous((math.prod(counts), *grad.type.shape), grad.type.dtype, grad.type.device))
         partials.buffers[grad] = known = (var, grid)
     row = None
-    for i, count in zip(missing, counts):
-        tile_id = b.op(p.tile_id_p, grid_tiles[i])
+    for i, count in zip(missing, counts):  # (a grid index is its own id)
+        tile_id = b.op(p.tile_id_p, grid_tiles[i]) if grid.params["dims"][i][0] == "tile" else grid_tiles[i]
         row = tile_id if row is None else b.add(b.mul(row, count), tile_id)
     if row is None:  # (every grid tile in the index: one program per element after all)
         row = b.op(p.full_p, shape=(), value=0, dtype=torch.int32)

@@ -23,6 +23,7 @@ from ..trace.ir import Program, Tunable, Var, walk_eqns
 from ..trace.queries import next_power_of_2
 from ..trace.types import HostType, TensorType
 from .builder import cotangent_dtype
+from .chunks import chunk_rows
 from .host import check_linear, host_call, pullback_eqn, reads_values, buffer_eqn
 from .kernel import backward_kernel
 from .memory import Buffers, Partials, stored_gradients, unit_tiles
@@ -45,15 +46,18 @@ def _is_float(v) -> bool:
 
 
 def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: str = "atomic",
-                block_sizes=()) -> Program:
+                block_sizes=(), rows=None) -> Program:
     """The backward of `forward` for cotangents of these types (named as the backward's parameters),
-    summing shared gradients by `reduction` under the Config's `block_sizes`."""
+    summing shared gradients by `reduction` under the Config's `block_sizes`, its grid over chunks of
+    `rows` rows where `chunks` applies (None: the knob's default)."""
     if forward.kernel is None:
         raise UnsupportedOp(f"tfn.vjp({forward.name}): the kernel has no tile loop to differentiate", source=None)
     sites, copies = itertools.count(), {}
     # (counted before `two_pass`: the max loop's copies of loads never get a cotangent)
     loads = Counter(e.inputs[0] for e in walk_eqns(forward.kernel.params["region"].eqns) if e.prim is p.load_p)
     kernel = two_pass(forward.kernel, sites, copies)
+    chunked = chunk_rows(forward, kernel, rows, sites)
+    kernel, chunks = chunked.kernel, chunked.chunks
     forward = attrs.evolve(forward, eqns=[kernel if e is forward.kernel else e for e in forward.eqns])
     at = list(forward.eqns).index(kernel)
     before, after = list(forward.eqns[:at]), list(forward.eqns[at + 1:])
@@ -63,13 +67,14 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: s
                             f"takes that many cotangents after the inputs; got {len(cotangent_types)}", source=None)
     cotangent_inputs = [Var(t) for t in cotangent_types]
     hints = {**forward.hints, **dict(zip(cotangent_inputs, cotangent_names))}
+    hints.update((c.grid, "chunk") for c in chunks.values())
     eqns: list = []
     cotangents = _output_cotangents(forward, after, returned, cotangent_inputs, eqns, hints)
     units = unit_tiles(kernel, forward.blocks)
-    stored = stored_gradients(kernel, Buffers({}, cotangents, loads, None, units))
+    stored = stored_gradients(kernel, Buffers({}, cotangents, loads, None, units, chunks))
     grads = _gradient_buffers(forward.inputs, before, kernel, stored, eqns, hints)
     partials = Partials(reduction == "partials", _block_values(forward.blocks, block_sizes))
-    buffers = Buffers(grads, cotangents, loads, partials, units)
+    buffers = Buffers(grads, cotangents, loads, partials, units, chunks)
     backward = backward_kernel(kernel, buffers, sites, copies)
     _settle_stored(backward, stored, grads, eqns)
     hints.update((new, hints[old]) for new, old in copies.items() if old in hints)
@@ -78,10 +83,11 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: s
     gradients = _input_gradients(forward, before, grads, eqns, hints)
     blocks = tuple(attrs.evolve(b, host=partials.blocks[b.id]) if b.id in partials.used_blocks and b.host is None
                    else b for b in forward.blocks)
+    blocks = chunked.clamp(blocks)
     paths = tuple((len(forward.params) + i,) for i in range(len(cotangent_names)))
     return dce(attrs.evolve(forward, name=f"{forward.name}_vjp", inputs=(*forward.inputs, *cotangent_inputs),
                             eqns=_needed(before, eqns) + eqns, outputs=gradients, hints=hints,
-                            tunables=_tunables(forward, partials, reduction), blocks=blocks,
+                            tunables=_tunables(forward, partials, reduction, chunked.knob), blocks=blocks,
                             params=(*forward.params, *cotangent_names), input_paths=(*forward.input_paths, *paths)))
 
 
@@ -151,14 +157,16 @@ def _settle_stored(kernel, stored: dict, grads: dict, eqns: list) -> None:
         eqns[at] = buffer_eqn(var.type, grad.type.dtype, out=grad)
 
 
-def _tunables(forward, partials: Partials, reduction: str) -> tuple:
-    """The forward's tunables, and `vjp_reduction` where some gradient is shared (the knob matters)."""
+def _tunables(forward, partials: Partials, reduction: str, rows_knob) -> tuple:
+    """The forward's tunables, `vjp_reduction` where some gradient is shared (the knob matters), and
+    `vjp_rows_per_program` where the grid is chunked."""
+    rows = (rows_knob,) if rows_knob is not None else ()
     if partials.eligible:
-        return (*forward.tunables, Tunable(REDUCTION_KNOB, REDUCTIONS, REDUCTIONS[0], reduction))
+        return (*forward.tunables, Tunable(REDUCTION_KNOB, REDUCTIONS, REDUCTIONS[0], reduction), *rows)
     if reduction != REDUCTIONS[0]:
         raise ConfigError(f"Config tunable {REDUCTION_KNOB}={reduction!r}: {forward.name}'s backward has no gradient "
                           "that several programs add to, so it does not register this knob", source=None)
-    return forward.tunables
+    return (*forward.tunables, *rows)
 
 
 def _block_values(blocks, block_sizes) -> dict:

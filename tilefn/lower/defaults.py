@@ -1,13 +1,16 @@
 """The default Config of a Program: good block sizes and warps without tuning."""
 from __future__ import annotations
 
+import math
+
 import attrs
 
 from ..config import Config
 from ..errors import ConfigError
 from ..trace.ir import Program
-from ..trace.primitives import dot_p, load_p, permute_p
+from ..trace.primitives import dot_p, load_p, loop_p, permute_p
 from ..trace.queries import dot_roles, grid_blocks, kernel_eqns, largest_value, next_power_of_2, ordered_loops
+from ..trace.types import TileDim
 from .rewrites.reduction_loops import reduction_extents
 from .shared_memory import MAX_SHARED_BYTES, dot_operands, pipelined_blocks, shared_bytes
 from .sites import sites_of
@@ -15,6 +18,7 @@ from .sites import sites_of
 TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
 WIDE_N_PROGRAMS = 264  # 128x256 output tiles when they still make 2 programs per H200 SM (132 SMs)
 LONG_ROW, ROW_CHUNK = 16384, 8192  # whole-row reductions wider than LONG_ROW loop over ROW_CHUNK
+CHUNK_STAGES, CHUNK_WARPS = 3, 2  # a loop over a program's chunk of rows: pipelined, twice the warps
 
 
 def _clamp(size: int, extent: int | None) -> int:
@@ -71,7 +75,34 @@ def default_config(program: Program) -> Config:
     looped = _looped_rows(program)
     if any(looped):
         config, warps = attrs.evolve(config, reduction_loops=looped), 16
+    stages = _chunk_stages(program, eqns, config)
+    if stages:
+        config, warps = attrs.evolve(config, range_num_stages=stages), min(32, warps * CHUNK_WARPS)
     return attrs.evolve(config, num_warps=warps, indexing=_indexing(program, eqns))
+
+
+def _chunk_stages(program: Program, eqns, config: Config) -> list:
+    """`range_num_stages` of CHUNK_STAGES for the loops walking a chunk of a grid's rows (the backward's,
+    `autodiff/chunks.py`) whose prefetched loads fit in shared memory: the next rows arrive while this
+    one is reduced. H200, layer_norm backward 16384x8192 bf16, one row per iteration: 0.419 ms unpipelined
+    with 8 warps, 0.425 with 16; 0.375 with 2 stages; 0.279 with 3 stages and 16 warps (rms_norm 0.353 ->
+    0.218)."""
+    chunks = {e.site: e for e in eqns if e.prim is loop_p and e.params.get("chunk")}
+    fits = {site for site, loop in chunks.items()
+            if (CHUNK_STAGES - 1) * _loaded_bytes(loop, config) <= MAX_SHARED_BYTES // 2}
+    stages = [CHUNK_STAGES if site.id in fits else 0 for site in sites_of(program).of_field("range_num_stages")]
+    return stages if any(stages) else []
+
+
+def _loaded_bytes(loop, config: Config) -> int:
+    """Bytes one iteration of `loop` loads (its own loads, under `config`'s block sizes)."""
+    total = 0
+    for eqn in loop.params["region"].eqns:
+        if eqn.prim is load_p:
+            shape = eqn.outputs[0].type.shape
+            lanes = [config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d) for d in shape]
+            total += math.prod(lanes) * eqn.outputs[0].type.dtype.itemsize
+    return total
 
 
 def _fit_shared_memory(program: Program, config: Config) -> Config:

@@ -74,8 +74,12 @@ def grid_loops(program) -> list:
 
 
 def grid_blocks(program: Program) -> list[int]:
-    """Block ids of the outermost (grid) loops, outermost dimension first."""
-    return [dim.block for loop in grid_loops(program) for kind, dim in loop.params["dims"] if kind == "tile"]
+    """Block ids of the outermost (grid) loops, outermost dimension first, and of the loops that walk one
+    program's chunk of a grid's rows (`chunk`: the backward's, `autodiff/chunks.py`)."""
+    loops = grid_loops(program)
+    chunks = [e for loop in loops for e in walk_eqns(loop.params["region"].eqns)
+              if e.prim is loop_p and e.params.get("chunk")]
+    return [dim.block for loop in loops + chunks for kind, dim in loop.params["dims"] if kind == "tile"]
 
 
 def ordered_loops(program) -> list:
