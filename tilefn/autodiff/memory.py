@@ -58,13 +58,15 @@ class Buffers:
     """The kernel's host tensors and theirs in the backward: `grads` (an input read by the forward -> its
     gradient buffer), `cotangents` (a tensor the forward writes -> its cotangent), `loads` (how many load
     equations read each tensor), `partials`, `unit_tiles` (`tile.begin` of a tile of fixed block size 1 ->
-    that tile: an index by it names the tile's one element)."""
+    that tile: an index by it names the tile's one element), `deferrals` (gathers whose transpose the host
+    finishes: `deferred.Deferrals`)."""
 
     grads: dict
     cotangents: dict
     loads: dict
     partials: Partials
     unit_tiles: dict = attrs.field(factory=dict)
+    deferrals: object = None
 
 
 def unit_tiles(kernel, blocks) -> dict:
@@ -168,7 +170,12 @@ def _reads_whole(eqn, bounds: dict, buffers: Buffers) -> bool:
 
 
 def transpose_load(b, eqn, ct, tiles, buffers: Buffers) -> None:
-    """Write the cotangent `ct` of load `eqn` into its tensor's gradient buffer."""
+    """Write the cotangent `ct` of load `eqn` into its tensor's gradient buffer (a deferred gather: into
+    its slots, `deferred.py`)."""
+    plan = buffers.deferrals.plan_of(eqn, b.copies) if buffers.deferrals is not None else None
+    if plan is not None:
+        buffers.deferrals.transpose(b, eqn, ct, tiles, plan, buffers.grads)
+        return
     grad = buffers.grads.get(eqn.inputs[0])
     if grad is None:
         return
