@@ -26,7 +26,7 @@ from .builder import cotangent_dtype
 from .host import buffer_eqn, contiguous, host_call
 from .memory import access_parts, tile_range_end
 
-VIEWS = frozenset({  # host calls of one tensor that give a view of it (each element seen once), as on a contiguous buffer
+VIEWS = frozenset({  # host calls of one tensor giving a view of it (each element seen once) on a contiguous buffer
     "view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim",
     "narrow", "select", "__getitem__", "contiguous"})
 POINT_ENTRIES = ("gather", "point")  # index entries naming one element per lane through an index tensor

@@ -1,7 +1,8 @@
 """Memory accesses transposed: a store's cotangent is a load of the output's cotangent at the same
 index; a load's cotangent is written into the input's gradient buffer at the same index, by a plain store
 where each element is read by one lane of one program (`exclusive`), else by an atomic add (a weight
-row read by every row tile, a gather through an index tensor, a tile re-read on every inner iteration).
+row read by every row tile, a gather through an index tensor, a tile re-read on every inner iteration);
+a gather through a view of a tensor the kernel also reads another way is finished on the host (`deferred`).
 
 With the Config tunable `vjp_reduction="partials"`, a load read by several programs (no gather) writes
 instead into its program's own row of a partials buffer `[programs, *shape]` (a store, or an atomic add
