@@ -213,11 +213,21 @@ class ScatterGathered:
 
 def add_at(target, positions, values) -> None:
     """`target`'s elements at row-major `positions` += `values`, repeats summed. A target of another dtype
-    (half precision, values float32): each element's values summed in float32, added once, rounded once."""
-    at = torch.unravel_index(positions, target.shape)
+    (half precision, values float32): each element's values summed in float32, added once, rounded once.
+    (No host sync: the kernel before it stays queued.)"""
+    at = _unravel(positions, target.shape)
     if values.dtype == target.dtype:
         target.index_put_(at, values, accumulate=True)
         return
     first = torch.searchsorted(positions.sort().values, positions)  # (one slot per distinct position)
     sums = torch.zeros_like(values).index_add_(0, first, values)
     target.index_put_(at, (target[at].to(values.dtype) + sums[first]).to(target.dtype))  # (repeats: one value)
+
+
+def _unravel(positions, shape) -> tuple:
+    """Row-major `positions` as one index tensor per axis of `shape` (Python-int arithmetic:
+    `torch.unravel_index` copies the shape to the device, a sync)."""
+    if len(shape) == 1:
+        return (positions,)
+    strides = contiguous_strides(shape)
+    return tuple(positions // stride % size for stride, size in zip(strides, shape))
