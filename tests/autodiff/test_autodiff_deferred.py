@@ -41,7 +41,7 @@ def test_cross_entropy_plans_no_whole_tensor_float32_buffer():
     logits, labels = torch.randn(n, v, dtype=BF16), torch.randint(0, v, (n,))
     program = tfn.make_ir(tfn.vjp(cross_entropy))(logits, labels, torch.tensor(1.0, dtype=BF16))
     assert allocations(program) == {"grad_logits": ((n, v), BF16), "grad_flat_logits_values": ((n,), torch.float32),
-                                    "flat_logits_positions": ((n,), torch.int64)}
+                                    "flat_logits_positions": ((n,), torch.int32)}
     assert writes(program) == {"grad_logits": "store", "grad_flat_logits_values": "store",
                                "flat_logits_positions": "store"}
 

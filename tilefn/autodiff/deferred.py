@@ -12,6 +12,7 @@ Gathers that do not fit (a tile missing from the gather's dims, a tensor no view
 reads: an embedding table) keep `memory`'s atomic adds."""
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import attrs
@@ -67,7 +68,7 @@ class Deferrals:
         if plan.base not in grads:
             return
         index, _, mask = access_parts(eqn)
-        position = _flat_position(b, eqn, index)
+        position = b.convert(_flat_position(b, eqn, index), plan.positions.type.dtype)
         value = b.convert(ct, plan.values.type.dtype)
         if mask is not None:  # (lanes outside the tensor read 0: they add 0 at position 0)
             position, value = b.where(mask, position, 0), b.where(mask, value, 0.0)
@@ -83,7 +84,7 @@ class Deferrals:
 
 
 def _flat_position(b, eqn, index):
-    """The int64 position, in the gathered tensor's row-major order, of each lane of gather `eqn`."""
+    """The position (int64), in the gathered tensor's row-major order, of each lane of gather `eqn`."""
     operands, total, offset = iter(index), None, 0
     for entry, stride in zip(eqn.params["index"], contiguous_strides(eqn.inputs[0].type.shape)):
         if entry[0] == "int":
@@ -124,9 +125,16 @@ def plan_deferrals(kernel, before) -> Deferrals:
         found = _view_chain(tensor, direct, producers)
         if found is not None and tensor.type.dtype.is_floating_point:
             device = tensor.type.device
-            plans[eqn.outputs[0]] = Deferred(tensor, *found, Var(contiguous(extents, cotangent_dtype(
-                tensor.type.dtype), device)), Var(contiguous(extents, torch.int64, device)))
+            values = Var(contiguous(extents, cotangent_dtype(tensor.type.dtype), device))
+            positions = Var(contiguous(extents, _position_dtype(tensor), device))
+            plans[eqn.outputs[0]] = Deferred(tensor, *found, values, positions)
     return Deferrals(plans)
+
+
+def _position_dtype(tensor):
+    """int32 positions where the tensor's elements are numbered in 31 bits (on CUDA the host's sort of them
+    then takes half the radix passes of int64 keys), else int64."""
+    return torch.int32 if math.prod(tensor.type.shape) <= torch.iinfo(torch.int32).max else torch.int64
 
 
 def _slot_extents(eqn, tiles, bounds) -> list | None:
