@@ -85,3 +85,14 @@ def test_one_cotangent_per_returned_tensor():
         tfn.vjp(softmax)()
     with pytest.raises(ArgumentError, match="returns 1 tensor"):
         tfn.make_ir(tfn.vjp(softmax, outputs=2))(x, x, x)
+
+
+def test_host_pullbacks_refuse_to_run_where_autograd_records_nothing():
+    """Called on a tensor that requires grad, the backward runs as a custom op below autograd: its host
+    pullbacks would see no graph and give zeros, so they refuse instead."""
+    logits, labels = torch.randn(4, 9, dtype=F64).requires_grad_(True), torch.tensor([0, 8, 3, 3])
+    with pytest.raises(UnsupportedOp, match="records nothing"):
+        tfn.vjp(cross_entropy)(logits, labels, torch.tensor(1.0, dtype=F64))
+    got = tfn.vjp(cross_entropy)(logits.detach(), labels, torch.tensor(1.0, dtype=F64))[0]
+    leaf = logits.detach().clone().requires_grad_(True)
+    torch.testing.assert_close(got, torch.autograd.grad(torch.nn.functional.cross_entropy(leaf, labels), leaf)[0])
