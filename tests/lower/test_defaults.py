@@ -250,16 +250,30 @@ def test_every_default_block_is_a_power_of_two_within_its_extent(name, m, n, k):
 
 
 def test_only_very_wide_rows_are_reduced_in_chunks():
+    def row_logsumexp(x):
+        out = torch.empty([x.size(0)], dtype=x.dtype, device=x.device)
+        for tm in tl.tile(x.size(0)):
+            out[tm] = torch.logsumexp(x[tm, :], dim=1)
+        return out
+
+    wide = default_config(tfn.make_ir(row_logsumexp)(torch.empty(4, 32768)))
+    assert wide.reduction_loops == (8192,) and wide.num_warps == 16
+    narrow = default_config(tfn.make_ir(row_logsumexp)(torch.empty(4, 16384)))
+    assert narrow.reduction_loops == ()
+
+
+def test_a_wide_row_also_stored_stays_whole_up_to_32768():
+    """Chunked, the store would read the row a second time (softmax; cross-entropy's derived backward)."""
     def row_softmax(x):
         out = torch.empty_like(x)
         for tm in tl.tile(x.size(0)):
             out[tm, :] = torch.softmax(x[tm, :], dim=1)
         return out
 
-    wide = default_config(tfn.make_ir(row_softmax)(torch.empty(4, 32768)))
-    assert wide.reduction_loops == (8192,) and wide.num_warps == 16
-    narrow = default_config(tfn.make_ir(row_softmax)(torch.empty(4, 16384)))
-    assert narrow.reduction_loops == ()
+    stored = default_config(tfn.make_ir(row_softmax)(torch.empty(4, 32768)))
+    assert stored.reduction_loops == () and stored.num_warps == 32
+    wider = default_config(tfn.make_ir(row_softmax)(torch.empty(4, 65536)))
+    assert wider.reduction_loops == (8192,)
 
 
 def linear(x, w):

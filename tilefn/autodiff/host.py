@@ -82,6 +82,10 @@ class Pullback:
         else:
             given, cts = values[:len(self.sources)], values[len(self.sources):]
         with torch.enable_grad():
+            if not torch.ones((), requires_grad=True).mul(2).requires_grad:  # (a CPU probe: no launch)
+                raise UnsupportedOp(f"tfn.vjp: {self.__name__} runs where torch autograd records nothing (a derived "
+                                    "backward called on tensors that require grad runs as a custom op, below "
+                                    "autograd); pass detached inputs (x.detach())", source=None)
             leaves = [v.detach().requires_grad_(True) for v in given]
             env = dict(zip(self.sources, leaves))
             for eqn in self.eqns:

@@ -1,7 +1,8 @@
 """Memory accesses transposed: a store's cotangent is a load of the output's cotangent at the same
 index; a load's cotangent is written into the input's gradient buffer at the same index, by a plain store
 where each element is read by one lane of one program (`exclusive`), else by an atomic add (a weight
-row read by every row tile, a gather through an index tensor, a tile re-read on every inner iteration).
+row read by every row tile, a gather through an index tensor, a tile re-read on every inner iteration);
+a gather through a view of a tensor the kernel also reads another way is finished on the host (`deferred`).
 
 With the Config tunable `vjp_reduction="partials"`, a load read by several programs (no gather) writes
 instead into its program's own row of a partials buffer `[programs, *shape]` (a store, or an atomic add
@@ -60,7 +61,8 @@ class Buffers:
     gradient buffer), `cotangents` (a tensor the forward writes -> its cotangent), `loads` (how many load
     equations read each tensor), `partials`, `unit_tiles` (`tile.begin` of a tile of fixed block size 1 ->
     that tile: an index by it names the tile's one element), `chunks` (an inner tile of a chunked grid's
-    number -> its `chunks.Chunk`: an index by it names its program's rows, each once over all programs)."""
+    number -> its `chunks.Chunk`: an index by it names its program's rows, each once over all programs),
+    `deferrals` (gathers whose transpose the host finishes: `deferred.Deferrals`)."""
 
     grads: dict
     cotangents: dict
@@ -68,6 +70,7 @@ class Buffers:
     partials: Partials
     unit_tiles: dict = attrs.field(factory=dict)
     chunks: dict = attrs.field(factory=dict)
+    deferrals: object = None
 
 
 def unit_tiles(kernel, blocks) -> dict:
@@ -174,7 +177,12 @@ def _reads_whole(eqn, bounds: dict, buffers: Buffers) -> bool:
 
 
 def transpose_load(b, eqn, ct, tiles, buffers: Buffers) -> None:
-    """Write the cotangent `ct` of load `eqn` into its tensor's gradient buffer."""
+    """Write the cotangent `ct` of load `eqn` into its tensor's gradient buffer (a deferred gather: into
+    its slots, `deferred.py`)."""
+    plan = buffers.deferrals.plan_of(eqn, b.copies) if buffers.deferrals is not None else None
+    if plan is not None:
+        buffers.deferrals.transpose(b, eqn, ct, tiles, plan, buffers.grads)
+        return
     grad = buffers.grads.get(eqn.inputs[0])
     if grad is None:
         return

@@ -26,6 +26,7 @@ from .builder import cotangent_dtype
 from .chunks import chunk_rows
 from .host import check_linear, host_call, pullback_eqn, reads_values, buffer_eqn
 from .kernel import backward_kernel
+from .deferred import plan_deferrals, scatter_deferred
 from .memory import Buffers, Partials, stored_gradients, unit_tiles
 from .two_pass import two_pass
 
@@ -71,15 +72,18 @@ def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: s
     eqns: list = []
     cotangents = _output_cotangents(forward, after, returned, cotangent_inputs, eqns, hints)
     units = unit_tiles(kernel, forward.blocks)
+    deferrals = plan_deferrals(kernel, before)
+    loads = deferrals.remaining(loads)
     stored = stored_gradients(kernel, Buffers({}, cotangents, loads, None, units, chunks))
-    grads = _gradient_buffers(forward.inputs, before, kernel, stored, eqns, hints)
+    grads = _gradient_buffers(forward.inputs, before, kernel, stored, eqns, hints, deferrals.plans)
     partials = Partials(reduction == "partials", _block_values(forward.blocks, block_sizes))
-    buffers = Buffers(grads, cotangents, loads, partials, units, chunks)
+    buffers = Buffers(grads, cotangents, loads, partials, units, chunks, deferrals)
     backward = backward_kernel(kernel, buffers, sites, copies)
     _settle_stored(backward, stored, grads, eqns)
     hints.update((new, hints[old]) for new, old in copies.items() if old in hints)
     eqns.append(backward)
     _sum_partials(partials, backward, grads, eqns, hints)
+    scatter_deferred(deferrals, backward, grads, eqns, hints)
     gradients = _input_gradients(forward, before, grads, eqns, hints)
     blocks = tuple(attrs.evolve(b, host=partials.blocks[b.id]) if b.id in partials.used_blocks and b.host is None
                    else b for b in forward.blocks)
@@ -122,11 +126,11 @@ def _output_cotangents(forward, after, returned, cotangent_inputs, eqns, hints) 
     return cotangents
 
 
-def _gradient_buffers(inputs, before, kernel, stored: dict, eqns, hints) -> dict:
+def _gradient_buffers(inputs, before, kernel, stored: dict, eqns, hints, deferred: dict) -> dict:
     """A gradient buffer (added to `eqns`) per floating tensor the kernel loads that derives from an input
     (the input, or a view of it made before the kernel): zero-filled in the dtype gradients accumulate in,
     but in the tensor's own dtype where one plain store writes it, unfilled where that store covers it
-    (`stored`: `memory.stored_gradients`)."""
+    (`stored`: `memory.stored_gradients`). A deferred gather (its load's result in `deferred`) needs none."""
     flowing = {v for v in inputs if _is_float(v)}
     for eqn in before:
         if reads_values(eqn) and any(x in flowing for x in eqn.inputs):
@@ -134,7 +138,7 @@ def _gradient_buffers(inputs, before, kernel, stored: dict, eqns, hints) -> dict
             flowing |= set(eqn.outputs)
     grads = {}
     for eqn in walk_eqns(kernel.params["region"].eqns):
-        var = eqn.inputs[0] if eqn.prim is p.load_p else None
+        var = eqn.inputs[0] if eqn.prim is p.load_p and eqn.outputs[0] not in deferred else None
         if var in flowing and _is_float(var) and var not in grads:
             dtype = var.type.dtype if var in stored else cotangent_dtype(var.type.dtype)
             alloc = buffer_eqn(var.type, dtype, zeroed=not stored.get(var, False))

@@ -7,9 +7,10 @@ import attrs
 
 from ..config import Config
 from ..errors import ConfigError
-from ..trace.ir import Program
-from ..trace.primitives import dot_p, load_p, loop_p, permute_p
-from ..trace.queries import dot_roles, grid_blocks, kernel_eqns, largest_value, next_power_of_2, ordered_loops
+from ..trace.ir import Program, walk_eqns
+from ..trace.primitives import dot_p, load_p, loop_p, permute_p, store_p
+from ..trace.queries import (dot_roles, grid_blocks, grid_loops, kernel_eqns, largest_value, next_power_of_2,
+                             ordered_loops)
 from ..trace.types import TileDim
 from .rewrites.reduction_loops import reduction_extents
 from .shared_memory import MAX_SHARED_BYTES, dot_operands, pipelined_blocks, shared_bytes
@@ -18,6 +19,7 @@ from .sites import sites_of
 TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
 WIDE_N_PROGRAMS = 264  # 128x256 output tiles when they still make 2 programs per H200 SM (132 SMs)
 LONG_ROW, ROW_CHUNK = 16384, 8192  # whole-row reductions wider than LONG_ROW loop over ROW_CHUNK
+STORED_ROW = 32768  # ... unless a row value is also stored and the row is at most this wide
 CHUNK_STAGES, CHUNK_WARPS = 3, 2  # a loop over a program's chunk of rows: pipelined, twice the warps
 
 
@@ -172,8 +174,18 @@ def _indexing(program: Program, eqns) -> str | list:
 
 def _looped_rows(program: Program) -> list:
     """Rows wider than LONG_ROW are reduced in chunks (H100: cross_entropy over 32768 columns ran
-    0.258 ms whole and 0.222 ms in chunks of 8192 with 16 warps; rows of 16384 or less ran best whole)."""
-    return [ROW_CHUNK if next_power_of_2(n) > LONG_ROW else None for n in reduction_extents(program)]
+    0.258 ms whole and 0.222 ms in chunks of 8192 with 16 warps; rows of 16384 or less ran best whole),
+    except rows of at most STORED_ROW that a store also writes: chunked, the store's loop reads the row
+    a second time (cross-entropy's derived backward, softmax)."""
+    stored = _stored_extents(program)
+    return [ROW_CHUNK if next_power_of_2(n) > LONG_ROW and not (n in stored and n <= STORED_ROW) else None
+            for n in reduction_extents(program)]
+
+
+def _stored_extents(program: Program) -> set:
+    """The static dims of the values the grid loops store."""
+    return {d for loop in grid_loops(program) for e in walk_eqns(loop.params["region"].eqns) if e.prim is store_p
+            for d in e.inputs[-2 if e.params["masked"] else -1].type.shape if isinstance(d, int)}
 
 
 def complete_config(program: Program, config: Config | None) -> Config:
