@@ -29,11 +29,11 @@ def scaled_scores(q, k):
     return out
 
 
-def doubled(x):
-    """A pointwise op between a load and a store, a one-lane tile on the middle axis."""
+def scaled(x, alpha):
+    """Pointwise ops (one with a runtime float) between a load and a store, a one-lane tile on the middle axis."""
     out = torch.empty_like(x)
     for ti, tj, tk in tl.tile(x.shape):
-        out[ti, tj, tk] = x[ti, tj, tk] * 2
+        out[ti, tj, tk] = x[ti, tj, tk] * alpha + 1
     return out
 
 
@@ -105,12 +105,12 @@ def test_a_one_lane_tile_on_a_middle_axis_through_a_pointwise_op(data):
     x = data.draw(tt.tensors(tt.shapes(3, 1, 24)))
     blocks = [data.draw(st.sampled_from([1, 2, 8])) for _ in range(3)]
     config = tfn.Config(block_sizes=blocks, indexing=data.draw(st.sampled_from(FORMS)))
-    tt.assert_matches(doubled, lambda x: x * 2, x, configs=config)
+    tt.assert_matches(scaled, lambda x, alpha: x * alpha + 1, x, 0.5, configs=config)
 
 
 def test_a_one_lane_tile_on_a_middle_axis_is_indexed_by_its_offset():
     x = torch.randn(4, 6, 32)
-    source = tfn.jit(doubled, config=tfn.Config(block_sizes=[4, 1, 32])).lower(x).source
+    source = tfn.jit(scaled, config=tfn.Config(block_sizes=[4, 1, 32])).lower(x, 0.5).source
     assert re.search(r"tl\.load\(x \+ offs_ti\[:, None\] \* 192 \+ off_tj \* 32 \+ offs_tk\[None, :\]\)", source)
     assert re.search(r"tl\.store\(out \+ offs_ti\[:, None\] \* 192 \+ off_tj \* 32 \+ offs_tk\[None, :\], \w+_2d\)", source)
 

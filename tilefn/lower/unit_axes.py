@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..trace.ir import Var
 from ..trace.primitives import BINARY, UNARY, convert_p
+from ..trace.types import TensorType
 from .access_forms import dense_access
 from .emit import Emitter
 
@@ -61,8 +62,8 @@ def elementwise_axes(em: Emitter, eqn) -> tuple[int, ...]:
         return ()
     shape, found = eqn.outputs[0].type.shape, set()
     for atom in eqn.inputs:
-        if not isinstance(atom, Var) or not atom.type.shape:
-            continue
+        if not isinstance(atom, Var) or not isinstance(atom.type, TensorType) or not atom.type.shape:
+            continue  # (a number or a 0-d value: broadcast as it is)
         form = em.unit_free.get(atom)
         if form is None or atom.type.shape != shape:
             return ()
