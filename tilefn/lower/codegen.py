@@ -322,9 +322,11 @@ class KernelWriter:
             self._peeled_loop(loop, names[0], carry_names, outer + inner)
         else:
             self._plain_loop(loop, names, static, outer, inner, carry_names)
-        for param, name in zip(region.params[n:], carry_names):
-            if param in squeezed:  # (its batch of one back after the loop)
-                em.emit(f"{name} = tl.expand_dims({name}, 0)")
+        for param, name, out in zip(region.params[n:], carry_names, loop.outputs):
+            if param in squeezed:  # (its batch of one back after the loop; the 2-d value stays its unit-free form)
+                em.unit_free[out] = (name, (0,))
+                em.bind(out, em.fresh(name))
+                em.emit(f"{em(out)} = tl.expand_dims({name}, 0)")
 
     def _plain_loop(self, loop, names, static, outer, inner, carry_names) -> None:
         em, region, dims = self.em, loop.params["region"], loop.params["dims"]

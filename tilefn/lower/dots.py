@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from . import unit_axes
 from .emit import Emitter, tl_dtype
 from ..trace.primitives import dot_p
 from .float8 import FLOAT8
@@ -24,23 +25,48 @@ def lower_dot(em: Emitter, eqn) -> None:
     wide = accumulator_dtype(dtype)
     k_dim = a.type.shape[-1]
     k_mask = em.dim_mask(k_dim)
+    flat = takes_tl_dot(em, eqn) and batch_of_one(em, eqn)  # a 3-d product of one batch as a 2-d tl.dot
+    rank = 2 if flat else a.type.rank
     operands = []
-    for operand, axis in ((a, a.type.rank - 1), (b, b.type.rank - 2)):
-        text = em(operand)
+    for operand, axis in ((a, rank - 1), (b, rank - 2)):
+        text = _flat_operand(em, operand) if flat else em(operand)
         if k_mask is not None and operand not in em.zero_padded:
-            text = f"tl.where({em.expand(k_mask, axis, operand.type.rank)}, {text}, 0)"
+            text = f"tl.where({em.expand(k_mask, axis, rank)}, {text}, 0)"
         operands.append(text)
     if em.interpret and (dtype in _HALF or dtype in FLOAT8):  # the CPU interpreter has no half/float8 math
         operands = [em.converted(o, dtype, torch.float32) for o in operands]
     elif dtype in FLOAT8 and em.lanes(k_dim) < 32:  # float8 tl.dot needs k >= 32; float16 holds every float8 value
         operands = [em.converted(o, dtype, torch.float16) for o in operands]
-    acc_text = em(acc[0]) if acc and acc[0] in em.squeezed else \
-        em.converted(em(acc[0]), acc[0].type.dtype, wide) if acc else None
+    acc_text = None
+    if acc and acc[0] in em.squeezed:
+        acc_text = em(acc[0])
+    elif acc and flat and acc[0] in em.unit_free and acc[0].type.dtype == wide:
+        acc_text = em.unit_free[acc[0]][0]
+    elif acc:
+        acc_text = em.converted(em(acc[0]), acc[0].type.dtype, wide)
+        if flat:  # (the batch of one dropped by a sum, not a reshape: see below)
+            acc_text = f"tl.sum({acc_text}, axis=0)"
     if takes_tl_dot(em, eqn):
         expr = _tl_dot(em, eqn, operands, wide, acc_text)
     else:
         expr = _summed_products(em, a.type.rank, operands, wide, acc_text)
-    em.assign(eqn.outputs[0], em.converted(expr, wide, eqn.params["out_dtype"]))
+    expr, out = em.converted(expr, wide, eqn.params["out_dtype"]), eqn.outputs[0]
+    if flat and out not in em.squeezed:
+        # the result gains its batch of one by expand_dims, not a reshape: Triton 3.6's layout pass fails
+        # (PassManager::run, RemoveLayoutConversions) on loop carries reshaped around tl.dot (Helion's attention)
+        unit_axes.assign(em, out, expr, (0,))
+    else:
+        em.assign(out, expr)
+
+
+def _flat_operand(em: Emitter, operand) -> str:
+    """A batch-of-one operand [1, r, c] as 2-d: its unit-free form (a load indexing the batch as a scalar),
+    else reshaped."""
+    form = em.unit_free.get(operand)
+    if form is not None and form[1] == (0,):
+        return form[0]
+    r, c = (em.dim_expr(d) for d in operand.type.shape[1:])
+    return f"tl.reshape({em(operand)}, [{r}, {c}])"
 
 
 def takes_tl_dot(em: Emitter, eqn) -> bool:
@@ -53,21 +79,10 @@ def takes_tl_dot(em: Emitter, eqn) -> bool:
 
 
 def _tl_dot(em: Emitter, eqn, operands, wide, acc_text) -> str:
-    a, b = eqn.inputs[:2]
+    a = eqn.inputs[0]
     precision = f', input_precision="{eqn.params["precision"]}"' if a.type.dtype == torch.float32 else ""
     acc_arg = f", {acc_text}" if acc_text is not None else ""
-    if not batch_of_one(em, eqn):
-        return f"tl.dot({operands[0]}, {operands[1]}{acc_arg}{precision}, out_dtype={tl_dtype(wide)})"
-    # a 2-d dot is far faster than a 3-d one with one batch
-    m, n, k = (em.dim_expr(d) for d in (a.type.shape[1], b.type.shape[2], a.type.shape[2]))
-    x, y = f"tl.reshape({operands[0]}, [{m}, {k}])", f"tl.reshape({operands[1]}, [{k}, {n}])"
-    if eqn.outputs[0] in em.squeezed:  # (an accumulator the loop carries without its batch: `squeezed_carries`)
-        return f"tl.dot({x}, {y}, {acc_text}{precision}, out_dtype={tl_dtype(wide)})"
-    # the result and accumulator add and drop the batch of one by expand_dims and a sum, not reshapes:
-    # Triton 3.6's layout pass fails (PassManager::run, RemoveLayoutConversions) on loop carries
-    # reshaped around tl.dot (Helion's attention example)
-    acc_arg = f", tl.sum({acc_text}, axis=0)" if acc_text is not None else ""
-    return f"tl.expand_dims(tl.dot({x}, {y}{acc_arg}{precision}, out_dtype={tl_dtype(wide)}), 0)"
+    return f"tl.dot({operands[0]}, {operands[1]}{acc_arg}{precision}, out_dtype={tl_dtype(wide)})"
 
 
 def batch_of_one(em: Emitter, eqn) -> bool:

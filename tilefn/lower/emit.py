@@ -9,7 +9,7 @@ import torch
 from ..trace.ir import Lit, Var
 from . import float8
 from ..trace.types import TileDim, TileType
-from ..trace.queries import next_power_of_2, used_vars
+from ..trace.queries import next_power_of_2, readers, used_vars
 
 TL_DTYPES = {
     torch.float64: "tl.float64", torch.float32: "tl.float32", torch.float16: "tl.float16",
@@ -59,9 +59,11 @@ class Emitter:
         self.tile_begins: dict[int, str] = {}  # tile number -> its loop's begin, as source text
         self.unmasked_tiles: set[int] = set()  # tiles whose lanes are all valid here (a peeled loop's whole blocks)
         self.squeezed: set = set()  # batch-of-one dot accumulators held without their batch axis (`dots.py`)
+        self.unit_free: dict = {}  # var -> (name, axes): its value without one-lane tile axes (`unit_axes.py`)
         self.prologue: list[str] = []  # lines at the top of the kernel (tensor descriptors)
         self.descriptors: dict = {}  # (tensor name, block shape) -> descriptor name
         self.read_vars = used_vars(program)  # vars some equation reads (an atomic whose old values none reads)
+        self.readers = readers(program)  # var -> the equations that take it as an input
 
     def helper_emitter(self) -> "Emitter":
         """An emitter for the body of a helper function beside the kernel: the same program and config, its own

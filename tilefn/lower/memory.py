@@ -13,7 +13,10 @@ import attrs
 
 from ..trace.ir import Var
 from . import backend
+from ..trace.primitives import dot_p, permute_p, store_p
+from . import unit_axes
 from .access_forms import dense_access, span_is_wide, tma_tensor
+from .dots import batch_of_one, takes_tl_dot
 from .float8 import FLOAT8
 from .emit import Emitter
 from ..trace.queries import next_power_of_2
@@ -97,17 +100,32 @@ def descriptor(em: Emitter, tensor, dims: list[BoxDim]) -> str:
     return em.descriptors[key]
 
 
-def _block_ptr(em: Emitter, tensor, dims: list[BoxDim]) -> tuple[str, str]:
-    """A block pointer to the box (assigned to a fresh name) and its boundary_check argument text."""
+def _block_ptr(em: Emitter, tensor, dims: list[BoxDim], scalar: tuple[int, ...] = ()) -> tuple[str, str, list[str]]:
+    """A block pointer to the box (assigned to a fresh name), its boundary_check argument text and its block
+    shape; the box dims `scalar` (one-lane tiles, `unit_axes`) move its base instead of being dims of it."""
     t = tensor.type
-    shape = [d.bound or str(size) for d, size in zip(dims, t.shape)]
-    order = sorted(range(len(dims)), key=lambda i: hint(t.strides[i]))  # (a layout hint: the traced strides')
-    name = em.fresh(f"{em(tensor)}_block")
-    em.emit(f"{name} = tl.make_block_ptr({em(tensor)}, shape=[{', '.join(shape)}], "
-            f"strides=[{', '.join(map(str, t.strides))}], offsets=[{', '.join(d.offset for d in dims)}], "
-            f"block_shape=[{', '.join(d.lanes for d in dims)}], order={order})")
-    checked = [i for i, d in enumerate(dims) if d.bound is not None]
-    return name, (f", boundary_check={tuple(checked)}" if checked else "")
+    base = " + ".join([em(tensor)] + [f"{dims[i].offset} * {t.strides[i]}" for i in scalar])
+    kept = [i for i in range(len(dims)) if i not in scalar]
+    shape = [dims[i].bound or str(t.shape[i]) for i in kept]
+    order = sorted(range(len(kept)), key=lambda j: hint(t.strides[kept[j]]))  # (a layout hint: the traced strides')
+    name, lanes = em.fresh(f"{em(tensor)}_block"), [dims[i].lanes for i in kept]
+    em.emit(f"{name} = tl.make_block_ptr({base}, shape=[{', '.join(shape)}], "
+            f"strides=[{', '.join(str(t.strides[i]) for i in kept)}], offsets=[{', '.join(dims[i].offset for i in kept)}], "
+            f"block_shape=[{', '.join(lanes)}], order={order})")
+    checked = [j for j, i in enumerate(kept) if dims[i].bound is not None]
+    return name, (f", boundary_check={tuple(checked)}" if checked else ""), lanes
+
+
+def _box_dims_of(eqn, axes: tuple[int, ...]) -> tuple[int, ...]:
+    """The box dims (`box`) that index the access's axes `axes`."""
+    found, axis, box_dim = [], 0, 0
+    for entry in eqn.params["index"]:
+        if entry[0] in ("new", "tile", "slice"):
+            if axis in axes and entry[0] != "new":
+                found.append(box_dim)
+            axis += 1
+        box_dim += entry[0] != "new"
+    return tuple(found)
 
 
 def _box_form(em: Emitter, eqn) -> tuple[str, list[BoxDim] | None]:
@@ -129,72 +147,104 @@ def reshaped(expr: str, have: list[str], want: list[str]) -> str:
     return expr if have == want else f"tl.reshape({expr}, [{', '.join(want)}])"
 
 
+def takes_unit_free(em: Emitter, var) -> bool:
+    """Whether some equation reads `var` in its unit-free form (`unit_axes`): a batch-of-one tl.dot, a store, or a
+    pointwise op or permute whose result some equation so reads."""
+    for eqn in em.readers.get(var, ()):
+        if eqn.prim is dot_p and batch_of_one(em, eqn) and takes_tl_dot(em, eqn):
+            return True
+        if eqn.prim is store_p and eqn.inputs[-1] is var and not eqn.params["masked"]:
+            return True
+        passes_on = eqn.prim is permute_p or (eqn.prim in unit_axes.ELEMENTWISE and eqn.outputs[0].type.shape == var.type.shape)
+        if passes_on and takes_unit_free(em, eqn.outputs[0]):
+            return True
+    return False
+
+
 def lower_load(em: Emitter, eqn) -> None:
-    """A load through the indexing form the Config picks (descriptor loads take no eviction policy)."""
-    shape = eqn.outputs[0].type.shape
+    """A load through the indexing form the Config picks (descriptor loads take no eviction policy); without its
+    one-lane tile axes where a reader takes that (`unit_axes`)."""
+    out = eqn.outputs[0]
+    dropped = unit_axes.droppable_axes(em, eqn, out.type.shape) if takes_unit_free(em, out) else ()
+    shape = unit_axes.kept(out.type.shape, dropped)
     policy = em.knob("load_eviction_policies", eqn)
     policy = f", eviction_policy={policy!r}" if policy else ""
     form, dims = _box_form(em, eqn)
     tensor = eqn.inputs[0]
     if form == "pointer":
-        pointer, mask = address(em, eqn, shape)
+        pointer, mask = address(em, eqn, shape, dropped)
         other = "0.0" if tensor.type.dtype in FLOAT8 else "0"  # (Triton's CPU interpreter casts no int to float8)
         expr = f"tl.load({pointer}" + (f", mask={mask}, other={other}" if mask else "") + policy + ")"
         padded = bool(mask)
     else:
+        lanes = [d.lanes for d in dims]
         if form == "tensor_descriptor":
             expr = f"{descriptor(em, tensor, dims)}.load([{', '.join(d.offset for d in dims)}])"
         else:
-            pointer, checks = _block_ptr(em, tensor, dims)
+            pointer, checks, lanes = _block_ptr(em, tensor, dims, _box_dims_of(eqn, dropped))
             expr = f"tl.load({pointer}{checks}" + (', padding_option="zero"' if checks else "") + policy + ")"
-        expr = reshaped(expr, [d.lanes for d in dims], [em.dim_expr(d) for d in shape])
+        expr = reshaped(expr, lanes, [em.dim_expr(d) for d in shape])
         padded = any(d.bound is not None for d in dims)
-    em.assign(eqn.outputs[0], expr)
+    if dropped:
+        unit_axes.assign(em, out, expr, dropped)
+    else:
+        em.assign(out, expr)
     if padded:
-        em.zero_padded.add(eqn.outputs[0])
+        em.zero_padded.add(out)
 
 
 def lower_store(em: Emitter, eqn) -> None:
-    """A store through the indexing form the Config picks."""
+    """A store through the indexing form the Config picks; of the value's unit-free form where it has one the
+    access can take (`unit_axes`)."""
     value_var = eqn.inputs[-2] if eqn.params["masked"] else eqn.inputs[-1]
     shape = value_var.type.shape if isinstance(value_var, Var) else ()
     form, dims = _box_form(em, eqn)
     if not isinstance(value_var, Var):
         form = "pointer"
+    value, dropped = em(value_var), ()
+    unit_free = em.unit_free.get(value_var)
+    if unit_free is not None and unit_axes.droppable_axes(em, eqn, shape) == unit_free[1]:
+        value, dropped = unit_free
+        shape = unit_axes.kept(shape, dropped)
     if form == "pointer":
-        pointer, mask = address(em, eqn, shape)
-        em.emit(f"tl.store({pointer}, {em(value_var)}" + (f", mask={mask}" if mask else "") + ")")
+        pointer, mask = address(em, eqn, shape, dropped)
+        em.emit(f"tl.store({pointer}, {value}" + (f", mask={mask}" if mask else "") + ")")
         return
-    tensor = eqn.inputs[0]
-    value = reshaped(em(value_var), [em.dim_expr(d) for d in shape], [d.lanes for d in dims])
+    tensor, have = eqn.inputs[0], [em.dim_expr(d) for d in shape]
     if form == "tensor_descriptor":
+        value = reshaped(value, have, [d.lanes for d in dims])
         em.emit(f"{descriptor(em, tensor, dims)}.store([{', '.join(d.offset for d in dims)}], {value})")
     else:
-        pointer, checks = _block_ptr(em, tensor, dims)
-        em.emit(f"tl.store({pointer}, {value}{checks})")
+        pointer, checks, lanes = _block_ptr(em, tensor, dims, _box_dims_of(eqn, dropped))
+        em.emit(f"tl.store({pointer}, {reshaped(value, have, lanes)}{checks})")
 
 
-def address(em: Emitter, eqn, shape):
-    """Pointer expression and mask (with the access's extra mask, if any) for a load/store of `shape`."""
+def address(em: Emitter, eqn, shape, dropped: tuple[int, ...] = ()):
+    """Pointer expression and mask (with the access's extra mask, if any) for a load/store of `shape`; the access's
+    axes `dropped` (one-lane tiles, `unit_axes`) indexed by their tile's scalar offset, absent from `shape`."""
     tensor, rest = eqn.inputs[0], list(eqn.inputs[1:])
     strides, wide = tensor.type.strides, span_is_wide(tensor.type)
     rank, axis, dim_axis, terms, broadcast, bounds = len(shape), 0, 0, [], False, []
+    full_axis = 0  # (the access's axis, counting `dropped`; `axis` counts the value's)
     for entry in eqn.params["index"]:
         kind = entry[0]
         if kind == "new":
-            axis += 1
+            axis, full_axis = axis + 1, full_axis + 1
             continue
         stride = strides[dim_axis]
-        if kind == "tile":
+        if kind == "tile" and full_axis in dropped:
+            offset = f"off_{em.tile_name(rest.pop(0))}"
+            full_axis += 1
+        elif kind == "tile":
             offset = em.expand(f"offs_{em.tile_name(rest.pop(0))}", axis, rank)
             if len(entry) > 1:  # a tile running past the tensor: lanes past its size are off
                 bounds.append(f"({offset} < {entry[1]})")
-            axis += 1
+            axis, full_axis = axis + 1, full_axis + 1
         elif kind == "slice":
             start, stop = entry[1], entry[2]
             lanes = em.lanes(stop - start)
             offset = em.expand(f"({start} + tl.arange(0, {lanes}))" if start else f"tl.arange(0, {lanes})", axis, rank)
-            axis += 1
+            axis, full_axis = axis + 1, full_axis + 1
         elif kind == "int":
             offset = str(entry[1]) if entry[1] else None
         elif kind == "scalar":

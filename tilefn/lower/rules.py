@@ -11,7 +11,7 @@ from ..trace.ir import Lit, Var
 from ..trace.primitives import BINARY, P, reduction_identity
 from ..trace.scalars import DEVICE_DTYPES, is_runtime_scalar
 from ..trace.types import PyScalarType, TensorType, TileDim
-from . import arrange, atomics, block_lanes, dots, memory, scans, signals, sorting
+from . import arrange, atomics, block_lanes, dots, memory, scans, signals, sorting, unit_axes
 from .emit import Emitter, tl_dtype
 from .erfinv import lower_erfinv
 from .float8 import FLOAT8
@@ -315,7 +315,11 @@ def _squeeze(em: Emitter, eqn):
 
 @rule(p.permute_p)
 def _permute(em: Emitter, eqn):
-    em.assign(eqn.outputs[0], f"tl.permute({em(eqn.inputs[0])}, {tuple(eqn.params['perm'])})")
+    (x,), perm = eqn.inputs, tuple(eqn.params["perm"])
+    if x in em.unit_free:  # (the permutation of the axes it keeps, `unit_axes`)
+        unit_axes.assign_permuted(em, eqn.outputs[0], em.unit_free[x], perm)
+    else:
+        em.assign(eqn.outputs[0], f"tl.permute({em(x)}, {perm})")
 
 
 @rule(p.expand_dims_p)
@@ -448,7 +452,13 @@ def lower_eqn(em: Emitter, eqn) -> None:
     fn = RULES.get(eqn.prim)
     if fn is None:
         raise TilefnError(f"no Triton lowering for primitive {str(eqn.prim)!r}", source=eqn.source)
-    fn(em, eqn)
+    for out in eqn.outputs if isinstance(eqn.outputs, tuple) else (eqn.outputs,):
+        em.unit_free.pop(out, None)  # (one an earlier emission of this body made: a peeled loop's)
+    axes = unit_axes.elementwise_axes(em, eqn)
+    if axes:
+        unit_axes.lower_elementwise(em, eqn, fn, axes)
+    else:
+        fn(em, eqn)
 
 
 __all__ = ["RULES", "lower_eqn", "TensorType", "PyScalarType", "TileDim"]

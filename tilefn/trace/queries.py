@@ -40,6 +40,15 @@ def used_vars(program: Program) -> frozenset:
     return frozenset(used)
 
 
+def readers(program: Program) -> dict:
+    """Var -> the kernel's equations that take it as an input, in program order."""
+    found: dict = {}
+    for eqn in kernel_eqns(program):
+        for atom in eqn.inputs:
+            found.setdefault(atom, []).append(eqn)
+    return found
+
+
 def dot_roles(eqns) -> dict[int, str]:
     """block id -> "m", "n", "k" or "batch" for the blocks that tile matrix-product operands."""
     roles = {}
