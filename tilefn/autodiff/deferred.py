@@ -25,7 +25,7 @@ from ..trace.naming import op_name
 from ..trace.types import TileDim, contiguous_strides
 from .builder import cotangent_dtype
 from .host import buffer_eqn, contiguous, host_call
-from .memory import access_parts, tile_range_end
+from .memory import access_parts, tile_range_end, tiled_loads
 
 VIEWS = frozenset({  # host calls of one tensor giving a view of it (each element seen once) on a contiguous buffer
     "view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim",
@@ -101,23 +101,14 @@ def plan_deferrals(kernel, before) -> Deferrals:
     """The gathers of `kernel` whose transpose is deferred: each lane has a slot of its own, and the
     gathered tensor is the base itself or a view of it (host calls in `before`) that the kernel reads
     through another load too."""
-    candidates, direct, bounds = [], set(), {}
-
-    def walk(eqns, tiles):
-        for eqn in eqns:
-            if eqn.prim is p.load_p:
-                extents = _slot_extents(eqn, tiles, bounds)
-                if extents is None:
-                    direct.add(eqn.inputs[0])
-                else:
-                    candidates.append((eqn, extents))
-            elif eqn.prim is p.loop_p:
-                region = eqn.params["region"]
-                new = tuple(region.params[:len(region.params) - len(region.results)])
-                bounds.update((t, (eqn, i)) for i, t in enumerate(new))
-                walk(region.eqns, tiles + new)
-
-    walk(kernel.params["region"].eqns, ())
+    candidates, direct = [], set()
+    loads, bounds = tiled_loads(kernel)
+    for eqn, tiles in loads:
+        extents = _slot_extents(eqn, tiles, bounds)
+        if extents is None:
+            direct.add(eqn.inputs[0])
+        else:
+            candidates.append((eqn, extents))
     producers = {v: e for e in before if e.prim is p.host_p for v in e.outputs}
     plans = {}
     for eqn, extents in candidates:

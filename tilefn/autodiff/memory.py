@@ -136,12 +136,20 @@ def stored_gradients(kernel, buffers: Buffers) -> dict:
     """Tensors whose gradient the backward writes by one plain store (their one load is `exclusive`) ->
     whether that load reads the tensor whole (then the buffer needs no zero fill). Such a buffer takes the
     tensor's own dtype: nothing sums into it, so float32 would only add traffic and a cast."""
-    found, bounds = {}, {}
+    loads, bounds = tiled_loads(kernel)
+    return {eqn.inputs[0]: not eqn.params["masked"] and _reads_whole(eqn, bounds, buffers)
+            for eqn, tiles in loads if exclusive(eqn, tiles, buffers)}
+
+
+def tiled_loads(kernel) -> tuple[list, dict]:
+    """Each load of `kernel` with the tiles of the loops around it, in program order, and each loop's tile
+    -> (that loop, the tile's position among its tiles)."""
+    loads, bounds = [], {}
 
     def walk(eqns, tiles):
         for eqn in eqns:
-            if eqn.prim is p.load_p and exclusive(eqn, tiles, buffers):
-                found[eqn.inputs[0]] = not eqn.params["masked"] and _reads_whole(eqn, bounds, buffers)
+            if eqn.prim is p.load_p:
+                loads.append((eqn, tiles))
             elif eqn.prim is p.loop_p:
                 region = eqn.params["region"]
                 new = tuple(region.params[:len(region.params) - len(region.results)])
@@ -149,7 +157,7 @@ def stored_gradients(kernel, buffers: Buffers) -> dict:
                 walk(region.eqns, tiles + new)
 
     walk(kernel.params["region"].eqns, ())
-    return found
+    return loads, bounds
 
 
 def _reads_whole(eqn, bounds: dict, buffers: Buffers) -> bool:
