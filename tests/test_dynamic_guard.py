@@ -30,3 +30,25 @@ def test_the_fast_path_check_admits_new_sizes_of_the_same_signature_only():
     big = torch.randn(200, 32)
     torch.testing.assert_close(kernel(big, 1.5), big * 1.5)
     assert kernel.cache_info().traces == 2
+
+
+def row_scaled(x, w):
+    m, n = x.shape
+    out = torch.empty_like(x)
+    for tm in tl.tile(m):
+        out[tm, :] = x[tm, :] * w[None, :]  # a whole row: its width is pinned (a guard `s1 == n`)
+    return out
+
+
+def test_sizes_a_guard_pins_are_compared_with_the_strides_they_fix():
+    kernel = tfn.jit(row_scaled, static_shapes=False)
+    x, w = torch.randn(5, 64), torch.randn(64)
+    torch.testing.assert_close(kernel(x, w), x * w)
+    check = kernel._executables.last[0]
+    assert "is_contiguous" not in "\n".join(check.guard_lines)  # (TensorGuards compares the fixed strides)
+    assert check((torch.randn(9, 64), w)) and check((torch.randn(1, 64), w))
+    assert not check((torch.randn(9, 48), torch.randn(48)))  # another pinned width: another Program
+    assert not check((torch.randn(9, 128)[:, :64], w))  # rows apart: another layout class
+    assert not check((torch.randn(64, 9).t(), w))  # columns apart
+    for other in (torch.randn(7, 128)[:, :64], torch.randn(64, 7).t(), torch.randn(3, 64)):
+        torch.testing.assert_close(kernel(other, w), other * w)

@@ -14,6 +14,7 @@ import torch
 from .guard_source import argument_lines, compile_guard, tensor_guards_check, tensor_positions
 from .signature_cache import dynamic_signature_key
 from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES
+from .trace.sizes import SizeVar
 from .trace.dynamic import INT32_SPAN, expanded_axes, fits_int32, dynamic_tensor_key, layout_class
 
 def _general(args, same_program, static):
@@ -30,11 +31,12 @@ def _general(args, same_program, static):
     return matches
 
 
-def _tensor_lines(i: int, t: torch.Tensor, sizes: list[str]) -> list[str]:
-    """The checks of tensor argument `i` (its sizes already read into the locals `sizes`)."""
+def _tensor_lines(i: int, t: torch.Tensor, sizes: list[str], strides_checked: bool) -> list[str]:
+    """The checks of tensor argument `i` (its sizes already read into the locals `sizes`; `strides_checked`:
+    TensorGuards compares its strides, so a contiguous one needs no test of its own)."""
     a = f"a{i}"
     layout = layout_class(t)
-    tests = {"contiguous": [f"{a}.is_contiguous()"],
+    tests = {"contiguous": [] if strides_checked else [f"{a}.is_contiguous()"],
              "unit": [f"not {a}.is_contiguous()", f"{a}.stride(-1) == 1"],
              "strided": [f"not {a}.is_contiguous()", f"{a}.stride(-1) != 1"]}[layout]
     divisible, strides_divisible = dynamic_tensor_key(t)[5]
@@ -48,6 +50,22 @@ def _tensor_lines(i: int, t: torch.Tensor, sizes: list[str]) -> list[str]:
     return [f"if not ({' and '.join(tests)}): return False"]
 
 
+def _size_names(tensors) -> list[list[str]]:
+    """Each tensor's size names (`s0`, `s1`, ...), numbered over the tensors as the dynamic trace numbers them."""
+    names, count = [], 0
+    for t in tensors:
+        names.append([f"s{count + d}" for d in range(t.ndim)])
+        count += t.ndim
+    return names
+
+
+def pinned_sizes(guards) -> dict:
+    """Size name -> the value a guard `s == n` (held) pins it to: TensorGuards compares those sizes (and a
+    contiguous tensor's strides, when all its sizes but the first are pinned) in C++."""
+    return {g.expr.name: g.rhs for g in guards if isinstance(g.expr, SizeVar) and g.expr.kind == "size"
+            and g.op == "==" and g.result is True and type(g.rhs) is int}
+
+
 def dynamic_guard(args, guards, same_program, static: tuple = ()):
     """A check that later flat arguments run the executable of `args` (see the module docstring); `guards`:
     the Guard set their Program was traced under; `same_program(args)`: the general form of that test;
@@ -56,19 +74,20 @@ def dynamic_guard(args, guards, same_program, static: tuple = ()):
         return _general(args, same_program, static)
     positions = tensor_positions(args)
     tensors = [args[i] for i in positions]
-    check = tensor_guards_check(tensors, [[None] * t.ndim for t in tensors], [[None] * t.ndim for t in tensors])
+    names = _size_names(tensors)
+    pinned = pinned_sizes(guards)
+    fixed = [layout_class(t) == "contiguous" and all(n in pinned for n in ns[1:]) for t, ns in zip(tensors, names)]
+    check = tensor_guards_check(tensors, [[pinned.get(n) for n in ns] for ns in names],
+                                [list(t.stride()) if f else [None] * t.ndim for t, f in zip(tensors, fixed)])
     if check is None:
         return _general(args, same_program, static)
     namespace = {"_fits": fits_int32, "_expanded": expanded_axes, "max": max, "min": min}
     lines = argument_lines(args, static, check, namespace)
-    n_sizes = n_strides = 0
-    for i in positions:
-        t = args[i]
-        sizes = [f"s{n_sizes + d}" for d in range(t.ndim)]
-        n_sizes += t.ndim
+    n_strides = 0
+    for i, t, sizes, strides_fixed in zip(positions, tensors, names, fixed):
         if sizes:  # (all of them in one read of the shape)
             lines.append(f"{', '.join(sizes)}{',' if len(sizes) == 1 else ''} = a{i}.shape")
-        lines += _tensor_lines(i, t, sizes)
+        lines += _tensor_lines(i, t, sizes, strides_fixed)
         layout = layout_class(t)
         for d in range(t.ndim):
             if (layout == "strided" or (layout == "unit" and d < t.ndim - 1)) and d not in expanded_axes(t):
