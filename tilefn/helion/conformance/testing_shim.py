@@ -7,6 +7,7 @@ backend: CUDA-only, tensor-descriptor and large-memory tests skip; other backend
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -15,6 +16,7 @@ import sys
 import time
 import unittest
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -42,6 +44,22 @@ def is_cuda() -> bool:
 
 def get_test_dot_precision() -> str:
     return "ieee"
+
+
+def get_test_float32_matmul_precision() -> str:
+    """The torch float32 matmul precision the tests' references use (Triton's: "high")."""
+    return "high"
+
+
+@contextlib.contextmanager
+def float32_matmul_precision(precision: str):
+    """torch's float32 matmul precision set to `precision` inside the block, restored after."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 # --- running kernels ----------------------------------------------------------------------------
@@ -102,6 +120,46 @@ def _compare(name, got, expected, rtol, atol, max_mismatch_pct, max_abs_diff) ->
                     continue
             message = " ".join(str(exc).split())
             raise WrongResult(f"{name} output {i}: {message}") from None
+
+
+class CosSimilarity(NamedTuple):
+    """`check_example(cos_sim=...)`: the outputs' mean cosine similarity along `dim` is at least `min_similarity`."""
+
+    dim: int
+    min_similarity: float
+
+
+def check_example(name, args, expected, fn_name=None, skip_accuracy=False, static_shapes=None, atol=1e-1,
+                  rtol=1e-2, max_mismatch_pct=None, max_mismatched_abs_diff=None, emit_code=True, cos_sim=None,
+                  **config):
+    """Runs kernel `fn_name` (default `name`) of EXAMPLES_DIR/`name`.py on `args` under the config the
+    kwargs give, compares the result with `expected` (None entries: not compared) unless `skip_accuracy`,
+    and returns its generated code."""
+    fn = getattr(import_path(EXAMPLES_DIR / f"{name}.py"), fn_name or name)
+    if static_shapes is not None:
+        fn.settings.static_shapes = static_shapes
+    code, result = code_and_output(fn, args, **config)
+    if not skip_accuracy:
+        _compare_expected(name, result, expected, rtol, atol, max_mismatch_pct, max_mismatched_abs_diff, cos_sim)
+    return code if emit_code else ""
+
+
+def _compare_expected(name, got, expected, rtol, atol, max_mismatch_pct, max_abs_diff, cos_sim) -> None:
+    """`_compare` over matching structures, skipping what `expected` leaves None; `cos_sim` checked first."""
+    if expected is None:
+        return
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            raise WrongResult(f"{name}: the result's structure differs from the reference's")
+        for g, e in zip(got, expected):
+            _compare_expected(name, g, e, rtol, atol, max_mismatch_pct, max_abs_diff, cos_sim)
+        return
+    if cos_sim is not None:
+        dim, least = cos_sim
+        similarity = torch.nn.functional.cosine_similarity(got.float(), expected.float(), dim=dim).mean().item()
+        if not similarity >= least:
+            raise WrongResult(f"{name}: mean cosine similarity {similarity:.6f} is below {least}")
+    _compare(name, got, expected, rtol, atol, max_mismatch_pct, max_abs_diff)
 
 
 def run_example(kernel_fn, baseline_fn, args, kernel_name="helion", baseline_name="torch", rtol=1e-2,
