@@ -121,3 +121,10 @@ def test_scatter_errors_name_the_line_and_the_fix():
     assert "test_scatter.py" in str(e.value)
     with pytest.raises(ShapeError, match="covers 12 positions of dim 0, but the target has 3"):
         _traced(too_wide, torch.zeros(3, 5), torch.zeros(12, 4, dtype=torch.int64), torch.zeros(12, 4))()
+
+
+def test_a_one_row_index_add_adds_every_column():
+    # (Triton's CPU interpreter dropped the columns of a [1, 1] mask broadcast over a [1, 2] atomic)
+    idx, src = torch.tensor([0]), torch.tensor([[5.0, 19.0]])
+    assert_matches(index_add, lambda o, i, s: o.index_add_(0, i, s, alpha=3), torch.ones(1, 2), idx, src,
+                   configs=tfn.Config(block_sizes=[1], num_warps=1, num_stages=1))

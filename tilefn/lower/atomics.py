@@ -67,6 +67,8 @@ def lower_atomic(em: Emitter, eqn) -> None:
         mask = " & ".join(f"({m})" for m in (mask, index_mask) if m) or None
     else:
         mask = index_mask
+    if mask and em.interpret:  # Triton's CPU interpreter drops lanes of a mask it must broadcast: a whole one
+        mask = f"({mask}) & tl.full({em.shape_expr(shape)}, 1, tl.int1)"
     order = f"sem={eqn.params['sem']!r}, scope={eqn.params['scope']!r}"
     if eqn.prim is atomic_cas_p:
         expected = em(values[0])
