@@ -55,7 +55,7 @@ class TuningProgress:
         limit (`seconds`, counted from `started`; None: no limit)."""
         if self.seconds is None:
             return False
-        return self.clock() - self.started + self.evaluating_s / max(self.count, 1) >= self.seconds
+        return self.elapsed() + self.evaluating_s / max(self.count, 1) >= self.seconds
 
     def elapsed(self) -> float:
         """Seconds since the tuning started."""
