@@ -52,3 +52,27 @@ def test_sizes_a_guard_pins_are_compared_with_the_strides_they_fix():
     assert not check((torch.randn(64, 9).t(), w))  # columns apart
     for other in (torch.randn(7, 128)[:, :64], torch.randn(64, 7).t(), torch.randn(3, 64)):
         torch.testing.assert_close(kernel(other, w), other * w)
+
+
+def row_scaled_big(x, w):
+    m, _ = x.shape
+    out = torch.empty_like(x)
+    big = m * w.shape[0] > 640  # a guard reading w's pinned size beside a dynamic one
+    for tm in tl.tile(m):
+        out[tm, :] = x[tm, :] * (w[None, :] if big else 2 * w[None, :])
+    return out
+
+
+def test_pinned_sizes_are_left_to_tensor_guards_but_read_where_another_guard_needs_them():
+    kernel = tfn.jit(row_scaled_big, static_shapes=False)
+    x, w = torch.randn(5, 64), torch.randn(64)
+    torch.testing.assert_close(kernel(x, w), 2 * x * w)
+    check = kernel._executables.last[0]
+    lines = "\n".join(check.guard_lines)
+    assert "== 64" not in lines  # (the pinned sizes: TensorGuards compares them)
+    assert "s2, = a1.shape" in lines  # (w's size is pinned, but the guard m * k > 640 reads it)
+    assert check((torch.randn(10, 64), w)) and not check((torch.randn(11, 64), w))
+    assert not check((torch.randn(5, 48), torch.randn(48)))
+    for rows in (1, 10, 11, 40):
+        other = torch.randn(rows, 64)
+        torch.testing.assert_close(kernel(other, w), other * w * (1 if rows * 64 > 640 else 2))

@@ -81,3 +81,24 @@ def test_a_guard_or_executable_that_is_not_generated_is_composed():
     calls = []
     fast = fast_path(lambda args: args[0] > 0, lambda value: calls.append(value) or value * 10)
     assert fast((2,)) == 20 and fast((-1,)) is MISS and calls == [2]
+
+
+def test_each_address_the_guard_reads_is_passed_to_the_launch_without_reading_it_again(monkeypatch):
+    from tilefn.signature_cache import last_call_guard
+
+    launched = []
+    host = ("def add_host(x, y):\n    out = torch.empty_like(x)\n"
+            "    _launch((1, 1, 1), x.data_ptr(), y.data_ptr(), out.data_ptr())\n    return out\n")
+    namespace = {"torch": torch, "_launch": lambda grid, *addresses: launched.append(addresses)}
+    exec(host, namespace)
+    executable = namespace["add_host"]
+    executable.host_source, executable.size_reads = host, ()
+    x, y = torch.randn(64), torch.randn(64)
+    fast = fast_path(last_call_guard((x, y)), executable)
+    reads = []
+    real = torch.Tensor.data_ptr
+    monkeypatch.setattr(torch.Tensor, "data_ptr", lambda t: reads.append(t) or real(t))
+    out = fast((x, y))
+    assert launched == [(real(x), real(y), real(out))]
+    assert [r is x for r in reads].count(True) == 1 and [r is y for r in reads].count(True) == 1
+    assert fast((x[1:], y)) is MISS  # (an address off the 16-byte alignment the kernel assumed)

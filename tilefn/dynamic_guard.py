@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from .guard_source import argument_lines, compile_guard, tensor_guards_check, tensor_positions
+from .guard_source import argument_lines, compile_guard, pointer_lines, tensor_guards_check, tensor_positions
 from .signature_cache import dynamic_signature_key
 from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES
-from .trace.sizes import SizeVar
+from .trace.sizes import SizeOp, SizeVar
 from .trace.dynamic import INT32_SPAN, expanded_axes, fits_int32, dynamic_tensor_key, layout_class
 
 def _general(args, same_program, static):
@@ -31,23 +31,25 @@ def _general(args, same_program, static):
     return matches
 
 
-def _tensor_lines(i: int, t: torch.Tensor, sizes: list[str], strides_checked: bool) -> list[str]:
+def _tensor_lines(i: int, t: torch.Tensor, sizes: list[str], strides_checked: bool, pinned) -> list[str]:
     """The checks of tensor argument `i` (its sizes already read into the locals `sizes`; `strides_checked`:
-    TensorGuards compares its strides, so a contiguous one needs no test of its own)."""
+    TensorGuards compares its strides, so a contiguous one needs no test of its own; `pinned`: the size
+    names TensorGuards compares, whose divisibility and int32 facts are then constants)."""
     a = f"a{i}"
     layout = layout_class(t)
     tests = {"contiguous": [] if strides_checked else [f"{a}.is_contiguous()"],
              "unit": [f"not {a}.is_contiguous()", f"{a}.stride(-1) == 1"],
              "strided": [f"not {a}.is_contiguous()", f"{a}.stride(-1) != 1"]}[layout]
     divisible, strides_divisible = dynamic_tensor_key(t)[5]
-    tests += [f"({sizes[d]} & 15 == 0) is {flag}" for d, flag in enumerate(divisible, start=1)]
+    tests += [f"({sizes[d]} & 15 == 0) is {flag}" for d, flag in enumerate(divisible, start=1) if sizes[d] not in pinned]
     runtime = [d for d in range(t.ndim) if layout == "strided" or (layout == "unit" and d < t.ndim - 1)]
     tests += [f"({a}.stride({d}) & 15 == 0) is {flag}" for d, flag in zip(runtime, strides_divisible)]
     if layout == "contiguous":  # (its element count from the sizes just read)
-        tests.append(f"({' * '.join(sizes) or '1'} < {INT32_SPAN}) is {fits_int32(t)}")
+        if not set(sizes) <= pinned:
+            tests.append(f"({' * '.join(sizes) or '1'} < {INT32_SPAN}) is {fits_int32(t)}")
     else:
         tests += [f"_fits({a}) is {fits_int32(t)}", f"_expanded({a}) == {expanded_axes(t)!r}"]
-    return [f"if not ({' and '.join(tests)}): return False"]
+    return [f"if not ({' and '.join(tests)}): return False"] if tests else []
 
 
 def _size_names(tensors) -> list[list[str]]:
@@ -59,11 +61,23 @@ def _size_names(tensors) -> list[list[str]]:
     return names
 
 
+def _names(x) -> set:
+    """The size names an int or SizeExpr reads."""
+    if isinstance(x, SizeVar):
+        return {x.name}
+    return _names(x.left) | _names(x.right) if isinstance(x, SizeOp) else set()
+
+
 def pinned_sizes(guards) -> dict:
     """Size name -> the value a guard `s == n` (held) pins it to: TensorGuards compares those sizes (and a
     contiguous tensor's strides, when all its sizes but the first are pinned) in C++."""
-    return {g.expr.name: g.rhs for g in guards if isinstance(g.expr, SizeVar) and g.expr.kind == "size"
-            and g.op == "==" and g.result is True and type(g.rhs) is int}
+    return {g.expr.name: g.rhs for g in guards if _pins(g)}
+
+
+def _pins(guard) -> bool:
+    """Whether `guard` is `s == n` held, for a size `s` and an int `n`."""
+    return isinstance(guard.expr, SizeVar) and guard.expr.kind == "size" and guard.op == "==" \
+        and guard.result is True and type(guard.rhs) is int
 
 
 def dynamic_guard(args, guards, same_program, static: tuple = ()):
@@ -83,20 +97,20 @@ def dynamic_guard(args, guards, same_program, static: tuple = ()):
         return _general(args, same_program, static)
     namespace = {"_fits": fits_int32, "_expanded": expanded_axes, "max": max, "min": min}
     lines = argument_lines(args, static, check, namespace)
+    guards = [g for g in guards if not _pins(g)]  # (TensorGuards compares the sizes those pin)
+    read = set().union(*(_names(g.expr) | _names(g.rhs) for g in guards))
     n_strides = 0
     for i, t, sizes, strides_fixed in zip(positions, tensors, names, fixed):
-        if sizes:  # (all of them in one read of the shape)
+        tests = _tensor_lines(i, t, sizes, strides_fixed, pinned.keys())
+        if sizes and (tests or read & set(sizes) or not set(sizes) <= pinned.keys()):  # (one read of the shape)
             lines.append(f"{', '.join(sizes)}{',' if len(sizes) == 1 else ''} = a{i}.shape")
-        lines += _tensor_lines(i, t, sizes, strides_fixed)
+        lines += tests
         layout = layout_class(t)
         for d in range(t.ndim):
             if (layout == "strided" or (layout == "unit" and d < t.ndim - 1)) and d not in expanded_axes(t):
                 lines.append(f"st{n_strides} = a{i}.stride({d})")
                 n_strides += 1
-    aligned = [f"a{i}.data_ptr()" for i in positions if args[i].data_ptr() % 16 == 0]
-    if aligned:  # (the 16-byte alignments in one test, as the static guard's)
-        lines.append(f"if ({' | '.join(aligned)}) & 15: return False")
-    lines += [f"if not a{i}.data_ptr() & 15: return False" for i in positions if args[i].data_ptr() % 16]
+    lines += pointer_lines(args, positions, exact=True)
     if guards:  # (the size guards in one test)
         lines.append(f"if not ({' and '.join(f'({g.expr} {g.op} {g.rhs}) is {g.result}' for g in guards)}): return False")
     return compile_guard(lines, namespace, "<tilefn dynamic guard>")

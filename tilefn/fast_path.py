@@ -10,6 +10,8 @@ frame and one read of the arguments per call instead of three frames, and the si
 """
 from __future__ import annotations
 
+import re
+
 MISS = object()  # what a fast path returns when the call is not the one it was made for
 
 
@@ -39,6 +41,7 @@ def _fused(lines, guard, host: str, executable):
     body = host.splitlines()[1:]  # the host function's body, after its `def` line
     bound = set(guard.__code__.co_varnames)
     reads = {f"    {line}" for line in getattr(executable, "size_reads", ()) if _assigned(line) <= bound}
+    body = _addresses_bound(body, params, bound, set(code.co_varnames))
     source += [line for line in body if line not in reads]  # (sizes the guard read, under the same names)
     guard_names, host_names = guard.__globals__, executable.__globals__
     shared = (guard_names.keys() & host_names.keys()) - {"__builtins__"}
@@ -50,6 +53,18 @@ def _fused(lines, guard, host: str, executable):
     if set(fast.__code__.co_varnames) & (guard_names.keys() - {"args"}):
         return None  # a host local named like a guard's global would be unbound when the guard reads it
     return fast
+
+
+def _addresses_bound(body: list[str], params, bound: set, host_locals: set) -> list[str]:
+    """`body` with each `param.data_ptr()` read as the address `_p{i}` the guard bound for that argument
+    (where the host code neither rebinds the parameter nor has a local of that name)."""
+    assigned = set().union(*(_assigned(line) for line in body if " = " in line and not line.lstrip().startswith("if ")))
+    for i, param in enumerate(params):
+        name = f"_p{i}"
+        if name in bound and name not in host_locals and param not in assigned:
+            read = re.compile(rf"(?<![\w.]){re.escape(param)}\.data_ptr\(\)")
+            body = [read.sub(name, line) for line in body]
+    return body
 
 
 def _assigned(line: str) -> set:

@@ -57,6 +57,18 @@ def argument_lines(args, static, tensors_check, namespace: dict) -> list[str]:
     return lines
 
 
+def pointer_lines(args, positions, exact: bool) -> list[str]:
+    """Lines binding `_p{i}` to the address of each tensor `a{i}` whose 16-byte alignment the kernel assumed
+    (`exact`: also of each one it did not, which must stay unaligned) and testing it; a fast path passes
+    the bound addresses to the launch (`tilefn.fast_path`), so each is read once per call."""
+    aligned = [i for i in positions if args[i].data_ptr() % 16 == 0]
+    unaligned = [i for i in positions if args[i].data_ptr() % 16] if exact else []
+    lines = [f"_p{i} = a{i}.data_ptr()" for i in sorted(aligned + unaligned)]
+    if aligned:  # (the alignments in one test)
+        lines.append(f"if ({' | '.join(f'_p{i}' for i in aligned)}) & 15: return False")
+    return lines + [f"if not _p{i} & 15: return False" for i in unaligned]
+
+
 def compile_guard(lines: list[str], namespace: dict, filename: str):
     """`lines` as the body of `guard(args)`: True when every line passes, False on a failed line or any
     exception (an argument of another kind). The function keeps its lines as `guard_lines` (and its

@@ -19,7 +19,7 @@ import torch
 
 from .errors import ArgumentError
 from .fast_path import fast_path
-from .guard_source import also_checking, argument_lines, compile_guard, tensor_guards_check, tensor_positions
+from .guard_source import also_checking, argument_lines, compile_guard, pointer_lines, tensor_guards_check, tensor_positions
 from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES, arg_key
 from .trace.dynamic import dynamic_tensor_key
 from .trace.types import is_aligned, tensor_problem
@@ -95,9 +95,7 @@ def last_call_guard(args, static: tuple = ()):
         return None
     namespace = {}
     lines = argument_lines(args, static, check, namespace)
-    aligned = [f"a{i}.data_ptr()" for i in positions if args[i].data_ptr() % 16 == 0]
-    if aligned:
-        lines.append(f"if ({' | '.join(aligned)}) & 15: return False")
+    lines += pointer_lines(args, positions, exact=False)
     return compile_guard(lines, namespace, "<tilefn call guard>")
 
 
