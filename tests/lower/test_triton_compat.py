@@ -207,3 +207,18 @@ def test_profiling_kernels_go_through_triton_s_own_call(fake_stream):
     compat.cuda_launcher(kernel, device_index=0, n_constexprs=1, scratch=_scratch)((4, 1, 1), 0x1000, 5)
     assert kernel.run.calls == [(4, 1, 1, 77, 0xF00, (4, 1, 0), None, None, None, 0x1000, 5, None)]
     assert kernel.run.launch.calls == []
+
+
+def test_a_spelled_launch_passes_what_triton_passes(fake_stream):
+    """Host code calling the C launch itself (`launcher.spell`) passes what Triton's own launch would."""
+    kernel = _fake_kernel()
+    launcher = compat.cuda_launcher(kernel, device_index=1, n_constexprs=2, scratch=_scratch)
+    call, names = launcher.spell("_launch", ["3", "n // 2", "1"], ["x_ptr", "y_ptr", "n", "2.5"])
+    exec(f"def host(x_ptr, y_ptr, n):\n    {call}\n", names)
+    names["host"](0x1000, 0x2000, 4)
+    assert kernel.run.launch.calls.pop() == _triton_launch(kernel, (3, 2, 1), 78, (0x1000, 0x2000, 4, 2.5), 2)
+
+
+def test_a_kernel_needing_scratch_memory_is_not_spelled(fake_stream):
+    assert not hasattr(compat.cuda_launcher(_fake_kernel(256), device_index=0, n_constexprs=1, scratch=_scratch),
+                       "spell")

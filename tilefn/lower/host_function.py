@@ -78,8 +78,11 @@ def size_reads(program: Program, names) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool) -> tuple[str, dict, tuple]:
-    """The launcher: host equations, the launch, the outputs. Returns (source, its globals, its `size_reads`)."""
+def write_host(program: Program, kernel: KernelSource | None, names, pointers: bool,
+               spells=None) -> tuple[str, dict, tuple]:
+    """The launcher: host equations, the launch, the outputs. Returns (source, its globals, its `size_reads`).
+    `spells`: per launcher name (`_launch`, `_launch0`, ...) how to spell its C launch in place of calling it
+    (`triton_compat.cuda_launcher`'s `spell`)."""
     consts: dict = {}
     # every parameter of the kernel, in order: the jit passes the call's flat arguments (trace/binding.py)
     whole = {path[0]: var for var, path in zip(program.inputs, program.input_paths) if len(path) == 1}
@@ -103,15 +106,19 @@ def write_host(program: Program, kernel: KernelSource | None, names, pointers: b
     for eqn in program.eqns:
         if eqn.prim is kernel_p:
             suffix = ".data_ptr()" if pointers else ""  # raw addresses skip the launcher's checks
-            operands = ", ".join([_operand(names(v), v, suffix) for v in kernel.operands] + [s.name for s in kernel.sizes])
+            arguments = [_operand(names(v), v, suffix) for v in kernel.operands] + [s.name for s in kernel.sizes]
             grids = kernel.phase_grids or (kernel.launch_grid or (kernel.grid, 1, 1),)
             for k, grid in enumerate(grids):  # with tl.barrier(): one launch per phase, in order (the stream orders them)
                 launch = f"_launch{k}" if kernel.phase_grids else "_launch"
                 count = math.prod(grid)
+                call = f"{launch}(({', '.join(map(str, grid))}), {', '.join(arguments)})"
+                if spells is not None:
+                    call, named = spells[launch](launch, [str(g) for g in grid], arguments)
+                    consts.update(named)
                 if is_symbolic(count):  # computed from the call's sizes; no launch of no programs
-                    lines += [f"    if {count} > 0:", f"        {launch}(({', '.join(map(str, grid))}), {operands})"]
+                    lines += [f"    if {count} > 0:", f"        {call}"]
                 elif count > 0:
-                    lines.append(f"    {launch}(({', '.join(map(str, grid))}), {operands})")
+                    lines.append(f"    {call}")
             continue
         fn = eqn.params["fn"]
         fn_name = op_name(fn)

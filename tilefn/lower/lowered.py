@@ -80,10 +80,25 @@ class Lowered:
                 except backend.compat().OutOfResources as error:
                     raise resource_error(self.program.name, self.config, error) from None
                 namespace[f"_launch{phase}" if k.phase_grids else "_launch"] = launcher
-        exec(compile(self.host_source, f"<tilefn launcher {self.program.name}>", "exec"), namespace)
+        source = self._spelled(namespace)
+        exec(compile(source, f"<tilefn launcher {self.program.name}>", "exec"), namespace)
         host = namespace[self.program.name]
-        host.host_source, host.size_reads = self.host_source, self.size_reads  # (a fast path inlines them: tilefn.fast_path)
+        host.host_source, host.size_reads = source, self.size_reads  # (a fast path inlines them: tilefn.fast_path)
         return host
+
+    def _spelled(self, namespace: dict) -> str:
+        """The host source run: `host_source` with each launcher's C launch written out in place of the
+        call, where every launcher says how (one Python frame less per launch; the printed source keeps
+        the calls). Adds the names the calls read to `namespace`."""
+        launchers = {name: value for name, value in namespace.items() if name.startswith("_launch")}
+        spells = {name: getattr(launcher, "spell", None) for name, launcher in launchers.items()}
+        if not spells or None in spells.values():
+            return self.host_source
+        source, named, _ = write_host(self.program, self.kernel, Namer(dict(self.program.hints)),
+                                      pointers=self.device.type == "cuda",
+                                      spells=spells)
+        namespace.update(named)
+        return source
 
 
 _RESOURCE_UNITS = {"shared memory": "bytes of shared memory", "threads": "threads per block",

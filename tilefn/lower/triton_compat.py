@@ -195,6 +195,10 @@ def cuda_launcher(kernel: CompiledKernel, device_index: int, n_constexprs: int,
                 memory = scratch(grid[0] * grid[1] * grid[2] * per_program) if size else None
                 launch(grid[0], grid[1], grid[2], stream(device_index), function, *flags, head, None, None, None,
                        memory, None, annotations, signature, (*args, *tail))
+            if not size:
+                launcher.spell = _spelling(launch, stream, device_index, function,
+                                           (*flags, head, None, None, None, None, None, annotations, signature),
+                                           tail, packed=True)
         elif size:  # 3.5, 3.6: scratch, metadata and hooks, the arguments
             def launcher(grid, *args):
                 memory = scratch(grid[0] * grid[1] * grid[2] * per_program)
@@ -205,5 +209,29 @@ def cuda_launcher(kernel: CompiledKernel, device_index: int, n_constexprs: int,
 
             def launcher(grid, *args):
                 launch(grid[0], grid[1], grid[2], stream(device_index), function, *fixed, *args, *tail)
+            launcher.spell = _spelling(launch, stream, device_index, function, fixed, tail, packed=False)
     launcher.kernel = kernel
     return launcher
+
+
+def _spelling(launch, stream, device_index: int, function, fixed: tuple, tail: tuple, packed: bool):
+    """How generated host code calls the C `launch` itself, as the launcher above does, with no Python frame
+    between: `spell(name, grid texts, argument texts) -> (call text, the globals it names)`; `fixed`: the
+    arguments between the function and the kernel's (None and bools spelled as literals); `packed`: the
+    kernel's arguments go as one tuple (Triton 3.7)."""
+
+    def spell(name: str, grid, arguments) -> tuple[str, dict]:
+        namespace = {f"{name}_c": launch, f"{name}_stream": stream, f"{name}_function": function}
+        middle = []
+        for i, value in enumerate(fixed):
+            if value is None or isinstance(value, bool):
+                middle.append(repr(value))
+            else:
+                namespace[f"{name}_{i}"] = value
+                middle.append(f"{name}_{i}")
+        kernel_args = [*arguments, *map(repr, tail)]
+        spelled = f"({', '.join(kernel_args)},)" if packed else ", ".join(kernel_args)
+        call = f"{name}_c({', '.join(grid)}, {name}_stream({device_index}), {name}_function, {', '.join(middle)}, {spelled})"
+        return call, namespace
+
+    return spell
