@@ -15,7 +15,7 @@ from .guard_source import argument_lines, compile_guard, pointer_lines, tensor_g
 from .signature_cache import dynamic_signature_key
 from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES
 from .trace.sizes import SizeOp, SizeVar
-from .trace.dynamic import INT32_SPAN, expanded_axes, fits_int32, dynamic_tensor_key, layout_class
+from .trace.dynamic import INT32_SPAN, expanded_axes, fits_int32, dynamic_tensor_key, layout_class, runtime_stride_dims
 
 def _general(args, same_program, static):
     key, count = dynamic_signature_key(args), len(args)
@@ -105,11 +105,9 @@ def dynamic_guard(args, guards, same_program, static: tuple = ()):
         if sizes and (tests or read & set(sizes) or not set(sizes) <= pinned.keys()):  # (one read of the shape)
             lines.append(f"{', '.join(sizes)}{',' if len(sizes) == 1 else ''} = a{i}.shape")
         lines += tests
-        layout = layout_class(t)
-        for d in range(t.ndim):
-            if (layout == "strided" or (layout == "unit" and d < t.ndim - 1)) and d not in expanded_axes(t):
-                lines.append(f"st{n_strides} = a{i}.stride({d})")
-                n_strides += 1
+        for d in runtime_stride_dims(t):
+            lines.append(f"st{n_strides} = a{i}.stride({d})")
+            n_strides += 1
     lines += pointer_lines(args, positions, exact=True)
     if guards:  # (the size guards in one test)
         lines.append(f"if not ({' and '.join(f'({g.expr} {g.op} {g.rhs}) is {g.result}' for g in guards)}): return False")

@@ -56,6 +56,16 @@ def expanded_axes(tensor: torch.Tensor) -> tuple:
     return tuple(d for d, (s, st) in enumerate(zip(tensor.shape, tensor.stride())) if st == 0 and s > 1)
 
 
+def runtime_stride_dims(tensor: torch.Tensor) -> tuple:
+    """The axes whose strides a dynamic trace makes symbols (`st{n}`): none of a contiguous tensor's; of
+    another, each axis but a unit last one and the expanded ones."""
+    layout = layout_class(tensor)
+    if layout == "contiguous":
+        return ()
+    expanded = expanded_axes(tensor)
+    return tuple(d for d in range(tensor.ndim) if (layout == "strided" or d < tensor.ndim - 1) and d not in expanded)
+
+
 def symbolic_host_type(tensor: torch.Tensor, position: int) -> HostType:
     """The HostType of the dynamic trace's argument `tensor`, program input number `position`."""
     state = st.require()
@@ -67,9 +77,9 @@ def symbolic_host_type(tensor: torch.Tensor, position: int) -> HostType:
     if layout == "contiguous":
         strides = contiguous_strides(shape)
     else:
-        strides = []
+        strides, runtime = [], runtime_stride_dims(tensor)
         for d, stride in enumerate(tensor.stride()):
-            if (layout == "unit" and d == tensor.ndim - 1) or (stride == 0 and tensor.shape[d] > 1):
+            if d not in runtime:
                 strides.append(stride)  # 1, or 0: an expanded axis (keyed: `expanded_axes`)
                 continue
             strides.append(SizeVar(f"st{state.stride_count}", position, "stride", d, stride, stride % 16 == 0, wide))
@@ -86,13 +96,9 @@ def call_sizes(flat) -> dict:
             for size in tensor.shape:
                 sizes[f"s{n_sizes}"] = size
                 n_sizes += 1
-            layout = layout_class(tensor)
-            if layout != "contiguous":
-                expanded = expanded_axes(tensor)
-                for d, stride in enumerate(tensor.stride()):
-                    if (layout == "strided" or d < tensor.ndim - 1) and d not in expanded:
-                        sizes[f"st{n_strides}"] = stride
-                        n_strides += 1
+            for d in runtime_stride_dims(tensor):
+                sizes[f"st{n_strides}"] = tensor.stride(d)
+                n_strides += 1
     return sizes
 
 
