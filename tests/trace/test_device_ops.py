@@ -299,3 +299,21 @@ def test_var_and_std_functions():
 def test_var_method():
     result, _ = traced(lambda a: a.var(0), torch.float32)
     assert result.dtype == torch.float32
+
+
+def host_tensor_factories(x, w):
+    out = torch.empty([x.shape[0]], dtype=torch.float32)
+    n = w.shape[0]
+    for tm in tl.tile(x.shape[0]):
+        acc = w.new_zeros(n, dtype=torch.float32)  # a host tensor's factory methods read only its dtype
+        acc += x[tm, :].sum(0)
+        scale = x.new_ones([tm, n]) * 2 + w.new_full([n], 0.5)
+        out[tm] = (x[tm, :] * scale).sum(1) + acc.sum() * 0
+    return out
+
+
+@pytest.mark.parametrize("interpret", [False, True])
+def test_new_factories_of_a_host_tensor_make_device_values_inside_a_tile_loop(interpret):
+    x, w = torch.randn(9, 16), torch.randn(16)
+    run = tfn.interpret(host_tensor_factories) if interpret else tfn.jit(host_tensor_factories)
+    torch.testing.assert_close(run(x, w), (x * 2.5).sum(1))

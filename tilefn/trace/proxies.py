@@ -347,7 +347,8 @@ class BlockValue(DeviceValue):
 # --- dispatch ------------------------------------------------------------------------------
 HOST_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "rand", "randn", "randint", "arange", "linspace",
                             "tensor", "as_tensor", "empty_strided", "eye", "randperm"})
-DEVICE_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "arange", "rand", "randn"})
+DEVICE_FACTORIES = frozenset({"empty", "zeros", "ones", "full", "arange", "rand", "randn",
+                              "new_zeros", "new_ones", "new_full", "new_empty"})  # (of a host tensor: its dtype)
 
 DEVICE_OPS = RuleTable("device op")  # torch name -> handler on device values, filled by trace/ops/
 HOOKS = RuleTable("trace hook")  # "load", "store" (indexing), "record_host" (host)...: registered there

@@ -101,6 +101,11 @@ def new_zeros(x, size, *, dtype=None, **kwargs):
     return full_like_shape(shape_entries(size), 0, dtype or x.dtype)
 
 
+@op("new_ones")
+def new_ones(x, size, *, dtype=None, **kwargs):
+    return full_like_shape(shape_entries(size), 1, dtype or x.dtype)
+
+
 @op("new_full")
 def new_full(x, size, fill_value, *, dtype=None, **kwargs):
     return full_like_shape(shape_entries(size), fill_value, dtype or x.dtype)
