@@ -311,18 +311,44 @@ def test_a_tile_the_product_takes_transposed_is_loaded_through_a_descriptor():
     assert _default(linear, torch.randn(256, 50), odd).indexing == "pointer"
 
 
-def test_a_loop_over_a_programs_chunk_of_rows_is_pipelined_with_a_grid_block():
-    def scaled_rows(x, w):
-        out = torch.empty_like(x)
-        for tm in tl.tile(x.size(0)):
-            out[tm, :] = x[tm, :] * w[None, :]
-        return out
+def scaled_rows(x, w):
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.size(0)):
+        out[tm, :] = x[tm, :] * w[None, :]
+    return out
 
+
+def test_a_loop_over_a_programs_chunk_of_rows_is_pipelined_with_a_grid_block():
     x, w = torch.empty(4096, 8192, dtype=torch.bfloat16), torch.empty(8192, dtype=torch.bfloat16)
     forward = default_config(tfn.make_ir(scaled_rows)(x, w))
     backward = default_config(tfn.make_ir(tfn.vjp(scaled_rows))(x, w, x))
     assert backward.block_sizes == forward.block_sizes == (1,)  # (a grid block's budget, not an inner loop's 1024)
-    assert backward.range_num_stages == (3,) and backward.num_warps == 2 * forward.num_warps
+    assert backward.range_num_stages == (4,) and backward.num_warps == 2 * forward.num_warps
     assert forward.range_num_stages == ()
-    wide = torch.empty(8, 65536, dtype=torch.float32)  # two rows of 256 KiB each: no room to prefetch
-    assert default_config(tfn.make_ir(tfn.vjp(scaled_rows))(wide, wide[0], wide)).range_num_stages == ()
+
+
+@pytest.mark.parametrize("dtype, n, stages", [
+    (torch.bfloat16, 8192, 4),   # x and dy rows of 16 KiB: 3 rows (96 KiB) in flight
+    (torch.bfloat16, 128, 4),    # small rows: no deeper than MAX_CHUNK_STAGES
+    (torch.float32, 8192, 3),    # 64 KiB a row: 2 rows in flight
+    (torch.float32, 16384, 2),   # 128 KiB a row: one row in flight
+    (torch.float32, 65536, 0),   # 512 KiB a row: no room to prefetch one
+])
+def test_a_chunk_loop_keeps_about_96_kib_of_loads_in_flight_as_shared_memory_allows(dtype, n, stages):
+    x, w = torch.empty(64, n, dtype=dtype), torch.empty(n, dtype=dtype)
+    config = default_config(tfn.make_ir(tfn.vjp(scaled_rows))(x, w, x))
+    assert config.range_num_stages == ((stages,) if stages else ())
+
+
+def test_softmax_backward_walks_chunks_of_rows_pipelined_with_at_most_16_warps_and_its_forward_does_not():
+    x = torch.empty(4096, 16384, dtype=torch.bfloat16)
+    forward = default_config(tfn.make_ir(softmax)(x))
+    program = tfn.make_ir(tfn.vjp(softmax))(x, x)
+    backward = default_config(program)
+    assert forward.range_num_stages == () and forward.num_warps == 16
+    assert backward.range_num_stages == (3,) and backward.num_warps == 16  # (2 x 16 capped at 16)
+    assert [(t.name, t.value) for t in program.tunables] == [("vjp_rows_per_program", 8)]  # 512 programs
+    wide = torch.empty(64, 65536, dtype=torch.bfloat16)  # rows looped in chunks: no row chunks
+    program = tfn.make_ir(tfn.vjp(softmax))(wide, wide)
+    looped = default_config(program)
+    assert looped.range_num_stages == () and looped.reduction_loops == (8192,) and not program.tunables
