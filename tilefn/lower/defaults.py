@@ -21,9 +21,7 @@ WIDE_N_PROGRAMS = 264  # 128x256 output tiles when they still make 2 programs pe
 LONG_ROW, ROW_CHUNK = 16384, 8192  # whole-row reductions wider than LONG_ROW loop over ROW_CHUNK
 STORED_ROW = 32768  # ... unless a row value is also stored and the row is at most this wide
 CHUNK_SHARED_BYTES = MAX_SHARED_BYTES * 3 // 4  # a chunk loop's prefetches (the rest: reductions' scratch)
-# a loop over a program's chunk of rows: pipelined to keep IN_FLIGHT_BYTES of loads in flight ahead of the row
-# being reduced (at most MAX_CHUNK_STAGES stages, their prefetches in CHUNK_SHARED_BYTES), twice the warps (<= 16)
-IN_FLIGHT_BYTES, MAX_CHUNK_STAGES, CHUNK_WARPS, MAX_CHUNK_WARPS = 96 * 1024, 4, 2, 16
+CHUNK_STAGES, CHUNK_WARPS, MAX_CHUNK_WARPS = 3, 2, 16  # a loop over a program's chunk of rows: pipelined, twice the warps
 
 
 def _clamp(size: int, extent: int | None) -> int:
@@ -88,11 +86,11 @@ def default_config(program: Program) -> Config:
 
 def _chunk_stages(program: Program, eqns, config: Config) -> list:
     """`range_num_stages` for the loops walking a chunk of a grid's rows (the backward's, `autodiff/chunks.py`):
-    enough stages that IN_FLIGHT_BYTES of the next rows' loads are in flight while this one is reduced
-    (`_pipeline_depth`). H200, one row per iteration, 16 warps: layer_norm backward 16384x8192 bf16 (32 KiB
-    loaded a row) 0.419 ms unpipelined, 0.375 with 2 stages, 0.28-0.40 with 3 (0.279 one session, 0.400
-    another), 0.280 with 4; softmax backward 4096x16384 (64 KiB a row) 0.163 ms with 2 stages, 0.131 with 3
-    (0.138 with 32 warps)."""
+    CHUNK_STAGES where the prefetched rows fit in CHUNK_SHARED_BYTES, else fewer (`_pipeline_depth`): the
+    next rows arrive while this one is reduced. H200, one row per iteration, 16 warps: layer_norm backward
+    16384x8192 bf16 (32 KiB loaded a row) 0.419 ms unpipelined, 0.375 with 2 stages, 0.279 with 3 in one
+    session but 0.39-0.43 in the next (4 stages: 0.28-0.30 or 0.49-0.54 there); softmax backward 4096x16384
+    (64 KiB a row) 0.163 ms with 2 stages, 0.131 with 3 (twice, 0.132 with 4; 0.138 with 32 warps)."""
     chunks = {e.site: e for e in eqns if e.prim is loop_p and e.params.get("chunk")}
     depth = {site: _pipeline_depth(_loaded_bytes(loop, config)) for site, loop in chunks.items()}
     stages = [depth.get(site.id, 0) for site in sites_of(program).of_field("range_num_stages")]
@@ -100,14 +98,12 @@ def _chunk_stages(program: Program, eqns, config: Config) -> list:
 
 
 def _pipeline_depth(loaded: int) -> int:
-    """Stages for a loop loading `loaded` bytes an iteration: IN_FLIGHT_BYTES ahead, at most MAX_CHUNK_STAGES,
-    the prefetched iterations within CHUNK_SHARED_BYTES; 0 (no pipelining) where one does not fit."""
-    if not loaded:
-        return 0
-    stages = min(MAX_CHUNK_STAGES, 1 + -(-IN_FLIGHT_BYTES // loaded))
+    """Stages for a loop loading `loaded` bytes an iteration: CHUNK_STAGES, fewer where the prefetched
+    iterations would not fit in CHUNK_SHARED_BYTES; 0 (no pipelining) where one does not."""
+    stages = CHUNK_STAGES
     while stages > 1 and (stages - 1) * loaded > CHUNK_SHARED_BYTES:
         stages -= 1
-    return stages if stages > 1 else 0
+    return stages if stages > 1 and loaded else 0
 
 
 def _loaded_bytes(loop, config: Config) -> int:
