@@ -1,6 +1,7 @@
 """Row chunks: a grid loop whose programs all read one tensor (a weight) is chunked in the backward, each
-program walking `vjp_rows_per_program` rows with the weight loaded once and its gradient written once;
-the gradients equal torch autograd under any chunk size, and other kernels are left as they are."""
+program walking `vjp_rows_per_program` rows with the weight loaded once and its gradient written once; so
+is one that reduces whole rows wider than ROW_CHUNK, of at most LONG_ROW (softmax); the gradients equal torch autograd under any
+chunk size, and other kernels are left as they are."""
 from __future__ import annotations
 
 import re
@@ -15,9 +16,11 @@ import tilefn.testing as tt
 from tilefn import lang as tl
 from tilefn.autodiff.chunks import ROWS_KNOB, TARGET_PROGRAMS, chunk_rows
 from tilefn.errors import ConfigError
+from tilefn.lower.defaults import LONG_ROW, ROW_CHUNK
 from tilefn.trace import primitives as p
 from tilefn.trace.ir import walk_eqns
-from vjp_kernels import CASES, Case, embedding, eager_gradients, layer_norm, matmul, pointwise_chain, rms_norm, softmax
+from vjp_kernels import (CASES, Case, embedding, eager_gradients, layer_norm, log_softmax, matmul, pointwise_chain,
+                         rms_norm, softmax)
 
 F64 = torch.float64
 
@@ -122,7 +125,8 @@ def tile_scaled(x, w):
 
 @pytest.mark.parametrize("kernel, args", [
     (tile_scaled, (torch.randn(5, 6, dtype=F64), torch.randn(6, dtype=F64), torch.randn(5, 6, dtype=F64))),
-    (softmax, (torch.randn(5, 6, dtype=F64),) * 2),
+    (softmax, (torch.randn(4, 2 * LONG_ROW, dtype=F64),) * 2),  # rows the heuristics loop over in chunks
+    (softmax, (torch.randn(4, ROW_CHUNK, dtype=F64),) * 2),  # rows narrow enough for several programs an SM
     (pointwise_chain, (torch.randn(5, 6, dtype=F64),) * 3),
     (embedding, (torch.tensor([[0, 2], [1, 1]]), torch.randn(3, 4, dtype=F64), torch.randn(2, 2, 4, dtype=F64))),
     (matmul, (torch.randn(5, 7, dtype=F64), torch.randn(7, 3, dtype=F64), torch.randn(5, 3, dtype=F64))),
@@ -135,6 +139,34 @@ def test_kernels_without_a_tensor_every_program_reads_are_left_unchanged(kernel,
     assert ROWS_KNOB not in str(program) and "grid(" not in str(program)
     with pytest.raises(ConfigError, match="does not register this knob"):
         tfn.interpret(tfn.vjp(kernel), config=tfn.Config(tunables={ROWS_KNOB: 4}))(*args)
+
+
+ROW_REDUCERS = {"softmax": next(c for c in CASES if c.name == "softmax"),
+                 "log_softmax": next(c for c in CASES if c.name == "log_softmax")}
+
+
+@pytest.mark.parametrize("name", sorted(ROW_REDUCERS))
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_a_backward_reducing_whole_rows_is_chunked_and_equals_torch_autograd(name, data):
+    case = ROW_REDUCERS[name]
+    m, n = data.draw(st.integers(1, 12), label="m"), data.draw(st.integers(ROW_CHUNK + 1, LONG_ROW), label="n")
+    rows = data.draw(st.sampled_from([1, 2, 3, 5, 8]), label="rows")
+    block = data.draw(st.sampled_from([1, 2, 4, 8]), label="block")
+    x, cotangent = torch.randn(m, n, dtype=F64), torch.randn(m, n, dtype=F64)
+    bwd = tfn.vjp(case.kernel)
+    config = attrs.evolve(tt.spec_of(bwd, x, cotangent).default(), tunables={ROWS_KNOB: rows}, block_sizes=[block])
+    tt.assert_matches(bwd, lambda *a: eager_gradients(case, a[:-1], a[-1]), x, cotangent, configs=[config])
+    grid, = _backward(case.kernel, x, cotangent, **{ROWS_KNOB: rows}).kernel.params["region"].eqns
+    assert grid.params["dims"] == (("grid", None),) and grid.inputs[1].value == -(-m // rows)
+
+
+def test_softmax_backward_at_the_benchmark_size_compiles_pipelined_for_hopper_without_spills():
+    x, cotangent = torch.randn(4096, 16384, dtype=torch.bfloat16), torch.randn(4096, 16384, dtype=torch.bfloat16)
+    compiled = tt.compile_for_gpu(tfn.vjp(softmax), x, cotangent)
+    ptx = compiled.asm["ptx"]
+    assert ".target sm_90" in ptx and "cp.async" in ptx  # the next rows prefetched into shared memory
+    assert ".local" not in ptx and compiled.metadata.num_warps == 16
 
 
 @pytest.mark.parametrize("rows", [0, -2, "8", True, 2.0])

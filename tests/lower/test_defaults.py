@@ -311,18 +311,46 @@ def test_a_tile_the_product_takes_transposed_is_loaded_through_a_descriptor():
     assert _default(linear, torch.randn(256, 50), odd).indexing == "pointer"
 
 
-def test_a_loop_over_a_programs_chunk_of_rows_is_pipelined_with_a_grid_block():
-    def scaled_rows(x, w):
-        out = torch.empty_like(x)
-        for tm in tl.tile(x.size(0)):
-            out[tm, :] = x[tm, :] * w[None, :]
-        return out
+def scaled_rows(x, w):
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.size(0)):
+        out[tm, :] = x[tm, :] * w[None, :]
+    return out
 
+
+def test_a_loop_over_a_programs_chunk_of_rows_is_pipelined_with_a_grid_block():
     x, w = torch.empty(4096, 8192, dtype=torch.bfloat16), torch.empty(8192, dtype=torch.bfloat16)
     forward = default_config(tfn.make_ir(scaled_rows)(x, w))
     backward = default_config(tfn.make_ir(tfn.vjp(scaled_rows))(x, w, x))
     assert backward.block_sizes == forward.block_sizes == (1,)  # (a grid block's budget, not an inner loop's 1024)
     assert backward.range_num_stages == (3,) and backward.num_warps == 2 * forward.num_warps
     assert forward.range_num_stages == ()
-    wide = torch.empty(8, 65536, dtype=torch.float32)  # two rows of 256 KiB each: no room to prefetch
-    assert default_config(tfn.make_ir(tfn.vjp(scaled_rows))(wide, wide[0], wide)).range_num_stages == ()
+
+
+@pytest.mark.parametrize("dtype, n, stages", [
+    (torch.bfloat16, 128, 3),
+    (torch.float32, 8192, 3),    # x and dy rows of 64 KiB: 2 prefetched rows in 3/4 of shared memory
+    (torch.float32, 16384, 2),   # 128 KiB a row: only one prefetched row fits
+    (torch.float32, 65536, 0),   # 512 KiB a row: no room to prefetch one
+])
+def test_a_chunk_loop_takes_3_stages_where_its_prefetches_fit_in_shared_memory_else_fewer(dtype, n, stages):
+    x, w = torch.empty(64, n, dtype=dtype), torch.empty(n, dtype=dtype)
+    config = default_config(tfn.make_ir(tfn.vjp(scaled_rows))(x, w, x))
+    assert config.range_num_stages == ((stages,) if stages else ())
+
+
+def test_softmax_backward_walks_chunks_of_rows_pipelined_with_at_most_16_warps_and_its_forward_does_not():
+    x = torch.empty(4096, 16384, dtype=torch.bfloat16)
+    forward = default_config(tfn.make_ir(softmax)(x))
+    program = tfn.make_ir(tfn.vjp(softmax))(x, x)
+    backward = default_config(program)
+    assert forward.range_num_stages == () and forward.num_warps == 16
+    assert backward.range_num_stages == (3,) and backward.num_warps == 16  # (2 x 16 capped at 16)
+    assert [(t.name, t.value) for t in program.tunables] == [("vjp_rows_per_program", 8)]  # 512 programs
+    wide = torch.empty(64, 65536, dtype=torch.bfloat16)  # rows looped in chunks: no row chunks
+    program = tfn.make_ir(tfn.vjp(softmax))(wide, wide)
+    looped = default_config(program)
+    assert looped.range_num_stages == () and looped.reduction_loops == (8192,) and not program.tunables
+    narrow = torch.empty(64, 8192, dtype=torch.bfloat16)  # several programs an SM already: no row chunks
+    program = tfn.make_ir(tfn.vjp(softmax))(narrow, narrow)
+    assert default_config(program).range_num_stages == () and not program.tunables

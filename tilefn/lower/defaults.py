@@ -20,7 +20,8 @@ TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
 WIDE_N_PROGRAMS = 264  # 128x256 output tiles when they still make 2 programs per H200 SM (132 SMs)
 LONG_ROW, ROW_CHUNK = 16384, 8192  # whole-row reductions wider than LONG_ROW loop over ROW_CHUNK
 STORED_ROW = 32768  # ... unless a row value is also stored and the row is at most this wide
-CHUNK_STAGES, CHUNK_WARPS = 3, 2  # a loop over a program's chunk of rows: pipelined, twice the warps
+CHUNK_SHARED_BYTES = MAX_SHARED_BYTES * 3 // 4  # a chunk loop's prefetches (the rest: reductions' scratch)
+CHUNK_STAGES, CHUNK_WARPS, MAX_CHUNK_WARPS = 3, 2, 16  # a loop over a program's chunk of rows: pipelined, twice the warps
 
 
 def _clamp(size: int, extent: int | None) -> int:
@@ -79,21 +80,30 @@ def default_config(program: Program) -> Config:
         config, warps = attrs.evolve(config, reduction_loops=looped), 16
     stages = _chunk_stages(program, eqns, config)
     if stages:
-        config, warps = attrs.evolve(config, range_num_stages=stages), min(32, warps * CHUNK_WARPS)
+        config, warps = attrs.evolve(config, range_num_stages=stages), min(MAX_CHUNK_WARPS, warps * CHUNK_WARPS)
     return attrs.evolve(config, num_warps=warps, indexing=_indexing(program, eqns))
 
 
 def _chunk_stages(program: Program, eqns, config: Config) -> list:
-    """`range_num_stages` of CHUNK_STAGES for the loops walking a chunk of a grid's rows (the backward's,
-    `autodiff/chunks.py`) whose prefetched loads fit in shared memory: the next rows arrive while this
-    one is reduced. H200, layer_norm backward 16384x8192 bf16, one row per iteration: 0.419 ms unpipelined
-    with 8 warps, 0.425 with 16; 0.375 with 2 stages; 0.279 with 3 stages and 16 warps (rms_norm 0.353 ->
-    0.218)."""
+    """`range_num_stages` for the loops walking a chunk of a grid's rows (the backward's, `autodiff/chunks.py`):
+    CHUNK_STAGES where the prefetched rows fit in CHUNK_SHARED_BYTES, else fewer (`_pipeline_depth`): the
+    next rows arrive while this one is reduced. H200, one row per iteration, 16 warps: layer_norm backward
+    16384x8192 bf16 (32 KiB loaded a row) 0.419 ms unpipelined, 0.375 with 2 stages, 0.279 with 3 in one
+    session but 0.39-0.43 in the next (4 stages: 0.28-0.30 or 0.49-0.54 there); softmax backward 4096x16384
+    (64 KiB a row) 0.163 ms with 2 stages, 0.131 with 3 (twice, 0.132 with 4; 0.138 with 32 warps)."""
     chunks = {e.site: e for e in eqns if e.prim is loop_p and e.params.get("chunk")}
-    fits = {site for site, loop in chunks.items()
-            if (CHUNK_STAGES - 1) * _loaded_bytes(loop, config) <= MAX_SHARED_BYTES // 2}
-    stages = [CHUNK_STAGES if site.id in fits else 0 for site in sites_of(program).of_field("range_num_stages")]
+    depth = {site: _pipeline_depth(_loaded_bytes(loop, config)) for site, loop in chunks.items()}
+    stages = [depth.get(site.id, 0) for site in sites_of(program).of_field("range_num_stages")]
     return stages if any(stages) else []
+
+
+def _pipeline_depth(loaded: int) -> int:
+    """Stages for a loop loading `loaded` bytes an iteration: CHUNK_STAGES, fewer where the prefetched
+    iterations would not fit in CHUNK_SHARED_BYTES; 0 (no pipelining) where one does not."""
+    stages = CHUNK_STAGES
+    while stages > 1 and (stages - 1) * loaded > CHUNK_SHARED_BYTES:
+        stages -= 1
+    return stages if stages > 1 and loaded else 0
 
 
 def _loaded_bytes(loop, config: Config) -> int:
