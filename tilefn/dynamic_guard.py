@@ -14,8 +14,9 @@ import torch
 from .guard_source import argument_lines, compile_guard, pointer_lines, tensor_guards_check, tensor_positions
 from .signature_cache import dynamic_signature_key
 from .trace.arguments import RUNTIME_ARG_TYPES, STATIC_ARG_TYPES
-from .trace.sizes import SizeOp, SizeVar
-from .trace.dynamic import INT32_SPAN, expanded_axes, fits_int32, dynamic_tensor_key, layout_class, runtime_stride_dims
+from .trace.sizes import SizeVar
+from .trace.dynamic import (INT32_SPAN, dynamic_tensor_key, expanded_axes, fits_int32, layout_class,
+                            runtime_stride_dims, symbols_of)
 
 def _general(args, same_program, static):
     key, count = dynamic_signature_key(args), len(args)
@@ -61,13 +62,6 @@ def _size_names(tensors) -> list[list[str]]:
     return names
 
 
-def _names(x) -> set:
-    """The size names an int or SizeExpr reads."""
-    if isinstance(x, SizeVar):
-        return {x.name}
-    return _names(x.left) | _names(x.right) if isinstance(x, SizeOp) else set()
-
-
 def pinned_sizes(guards) -> dict:
     """Size name -> the value a guard `s == n` (held) pins it to: TensorGuards compares those sizes (and a
     contiguous tensor's strides, when all its sizes but the first are pinned) in C++."""
@@ -98,7 +92,7 @@ def dynamic_guard(args, guards, same_program, static: tuple = ()):
     namespace = {"_fits": fits_int32, "_expanded": expanded_axes, "max": max, "min": min}
     lines = argument_lines(args, static, check, namespace)
     guards = [g for g in guards if not _pins(g)]  # (TensorGuards compares the sizes those pin)
-    read = set().union(*(_names(g.expr) | _names(g.rhs) for g in guards))
+    read = {s.name for g in guards for s in symbols_of(g.expr) + symbols_of(g.rhs)}
     n_strides = 0
     for i, t, sizes, strides_fixed in zip(positions, tensors, names, fixed):
         tests = _tensor_lines(i, t, sizes, strides_fixed, pinned.keys())
