@@ -1,12 +1,13 @@
 """Time a few hand-picked Configs per memory-bound kernel against the default (to set the heuristics).
 
-    python benchmarks/sweep.py
+    python benchmarks/sweep.py [--only softmax,layer_norm] [--top 5]
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import attrs
 import torch
 from triton.testing import do_bench
 
@@ -35,14 +36,35 @@ def variants(default: tfn.Config, looped: bool):
             if new == sizes and warps == default.num_warps:
                 continue
             yield tfn.Config(block_sizes=new, num_warps=warps, num_stages=1)
+    yield from _streaming(default)
+
+
+def _streaming(default: tfn.Config):
+    """The default with each memory knob changed: a persistent grid whose next rows' loads are pipelined
+    behind this row's work (num_stages), eviction hints (the first load streamed, the rest kept), and the
+    other indexing forms."""
+    for pid_type in ("persistent_blocked", "persistent_interleaved"):
+        for stages in (1, 2, 3):
+            for warps in {default.num_warps, max(4, default.num_warps // 2)}:
+                yield attrs.evolve(default, pid_type=pid_type, num_stages=stages, num_warps=warps)
+    for policies in (("evict_first",), ("", "evict_last", "evict_last"), ("evict_first", "evict_last", "evict_last")):
+        yield attrs.evolve(default, load_eviction_policies=policies)
+    for indexing in ("block_ptr", "tensor_descriptor"):
+        yield attrs.evolve(default, indexing=indexing)
 
 
 def main():
+    import argparse
     import importlib
 
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="")
+    parser.add_argument("--top", type=int, default=1, help="print this many of the fastest configs")
+    opts = parser.parse_args()
+    only = set(filter(None, opts.only.split(",")))
     print(f"{'kernel':<18} {'default ms':>10} {'best ms':>8}  best config")
     for name, module_name, attr, args, amount, unit in cases():
-        if name not in SWEPT:
+        if name not in SWEPT or (only and name not in only):
             continue
         kernel = getattr(importlib.import_module(module_name), attr)
         from tilefn.lower.rewrites.reduction_loops import reduction_extents
@@ -51,15 +73,17 @@ def main():
         default = lowered.config
         looped = bool(reduction_extents(tfn.make_ir(kernel)(*args)))
         timings = []
+        expected = kernel(*args)
         for config in variants(default, looped):
             try:
                 run = kernel.lower(*args, config=config).compile()
+                torch.testing.assert_close(run(*args), expected, atol=2e-2, rtol=2e-2)
                 timings.append((do_bench(lambda: run(*args), warmup=10, rep=40, return_mode="median"), config))
-            except Exception as exc:  # a config the compiler rejects is skipped
-                print(f"  skip {config}: {type(exc).__name__}")
+            except Exception as exc:  # a config the compiler rejects, or one giving another answer, is skipped
+                print(f"  skip {config}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
         base = timings[0][0]
-        best = min(timings, key=lambda t: t[0])
-        print(f"{name:<18} {base:10.3f} {best[0]:8.3f}  {best[1]}  ({amount / best[0] / 1e6:.0f} GB/s)")
+        for ms, config in sorted(timings, key=lambda t: t[0])[:opts.top]:
+            print(f"{name:<18} {base:10.3f} {ms:8.3f}  {config}  ({amount / ms / 1e6:.0f} GB/s)")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ class Lowered:
     def compile(self):
         """The host function, with its kernel compiled (for CUDA) or interpreted (for CPU tensors)."""
         namespace = {"torch": torch, **self.host_globals}
+        launchers = {}
         if self.kernel is not None:
             k = self.kernel
             signature = signature_args(k)
@@ -79,18 +80,18 @@ class Lowered:
                         cache_dir=self.cache_dir)
                 except backend.compat().OutOfResources as error:
                     raise resource_error(self.program.name, self.config, error) from None
-                namespace[f"_launch{phase}" if k.phase_grids else "_launch"] = launcher
-        source = self._spelled(namespace)
+                launchers[f"_launch{phase}" if k.phase_grids else "_launch"] = launcher
+        namespace.update(launchers)
+        source = self._spelled(launchers, namespace)
         exec(compile(source, f"<tilefn launcher {self.program.name}>", "exec"), namespace)
         host = namespace[self.program.name]
         host.host_source, host.size_reads = source, self.size_reads  # (a fast path inlines them: tilefn.fast_path)
         return host
 
-    def _spelled(self, namespace: dict) -> str:
-        """The host source run: `host_source` with each launcher's C launch written out in place of the
-        call, where every launcher says how (one Python frame less per launch; the printed source keeps
-        the calls). Adds the names the calls read to `namespace`."""
-        launchers = {name: value for name, value in namespace.items() if name.startswith("_launch")}
+    def _spelled(self, launchers: dict, namespace: dict) -> str:
+        """The host source run: `host_source` with each of `launchers`' C launch written out in place of
+        its call, where every launcher says how (one Python frame less per launch; the printed source
+        keeps the calls). Adds the names the calls read to `namespace`."""
         spells = {name: getattr(launcher, "spell", None) for name, launcher in launchers.items()}
         if not spells or None in spells.values():
             return self.host_source
