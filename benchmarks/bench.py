@@ -57,6 +57,9 @@ def cases():
     emb_w = _randn(65536, 1024)
     emb_i = torch.randint(0, 65536, (16384,), device="cuda")
     qkv = tuple(_randn(4, 32, 4096, 128) for _ in range(3))
+    x_welford = _randn(4096, 65536)
+    torch.manual_seed(0)
+    jagged = importlib.import_module("jagged_sum").make_inputs("cuda", BF16, "large")
     return [
         ("add", "add", "add", (big, big.clone()), 3 * _nbytes(big), "GB/s"),
         ("exp", "exp", "exp", (big,), 2 * _nbytes(big), "GB/s"),
@@ -67,6 +70,8 @@ def cases():
         ("layer_norm", "layer_norm", "layer_norm", (x_norm, w_norm, b_norm), 2 * _nbytes(x_norm), "GB/s"),
         ("rms_norm", "rms_norm", "rms_norm", (x_norm, w_norm), 2 * _nbytes(x_norm), "GB/s"),
         ("long_sum", "long_sum", "long_sum", (x_norm,), _nbytes(x_norm), "GB/s"),
+        ("welford", "welford", "welford", (x_welford,), _nbytes(x_welford), "GB/s"),
+        ("jagged_sum", "jagged_sum", "jagged_sum", jagged, _nbytes(jagged[0]), "GB/s"),
         ("cross_entropy", "cross_entropy", "cross_entropy", (logits, labels), _nbytes(logits), "GB/s"),
         ("cross_entropy_128k", "cross_entropy", "cross_entropy", (logits_128k, labels_128k), _nbytes(logits_128k), "GB/s"),
         ("embedding", "embedding", "embedding", (emb_i, emb_w), 2 * 16384 * 1024 * 2, "GB/s"),

@@ -18,7 +18,7 @@ import tilefn as tfn  # noqa: E402
 from bench import cases  # noqa: E402
 
 SWEPT = {"softmax", "layer_norm", "rms_norm", "cross_entropy", "sum_rows", "long_sum",
-         "softmax_two_pass", "softmax_backward"}
+         "softmax_two_pass", "softmax_backward", "welford", "jagged_sum"}
 
 
 def variants(default: tfn.Config, looped: bool):
@@ -37,6 +37,23 @@ def variants(default: tfn.Config, looped: bool):
                 continue
             yield tfn.Config(block_sizes=new, num_warps=warps, num_stages=1)
     yield from _streaming(default)
+
+
+def _whole_rows(program, default: tfn.Config):
+    """The default with every sequential (inner-loop) block as wide as its extent, up to 16384, and one row
+    a program: a loop walked once, so sibling loops over the same row read it from L1 the second time."""
+    from tilefn.trace.queries import grid_blocks, next_power_of_2
+
+    grid = set(grid_blocks(program))
+    sizes = list(default.block_sizes)
+    for block in program.blocks:
+        if block.id not in grid and block.extent and block.extent <= 16384 and not block.fixed:
+            sizes[block.id] = next_power_of_2(block.extent)
+        elif block.id in grid and not block.fixed:
+            sizes[block.id] = 1
+    if sizes != list(default.block_sizes):
+        for warps in (8, 16, 32):
+            yield attrs.evolve(default, block_sizes=sizes, num_warps=warps)
 
 
 def _streaming(default: tfn.Config):
@@ -74,11 +91,13 @@ def main():
         looped = bool(reduction_extents(tfn.make_ir(kernel)(*args)))
         timings = []
         expected = kernel(*args)
-        for config in variants(default, looped):
+        flat = kernel.flat(args, {})  # (the compiled host function takes every parameter, defaults too)
+        program = tfn.make_ir(kernel)(*args)
+        for config in [*variants(default, looped), *_whole_rows(program, default)]:
             try:
                 run = kernel.lower(*args, config=config).compile()
-                torch.testing.assert_close(run(*args), expected, atol=2e-2, rtol=2e-2)
-                timings.append((do_bench(lambda: run(*args), warmup=10, rep=40, return_mode="median"), config))
+                torch.testing.assert_close(run(*flat), expected, atol=2e-2, rtol=2e-2)
+                timings.append((do_bench(lambda: run(*flat), warmup=10, rep=40, return_mode="median"), config))
             except Exception as exc:  # a config the compiler rejects, or one giving another answer, is skipped
                 print(f"  skip {config}: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
         base = timings[0][0]
