@@ -60,6 +60,8 @@ def _streaming(default: tfn.Config):
     """The default with each memory knob changed: a persistent grid whose next rows' loads are pipelined
     behind this row's work (num_stages), eviction hints (the first load streamed, the rest kept), and the
     other indexing forms."""
+    for stages in (2, 3, 4):  # inner loops' loads prefetched (cp.async) that many iterations ahead
+        yield attrs.evolve(default, num_stages=stages)
     for pid_type in ("persistent_blocked", "persistent_interleaved"):
         for stages in (1, 2, 3):
             for warps in {default.num_warps, max(4, default.num_warps // 2)}:
