@@ -354,3 +354,55 @@ def test_softmax_backward_walks_chunks_of_rows_pipelined_with_at_most_16_warps_a
     narrow = torch.empty(64, 8192, dtype=torch.bfloat16)  # several programs an SM already: no row chunks
     program = tfn.make_ir(tfn.vjp(softmax))(narrow, narrow)
     assert default_config(program).range_num_stages == () and not program.tunables
+
+
+def two_pass_softmax(x):
+    m, n = x.shape
+    out = torch.empty_like(x)
+    bn = tl.register_block_size(n)
+    for tm in tl.tile(m):
+        mi = tl.full([tm], float("-inf"), dtype=torch.float32)
+        li = tl.zeros([tm], dtype=torch.float32)
+        for tn in tl.tile(n, block_size=bn):
+            values = x[tm, tn].to(torch.float32)
+            m_next = torch.maximum(mi, torch.amax(values, dim=1))
+            li = li * torch.exp(mi - m_next) + torch.sum(torch.exp(values - m_next[:, None]), dim=1)
+            mi = m_next
+        for tn in tl.tile(n, block_size=bn):
+            out[tm, tn] = torch.exp(x[tm, tn].to(torch.float32) - mi[:, None]) / li[:, None]
+    return out
+
+
+@pytest.mark.parametrize("n, whole", [(2048, True), (16384, True), (32768, False)])
+def test_a_row_two_loops_read_is_held_whole_where_it_fits(n, whole):
+    """Two sibling loops over one block (a two-pass softmax) walk it in one tile up to 16384 lanes, the rows
+    a program holds cut to fit; one loop over a row (long_sum) keeps tiles of 1024."""
+    program, config = config_of(two_pass_softmax, torch.empty(8, n))
+    (grid_block,), (row_block,) = [[d.block for _, d in loop.params["dims"]] for loop in
+                                   [e for e in walk_eqns(program.eqns) if e.prim.name == "loop"][:2]]
+    assert config.block_sizes[row_block] == (n if whole else 1024)
+    if whole:
+        assert config.block_sizes[grid_block] == max(1, 4096 // n)  # (TILE_ELEMENTS a program)
+    assert_valid(program, config)
+    _, single = config_of(long_sum, torch.empty(8, 2048))
+    assert single.block_sizes[1] == 1024
+
+
+def test_two_pass_softmax_under_its_default_equals_torch_compiled_and_interpreted():
+    x = torch.randn(6, 2048) * 4
+    torch.testing.assert_close(tfn.jit(two_pass_softmax)(x), torch.softmax(x, dim=1))
+    torch.testing.assert_close(tfn.interpret(two_pass_softmax)(x), torch.softmax(x, dim=1))
+
+
+@pytest.mark.parametrize("dtype, warps", [(torch.bfloat16, 4), (torch.float32, 8)])
+def test_reducing_across_rows_in_a_loop_takes_only_the_warps_the_columns_fill(dtype, warps):
+    """A loop reducing over its tile's rows (jagged sums: tiles [16 rows, 1024 columns], 16 warps by size)
+    gets as many warps as 16-byte loads of the last axis fill: 4 of bf16, 8 of fp32."""
+    offsets = torch.tensor([0, 50, 100])
+    program, config = config_of(jagged, torch.empty(100000, 1024, dtype=dtype), offsets)
+    assert tuple(config.block_sizes) == (1024, 16) and config.num_warps == warps
+    values = torch.randn(100, 300, dtype=dtype)
+    want = torch.stack([values[:50].float().sum(0), values[50:].float().sum(0)])
+    tol = {"rtol": 2e-2, "atol": 1e-1} if dtype == torch.bfloat16 else {"rtol": 1e-4, "atol": 1e-3}  # (bf16 partials)
+    torch.testing.assert_close(tfn.jit(jagged)(values, offsets), want, **tol)
+    torch.testing.assert_close(tfn.interpret(jagged)(values, offsets), want, **tol)
