@@ -257,7 +257,7 @@ def test_only_very_wide_rows_are_reduced_in_chunks():
         return out
 
     wide = default_config(tfn.make_ir(row_logsumexp)(torch.empty(4, 32768)))
-    assert wide.reduction_loops == (8192,) and wide.num_warps == 16
+    assert wide.reduction_loops == (8192,) and wide.num_warps == 4
     narrow = default_config(tfn.make_ir(row_logsumexp)(torch.empty(4, 16384)))
     assert narrow.reduction_loops == ()
 
@@ -344,7 +344,7 @@ def test_softmax_backward_walks_chunks_of_rows_pipelined_with_at_most_16_warps_a
     forward = default_config(tfn.make_ir(softmax)(x))
     program = tfn.make_ir(tfn.vjp(softmax))(x, x)
     backward = default_config(program)
-    assert forward.range_num_stages == () and forward.num_warps == 16
+    assert forward.range_num_stages == () and forward.num_warps == 8
     assert backward.range_num_stages == (3,) and backward.num_warps == 16  # (2 x 16 capped at 16)
     assert [(t.name, t.value) for t in program.tunables] == [("vjp_rows_per_program", 8)]  # 512 programs
     wide = torch.empty(64, 65536, dtype=torch.bfloat16)  # rows looped in chunks: no row chunks
@@ -406,3 +406,14 @@ def test_reducing_across_rows_in_a_loop_takes_only_the_warps_the_columns_fill(dt
     tol = {"rtol": 2e-2, "atol": 1e-1} if dtype == torch.bfloat16 else {"rtol": 1e-4, "atol": 1e-3}  # (bf16 partials)
     torch.testing.assert_close(tfn.jit(jagged)(values, offsets), want, **tol)
     torch.testing.assert_close(tfn.interpret(jagged)(values, offsets), want, **tol)
+
+
+@pytest.mark.parametrize("n, rows, warps", [(4096, 1, 4), (8192, 2, 8), (16384, 1, 8)])
+def test_programs_reducing_whole_wide_rows_hold_16384_elements_at_2048_a_warp(n, rows, warps):
+    """Rows of 8192..16384 reduced whole: rows a program and warps from 16384 elements at 2048 a warp
+    (narrower rows keep 4096 elements at 1024 a warp); softmax under that default equals torch."""
+    x = torch.empty(64, n, dtype=torch.bfloat16)
+    config = default_config(tfn.make_ir(softmax)(x))
+    assert tuple(config.block_sizes) == (rows,) and config.num_warps == warps
+    x = torch.randn(4, n)
+    torch.testing.assert_close(tfn.jit(softmax)(x), torch.softmax(x, dim=1))

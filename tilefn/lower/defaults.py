@@ -20,6 +20,8 @@ TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
 WARP_LOAD_BYTES, MIN_ROW_WARPS = 32 * 16, 4  # what one warp's 16-byte vector loads cover; `_row_warps`' floor
 WIDE_N_PROGRAMS = 264  # 128x256 output tiles when they still make 2 programs per H200 SM (132 SMs)
 LONG_ROW, ROW_CHUNK = 16384, 8192  # whole-row reductions wider than LONG_ROW loop over ROW_CHUNK
+WIDE_ROW = 8192  # programs reducing whole rows of WIDE_ROW..LONG_ROW hold LONG_ROW elements, 2048 a warp
+LOOPED_WARPS = 4  # warps of a kernel whose rows are reduced in chunks
 STORED_ROW = 32768  # ... unless a row value is also stored and the row is at most this wide
 CHUNK_SHARED_BYTES = MAX_SHARED_BYTES * 3 // 4  # a chunk loop's prefetches (the rest: reductions' scratch)
 CHUNK_STAGES, CHUNK_WARPS, MAX_CHUNK_WARPS = 3, 2, 16  # a loop over a program's chunk of rows: pipelined, twice the warps
@@ -53,7 +55,9 @@ def default_config(program: Program) -> Config:
             sizes[block.id] = next_power_of_2(block.extent) if whole else _clamp(1024, block.extent)
     _shrink_unknown_extents(program, eqns, sizes, skip=set(grid) | set(roles))
     # what one program holds with grid blocks of 1 (whole rows, inner tiles) sets the grid budget
-    budget = max(1, TILE_ELEMENTS // largest_value(eqns, Config(block_sizes=sizes)))
+    held = largest_value(eqns, Config(block_sizes=sizes))
+    wide_rows = not roles and _wide_rows(program, held)
+    budget = max(1, (LONG_ROW if wide_rows else TILE_ELEMENTS) // held)
     for block_id in reversed(grid):  # the innermost grid dimension gets the budget first
         block = program.blocks[block_id]
         if block_id in roles or block.fixed:
@@ -77,14 +81,25 @@ def default_config(program: Program) -> Config:
     if roles:
         warps = 8 if elements >= 128 * 128 else 4
     else:
-        warps = max(1, min(32, next_power_of_2(max(elements // 1024, 1)), _row_warps(program, config)))
+        per_warp = 2048 if wide_rows else 1024
+        warps = max(1, min(32, next_power_of_2(max(elements // per_warp, 1)), _row_warps(program, config)))
     looped = _looped_rows(program)
     if any(looped):
-        config, warps = attrs.evolve(config, reduction_loops=looped), 16
+        config, warps = attrs.evolve(config, reduction_loops=looped), LOOPED_WARPS
     stages = _chunk_stages(program, eqns, config)
     if stages:
         config, warps = attrs.evolve(config, range_num_stages=stages), min(MAX_CHUNK_WARPS, warps * CHUNK_WARPS)
     return attrs.evolve(config, num_warps=warps, indexing=_indexing(program, eqns))
+
+
+def _wide_rows(program: Program, held: int) -> bool:
+    """Whether the grid reduces whole rows of WIDE_ROW..LONG_ROW held in registers (`held` elements a row):
+    such a program holds LONG_ROW elements with 2048 a warp (H200, bf16: layer_norm 16384x8192 0.143 ms
+    with a row and 8 warps, 0.136 with 2 rows and 8 warps; softmax 4096x16384 0.074 with 16 warps, 0.071
+    with 8; `benchmarks/sweep.py`)."""
+    extents = reduction_extents(program)
+    return bool(extents) and WIDE_ROW <= held <= LONG_ROW and all(
+        WIDE_ROW <= next_power_of_2(n) <= LONG_ROW for n in extents)
 
 
 def _reread_blocks(program: Program) -> set:
