@@ -114,7 +114,7 @@ def test_helion_range_slots_skip_the_grid_loop_and_extra_inner_dims():
     from tilefn.trace.tracer import trace
 
     program = trace(_two_level, (torch.randn(8, 16),), {})
-    assert helion_range_slots(program) == [None, 0, 1, None]  # grid, inner 1-d, inner 2-d (two dims)
+    assert helion_range_slots(program) == ["persistent", 0, 1, None]  # grid, inner 1-d, inner 2-d (two dims)
 
 
 # a list no longer than tilefn's inner loops is read as tilefn's (so a Config tilefn printed pastes back)

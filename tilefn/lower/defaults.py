@@ -14,7 +14,9 @@ from ..trace.queries import (dot_roles, grid_blocks, grid_loops, inner_loops, ke
 from ..trace.types import TileDim
 from .rewrites.reduction_loops import reduction_extents
 from .shared_memory import MAX_SHARED_BYTES, dot_operands, pipelined_blocks, shared_bytes
+from . import backend
 from .sites import sites_of
+from .target import has_tma
 
 TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
 WARP_LOAD_BYTES, MIN_ROW_WARPS = 32 * 16, 4  # what one warp's 16-byte vector loads cover; `_row_warps`' floor
@@ -23,6 +25,7 @@ LONG_ROW, ROW_CHUNK = 16384, 8192  # whole-row reductions wider than LONG_ROW lo
 STORED_ROW = 32768  # ... unless a row value is also stored and the row is at most this wide
 CHUNK_SHARED_BYTES = MAX_SHARED_BYTES * 3 // 4  # a chunk loop's prefetches (the rest: reductions' scratch)
 CHUNK_STAGES, CHUNK_WARPS, MAX_CHUNK_WARPS = 3, 2, 16  # a loop over a program's chunk of rows: pipelined, twice the warps
+MANY_TILES, SHORT_K_STEPS = 4 * 132, 16  # `_persistent_batched`: 4 tiles per H200 SM at least, 16 k steps at most
 
 
 def _clamp(size: int, extent: int | None) -> int:
@@ -84,7 +87,8 @@ def default_config(program: Program) -> Config:
     stages = _chunk_stages(program, eqns, config)
     if stages:
         config, warps = attrs.evolve(config, range_num_stages=stages), min(MAX_CHUNK_WARPS, warps * CHUNK_WARPS)
-    return attrs.evolve(config, num_warps=warps, indexing=_indexing(program, eqns))
+    config = attrs.evolve(config, num_warps=warps, indexing=_indexing(program, eqns))
+    return _persistent_batched(program, eqns, roles, config) if roles else config
 
 
 def _reread_blocks(program: Program) -> set:
@@ -196,6 +200,29 @@ def _wide_n(program: Program, eqns, roles, sizes) -> bool:
         return False
     m, n = program.blocks[by_role["m"]].extent, program.blocks[by_role["n"]].extent
     return bool(m and n) and (m // 128) * (n // 256) >= WIDE_N_PROGRAMS
+
+
+def _persistent_batched(program: Program, eqns, roles, config: Config) -> Config:
+    """A batched matrix product of 16-bit operands with many output tiles and a short k loop runs
+    persistent, its tiles and k loop flattened into one pipelined loop (the next tile's loads overlap
+    this tile's epilogue) over tensor descriptors, where every access can take one and this Triton
+    and device have both. (H200, bmm 64x512^3 bf16, 128x128x64 tiles: 0.045 ms one program per tile
+    against cuBLAS' 0.0364; a hand-written persistent flattened TMA Triton kernel 0.0397.)"""
+    dots = [e for e in eqns if e.prim is dot_p]
+    if len(dots) != 1 or len(dots[0].inputs[0].type.shape) != 3 or dots[0].inputs[0].type.dtype.itemsize != 2:
+        return config
+    by_role = {r: program.blocks[b] for b, r in roles.items()}
+    if set(by_role) != {"batch", "m", "n", "k"} or not all(b.extent for b in by_role.values()):
+        return config
+    steps = {r: math.ceil(b.extent / config.block_sizes[b.id]) for r, b in by_role.items()}
+    if steps["batch"] * steps["m"] * steps["n"] < MANY_TILES or steps["k"] > SHORT_K_STEPS:
+        return config
+    accesses = sites_of(program).of_field("indexing")
+    if (len(grid_loops(program)) != 1 or not has_tma(program) or "flatten" not in backend.compat().range_kwargs()
+            or not all("tensor_descriptor" in site.facts["forms"] for site in accesses)):
+        return config
+    return attrs.evolve(config, pid_type="persistent_interleaved", persistent_flatten=True,
+                        indexing="tensor_descriptor")
 
 
 def _one_ordered_loop(program: Program) -> bool:
