@@ -1,6 +1,9 @@
 """Time tfn.jit(bmm) at 64x512^3 bf16 under a few explicit Configs against torch.bmm (cuBLAS); print a table.
 
     python benchmarks/bmm_configs.py
+
+pi / pb: pid_type persistent_interleaved / persistent_blocked; flat: persistent_flatten; ws:
+persistent_warp_specialize; desc / ptr: tensor descriptors / pointers.
 """
 from __future__ import annotations
 
@@ -20,12 +23,17 @@ from bmm import bmm  # noqa: E402
 FLOPS = 2 * 64 * 512 ** 3
 
 
+DESC = "tensor_descriptor"
+FLAT = dict(pid_type="persistent_interleaved", indexing=DESC, persistent_flatten=True)
+
+
 def config(blocks, warps=8, stages=3, **knobs):
     return tfn.Config(block_sizes=blocks, num_warps=warps, num_stages=stages, **knobs)
 
 
 VARIANTS = {
     "default": None,
+    "128x128x64 w8 s3 (the old default)": config([1, 128, 128, 64]),
     "128x128x64 w8 s3 desc": config([1, 128, 128, 64], indexing="tensor_descriptor"),
     "128x256x64 w8 s3": config([1, 128, 256, 64]),
     "128x256x64 w8 s3 desc": config([1, 128, 256, 64], indexing="tensor_descriptor"),
@@ -35,6 +43,21 @@ VARIANTS = {
     "64x128x64 w4 s4": config([1, 64, 128, 64], 4, 4),
     "128x128x64 w8 s4 block_ptr": config([1, 128, 128, 64], 8, 4, indexing="block_ptr"),
     "128x256x64 persistent_interleaved": config([1, 128, 256, 64], pid_type="persistent_interleaved"),
+    # the persistent tile loop flattened with the k loop (Config.persistent_flatten): one pipelined loop
+    "128x128x64 w8 s3 pi desc": config([1, 128, 128, 64], pid_type="persistent_interleaved", indexing=DESC),
+    "128x128x64 w8 s3 pi desc flat": config([1, 128, 128, 64], **FLAT),
+    "128x128x64 w8 s3 pb desc flat": config([1, 128, 128, 64], **{**FLAT, "pid_type": "persistent_blocked"}),
+    "128x128x64 w8 s3 pi ptr flat": config([1, 128, 128, 64], **{**FLAT, "indexing": "pointer"}),
+    "128x128x64 w8 s4 pi desc flat": config([1, 128, 128, 64], 8, 4, **FLAT),
+    "128x128x64 w4 s4 pi desc flat": config([1, 128, 128, 64], 4, 4, **FLAT),
+    "128x128x64 w8 s2 pi desc flat": config([1, 128, 128, 64], 8, 2, **FLAT),
+    "128x256x64 w8 s3 pi desc": config([1, 128, 256, 64], pid_type="persistent_interleaved", indexing=DESC),
+    "128x256x64 w8 s3 pi desc flat": config([1, 128, 256, 64], **FLAT),
+    "128x256x64 w8 s3 pb desc flat": config([1, 128, 256, 64], **{**FLAT, "pid_type": "persistent_blocked"}),
+    "128x256x64 w8 s2 pi desc flat": config([1, 128, 256, 64], 8, 2, **FLAT),
+    "128x256x64 w8 s3 pi desc flat ws": config([1, 128, 256, 64], **FLAT, persistent_warp_specialize=True),
+    "128x128x128 w8 s2 pi desc flat": config([1, 128, 128, 128], 8, 2, **FLAT),
+    "128x128x64 w8 s3 pi desc flat ws": config([1, 128, 128, 64], **FLAT, persistent_warp_specialize=True),
 }
 
 
@@ -46,6 +69,7 @@ def main():
     x, y = (torch.randn(64, 512, 512, device="cuda", dtype=torch.bfloat16) for _ in range(2))
     want = torch.bmm(x, y)
     rows = [("torch.bmm", median_ms(lambda: torch.bmm(x, y)))]
+    print("default:", bmm.lower(x, y).config, flush=True)
     for name, cfg in VARIANTS.items():
         start = time.time()
         kernel = tfn.jit(bmm.fn, config=cfg) if cfg is not None else bmm

@@ -44,6 +44,11 @@ class Config:
     - `pid_type`: "flat" (one program_id(0), decomposed), "xyz" (one top-level loop of <= 3 dims,
       fastest dim on program_id(0)), "persistent_blocked" / "persistent_interleaved" (min(tiles,
       SM count; 4 on CPU) programs loop over virtual pids: contiguous chunks / strided).
+    - `persistent_flatten`, `persistent_warp_specialize` (bools, persistent pid types only): the
+      `flatten=True` / `warp_specialize=True` of the persistent loop's `tl.range`. Flattened, Triton
+      fuses it with the inner loops into one software-pipelined loop, so the next tile's loads
+      overlap this tile's epilogue (Helion: the grid loop's entry of range_flattens /
+      range_warp_specializes).
     - `indexing`: "pointer", "block_ptr" or "tensor_descriptor" (TMA, Hopper+) for every load and
       store, or a list with one entry per access in program order (None = pointer). An access
       that cannot take the form (a gather, a masked load, misaligned strides: see
@@ -68,6 +73,8 @@ class Config:
     indexing: str | tuple = attrs.field(default="pointer", converter=_indexing)
     atomic_indexing: str | tuple = attrs.field(default="pointer", converter=_indexing)
     pid_type: str = "flat"
+    persistent_flatten: bool = False
+    persistent_warp_specialize: bool = False
     load_eviction_policies: tuple = attrs.field(default=(), converter=_tuple)
     tunables: tuple = attrs.field(default=(), converter=lambda v: tuple(sorted(dict(v or {}).items())))
 

@@ -114,7 +114,7 @@ def test_helion_range_slots_skip_the_grid_loop_and_extra_inner_dims():
     from tilefn.trace.tracer import trace
 
     program = trace(_two_level, (torch.randn(8, 16),), {})
-    assert helion_range_slots(program) == [None, 0, 1, None]  # grid, inner 1-d, inner 2-d (two dims)
+    assert helion_range_slots(program) == ["persistent", 0, 1, None]  # grid, inner 1-d, inner 2-d (two dims)
 
 
 # a list no longer than tilefn's inner loops is read as tilefn's (so a Config tilefn printed pastes back)
@@ -157,3 +157,18 @@ def test_config_overrides_in_helions_list_form_land_in_tilefn_slots():
     x = torch.randn(8, 16)
     torch.testing.assert_close(kernel(x), x.sum(-1, keepdim=True).expand_as(x))
     assert list(kernel.tuned.known_config(x).range_unroll_factors) == [2, 3]
+
+
+@pytest.mark.parametrize("pid_type, flattened", [("persistent_blocked", True), ("persistent_interleaved", True),
+                                                 ("flat", False)])
+def test_a_helion_range_flatten_on_the_grid_loop_flattens_the_persistent_loop(pid_type, flattened):
+    from tilefn.helion.policy import check_kernel
+
+    kernel = helion.kernel(_two_level)
+    x = torch.randn(8, 16)
+    helion_config = helion.Config(block_sizes=[4, 8, 8, 4], range_flattens=[True, None, None, None], pid_type=pid_type)
+    config = check_kernel(kernel.jitted, (x,), helion_config)
+    assert config.persistent_flatten is flattened  # (Helion ignores a grid loop's range options unless persistent)
+    assert not any(config.range_flattens)
+    run = kernel.bind((x,)).compile_config(helion_config)
+    torch.testing.assert_close(run(x), x.sum(-1, keepdim=True).expand_as(x))

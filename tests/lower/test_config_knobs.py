@@ -13,7 +13,7 @@ import torch
 import tilefn as tfn
 from tilefn.errors import ConfigError
 from tilefn import lang as tl
-from kernels import matmul, two_inner_loops
+from kernels import bmm, matmul, two_inner_loops
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
@@ -351,3 +351,54 @@ def test_flatten_loops_is_refused_clearly_and_false_is_accepted():
         tfn.jit(add2d).lower(x, y, config=tfn.Config(block_sizes=[4, 8], flatten_loops=[True]))
     got = tfn.jit(add2d, config=tfn.Config(block_sizes=[4, 8], flatten_loops=[False]))(x, y)
     torch.testing.assert_close(got, x + y)
+
+
+# --- persistent_flatten / persistent_warp_specialize ----------------------------------------------
+def _range_lines(source: str) -> list:
+    return [line.strip() for line in source.splitlines() if "tl.range(" in line]
+
+
+@pytest.mark.parametrize("pid_type", ["persistent_blocked", "persistent_interleaved"])
+def test_persistent_flatten_goes_on_the_persistent_loop_alone(pid_type):
+    x, y = torch.randn(4, 32, 48), torch.randn(4, 48, 40)
+    plain = _range_lines(lower(bmm, x, y, blocks=[1, 16, 16, 16], pid_type=pid_type).source)
+    assert not any("flatten" in line or "warp_specialize" in line for line in plain)
+    flat = _range_lines(lower(bmm, x, y, blocks=[1, 16, 16, 16], pid_type=pid_type, persistent_flatten=True).source)
+    assert flat[0].startswith("for virtual_pid in") and flat[0].endswith(", flatten=True):")
+    assert flat[1:] == plain[1:]  # the k loop keeps its own options (none)
+    both = _range_lines(lower(bmm, x, y, blocks=[1, 16, 16, 16], pid_type=pid_type, persistent_flatten=True,
+                              persistent_warp_specialize=True).source)
+    assert both[0].endswith(", flatten=True, warp_specialize=True):")
+
+
+@pytest.mark.parametrize("shape, blocks", [((3, 37, 29, 50), [1, 16, 16, 16]),  # ragged m, n and k (peeled k)
+                                           ((5, 64, 48, 80), [1, 32, 32, 16]),
+                                           ((2, 20, 16, 24), [2, 16, 16, 16])])  # two matrices a program
+@pytest.mark.parametrize("pid_type", ["persistent_blocked", "persistent_interleaved"])
+@pytest.mark.parametrize("indexing", ["pointer", "tensor_descriptor"])
+def test_a_flattened_persistent_bmm_equals_torch_and_the_interpreter(shape, blocks, pid_type, indexing):
+    b, m, k, n = shape
+    x, y = torch.randn(b, m, k), torch.randn(b, k, n)
+    config = tfn.Config(block_sizes=blocks, pid_type=pid_type, persistent_flatten=True, indexing=indexing)
+    got = tfn.jit(bmm, config=config)(x, y)
+    close(got, torch.bmm(x, y))
+    close(got, tfn.interpret(bmm, config=config)(x, y))
+
+
+@pytest.mark.parametrize("knob", ["persistent_flatten", "persistent_warp_specialize"])
+def test_persistent_options_need_a_persistent_pid_type_and_a_bool(knob):
+    with pytest.raises(ConfigError, match=f"{knob}=True configures the persistent loop.*pid_type='flat'"):
+        lower(matmul, X37, Y37, blocks=[16, 16, 16], **{knob: True})
+    with pytest.raises(ConfigError, match=f"{knob}=1: expected a bool"):
+        lower(matmul, X37, Y37, blocks=[16, 16, 16], pid_type="persistent_blocked", **{knob: 1})
+
+
+def test_the_flattened_persistent_bmm_compiles_for_hopper_to_one_pipelined_loop():
+    from tilefn.testing import compile_for_gpu
+
+    x, y = (torch.empty(64, 512, 512, dtype=torch.bfloat16) for _ in range(2))
+    fields = dict(block_sizes=[1, 128, 128, 64], num_warps=8, num_stages=3, pid_type="persistent_interleaved",
+                  indexing="tensor_descriptor")
+    loops = {flatten: compile_for_gpu(bmm, x, y, config=tfn.Config(**fields, persistent_flatten=flatten))
+             .asm["ttgir"].count("scf.for ") for flatten in (False, True)}
+    assert loops == {False: 2, True: 1}  # the tile loop and the k loop, fused by Triton into one

@@ -417,3 +417,18 @@ def test_programs_reducing_whole_wide_rows_hold_16384_elements_at_2048_a_warp(n,
     assert tuple(config.block_sizes) == (rows,) and config.num_warps == warps
     x = torch.randn(4, n)
     torch.testing.assert_close(tfn.jit(softmax)(x), torch.softmax(x, dim=1))
+
+
+@pytest.mark.parametrize("shape, dtype, persistent", [
+    ((64, 512, 512, 512), torch.bfloat16, True),  # 512 tiles of 128x256, 8 k steps
+    ((64, 512, 2048, 512), torch.bfloat16, False),  # 32 k steps: the epilogue is a small share
+    ((16, 512, 512, 512), torch.bfloat16, False),  # 128 tiles of 128x256: under 2 a SM
+    ((64, 512, 512, 512), torch.float32, False),
+    ((64, 512, 500, 512), torch.bfloat16, False),  # rows of 1000 bytes: no descriptor takes them
+])
+def test_a_batched_product_of_many_small_tiles_runs_persistent_and_flattened_over_descriptors(shape, dtype, persistent):
+    b, m, k, n = shape
+    config = _default(bmm, torch.empty(b, m, k, dtype=dtype), torch.empty(b, k, n, dtype=dtype))
+    flattened = dict(pid_type="persistent_interleaved", persistent_flatten=True, indexing="tensor_descriptor")
+    assert all((getattr(config, f) == v) == persistent for f, v in flattened.items())
+    assert list(config.block_sizes) == [1, 128, 256 if persistent else 128, 64]

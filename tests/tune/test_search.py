@@ -190,15 +190,15 @@ def test_seeded_pattern_search_beats_random_search():
     assert seeded < 0.6 * rand, (seeded, rand)
 
 
-def test_the_default_search_seeds_matmul_tilings_with_l2_grouping_and_one_tma_variant():
+def test_the_default_search_seeds_matmul_tilings_with_l2_grouping_and_one_flattened_persistent_tma_variant():
     x = torch.empty(4096, 4096, dtype=torch.bfloat16)  # (in float32 these tiles overflow shared memory)
     spec = ConfigSpec.of(tfn.make_ir(matmul)(x, x))
     seen = []
     seeded_pattern_search(spec, lambda c: seen.append(c) or 1.0, budget=10, rng=random.Random(0))
     tilings = [c for c in seen if c.block_sizes == (128, 256, 64) and c.num_warps == 8 and c.num_stages == 3]
     assert tilings and all(c.l2_groupings == (8,) for c in tilings)
-    assert {(c.pid_type, c.indexing) for c in tilings} >= {
-        ("flat", "pointer"), ("persistent_interleaved", ("tensor_descriptor",) * 3)}
+    assert {(c.pid_type, c.persistent_flatten, c.indexing) for c in tilings} >= {
+        ("flat", False, "pointer"), ("persistent_interleaved", True, ("tensor_descriptor",) * 3)}
 
 
 class TimedCost(Cost):

@@ -420,3 +420,18 @@ def test_the_attention_backward_s_five_products_must_fit_in_shared_memory():
     repaired = spec.normalize(too_big)
     assert spec.fits(repaired) and spec.dot_shared_bytes(repaired) <= MAX_SHARED_BYTES
     assert spec.fits(spec.default()) and tuple(spec.default().block_sizes) == (1, 128, 64)
+
+
+def test_the_pid_type_knob_also_chooses_a_flattened_persistent_loop():
+    spec = spec_for(matmul, (200, 64), (64, 96))
+    pid = knob(spec, "pid_type")
+    assert pid.choices == ("flat", "persistent_interleaved", "persistent_interleaved+flatten",
+                           "persistent_blocked", "persistent_blocked+flatten")
+    flat = spec.build({"pid_type": "persistent_blocked+flatten"})
+    assert (flat.pid_type, flat.persistent_flatten) == ("persistent_blocked", True)
+    assert pid.get(flat) == "persistent_blocked+flatten"
+    plain = spec.build({"pid_type": "persistent_blocked"}, base=flat)
+    assert (plain.pid_type, plain.persistent_flatten) == ("persistent_blocked", False)
+    assert spec.build({"pid_type": "flat"}, base=flat).persistent_flatten is False  # never flatten with "flat"
+    x, y = torch.randn(200, 64), torch.randn(64, 96)
+    torch.testing.assert_close(tfn.jit(matmul, config=flat)(x, y), x @ y, atol=1e-4, rtol=1e-4)

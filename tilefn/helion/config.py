@@ -19,7 +19,8 @@ from ..lower.config_check import PID_TYPES
 DIRECT = ("block_sizes", "loop_orders", "flatten_loops", "l2_groupings", "reduction_loops",
           "range_unroll_factors", "range_num_stages", "range_multi_buffers", "range_flattens",
           "range_warp_specializes", "static_ranges", "load_eviction_policies", "num_warps",
-          "num_stages", "indexing", "atomic_indexing", "pid_type")
+          "num_stages", "indexing", "atomic_indexing", "pid_type",
+          "persistent_flatten", "persistent_warp_specialize")  # (tilefn's spelling of Helion's grid-loop range_*)
 # Helion keys with no tilefn counterpart: accepted only at the value that means "off"
 HELION_ONLY = {
     "grid_fissions": lambda v: not v or all(not any(f) for f in v),

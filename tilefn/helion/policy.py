@@ -12,6 +12,7 @@ import attrs
 
 from ..config import Config as TfnConfig
 from ..errors import ConfigError, TilefnError
+from ..lower.config_check import PERSISTENT
 from ..lower.passes import canonical
 from ..lower.rewrites.dce import has_effect
 from ..lower.sites import sites_of
@@ -64,13 +65,17 @@ def helion_block_sizes(program, config):
     return Config.of(TfnConfig(**{**fields, "block_sizes": sizes}))
 
 
+PERSISTENT_SLOT = "persistent"  # a top-level loop's entry: the persistent loop's (`PERSISTENT_FIELDS`)
+PERSISTENT_FIELDS = {"range_flattens": "persistent_flatten", "range_warp_specializes": "persistent_warp_specialize"}
+
+
 def helion_range_slots(program) -> list:
     """For each entry of a Helion range_* list, the tilefn inner loop it configures (None: none).
-    Helion lists an entry per top-level loop (its persistent range, which tilefn does not tune) and
-    one per dimension of each inner loop, in trace order; tilefn one per inner loop (its first dim's)."""
+    Helion lists an entry per top-level loop (its persistent range: PERSISTENT_SLOT) and one per
+    dimension of each inner loop, in trace order; tilefn one per inner loop (its first dim's)."""
     slots, inner = [], 0
     for loop in grid_loops(program):
-        slots.append(None)
+        slots.append(PERSISTENT_SLOT)
         for eqn in walk_eqns(loop.params["region"].eqns):
             if eqn.prim is loop_p:
                 slots += [inner] + [None] * (len(eqn.params["dims"]) - 1)
@@ -102,7 +107,10 @@ def helion_lists(program, config):
             if len(values) <= len(slots):
                 mine = [None] * count
                 for slot, value in zip(slots, values):
-                    if slot is not None and slot < count:
+                    if slot == PERSISTENT_SLOT:
+                        if value and field in PERSISTENT_FIELDS and config.pid_type in PERSISTENT:
+                            changed[PERSISTENT_FIELDS[field]] = True  # (Helion ignores it with other pid types)
+                    elif slot is not None and slot < count:
                         mine[slot] = value
                 changed[field] = _fill(field, mine)
         else:

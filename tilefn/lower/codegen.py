@@ -137,14 +137,15 @@ class KernelWriter:
         if pid_type in ("persistent_blocked", "persistent_interleaved") and (is_symbolic(total) or total > 0):
             programs = smin(total, self.num_sms()) if is_symbolic(total) else min(total, self.num_sms())
             pid = em.fresh("virtual_pid")
+            options = self._persistent_options()
             if pid_type == "persistent_interleaved":
-                em.emit(f"for {pid} in tl.range(pid, {total}, {programs}):")
+                em.emit(f"for {pid} in tl.range(pid, {total}, {programs}{options}):")
             else:  # each program takes a contiguous chunk of the tiles
                 chunk = cdiv(total, programs)
                 end = f"pid * {chunk} + {chunk}"
                 if is_symbolic(total) or chunk * programs != total:
                     end = f"tl.minimum({end}, {total})"
-                em.emit(f"for {pid} in tl.range(pid * {chunk}, {end}):")
+                em.emit(f"for {pid} in tl.range(pid * {chunk}, {end}{options}):")
             em.depth += 1
         start = 0
         for loop, count in zip(loops, counts):
@@ -157,6 +158,13 @@ class KernelWriter:
             start += count
         em.depth = depth
         return programs
+
+    def _persistent_options(self) -> str:
+        """The persistent loop's `tl.range` keywords (`Config.persistent_flatten` / `_warp_specialize`),
+        those this Triton accepts."""
+        wanted = {"flatten": self.config.persistent_flatten, "warp_specialize": self.config.persistent_warp_specialize}
+        accepted = backend.compat().range_kwargs()
+        return "".join(f", {name}=True" for name, on in wanted.items() if on and name in accepted)
 
     def _xyz_grid(self, loop) -> tuple:
         """One program_id axis per loop dimension: the fastest-varying dimension on axis 0."""

@@ -12,6 +12,8 @@ from .access_forms import ATOMIC_INDEXING, INDEXING
 from .sites import FIELD_KINDS, KIND_NAMES, Site, Sites
 
 PID_TYPES = ("flat", "xyz", "persistent_blocked", "persistent_interleaved")
+PERSISTENT = ("persistent_blocked", "persistent_interleaved")
+PERSISTENT_OPTIONS = ("persistent_flatten", "persistent_warp_specialize")
 EVICTION_POLICIES = ("", "evict_first", "evict_last")
 RANGE_OPTIONS = ("range_unroll_factors", "range_num_stages", "range_multi_buffers", "range_flattens",
                  "range_warp_specializes")
@@ -106,3 +108,16 @@ def check_config(config: Config, sites: Sites, name: str) -> None:
             if value is not None and not fits(site, value):
                 raise _field_error(field, index, value, site, f"expected {expected(site)}")
     _check_static_range(config, sites)
+    _check_persistent_options(config)
+
+
+def _check_persistent_options(config: Config) -> None:
+    """`persistent_flatten` / `persistent_warp_specialize` are bools, set only with a persistent pid_type."""
+    for field in PERSISTENT_OPTIONS:
+        value = getattr(config, field)
+        if not _is_bool(value):
+            raise ConfigError(f"Config {field}={value!r}: expected a bool", source=None)
+        if value and config.pid_type not in PERSISTENT:
+            raise ConfigError(f"Config {field}=True configures the persistent loop over tiles, but pid_type="
+                              f"{config.pid_type!r} launches one program per tile and has none: use pid_type "
+                              f"{' or '.join(map(repr, PERSISTENT))}", source=None)

@@ -14,7 +14,9 @@ from ..trace.queries import (dot_roles, grid_blocks, grid_loops, inner_loops, ke
 from ..trace.types import TileDim
 from .rewrites.reduction_loops import reduction_extents
 from .shared_memory import MAX_SHARED_BYTES, dot_operands, pipelined_blocks, shared_bytes
+from . import backend
 from .sites import sites_of
+from .target import has_tma
 
 TILE_ELEMENTS = 4096  # elements per program for memory-bound kernels
 WARP_LOAD_BYTES, MIN_ROW_WARPS = 32 * 16, 4  # what one warp's 16-byte vector loads cover; `_row_warps`' floor
@@ -25,6 +27,7 @@ LOOPED_WARPS = 4  # warps of a kernel whose rows are reduced in chunks
 STORED_ROW = 32768  # ... unless a row value is also stored and the row is at most this wide
 CHUNK_SHARED_BYTES = MAX_SHARED_BYTES * 3 // 4  # a chunk loop's prefetches (the rest: reductions' scratch)
 CHUNK_STAGES, CHUNK_WARPS, MAX_CHUNK_WARPS = 3, 2, 16  # a loop over a program's chunk of rows: pipelined, twice the warps
+SHORT_K_STEPS = 16  # `_persistent_batched`: the k loops whose epilogue a flattened persistent loop hides
 
 
 def _clamp(size: int, extent: int | None) -> int:
@@ -89,7 +92,8 @@ def default_config(program: Program) -> Config:
     stages = _chunk_stages(program, eqns, config)
     if stages:
         config, warps = attrs.evolve(config, range_num_stages=stages), min(MAX_CHUNK_WARPS, warps * CHUNK_WARPS)
-    return attrs.evolve(config, num_warps=warps, indexing=_indexing(program, eqns))
+    config = attrs.evolve(config, num_warps=warps, indexing=_indexing(program, eqns))
+    return _persistent_batched(program, eqns, roles, config) if roles else config
 
 
 def _wide_rows(program: Program, held: int) -> bool:
@@ -211,6 +215,37 @@ def _wide_n(program: Program, eqns, roles, sizes) -> bool:
         return False
     m, n = program.blocks[by_role["m"]].extent, program.blocks[by_role["n"]].extent
     return bool(m and n) and (m // 128) * (n // 256) >= WIDE_N_PROGRAMS
+
+
+def _persistent_batched(program: Program, eqns, roles, config: Config) -> Config:
+    """A batched matrix product of 16-bit operands with at least WIDE_N_PROGRAMS output tiles of 128x256
+    and a short k loop runs on tiles of 128x256, persistent, its tile loop and k loop flattened into one
+    pipelined loop (the next tile's loads overlap this tile's epilogue), over tensor descriptors: where
+    every access can take one, this Triton and device have both, and the operands fit in shared memory.
+    (H200, bmm 64x512^3 bf16: 0.045 ms with one program per 128x128 tile against cuBLAS' 0.0364; a
+    hand-written persistent flattened TMA Triton kernel 0.0397 at 128x256, 72% of cuBLAS at 128x128.)"""
+    dots = [e for e in eqns if e.prim is dot_p]
+    if len(dots) != 1 or len(dots[0].inputs[0].type.shape) != 3 or dots[0].inputs[0].type.dtype.itemsize != 2:
+        return config
+    by_role = {r: program.blocks[b] for b, r in roles.items()}
+    if set(by_role) != {"batch", "m", "n", "k"} or not all(b.extent for b in by_role.values()):
+        return config
+    sizes = list(config.block_sizes)
+    if sizes[by_role["m"].id] != 128 or sizes[by_role["n"].id] != 128 or by_role["n"].extent < 256:
+        return config
+    sizes[by_role["n"].id] = 256
+    steps = {r: math.ceil(b.extent / sizes[b.id]) for r, b in by_role.items()}
+    if steps["batch"] * steps["m"] * steps["n"] < WIDE_N_PROGRAMS or steps["k"] > SHORT_K_STEPS:
+        return config
+    accesses = sites_of(program).of_field("indexing")
+    if (len(grid_loops(program)) != 1 or not has_tma(program) or "flatten" not in backend.compat().range_kwargs()
+            or not all("tensor_descriptor" in site.facts["forms"] for site in accesses)):
+        return config
+    wide = _fit_shared_memory(program, attrs.evolve(config, block_sizes=sizes))
+    if list(wide.block_sizes) != sizes:
+        return config
+    return attrs.evolve(wide, pid_type="persistent_interleaved", persistent_flatten=True,
+                        indexing="tensor_descriptor", num_warps=8)
 
 
 def _one_ordered_loop(program: Program) -> bool:

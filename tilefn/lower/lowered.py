@@ -12,7 +12,7 @@ from ..errors import KernelResourceError
 from ..settings import Settings
 from ..trace.ir import Program
 from ..trace.printer import Namer
-from ..trace.types import HostType, PyScalarType
+from ..trace.types import PyScalarType
 from . import backend
 from .aliasing import check_internal_overlap
 from .codegen import KernelSource, write_kernel
@@ -21,6 +21,7 @@ from .config_check import check_config
 from .defaults import complete_config
 from .passes import CONFIGURED, canonical, run_passes
 from .sites import Sites, sites_of
+from .target import device_of
 
 
 @attrs.frozen(eq=False)
@@ -165,14 +166,3 @@ def lower(program: Program, config: Config | None = None, interpret: bool | None
     if settings.print_output_code:
         print(lowered.source, file=sys.stderr)
     return lowered
-
-
-def device_of(program: Program) -> torch.device:
-    """The device of the program's tensors (CPU when it has none)."""
-    for var in program.inputs:
-        if isinstance(var.type, HostType):
-            return torch.device(var.type.device)
-    for eqn in program.eqns:
-        for var in eqn.outputs:
-            return torch.device(var.type.device)
-    return torch.device("cpu")

@@ -218,13 +218,14 @@ def _coarse_variants(spec: ConfigSpec):
 
 
 def _with_tma(spec: ConfigSpec, config: Config) -> Config:
-    """`config` with tensor descriptors wherever the spec offers them, and a persistent interleaved grid."""
+    """`config` with tensor descriptors wherever the spec offers them, and a persistent interleaved grid
+    whose loop is flattened with the inner loops where the spec offers that."""
     values = spec.values(config)
     for knob in spec.knobs:
         if knob.field == "indexing" and "tensor_descriptor" in knob.choices:
             set_value(values, knob, "tensor_descriptor")
         if knob.field == "pid_type":
-            set_value(values, knob, "persistent_interleaved")
+            set_value(values, knob, next(c for c in knob.choices[::-1] if c.startswith("persistent_interleaved")))
     return spec.build(values, base=config)
 
 

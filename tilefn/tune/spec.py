@@ -6,16 +6,16 @@ import random
 from typing import Any, Callable
 
 import attrs
-import torch
 
 from ..config import Config
 from ..errors import TilefnError
-from ..lower.lowered import device_of
+from ..lower import backend
 from ..lower.defaults import default_config
 from ..lower.passes import canonical
 from ..lower.rewrites.reduction_loops import looped_reductions
 from ..lower.shared_memory import MAX_SHARED_BYTES, dot_operands, shared_bytes
 from ..lower.sites import sites_of
+from ..lower.target import device_of, has_tma
 from ..trace.ir import Program
 from ..trace.queries import dot_roles, kernel_eqns, largest_value, next_power_of_2
 
@@ -26,7 +26,11 @@ L2_GROUPS = (1, 4, 8, 16)  # 1 = no grouping
 RANGE_STAGES = (0, 2, 3, 4)  # 0 = the kernel-wide num_stages
 LIST_FIELDS = {"block_sizes": None, "reduction_loops": None, "l2_groupings": 1, "range_num_stages": 0,
                "indexing": "pointer", "atomic_indexing": "pointer"}
-SEARCHED_PID_TYPES = ("flat", "persistent_interleaved", "persistent_blocked")  # ("xyz" excludes l2_groupings)
+# the pid_type knob also sets persistent_flatten ("+flatten"), which means something only with a persistent
+# pid_type (a knob of its own would step to it from "flat"); "xyz" excludes l2_groupings
+FLATTENED = "+flatten"
+SEARCHED_PID_TYPES = ("flat", "persistent_interleaved", "persistent_interleaved" + FLATTENED,
+                      "persistent_blocked", "persistent_blocked" + FLATTENED)
 STAGES = (1, 2, 3, 4, 5)
 
 
@@ -42,6 +46,8 @@ class Knob:
         value = getattr(config, self.field)
         if self.field == "tunables":  # indexed by the register_tunable name
             return dict(value).get(self.index)
+        if self.field == "pid_type":
+            return value + (FLATTENED if config.persistent_flatten else "")
         if self.index is None or isinstance(value, str):  # ((atomic_)indexing: one string for every access)
             return value
         return value[self.index] if self.index < len(value) else LIST_FIELDS.get(self.field)
@@ -117,9 +123,10 @@ class ConfigSpec:
             knobs += [Knob("l2_groupings", s.positions["l2_groupings"], L2_GROUPS) for s in sites.of_field("l2_groupings")]
             knobs += [Knob("range_num_stages", s.positions["range_num_stages"], RANGE_STAGES)
                       for s in sites.of_field("range_num_stages")]
-            knobs.append(Knob("pid_type", None, SEARCHED_PID_TYPES))
+            flattens = "flatten" in backend.compat().range_kwargs()
+            knobs.append(Knob("pid_type", None, tuple(p for p in SEARCHED_PID_TYPES if flattens or FLATTENED not in p)))
         default = default_config(program)
-        tma = _has_tma(program)
+        tma = has_tma(program)
         for site in sites.of_field("indexing"):
             forms = tuple(f for f in site.facts["forms"] if tma or f != "tensor_descriptor")
             if len(forms) > 1:
@@ -160,8 +167,9 @@ class ConfigSpec:
             fields[field] = current
         for field in ("num_warps", "num_stages"):
             fields[field] = values.get(field, getattr(self.base, field))
-        if "pid_type" in values:  # a knob of matrix-product kernels only
-            fields["pid_type"] = values["pid_type"]
+        if "pid_type" in values:  # a knob of matrix-product kernels only (with persistent_flatten)
+            pid_type, flatten, _ = values["pid_type"].partition(FLATTENED)
+            fields["pid_type"], fields["persistent_flatten"] = pid_type, bool(flatten)
         fields["tunables"] = {**dict(self.base.tunables), **values.get("tunables", {})}
         return attrs.evolve(base if base is not None else self.base, **fields)
 
@@ -262,11 +270,3 @@ class ConfigSpec:
             set_value(values, knob, smaller)
             fixed = self.build(values, base=config)
         return fixed
-
-
-def _has_tma(program: Program) -> bool:
-    """Whether the kernel's device has tensor descriptors: Hopper+ GPUs, and Triton's CPU interpreter."""
-    device = device_of(program)
-    if device.type != "cuda":
-        return True
-    return torch.cuda.get_device_capability(device)[0] >= 9
