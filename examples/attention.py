@@ -4,7 +4,9 @@ q, k, v: [batch, heads, seq, head_dim]; each program owns a tile of query rows o
 key/value tiles, keeps a running max `m` and sum `l` of the exponentials, and rescales its
 accumulator when the max grows. exp2 with log2(e) folded into the scale, as FlashAttention does.
 `causal_attention` lets each query see only the keys up to its own position: a row tile walks the key
-tiles up to its own end, masking the scores above the diagonal.
+tiles up to its own end, masking the scores above the diagonal. `causal_attention_split` walks the
+same keys in two loops: those before its row tile's start, which every row sees (no mask), then the
+diagonal band, masked; the masking arithmetic leaves all key tiles but the diagonal ones.
 """
 from __future__ import annotations
 
@@ -67,6 +69,29 @@ def causal_attention(q, k, v):
     return out.view(batch, heads, seq, dim)
 
 
+@tfn.jit
+def causal_attention_split(q, k, v):
+    batch, heads, seq, dim = q.shape
+    q3, k3, v3 = (t.reshape(batch * heads, seq, dim) for t in (q, k, v))
+    out = torch.empty_like(q3)
+    scale = LOG2E / math.sqrt(dim)
+    for bh, tm in tl.tile([batch * heads, seq], block_size=[1, None]):
+        head = bh.begin
+        qb = q3[head, tm, :]
+        m_i = tl.full([tm], float("-inf"), dtype=torch.float32)
+        l_i = tl.zeros([tm], dtype=torch.float32)
+        acc = tl.zeros([tm, dim], dtype=torch.float32)
+        for tn in tl.tile(0, tm.begin):  # (keys before the row tile: below the diagonal for every row)
+            scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
+            m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, scores, v3[head, tn, :])
+        for tn in tl.tile(tm.begin, tm.end):  # (the diagonal band)
+            scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
+            scores = torch.where(tm.index[:, None] >= tn.index[None, :], scores, float("-inf"))
+            m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, scores, v3[head, tn, :])
+        out[head, tm, :] = (acc / l_i[:, None]).to(out.dtype)
+    return out.view(batch, heads, seq, dim)
+
+
 def reference(q, k, v, causal=False):
     return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
 
@@ -83,5 +108,5 @@ if __name__ == "__main__":
     from _util import run_example
 
     run_example(KERNELS, reference, make_inputs, dtypes=(torch.float32, torch.bfloat16))
-    run_example((causal_attention,), functools.partial(reference, causal=True), make_inputs,
+    run_example((causal_attention, causal_attention_split), functools.partial(reference, causal=True), make_inputs,
                 dtypes=(torch.float32, torch.bfloat16))
