@@ -4,7 +4,7 @@
 
 One process: for each head dim and each kernel (attention; causal_attention and its two-loop form
 causal_attention_split, which masks only the diagonal band), the default Config and knob variants
-of it (TMA for every access, stages, key tile 64, 4 warps, persistent pid) are
+of it (the previous default's K-only TMA, TMA for every access (the store too), stages, key tile 64, 4 warps, persistent pid) are
 checked against F.scaled_dot_product_attention (bf16 tolerances of bench.py) and timed with
 do_bench. A variant that fails to compile or disagrees prints "-" and one line on stderr.
 """
@@ -36,9 +36,16 @@ def _loops(config):
     return len(config.block_sizes) - 2
 
 
+def _keys_only(config):
+    """The default before chained products took descriptors: only K (each loop's first load) through TMA."""
+    n = len(config.indexing)
+    return attrs.evolve(config, indexing=["tensor_descriptor" if i % 2 and i < n - 1 else "pointer" for i in range(n)])
+
+
 # name -> the Config made from the default one
 VARIANTS = {
     "default": lambda c: c,
+    "k_tma_only": _keys_only,
     "tma": lambda c: attrs.evolve(c, indexing="tensor_descriptor"),
     "tma_s2": lambda c: attrs.evolve(c, indexing="tensor_descriptor", num_stages=2),
     "tma_s4": lambda c: attrs.evolve(c, indexing="tensor_descriptor", num_stages=4),
