@@ -49,8 +49,9 @@ def attention(q, k, v):
     return out.view(batch, heads, seq, dim)
 
 
-@tfn.jit
-def causal_attention(q, k, v):
+def _causal(q, k, v, split):
+    """Causal attention; with `split`, the keys before the row tile (below the diagonal for every row) in
+    a loop of their own that masks nothing, then the diagonal band masked."""
     batch, heads, seq, dim = q.shape
     q3, k3, v3 = (t.reshape(batch * heads, seq, dim) for t in (q, k, v))
     out = torch.empty_like(q3)
@@ -61,35 +62,26 @@ def causal_attention(q, k, v):
         m_i = tl.full([tm], float("-inf"), dtype=torch.float32)
         l_i = tl.zeros([tm], dtype=torch.float32)
         acc = tl.zeros([tm, dim], dtype=torch.float32)
-        for tn in tl.tile(0, tm.end):  # (the key tiles up to this row tile's end)
+        if split:
+            for tn in tl.tile(0, tm.begin):
+                scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
+                m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, scores, v3[head, tn, :])
+        for tn in tl.tile(tm.begin if split else 0, tm.end):  # (the key tiles up to this row tile's end)
             scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
             scores = torch.where(tm.index[:, None] >= tn.index[None, :], scores, float("-inf"))
             m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, scores, v3[head, tn, :])
         out[head, tm, :] = (acc / l_i[:, None]).to(out.dtype)
     return out.view(batch, heads, seq, dim)
+
+
+@tfn.jit
+def causal_attention(q, k, v):
+    return _causal(q, k, v, split=False)
 
 
 @tfn.jit
 def causal_attention_split(q, k, v):
-    batch, heads, seq, dim = q.shape
-    q3, k3, v3 = (t.reshape(batch * heads, seq, dim) for t in (q, k, v))
-    out = torch.empty_like(q3)
-    scale = LOG2E / math.sqrt(dim)
-    for bh, tm in tl.tile([batch * heads, seq], block_size=[1, None]):
-        head = bh.begin
-        qb = q3[head, tm, :]
-        m_i = tl.full([tm], float("-inf"), dtype=torch.float32)
-        l_i = tl.zeros([tm], dtype=torch.float32)
-        acc = tl.zeros([tm, dim], dtype=torch.float32)
-        for tn in tl.tile(0, tm.begin):  # (keys before the row tile: below the diagonal for every row)
-            scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
-            m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, scores, v3[head, tn, :])
-        for tn in tl.tile(tm.begin, tm.end):  # (the diagonal band)
-            scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
-            scores = torch.where(tm.index[:, None] >= tn.index[None, :], scores, float("-inf"))
-            m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, scores, v3[head, tn, :])
-        out[head, tm, :] = (acc / l_i[:, None]).to(out.dtype)
-    return out.view(batch, heads, seq, dim)
+    return _causal(q, k, v, split=True)
 
 
 def reference(q, k, v, causal=False):
