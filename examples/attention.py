@@ -4,7 +4,9 @@ q, k, v: [batch, heads, seq, head_dim]; each program owns a tile of query rows o
 key/value tiles, keeps a running max `m` and sum `l` of the exponentials, and rescales its
 accumulator when the max grows. exp2 with log2(e) folded into the scale, as FlashAttention does.
 `causal_attention` lets each query see only the keys up to its own position: a row tile walks the key
-tiles up to its own end, masking the scores above the diagonal.
+tiles up to its own end, masking the scores above the diagonal. `causal_attention_split` walks the
+same keys in two loops: those before its row tile's start, which every row sees (no mask), then the
+diagonal band, masked; the masking arithmetic leaves all key tiles but the diagonal ones.
 """
 from __future__ import annotations
 
@@ -47,8 +49,9 @@ def attention(q, k, v):
     return out.view(batch, heads, seq, dim)
 
 
-@tfn.jit
-def causal_attention(q, k, v):
+def _causal(q, k, v, split):
+    """Causal attention; with `split`, the keys before the row tile (below the diagonal for every row) in
+    a loop of their own that masks nothing, then the diagonal band masked."""
     batch, heads, seq, dim = q.shape
     q3, k3, v3 = (t.reshape(batch * heads, seq, dim) for t in (q, k, v))
     out = torch.empty_like(q3)
@@ -59,12 +62,26 @@ def causal_attention(q, k, v):
         m_i = tl.full([tm], float("-inf"), dtype=torch.float32)
         l_i = tl.zeros([tm], dtype=torch.float32)
         acc = tl.zeros([tm, dim], dtype=torch.float32)
-        for tn in tl.tile(0, tm.end):  # (the key tiles up to this row tile's end)
+        if split:
+            for tn in tl.tile(0, tm.begin):
+                scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
+                m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, scores, v3[head, tn, :])
+        for tn in tl.tile(tm.begin if split else 0, tm.end):  # (the key tiles up to this row tile's end)
             scores = tl.dot(qb, k3[head, tn, :].T, out_dtype=torch.float32) * scale
             scores = torch.where(tm.index[:, None] >= tn.index[None, :], scores, float("-inf"))
             m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, scores, v3[head, tn, :])
         out[head, tm, :] = (acc / l_i[:, None]).to(out.dtype)
     return out.view(batch, heads, seq, dim)
+
+
+@tfn.jit
+def causal_attention(q, k, v):
+    return _causal(q, k, v, split=False)
+
+
+@tfn.jit
+def causal_attention_split(q, k, v):
+    return _causal(q, k, v, split=True)
 
 
 def reference(q, k, v, causal=False):
@@ -83,5 +100,5 @@ if __name__ == "__main__":
     from _util import run_example
 
     run_example(KERNELS, reference, make_inputs, dtypes=(torch.float32, torch.bfloat16))
-    run_example((causal_attention,), functools.partial(reference, causal=True), make_inputs,
+    run_example((causal_attention, causal_attention_split), functools.partial(reference, causal=True), make_inputs,
                 dtypes=(torch.float32, torch.bfloat16))

@@ -65,14 +65,15 @@ def test_example(name, index, dtype, blocks):
     assert_matches(kernel, module.reference, *args, configs=[config] if config else None, atol=atol, rtol=rtol)
 
 
+@pytest.mark.parametrize("name", ["causal_attention", "causal_attention_split"])
 @pytest.mark.parametrize("seq", [1, 2, 17, 50])
-def test_causal_attention_matches_causal_sdpa(seq):
-    """examples/attention.py's causal kernel, compiled and interpreted under a few drawn Configs, against
-    SDPA with is_causal=True (the example's reference with causal=True)."""
+def test_causal_attention_matches_causal_sdpa(seq, name):
+    """examples/attention.py's causal kernels (one masked loop; unmasked keys then the masked diagonal
+    band), compiled and interpreted under a few drawn Configs, against SDPA with is_causal=True."""
     module = MODULES["attention"]
     torch.manual_seed(0)
     args = module.make_inputs("cpu", torch.float32, (2, 2, seq, 16))
-    assert_matches(module.causal_attention, functools.partial(module.reference, causal=True), *args, configs=2)
+    assert_matches(getattr(module, name), functools.partial(module.reference, causal=True), *args, configs=2)
 
 
 def test_demo_runs():

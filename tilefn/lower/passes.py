@@ -12,9 +12,11 @@ from ..settings import Settings
 from ..trace.ir import Program
 from .rewrites import cse as _cse, dce as _dce, fold as _fold
 from .rewrites.reduction_loops import looped_reductions
+from .rewrites.scaled_max import scaled_max
 
 CANONICAL: list = [("fold", _fold.fold), ("cse", _cse.cse), ("dce", _dce.dce)]
-CONFIGURED: list = [("reduction_loops", looped_reductions), *CANONICAL]
+# scaled_max after reduction_loops: online_rescale finds the max directly under its shift
+CONFIGURED: list = [("reduction_loops", looped_reductions), ("scaled_max", scaled_max), *CANONICAL]
 
 
 def run_passes(passes, program: Program, config: Config | None, settings: Settings | None = None) -> Program:

@@ -178,7 +178,7 @@ def test_pure_input_unchanged_and_idempotent():
 
 def test_registered_pipeline_lowers_through_triton_interpreter():
     assert [name for name, _ in CANONICAL] == ["fold", "cse", "dce"]
-    assert [name for name, _ in CONFIGURED] == ["reduction_loops", "fold", "cse", "dce"]
+    assert [name for name, _ in CONFIGURED] == ["reduction_loops", "scaled_max", "fold", "cse", "dce"]
     x = torch.randn(100)
     torch.testing.assert_close(tfn.jit(unused_exp)(x), x * 4)
     x2 = torch.randn(64, 128)
