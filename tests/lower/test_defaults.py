@@ -432,22 +432,3 @@ def test_a_batched_product_of_many_small_tiles_runs_persistent_and_flattened_ove
     flattened = dict(pid_type="persistent_interleaved", persistent_flatten=True, indexing="tensor_descriptor")
     assert all((getattr(config, f) == v) == persistent for f, v in flattened.items())
     assert list(config.block_sizes) == [1, 128, 256 if persistent else 128, 64]
-
-
-def two_products(q, k, v):
-    out = torch.empty_like(q)
-    for tm in tl.tile(q.size(0)):
-        acc = tl.zeros([tm, v.size(1)], dtype=torch.float32)
-        for tn in tl.tile(k.size(0)):
-            p = torch.exp(tl.dot(q[tm, :], k[tn, :].T, out_dtype=torch.float32)).to(v.dtype)
-            acc = tl.dot(p, v[tn, :], acc=acc)
-        out[tm, :] = acc.to(out.dtype)
-    return out
-
-
-def test_loads_of_chained_products_take_descriptors():
-    """Attention's shape: `p @ v` takes a function of `q @ k.T`; q, k and v stream through TMA, the store not."""
-    q, k, v = (torch.randn(256, 64, dtype=torch.bfloat16) / 4 for _ in range(3))
-    assert list(_default(two_products, q, k, v).indexing) == ["tensor_descriptor"] * 3 + ["pointer"]
-    expected = torch.exp(q.float() @ k.float().T).to(v.dtype).float() @ v.float()
-    torch.testing.assert_close(tfn.jit(two_products)(q, k, v).float(), expected, atol=0.1, rtol=2e-2)

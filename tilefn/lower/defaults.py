@@ -256,45 +256,23 @@ def _one_ordered_loop(program: Program) -> bool:
 def _indexing(program: Program, eqns) -> str | list:
     """"pointer", except that a load whose tile a matrix product takes transposed (`w[tn, tk].T`, the
     F.linear layout) takes a tensor descriptor, which hands the product the transposed layout from
-    shared memory (H200, bf16 4096^3: 80% of cuBLAS with pointers, 95-97% with descriptors); and
-    where one product takes another's result (attention's `p @ v` of `softmax(q @ k.T)`), every tile
-    the products load takes one: the key loop streams K and V through TMA."""
+    shared memory (H200, bf16 4096^3: 80% of cuBLAS with pointers, 95-97% with descriptors)."""
     made_by = {out: eqn for eqn in eqns for out in eqn.outputs}
-    dots = [e for e in eqns if e.prim is dot_p]
-    chained = any(_feeds(operand, made_by, dot_p) for e in dots for operand in e.inputs[:2])
-    wanted = _dot_loads(dots, made_by, transposed_only=not chained)
-    if not wanted:
+    transposed = set()
+    for eqn in eqns:
+        if eqn.prim is not dot_p:
+            continue
+        for operand in eqn.inputs[:2]:
+            producer = made_by.get(operand)
+            if producer is not None and producer.prim is permute_p:
+                load = made_by.get(producer.inputs[0])
+                if load is not None and load.prim is load_p:
+                    transposed.add(load.site)
+    if not transposed:
         return "pointer"
-    forms = [("tensor_descriptor" if site.id in wanted and "tensor_descriptor" in site.facts["forms"]
+    forms = [("tensor_descriptor" if site.id in transposed and "tensor_descriptor" in site.facts["forms"]
               else "pointer") for site in sites_of(program).of_field("indexing")]
     return forms if "tensor_descriptor" in forms else "pointer"
-
-
-def _feeds(var, made_by, prim) -> bool:
-    """Whether `var` is computed (through anything but loads) from an output of a `prim` equation."""
-    todo, seen = [var], set()
-    while todo:
-        eqn = made_by.get(todo.pop())
-        if eqn is None or id(eqn) in seen or eqn.prim is load_p:
-            continue
-        if eqn.prim is prim:
-            return True
-        seen.add(id(eqn))
-        todo += eqn.inputs
-    return False
-
-
-def _dot_loads(dots, made_by, transposed_only: bool) -> set:
-    """The sites of the loads whose tiles the products take (only those taken transposed, when asked)."""
-    sites = set()
-    for operand in (o for e in dots for o in e.inputs[:2]):
-        producer = made_by.get(operand)
-        permuted = producer is not None and producer.prim is permute_p
-        if permuted:
-            producer = made_by.get(producer.inputs[0])
-        if producer is not None and producer.prim is load_p and (permuted or not transposed_only):
-            sites.add(producer.site)
-    return sites
 
 
 def _looped_rows(program: Program) -> list:
