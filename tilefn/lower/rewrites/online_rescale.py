@@ -24,6 +24,7 @@ from ...trace.ir import Eqn, Lit, Var, regions
 from ...trace.primitives import P
 from ...trace.types import PyScalarType, TensorType
 
+LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(x * LOG2E)
 CHAIN_PRIMS = {P[name] for name in ("isinf", "isnan", "isfinite", "abs", "eq", "ne", "where", "logical_not",
                                     "logical_and", "logical_or")} | {p.convert_p, p.stop_gradient_p}
 
@@ -38,6 +39,7 @@ class Pair:
     chain: tuple  # those the shift is computed by: also computed per chunk inside the loop
     shift: Var  # the value subtracted from the row
     finite: bool  # whether the chain already keeps the shift finite (`_finite_already`)
+    base2: bool  # whether the sum's terms may be computed as exp2 (`_summed_terms`)
 
 
 def _shift_of(sum_eqn, chunker, deps):
@@ -117,8 +119,9 @@ def _pair_from(eqns, start, chunker):
             chain = _chain_to(shift, later) if shift is not None else None
             if chain is None or not _follows_max(shift, max_eqn.outputs[0], chain) or len({max_eqn.outputs[0].type, eqn.outputs[0].type, shift.type}) != 1:
                 return None
-            return Pair(max_eqn, eqn, tuple(later), chain, shift,
-                        _finite_already(shift, max_eqn.outputs[0], chain))
+            finite = _finite_already(shift, max_eqn.outputs[0], chain)
+            base2 = finite or _unstopped(shift, chain) is max_eqn.outputs[0]
+            return Pair(max_eqn, eqn, tuple(later), chain, shift, finite, base2)
         if regions(eqn) or eqn.prim in p.ATOMIC:
             return None
         if eqn.prim is p.store_p:  # a store of what the max gives: after the loop, unless the body reads it back
@@ -190,7 +193,7 @@ def fused_loop(chunker, pair: Pair, copied) -> list:
         if not pair.finite:
             c_old, c_new = _finite(c_old, body, source), _finite(c_new, body, source)
         mapping[pair.shift] = c_new  # the row's chunk is shifted by the new shift
-        exps = chunker.materialize(pair.sum_eqn.inputs[0], body, mapping, tile_var)
+        exps = _summed_terms(chunker, pair, body, mapping, tile_var)
         partial_s = Var(s_type)
         body.append(attrs.evolve(pair.sum_eqn, inputs=(exps,), outputs=(partial_s,), site=copied(pair.sum_eqn)))
         step = _binary("sub", c_old, c_new, m_type, body, source)
@@ -208,6 +211,19 @@ def fused_loop(chunker, pair: Pair, copied) -> list:
     infinite = _unary("isinf", pair.shift, bool_type, after, source)
     after.append(Eqn(P["where"], (infinite, Lit(float("nan"), PyScalarType(float)), summed), (s_out,), {}, source))
     return eqns + [attrs.evolve(loop, outputs=(m_out, summed)), *after]
+
+
+def _summed_terms(chunker, pair: Pair, body, mapping, tile_var) -> Var:
+    """The chunk of the summed exp(a - c); in float32, where the shift follows the max exactly (`Pair.base2`),
+    as exp2((a - c) * log2(e)). That is how the GPU computes exp, less the steps that keep results below 2**-126
+    (Triton's exp2 flushes them to 0): a sum holding the max's term exp(0) = 1 (or inf) loses nothing by them."""
+    terms = pair.sum_eqn.inputs[0]
+    exp = chunker.producers[terms]
+    if not pair.base2 or exp.outputs[0].type.dtype != torch.float32:
+        return chunker.materialize(terms, body, mapping, tile_var)
+    diff = chunker.materialize(exp.inputs[0], body, mapping, tile_var)
+    scaled = _binary("mul", diff, Lit(LOG2E, PyScalarType(float)), diff.type, body, exp.source)
+    return _unary("exp2", scaled, diff.type, body, exp.source)
 
 
 def _unary(name, a, type_, body, source) -> Var:
