@@ -10,7 +10,8 @@ choosing between the max and a finite constant (`_follows_max`), so each partial
 what the two-pass form computes. Inside the loop an infinite shift counts as 0 and a partial sum of
 0 stays 0 (no inf - inf or 0 * inf while the max is still -inf); after it, an infinite final shift
 makes the sum NaN, as exp(inf - inf) makes the two-pass sum. A shift the program already keeps
-finite (`where(isinf(m), K, m)`, logsumexp's; `_finite_already`) takes neither step.
+finite (`where(isinf(m), K, m)`, logsumexp's; `_finite_already`) takes neither step. The shift may be read
+through `max[:, None]` (VIEWS). Float32 terms are summed as exp2 (`_summed_terms`).
 
 `plan(eqns, chunker)` finds the pairs in one grid-loop body; `fused_loop` builds one pair's loop.
 """
