@@ -64,10 +64,10 @@ def handwritten_cross_entropy(logits, labels):
     losses = torch.empty([n], dtype=torch.float32, device=logits.device)
     flat = logits.view(-1)
     for tn in tl.tile(n):
-        rows = logits[tn, :].to(torch.float32)
-        row_max = torch.amax(rows, dim=1)
-        sum_exp = torch.sum(torch.exp(rows - row_max[:, None]), dim=1)
-        losses[tn] = row_max + torch.log(sum_exp) - flat[tn.index * v + labels[tn]].to(torch.float32)
+        rows = logits[tn, :].float()
+        row_max = rows.amax(dim=1)
+        lse = row_max + torch.exp(rows - row_max[:, None]).sum(dim=1).log()
+        losses[tn] = lse - flat[tn.index * v + labels[tn]].float()
     return losses
 
 
