@@ -17,7 +17,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 import tilefn as tfn  # noqa: E402
 from bench import cases  # noqa: E402
 
-SWEPT = {"softmax", "layer_norm", "rms_norm", "cross_entropy", "sum_rows", "long_sum",
+SWEPT = {"softmax", "layer_norm", "rms_norm", "cross_entropy", "cross_entropy_128k", "sum_rows", "long_sum",
          "softmax_two_pass", "softmax_backward", "welford", "jagged_sum"}
 
 
