@@ -17,7 +17,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 import tilefn as tfn  # noqa: E402
 from bench import cases  # noqa: E402
 
-SWEPT = {"softmax", "layer_norm", "rms_norm", "cross_entropy", "sum_rows", "long_sum",
+SWEPT = {"softmax", "layer_norm", "rms_norm", "cross_entropy", "cross_entropy_128k", "sum_rows", "long_sum",
          "softmax_two_pass", "softmax_backward", "welford", "jagged_sum"}
 
 
@@ -26,8 +26,8 @@ def variants(default: tfn.Config, looped: bool):
     and (when the kernel reduces whole rows) looped reductions over chunks of the row."""
     yield default
     if looped:
-        for chunk in (1024, 2048, 4096, 8192):
-            for warps in (4, 8, 16):
+        for chunk in (1024, 2048, 4096, 8192, 16384):  # (sm_90 SASS of cross_entropy's one-pass loop, 8192x32768:
+            for warps in (4, 8, 16, 32):  # 11.8 instructions an element at 8192 x 16 warps, 9.1 at 8192 x 8, 9.4 at 16384 x 16)
                 yield tfn.Config(block_sizes=default.block_sizes, reduction_loops=[chunk], num_warps=warps, num_stages=1)
     sizes = list(default.block_sizes)
     for warps in (4, 8, 16, 32):

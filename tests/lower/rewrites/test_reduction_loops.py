@@ -93,3 +93,46 @@ def test_argmax_over_the_row_is_left_whole():
     torch.testing.assert_close(tfn.jit(row_argmax)(x), x.argmax(1))
     with pytest.raises(ConfigError, match=r"reduction_loops has 1 entries but row_argmax has 0 whole-row"):
         tfn.jit(row_argmax, config=Config(reduction_loops=[8]))(x)  # no site to configure: refused
+
+
+def sum_plus(x, y):
+    """A row's sum plus a value loaded by index arithmetic of its own (`y[2 * i]`)."""
+    out = torch.empty([x.size(0)], dtype=x.dtype, device=x.device)
+    for tm in tl.tile(x.size(0)):
+        out[tm] = x[tm, :].sum(dim=1) + y[tm.index * 2]
+    return out
+
+
+def store_then_read(x):
+    """The row is stored, then its first element read back from the output: that load must stay after the store."""
+    out = torch.empty_like(x)
+    first = torch.empty([x.size(0)], dtype=x.dtype, device=x.device)
+    for tm in tl.tile(x.size(0)):
+        out[tm, :] = x[tm, :] * 2.0
+        first[tm] = x[tm, :].sum(dim=1) + out[tm, 0]
+    return out, first
+
+
+def _before_first_loop(text: str) -> str:
+    return text.partition("    for off_")[0]
+
+
+def test_a_load_needing_no_loop_result_is_issued_before_the_chunk_loop():
+    x, y = torch.randn(6, 50), torch.randn(12)
+    lowered = tfn.jit(sum_plus).lower(x, y, config=Config(block_sizes=[4], reduction_loops=[16]))
+    text = lowered.kernel.kernel
+    assert "tl.load(y +" in _before_first_loop(text) and "tl.load(x +" not in _before_first_loop(text)
+    expected = x.sum(1) + y[::2][:6]
+    torch.testing.assert_close(lowered.compile()(x, y), expected)
+    torch.testing.assert_close(run_program(lowered.program, [x, y], lowered.config), expected)
+
+
+def test_a_load_stays_after_a_chunk_loop_that_stores():
+    x = torch.randn(6, 50)
+    lowered = tfn.jit(store_then_read).lower(x, config=Config(block_sizes=[4], reduction_loops=[16]))
+    text = lowered.kernel.kernel
+    assert "tl.load(out +" not in _before_first_loop(text)
+    assert text.index("tl.store(out +") < text.index("tl.load(out +")
+    expected = (x * 2, x.sum(1) + 2 * x[:, 0])
+    torch.testing.assert_close(lowered.compile()(x), expected)
+    torch.testing.assert_close(tfn.interpret(store_then_read, config=lowered.config)(x), expected)

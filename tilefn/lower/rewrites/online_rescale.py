@@ -10,7 +10,8 @@ choosing between the max and a finite constant (`_follows_max`), so each partial
 what the two-pass form computes. Inside the loop an infinite shift counts as 0 and a partial sum of
 0 stays 0 (no inf - inf or 0 * inf while the max is still -inf); after it, an infinite final shift
 makes the sum NaN, as exp(inf - inf) makes the two-pass sum. A shift the program already keeps
-finite (`where(isinf(m), K, m)`, logsumexp's; `_finite_already`) takes neither step.
+finite (`where(isinf(m), K, m)`, logsumexp's; `_finite_already`) takes neither step. The shift may be read
+through `max[:, None]` (VIEWS). Float32 terms are summed as exp2 (`_summed_terms`).
 
 `plan(eqns, chunker)` finds the pairs in one grid-loop body; `fused_loop` builds one pair's loop.
 """
@@ -24,8 +25,10 @@ from ...trace.ir import Eqn, Lit, Var, regions
 from ...trace.primitives import P
 from ...trace.types import PyScalarType, TensorType
 
+LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(x * LOG2E)
 CHAIN_PRIMS = {P[name] for name in ("isinf", "isnan", "isfinite", "abs", "eq", "ne", "where", "logical_not",
-                                    "logical_and", "logical_or")} | {p.convert_p, p.stop_gradient_p}
+                                    "logical_and", "logical_or")} | {p.convert_p, p.stop_gradient_p, p.expand_dims_p}
+VIEWS = (p.stop_gradient_p, p.expand_dims_p)  # the same values: `max[:, None]` shifts as `max` does
 
 
 @attrs.frozen
@@ -37,7 +40,9 @@ class Pair:
     later: tuple  # the non-row equations between them that use the max: moved after the fused loop
     chain: tuple  # those the shift is computed by: also computed per chunk inside the loop
     shift: Var  # the value subtracted from the row
+    level: Var  # the shift before the views that make it (`_unviewed`): in the max's and the sum's shape
     finite: bool  # whether the chain already keeps the shift finite (`_finite_already`)
+    base2: bool  # whether the sum's terms may be computed as exp2 (`_summed_terms`)
 
 
 def _shift_of(sum_eqn, chunker, deps):
@@ -70,16 +75,18 @@ def _chain_to(shift, later) -> tuple | None:
     return tuple(e for e in later if id(e) in needed)
 
 
-def _unstopped(shift, chain):
-    """`shift` read through the `stop_gradient` that makes it (softmax's decompositions), else itself."""
-    made = next((e for e in chain if shift in e.outputs), None)
-    return made.inputs[0] if made is not None and made.prim is p.stop_gradient_p else shift
+def _unviewed(shift, chain):
+    """`shift` read through the VIEWS that make it (softmax's decompositions' `stop_gradient`, `max[:, None]`)."""
+    made_by = {o: e for e in chain for o in e.outputs}
+    while shift in made_by and made_by[shift].prim in VIEWS:
+        shift = made_by[shift].inputs[0]
+    return shift
 
 
 def _follows_max(shift, max_out, chain) -> bool:
     """Whether `shift` is the max itself or where(cond, K, max) / where(cond, max, K) for a finite literal K
     (either read through a `stop_gradient`)."""
-    shift = _unstopped(shift, chain)
+    shift = _unviewed(shift, chain)
     if shift is max_out:
         return True
     last = next((e for e in chain if shift in e.outputs), None)
@@ -94,7 +101,7 @@ def _finite_already(shift, max_out, chain) -> bool:
     """Whether `shift` is where(isinf(max), K, max) or where(isfinite(max), max, K) (K finite: `_follows_max`),
     never infinite."""
     made_by = {o: e for e in chain for o in e.outputs}
-    last = made_by.get(_unstopped(shift, chain))
+    last = made_by.get(_unviewed(shift, chain))
     if last is None or last.prim is not P["where"] or not isinstance(last.inputs[0], Var):
         return False
     test = made_by.get(last.inputs[0])
@@ -115,10 +122,13 @@ def _pair_from(eqns, start, chunker):
         if eqn.prim is p.reduce_sum_p and chunker.reduces_row(eqn):
             shift = _shift_of(eqn, chunker, deps)
             chain = _chain_to(shift, later) if shift is not None else None
-            if chain is None or not _follows_max(shift, max_eqn.outputs[0], chain) or len({max_eqn.outputs[0].type, eqn.outputs[0].type, shift.type}) != 1:
+            level = _unviewed(shift, chain) if chain is not None else None
+            if chain is None or not _follows_max(shift, max_eqn.outputs[0], chain) or \
+                    len({max_eqn.outputs[0].type, eqn.outputs[0].type, level.type}) != 1:
                 return None
-            return Pair(max_eqn, eqn, tuple(later), chain, shift,
-                        _finite_already(shift, max_eqn.outputs[0], chain))
+            finite = _finite_already(shift, max_eqn.outputs[0], chain)
+            base2 = finite or level is max_eqn.outputs[0]
+            return Pair(max_eqn, eqn, tuple(later), chain, shift, level, finite, base2)
         if regions(eqn) or eqn.prim in p.ATOMIC:
             return None
         if eqn.prim is p.store_p:  # a store of what the max gives: after the loop, unless the body reads it back
@@ -186,11 +196,12 @@ def fused_loop(chunker, pair: Pair, copied) -> list:
         m_new = _binary("maximum", m_param, partial_m, m_type, body, source)
         old = _clone_chain(pair.chain, {m_out: m_param}, body)
         new = _clone_chain(pair.chain, {m_out: m_new}, body)
-        c_old, c_new = old[pair.shift], new[pair.shift]
+        c_old, c_new, shifted = old[pair.level], new[pair.level], new[pair.shift]
         if not pair.finite:
             c_old, c_new = _finite(c_old, body, source), _finite(c_new, body, source)
-        mapping[pair.shift] = c_new  # the row's chunk is shifted by the new shift
-        exps = chunker.materialize(pair.sum_eqn.inputs[0], body, mapping, tile_var)
+            shifted = c_new if pair.shift.type == pair.level.type else _finite(shifted, body, source)  # (same values)
+        mapping[pair.shift] = shifted  # the row's chunk is shifted by the new shift
+        exps = _summed_terms(chunker, pair, body, mapping, tile_var)
         partial_s = Var(s_type)
         body.append(attrs.evolve(pair.sum_eqn, inputs=(exps,), outputs=(partial_s,), site=copied(pair.sum_eqn)))
         step = _binary("sub", c_old, c_new, m_type, body, source)
@@ -205,9 +216,22 @@ def fused_loop(chunker, pair: Pair, copied) -> list:
     if pair.finite:
         return eqns + [attrs.evolve(loop, outputs=(m_out, s_out)), *pair.later]
     summed, after = Var(s_type), list(pair.later)
-    infinite = _unary("isinf", pair.shift, bool_type, after, source)
+    infinite = _unary("isinf", pair.level, bool_type, after, source)
     after.append(Eqn(P["where"], (infinite, Lit(float("nan"), PyScalarType(float)), summed), (s_out,), {}, source))
     return eqns + [attrs.evolve(loop, outputs=(m_out, summed)), *after]
+
+
+def _summed_terms(chunker, pair: Pair, body, mapping, tile_var) -> Var:
+    """The chunk of the summed exp(a - c); in float32, where the shift follows the max exactly (`Pair.base2`),
+    as exp2((a - c) * log2(e)). That is how the GPU computes exp, less the steps that keep results below 2**-126
+    (Triton's exp2 flushes them to 0): a sum holding the max's term exp(0) = 1 (or inf) loses nothing by them."""
+    terms = pair.sum_eqn.inputs[0]
+    exp = chunker.producers[terms]
+    if not pair.base2 or exp.outputs[0].type.dtype != torch.float32:
+        return chunker.materialize(terms, body, mapping, tile_var)
+    diff = chunker.materialize(exp.inputs[0], body, mapping, tile_var)
+    scaled = _binary("mul", diff, Lit(LOG2E, PyScalarType(float)), diff.type, body, exp.source)
+    return _unary("exp2", scaled, diff.type, body, exp.source)
 
 
 def _unary(name, a, type_, body, source) -> Var:

@@ -199,7 +199,32 @@ def _rewrite_body(region, n, dim):
             raise _Bail  # e.g. argmax or a product over the row
         else:
             out.append(eqn)
-    return Region(region.params, out, region.results)
+    return Region(region.params, loads_first(out), region.results)
+
+
+def loads_first(eqns) -> list:
+    """`eqns` with the loads that need no chunk loop's result, and the pure equations computing their indices,
+    moved before the first chunk loop (in their order): their memory latency then overlaps the loop's, where
+    after it every program waited for them alone (cross-entropy's label, then the logit it gathers). A load
+    never moves past a write (a store, an atomic, a loop holding one)."""
+    first = next((i for i, e in enumerate(eqns) if e.prim is p.loop_p), len(eqns))
+    made_by = {o: e for e in eqns[first:] for o in e.outputs}
+    late, written, loads = set(), False, []  # late: values made by (or after) a loop, or past a write
+    for eqn in eqns[first:]:
+        pure = not eqn.prim.effectful and not regions(eqn)
+        if any(a in late for a in eqn.inputs if isinstance(a, Var)) or not (pure or eqn.prim is p.load_p and not written):
+            late.update(eqn.outputs)
+            written = written or any(e.prim in p.WRITES for e in walk_eqns([eqn]))
+        elif eqn.prim is p.load_p:
+            loads.append(eqn)
+    moved, todo = set(), list(loads)
+    while todo:
+        eqn = todo.pop()
+        if id(eqn) not in moved:
+            moved.add(id(eqn))
+            todo += [made_by[a] for a in eqn.inputs if isinstance(a, Var) and a in made_by]
+    early = [e for e in eqns[first:] if id(e) in moved]
+    return eqns[:first] + early + [e for e in eqns[first:] if id(e) not in moved]
 
 
 def looped_reductions(program, config):
