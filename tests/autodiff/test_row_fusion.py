@@ -227,3 +227,26 @@ def test_fused_cross_entropy_compiles_for_hopper_without_spills(looped):
     config = _looped(attrs.evolve(config, num_warps=8), 4096) if looped else config
     ptx = tt.compile_for_gpu(bwd, logits, labels, grad, config=config).asm["ptx"]
     assert ".target sm_90" in ptx and ".local" not in ptx
+
+
+@tfn.jit
+def inverted_clamp_pick(x, labels):
+    """max(min(label, 1), v - 1 + 2): the bounds cross, so every column is v + 1, outside the row."""
+    n, v = x.shape
+    out = torch.empty([n], dtype=x.dtype, device=x.device)
+    flat = x.view(-1)
+    for tn in tl.tile(n):
+        column = labels[tn].clamp_max(1).clamp_min(v + 1)
+        out[tn] = x[tn, :].sum(dim=1) - flat[tn.index * v + column]
+    return out
+
+
+def test_crossed_clamp_bounds_are_not_taken_for_in_row():
+    n, v = 7, 6
+    x, labels = torch.randn(n, v, dtype=F64), torch.randint(0, v, (n,))
+    grad = torch.randn(n, dtype=F64)
+    bwd = tfn.vjp(inverted_clamp_pick)
+    assert host_calls(tfn.make_ir(bwd)(x, labels, grad)) == ["add_stray"]
+    ref = lambda x, y: x.sum(1) - flat_pick(x, torch.arange(n), torch.full_like(y, v + 1))  # noqa: E731
+    want = lambda x, y, g: (autograd_of(ref, (x, y), (0,), g)[0], None)  # noqa: E731
+    tt.assert_matches(bwd, want, x, labels, grad, configs=2)

@@ -15,6 +15,8 @@ the gradient's dtype (`AddStray`), no sort, since stray lanes are rare. A column
 `minimum` / `maximum` with literals (`labels[tn].clamp(0, v - 1)`) needs no host step at all."""
 from __future__ import annotations
 
+import math
+
 import attrs
 import torch
 
@@ -93,19 +95,20 @@ def _lanes_of(col, tile) -> bool:
 
 
 def _clamped(column, made: dict, v: int) -> bool:
-    """Whether `column` is `minimum` / `maximum` with integer literals that keep it in [0, v)."""
-    low, high = None, None
+    """Whether `column` is `minimum` / `maximum` with integer literals that keep it in [0, v) (its interval,
+    walked from the innermost value out)."""
+    bounds = []
     while column in made and made[column].prim in (p.P["minimum"], p.P["maximum"]):
         eqn = made[column]
         bound = next((x.value for x in eqn.inputs if isinstance(x, Lit) and isinstance(x.value, int)), None)
         column = next((x for x in eqn.inputs if isinstance(x, Var)), None)
         if bound is None or column is None:
             return False
-        if eqn.prim is p.P["minimum"]:
-            high = bound if high is None else min(high, bound)
-        else:
-            low = bound if low is None else max(low, bound)
-    return low is not None and high is not None and 0 <= low and high < v
+        bounds.append((min if eqn.prim is p.P["minimum"] else max, bound))
+    low, high = -math.inf, math.inf
+    for op, bound in reversed(bounds):
+        low, high = op(low, bound), op(high, bound)
+    return 0 <= low and high < v
 
 
 def fuse(b, fusion: RowFusion, ct, env: dict):
