@@ -3,6 +3,8 @@ cotangent inside the kernel; only lanes whose column may leave the row keep a (o
 gather the IR does not prove to be in its program's rows keeps the sorting deferred scatter."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import attrs
 import pytest
 import torch
@@ -35,16 +37,15 @@ def autograd_of(reference, args, positions, cotangent):
     return torch.autograd.grad(reference(*leaves), [leaves[i] for i in positions], cotangent.double())
 
 
-def flat_pick(x, rows, columns):
-    """The forward's gather as written: x.view(-1)[rows * v + columns], 0 past the tensor."""
-    at = rows * x.shape[1] + columns
+def flat_pick(x, at):
+    """The forward's gather as written: x.view(-1)[at], 0 past the tensor."""
     inside = (at >= 0) & (at < x.numel())
     return torch.where(inside, x.reshape(-1)[at.clamp(0, x.numel() - 1)], 0.0)
 
 
 def cross_entropy_as_written(x, labels):
     """cross_entropy's forward for any labels (torch's raises outside [0, v))."""
-    return (torch.logsumexp(x, 1) - flat_pick(x, torch.arange(x.shape[0]), labels)).mean()
+    return (torch.logsumexp(x, 1) - flat_pick(x, torch.arange(x.shape[0]) * x.shape[1] + labels)).mean()
 
 
 def _looped(config, chunk):
@@ -89,25 +90,46 @@ def test_labels_outside_the_row_keep_the_forward_as_written(dtype):
         torch.testing.assert_close(run(logits, labels, grad)[0].double(), want, **tol)
 
 
-@tfn.jit
-def clamped_cross_entropy(logits, labels):
-    n, v = logits.shape
-    losses = torch.empty([n], dtype=logits.dtype, device=logits.device)
-    flat = logits.view(-1)
-    for tn in tl.tile(n):
-        lse = torch.logsumexp(logits[tn, :], dim=1)
-        losses[tn] = lse - flat[tn.index * v + labels[tn].clamp(0, v - 1)]
-    return losses
+def row_sum(rows):
+    return rows.sum(dim=1)
+
+
+def row_less_pick(position, reduce=row_sum, pick_first=False):
+    """A kernel: `reduce(x[tn, :])` less `flat[position(tn, v, labels[tn])]`, the pick traced before the
+    row's load where `pick_first`."""
+    @tfn.jit
+    def row_less(x, labels):
+        n, v = x.shape
+        out = torch.empty([n], dtype=x.dtype, device=x.device)
+        flat = x.view(-1)
+        for tn in tl.tile(n):
+            picked = flat[position(tn, v, labels[tn])] if pick_first else None
+            total = reduce(x[tn, :])
+            out[tn] = total - (picked if pick_first else flat[position(tn, v, labels[tn])])
+        return out
+    return row_less
+
+
+def row_less_pick_ref(position, reduce=row_sum):
+    def reference(x, labels):
+        rows = SimpleNamespace(index=torch.arange(x.shape[0]))
+        return reduce(x) - flat_pick(x, position(rows, x.shape[1], labels))
+    return reference
+
+
+def clamped(tn, v, labels):
+    return tn.index * v + labels.clamp(0, v - 1)
 
 
 def test_a_clamped_column_needs_no_host_step():
     n, v = 11, 20
     logits, labels = torch.randn(n, v, dtype=F64), torch.randint(-5, v + 5, (n,))
     grad = torch.randn(n, dtype=F64)
-    bwd = tfn.vjp(clamped_cross_entropy)
+    lse = lambda rows: torch.logsumexp(rows, dim=1)  # noqa: E731
+    bwd = tfn.vjp(row_less_pick(clamped, lse))
     program = tfn.make_ir(bwd)(logits, labels, grad)
     assert host_calls(program) == [] and "positions" not in str(program)
-    ref = lambda x, y: torch.logsumexp(x, 1) - x.gather(1, y.clamp(0, v - 1)[:, None])[:, 0]  # noqa: E731
+    ref = row_less_pick_ref(clamped, lse)
     want = lambda x, y, g: (autograd_of(ref, (x, y), (0,), g)[0], None)  # noqa: E731
     tt.assert_matches(bwd, want, logits, labels, grad, configs=2)
 
@@ -126,8 +148,8 @@ def two_picks(x, a, b):
 
 
 def two_picks_ref(x, a, b):
-    rows = torch.arange(x.shape[0])
-    return (x * x).sum(1) + flat_pick(x, rows, a.clamp(0, x.shape[1] - 1)) * 2.0 + flat_pick(x, rows, b) * 3.0
+    rows = torch.arange(x.shape[0]) * x.shape[1]
+    return (x * x).sum(1) + flat_pick(x, rows + a.clamp(0, x.shape[1] - 1)) * 2.0 + flat_pick(x, rows + b) * 3.0
 
 
 @SETTINGS
@@ -145,66 +167,26 @@ def test_positions_repeated_within_a_row_add(data):
     tt.assert_matches(bwd, want, x, a, b, grad, configs=[config])
 
 
-@tfn.jit
-def next_row_pick(x, labels):
-    """Each row's sum minus an element of the next row: not the program's own row."""
-    n, v = x.shape
-    out = torch.empty([n], dtype=x.dtype, device=x.device)
-    flat = x.view(-1)
-    for tn in tl.tile(n):
-        out[tn] = x[tn, :].sum(dim=1) - flat[(tn.index + 1) * v + labels[tn]]
-    return out
-
-
-@tfn.jit
-def pick_before_row(x, labels):
-    """The gather before the row's load: the reverse walk would transpose the row first."""
-    n, v = x.shape
-    out = torch.empty([n], dtype=x.dtype, device=x.device)
-    flat = x.view(-1)
-    for tn in tl.tile(n):
-        picked = flat[tn.index * v + labels[tn]]
-        out[tn] = x[tn, :].sum(dim=1) - picked
-    return out
-
-
-@tfn.jit
-def strided_pick(x, labels):
-    """A position whose row stride is not the row's length."""
-    n, v = x.shape
-    out = torch.empty([n], dtype=x.dtype, device=x.device)
-    flat = x.view(-1)
-    for tn in tl.tile(n):
-        out[tn] = x[tn, :].sum(dim=1) - flat[tn.index * (v - 1) + labels[tn]]
-    return out
-
-
-UNPROVEN = {
-    "next_row": (next_row_pick, lambda x, y: x.sum(1) - flat_pick(x, torch.arange(x.shape[0]) + 1, y)),
-    "before_row": (pick_before_row, lambda x, y: x.sum(1) - flat_pick(x, torch.arange(x.shape[0]), y)),
+NOT_IN_ROW = {  # name -> (position, pick first, the host call left after the kernel)
+    "next_row": (lambda tn, v, c: (tn.index + 1) * v + c, False, "scatter_gathered"),
+    "before_row": (lambda tn, v, c: tn.index * v + c, True, "scatter_gathered"),
+    "stride_not_row_length": (lambda tn, v, c: tn.index * (v - 1) + c, False, "scatter_gathered"),
+    "crossed_clamp": (lambda tn, v, c: tn.index * v + c.clamp_max(1).clamp_min(v + 1), False, "add_stray"),
 }
 
 
-@pytest.mark.parametrize("name", ["next_row", "before_row"])
-def test_a_gather_not_proven_in_its_own_row_keeps_the_deferred_scatter(name):
-    kernel, ref = UNPROVEN[name]
+@pytest.mark.parametrize("name", sorted(NOT_IN_ROW))
+def test_a_gather_not_proven_in_its_own_row_is_not_fused_there(name):
+    """The first three keep the sorting deferred scatter; a clamp whose bounds cross (every column v + 1)
+    is fused but not taken as in the row: its lanes stray."""
+    position, first, host = NOT_IN_ROW[name]
     n, v = 13, 10
     x, labels = torch.randn(n, v, dtype=F64), torch.randint(0, v, (n,))
     grad = torch.randn(n, dtype=F64)
-    bwd = tfn.vjp(kernel)
+    bwd = tfn.vjp(row_less_pick(position, pick_first=first))
     program = tfn.make_ir(bwd)(x, labels, grad)
-    assert host_calls(program) == ["scatter_gathered"] and "iota" not in kernel_prims(program)
-    want = lambda x, y, g: (autograd_of(ref, (x, y), (0,), g)[0], None)  # noqa: E731
-    tt.assert_matches(bwd, want, x, labels, grad, configs=2)
-
-
-def test_a_row_stride_other_than_the_row_length_is_not_fused():
-    n, v = 13, 10
-    x, labels = torch.randn(n, v, dtype=F64), torch.randint(0, v, (n,))
-    grad = torch.randn(n, dtype=F64)
-    bwd = tfn.vjp(strided_pick)
-    assert host_calls(tfn.make_ir(bwd)(x, labels, grad)) == ["scatter_gathered"]
-    ref = lambda x, y: x.sum(1) - x.reshape(-1)[torch.arange(x.shape[0]) * (v - 1) + y]  # noqa: E731
+    assert host_calls(program) == [host] and ("iota" in kernel_prims(program)) == (host == "add_stray")
+    ref = row_less_pick_ref(position)
     want = lambda x, y, g: (autograd_of(ref, (x, y), (0,), g)[0], None)  # noqa: E731
     tt.assert_matches(bwd, want, x, labels, grad, configs=2)
 
@@ -228,25 +210,3 @@ def test_fused_cross_entropy_compiles_for_hopper_without_spills(looped):
     ptx = tt.compile_for_gpu(bwd, logits, labels, grad, config=config).asm["ptx"]
     assert ".target sm_90" in ptx and ".local" not in ptx
 
-
-@tfn.jit
-def inverted_clamp_pick(x, labels):
-    """max(min(label, 1), v - 1 + 2): the bounds cross, so every column is v + 1, outside the row."""
-    n, v = x.shape
-    out = torch.empty([n], dtype=x.dtype, device=x.device)
-    flat = x.view(-1)
-    for tn in tl.tile(n):
-        column = labels[tn].clamp_max(1).clamp_min(v + 1)
-        out[tn] = x[tn, :].sum(dim=1) - flat[tn.index * v + column]
-    return out
-
-
-def test_crossed_clamp_bounds_are_not_taken_for_in_row():
-    n, v = 7, 6
-    x, labels = torch.randn(n, v, dtype=F64), torch.randint(0, v, (n,))
-    grad = torch.randn(n, dtype=F64)
-    bwd = tfn.vjp(inverted_clamp_pick)
-    assert host_calls(tfn.make_ir(bwd)(x, labels, grad)) == ["add_stray"]
-    ref = lambda x, y: x.sum(1) - flat_pick(x, torch.arange(n), torch.full_like(y, v + 1))  # noqa: E731
-    want = lambda x, y, g: (autograd_of(ref, (x, y), (0,), g)[0], None)  # noqa: E731
-    tt.assert_matches(bwd, want, x, labels, grad, configs=2)
