@@ -9,7 +9,8 @@ base tensor has anyway, seen through the same views (`ScatterGathered`). Repeate
 half-precision gradient (one plain store of the input's dtype) gets each element's values summed in
 float32 and added to it once, rounded once; others accumulate in their own dtype, as atomics would.
 Gathers that do not fit (a tile missing from the gather's dims, a tensor no view of another the kernel
-reads: an embedding table) keep `memory`'s atomic adds."""
+reads: an embedding table) keep `memory`'s atomic adds. A gather from its program's own rows is fused into
+the rows' cotangent instead (`row_fusion`): only its lanes outside the row reach the slots (`AddStray`)."""
 from __future__ import annotations
 
 import math
