@@ -3,6 +3,8 @@ cotangent inside the kernel; only lanes whose column may leave the row keep a (o
 gather the IR does not prove to be in its program's rows keeps the sorting deferred scatter."""
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from types import SimpleNamespace
 
 import attrs
@@ -19,6 +21,7 @@ from tilefn.trace.ir import walk_eqns
 from vjp_kernels import cross_entropy
 
 F64, BF16 = torch.float64, torch.bfloat16
+EXAMPLES = Path(__file__).parents[2] / "examples"
 SETTINGS = settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -69,10 +72,20 @@ def test_cross_entropy_gradient_equals_float64_autograd(data):
     tt.assert_matches(bwd, want, logits, labels, grad, configs=[_looped(config, 16) if looped else config])
 
 
-def test_cross_entropy_takes_the_fused_path():
+def example_cross_entropy():
+    """examples/cross_entropy.py's kernel (the one benchmarks/backward.py times: float32 rows and target)."""
+    spec = importlib.util.spec_from_file_location("cross_entropy_example", EXAMPLES / "cross_entropy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cross_entropy
+
+
+@pytest.mark.parametrize("example", [False, True], ids=["test_kernel", "example"])
+def test_cross_entropy_takes_the_fused_path(example):
     n, v = 37, 50
     logits, labels = torch.randn(n, v, dtype=BF16), torch.randint(0, v, (n,))
-    program = tfn.make_ir(tfn.vjp(cross_entropy))(logits, labels, torch.tensor(1.0, dtype=BF16))
+    kernel = example_cross_entropy() if example else cross_entropy
+    program = tfn.make_ir(tfn.vjp(kernel))(logits, labels, torch.tensor(1.0, dtype=BF16))
     assert host_calls(program) == ["add_stray"]  # (no sort: lanes outside their row only)
     assert "iota" in kernel_prims(program) and "scatter_gathered" not in str(program)
 
