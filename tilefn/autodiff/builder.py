@@ -102,3 +102,12 @@ def is_float_value(atom) -> bool:
 def cotangent_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype gradients accumulate in memory: float32 for half precision, else the value's own."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def accumulate(b: Builder, env: dict, var, ct) -> None:
+    """Add `ct` to the cotangent of `var` (a floating device value; anything else has none), in float32
+    for a half-precision value (so per-tile partial sums of a weight's gradient are not rounded)."""
+    if ct is None or not is_float_value(var):
+        return
+    ct = b.convert(ct, cotangent_dtype(var.type.dtype))
+    env[var] = ct if var not in env else b.add(env[var], ct)

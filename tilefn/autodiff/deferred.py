@@ -9,7 +9,8 @@ base tensor has anyway, seen through the same views (`ScatterGathered`). Repeate
 half-precision gradient (one plain store of the input's dtype) gets each element's values summed in
 float32 and added to it once, rounded once; others accumulate in their own dtype, as atomics would.
 Gathers that do not fit (a tile missing from the gather's dims, a tensor no view of another the kernel
-reads: an embedding table) keep `memory`'s atomic adds."""
+reads: an embedding table) keep `memory`'s atomic adds. A gather from its program's own rows is fused into
+the rows' cotangent instead (`row_fusion`): only its lanes outside the row reach the slots (`AddStray`)."""
 from __future__ import annotations
 
 import math
@@ -26,6 +27,7 @@ from ..trace.types import TileDim, contiguous_strides
 from .builder import cotangent_dtype
 from .host import buffer_eqn, contiguous, host_call
 from .memory import access_parts, tile_range_end, tiled_loads
+from .row_fusion import RowFusion, fuse, plan_fusion
 
 VIEWS = frozenset({  # host calls of one tensor giving a view of it (each element seen once) on a contiguous buffer
     "view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose", "t", "movedim",
@@ -43,6 +45,12 @@ class Deferred:
     chain: tuple
     values: Var
     positions: Var
+    fusion: RowFusion | None = None  # the lanes within their program's own rows, fused (`row_fusion`)
+
+    def scatter(self):
+        """The host call adding the slots into the gradient: the sorting one, or for the stray lanes of a
+        fused gather, `AddStray`."""
+        return (ScatterGathered if self.fusion is None else AddStray)(self.base, self.chain)
 
 
 @attrs.frozen
@@ -63,10 +71,15 @@ class Deferrals:
         """`loads` (load equations per tensor) less the deferred ones."""
         return loads - Counter(d.tensor for d in self.plans.values())
 
-    def transpose(self, b, eqn, ct, tiles, plan: Deferred, grads: dict) -> None:
-        """Write the cotangent `ct` of gather `eqn` and its positions into `plan`'s buffers."""
+    def transpose(self, b, eqn, ct, tiles, plan: Deferred, grads: dict, env: dict) -> None:
+        """Write the cotangent `ct` of gather `eqn` and its positions into `plan`'s buffers (a fused gather's
+        in-row lanes into the row's cotangent in `env` instead)."""
         if plan.base not in grads:
             return
+        if plan.fusion is not None and eqn.outputs[0] in self.plans:  # (not a copy run in an inner loop)
+            ct = fuse(b, plan.fusion, ct, env)
+            if ct is None:
+                return
         index, _, mask = access_parts(eqn)
         position = b.convert(_flat_position(b, eqn, index), plan.positions.type.dtype)
         value = b.convert(ct, plan.values.type.dtype)
@@ -118,7 +131,7 @@ def plan_deferrals(kernel, before) -> Deferrals:
             device = tensor.type.device
             values = Var(contiguous(extents, cotangent_dtype(tensor.type.dtype), device))
             positions = Var(contiguous(extents, _position_dtype(tensor), device))
-            plans[eqn.outputs[0]] = Deferred(tensor, *found, values, positions)
+            plans[eqn.outputs[0]] = Deferred(tensor, *found, values, positions, plan_fusion(kernel, eqn, found[0]))
     return Deferrals(plans)
 
 
@@ -183,7 +196,7 @@ def scatter_deferred(deferrals: Deferrals, kernel, grads: dict, eqns: list, hint
             eqns.insert(at, buffer_eqn(buffer.type, buffer.type.dtype, out=buffer, zeroed=False))
             hints[buffer] = what
         grad = grads[plan.base]
-        call = host_call(ScatterGathered(plan.base, plan.chain), (grad, plan.positions, plan.values), grad.type)
+        call = host_call(plan.scatter(), (grad, plan.positions, plan.values), grad.type)
         eqns.append(call)
         grads[plan.base] = call.outputs[0]
         hints[call.outputs[0]] = hints.get(grad, "grad")
@@ -207,6 +220,17 @@ class ScatterGathered:
 
     def __call__(self, gradient, positions, values):
         add_at(self.view_of(gradient), positions.reshape(-1), values.reshape(-1))
+        return gradient
+
+
+class AddStray(ScatterGathered):
+    """`ScatterGathered` by one `index_add_` in the gradient's dtype: for the stray lanes of a fused gather
+    (`row_fusion`), zero but where a column lies outside its row, so no sort to sum repeats first."""
+
+    __name__ = "add_stray"
+
+    def __call__(self, gradient, positions, values):
+        self.view_of(gradient).index_add_(0, positions.reshape(-1), values.reshape(-1).to(gradient.dtype))
         return gradient
 
 

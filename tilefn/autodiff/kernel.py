@@ -15,7 +15,7 @@ from ..errors import UnsupportedOp
 from ..trace import primitives as p
 from ..trace.ir import Eqn, Region, Var, map_regions, walk_eqns
 from ..trace.types import HostType
-from .builder import Builder, cotangent_dtype, is_float_value
+from .builder import Builder, accumulate
 from .memory import Buffers, cotangent_load, transpose_load, written_value
 from .rules import TRANSPOSE, refuse
 
@@ -41,15 +41,6 @@ def backward_kernel(kernel: Eqn, buffers: Buffers, sites, copies: dict) -> Eqn:
             if isinstance(x, Var) and (isinstance(x.type, HostType) or x in outside) and x not in operands:
                 operands.append(x)
     return Eqn(p.kernel_p, operands, (), {"region": region}, kernel.source, kernel.site)
-
-
-def accumulate(b: Builder, env: dict, var, ct) -> None:
-    """Add `ct` to the cotangent of `var` (a floating device value; anything else has none), in float32
-    for a half-precision value (so per-tile partial sums of a weight's gradient are not rounded)."""
-    if ct is None or not is_float_value(var):
-        return
-    ct = b.convert(ct, cotangent_dtype(var.type.dtype))
-    env[var] = ct if var not in env else b.add(env[var], ct)
 
 
 def without_writes(eqn: Eqn) -> Eqn:
@@ -78,7 +69,7 @@ def backward_body(b: Builder, eqns, env: dict, tiles: tuple, buffers: Buffers, s
             continue
         b.source = eqn.source
         if eqn.prim is p.load_p:
-            transpose_load(b, eqn, cts[0], tiles, buffers)
+            transpose_load(b, eqn, cts[0], tiles, buffers, env)
         elif eqn.prim is p.loop_p:
             transpose_loop(b, eqn, cts, env, tiles, buffers)
         elif eqn.prim in TRANSPOSE:

@@ -184,12 +184,12 @@ def _reads_whole(eqn, bounds: dict, buffers: Buffers) -> bool:
     return len(eqn.params["index"]) == len(shape)
 
 
-def transpose_load(b, eqn, ct, tiles, buffers: Buffers) -> None:
+def transpose_load(b, eqn, ct, tiles, buffers: Buffers, env: dict) -> None:
     """Write the cotangent `ct` of load `eqn` into its tensor's gradient buffer (a deferred gather: into
-    its slots, `deferred.py`)."""
+    its slots, `deferred.py`, or a fused one's into its row's cotangent in `env`)."""
     plan = buffers.deferrals.plan_of(eqn, b.copies) if buffers.deferrals is not None else None
     if plan is not None:
-        buffers.deferrals.transpose(b, eqn, ct, tiles, plan, buffers.grads)
+        buffers.deferrals.transpose(b, eqn, ct, tiles, plan, buffers.grads, env)
         return
     grad = buffers.grads.get(eqn.inputs[0])
     if grad is None:

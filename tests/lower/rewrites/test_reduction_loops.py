@@ -23,6 +23,16 @@ def row_stats(x):
     return sq, mx
 
 
+def minus_column_3(x):
+    """Each row less its column 3, picked by comparing `arange` with 3: the column numbers are chunked too."""
+    out = torch.empty_like(x)
+    for tm in tl.tile(x.size(0)):
+        row = x[tm, :].float()
+        columns = torch.arange(x.size(1))
+        out[tm, :] = (row - torch.where(columns[None, :] == 3, row, 0.0).sum(dim=1, keepdim=True)).to(x.dtype)
+    return out
+
+
 def row_argmax(x):
     out = torch.empty([x.size(0)], dtype=torch.int64, device=x.device)
     for tm in tl.tile(x.size(0)):
@@ -35,6 +45,7 @@ CASES = {
     "layer_norm": (layer_norm, lambda x: (x, torch.randn(x.size(1), dtype=x.dtype), torch.randn(x.size(1), dtype=x.dtype)),
                    lambda x, w, b: torch.nn.functional.layer_norm(x.float(), [x.size(1)], w.float(), b.float()).to(x.dtype)),
     "row_stats": (row_stats, lambda x: (x,), lambda x: ((x.float() ** 2).sum(1), x.amax(1))),
+    "minus_column_3": (minus_column_3, lambda x: (x,), lambda x: (x.float() - x.float()[:, 3:4]).to(x.dtype)),
 }
 
 

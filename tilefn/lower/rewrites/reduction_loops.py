@@ -101,6 +101,8 @@ class _Chunker:
         if not self.is_row(atom):
             return atom
         eqn = self.producers.get(atom)
+        if eqn is not None and eqn.prim is p.iota_p and eqn.params["start"] == 0:
+            return self._chunk_iota(eqn, body, mapping, tile_var)
         if eqn is None or eqn.prim not in ROW_WISE:
             raise _Bail
         params = eqn.params
@@ -116,6 +118,16 @@ class _Chunker:
         body.append(attrs.evolve(eqn, inputs=tuple(inputs), outputs=outputs, params=params, site=_copied(eqn)))
         mapping.update(zip(eqn.outputs, outputs))
         return mapping[atom]
+
+    def _chunk_iota(self, eqn, body, mapping, tile_var):
+        """A chunk of `arange(n)` (a row's column numbers): the chunk tile's indices."""
+        out = Var(self.chunk_type(eqn.outputs[0].type))
+        index = out if out.type.dtype == torch.int32 else Var(TensorType((self.dim,), torch.int32))
+        body.append(Eqn(p.tile_index_p, (tile_var,), (index,), {}, eqn.source))
+        if index is not out:
+            body.append(Eqn(p.convert_p, (index,), (out,), {"dtype": out.type.dtype}, eqn.source))
+        mapping[eqn.outputs[0]] = out
+        return out
 
     def loop(self, build, tile_var, origin, carries=()):
         """A loop eqn over the row's chunks for `origin` (a reduction or store); `build(body, mapping)`
