@@ -1,6 +1,6 @@
 """Kernels many test modules share (tests/ is on sys.path through its conftest): one definition each.
 
-matmul and bmm are examples/'s own (the plain functions under their `tfn.jit`): examples/ is appended to
+matmul, bmm and two_pass_softmax are examples/'s own (the plain functions under their `tfn.jit`): examples/ is appended to
 sys.path, after everything else, so its modules shadow none."""
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ if EXAMPLES not in sys.path:
 
 import bmm as bmm_example  # noqa: E402
 import matmul as matmul_example  # noqa: E402
+import softmax as softmax_example  # noqa: E402
 
 matmul = matmul_example.matmul.fn  # float32 accumulation by addmm over tiles of k
 bmm = bmm_example.bmm.fn  # the batched form, baddbmm over tiles of k
+two_pass_softmax = softmax_example.softmax_two_pass.fn  # a running max and sum, then a second loop normalising
 
 
 def add(x, y):

@@ -11,7 +11,7 @@ from tilefn import lang as tl
 from tilefn.lower.defaults import complete_config, default_config
 from tilefn.trace.queries import next_power_of_2
 from tilefn.trace.ir import walk_eqns
-from kernels import bmm, matmul, softmax
+from kernels import bmm, matmul, softmax, two_pass_softmax
 
 pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
 
@@ -354,23 +354,6 @@ def test_softmax_backward_walks_chunks_of_rows_pipelined_with_at_most_16_warps_a
     narrow = torch.empty(64, 8192, dtype=torch.bfloat16)  # several programs an SM already: no row chunks
     program = tfn.make_ir(tfn.vjp(softmax))(narrow, narrow)
     assert default_config(program).range_num_stages == () and not program.tunables
-
-
-def two_pass_softmax(x):
-    m, n = x.shape
-    out = torch.empty_like(x)
-    bn = tl.register_block_size(n)
-    for tm in tl.tile(m):
-        mi = tl.full([tm], float("-inf"), dtype=torch.float32)
-        li = tl.zeros([tm], dtype=torch.float32)
-        for tn in tl.tile(n, block_size=bn):
-            values = x[tm, tn].to(torch.float32)
-            m_next = torch.maximum(mi, torch.amax(values, dim=1))
-            li = li * torch.exp(mi - m_next) + torch.sum(torch.exp(values - m_next[:, None]), dim=1)
-            mi = m_next
-        for tn in tl.tile(n, block_size=bn):
-            out[tm, tn] = torch.exp(x[tm, tn].to(torch.float32) - mi[:, None]) / li[:, None]
-    return out
 
 
 @pytest.mark.parametrize("n, whole", [(2048, True), (16384, True), (32768, False)])
