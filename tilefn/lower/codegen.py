@@ -17,6 +17,7 @@ from ..trace.scalars import DEVICE_DTYPES, is_runtime_scalar
 from ..trace.sizes import SizeExpr, cdiv, is_symbolic, smin
 from ..trace.types import HostType
 from . import backend, float8
+from .config_check import PERSISTENT
 from .control import emit_cond, emit_while
 from .dots import squeezed_carries
 from .emit import TILE_PREFIXES, Emitter, tl_dtype
@@ -134,7 +135,7 @@ class KernelWriter:
         total = total if is_symbolic(total) else max(total, 0)
         em.emit("pid = tl.program_id(0)")
         pid, programs = "pid", total
-        if pid_type in ("persistent_blocked", "persistent_interleaved") and (is_symbolic(total) or total > 0):
+        if pid_type in PERSISTENT and (is_symbolic(total) or total > 0):
             programs = smin(total, self.num_sms()) if is_symbolic(total) else min(total, self.num_sms())
             pid = em.fresh("virtual_pid")
             options = self._persistent_options()

@@ -11,8 +11,8 @@ from ..errors import ConfigError
 from .access_forms import ATOMIC_INDEXING, INDEXING
 from .sites import FIELD_KINDS, KIND_NAMES, Site, Sites
 
-PID_TYPES = ("flat", "xyz", "persistent_blocked", "persistent_interleaved")
 PERSISTENT = ("persistent_blocked", "persistent_interleaved")
+PID_TYPES = ("flat", "xyz", *PERSISTENT)
 PERSISTENT_OPTIONS = ("persistent_flatten", "persistent_warp_specialize")
 EVICTION_POLICIES = ("", "evict_first", "evict_last")
 RANGE_OPTIONS = ("range_unroll_factors", "range_num_stages", "range_multi_buffers", "range_flattens",

@@ -10,8 +10,7 @@ from ..errors import ConfigError
 from ..trace.ir import Program, regions, walk_eqns
 from ..trace.primitives import REDUCTIONS, dot_p, load_p, loop_p, permute_p, store_p
 from ..trace.queries import (dot_roles, grid_blocks, grid_loops, inner_loops, kernel_eqns, largest_value,
-                             next_power_of_2, ordered_loops)
-from ..trace.types import TileDim
+                             next_power_of_2, ordered_loops, tile_lanes)
 from .rewrites.reduction_loops import reduction_extents
 from .shared_memory import MAX_SHARED_BYTES, dot_operands, pipelined_blocks, shared_bytes
 from . import backend
@@ -138,8 +137,7 @@ def _row_warps(program: Program, config: Config) -> int:
         for eqn in loop.params["region"].eqns:
             if eqn.prim not in REDUCTIONS:
                 continue
-            shape = eqn.inputs[0].type.shape
-            lanes = [config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d) for d in shape]
+            lanes = tile_lanes(eqn.inputs[0].type.shape, config)
             axis = eqn.params["axis"]
             if len(lanes) > 1 and axis is not None and axis % len(lanes) != len(lanes) - 1 and lanes[axis] > 1:
                 cap = min(cap, max(MIN_ROW_WARPS, lanes[-1] * itemsize // WARP_LOAD_BYTES))
@@ -173,9 +171,7 @@ def _loaded_bytes(loop, config: Config) -> int:
     total = 0
     for eqn in loop.params["region"].eqns:
         if eqn.prim is load_p:
-            shape = eqn.outputs[0].type.shape
-            lanes = [config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d) for d in shape]
-            total += math.prod(lanes) * eqn.outputs[0].type.dtype.itemsize
+            total += math.prod(tile_lanes(eqn.outputs[0].type.shape, config)) * eqn.outputs[0].type.dtype.itemsize
     return total
 
 

@@ -16,7 +16,7 @@ import attrs
 
 from ..trace.ir import Eqn, Program, Var, regions
 from ..trace.primitives import dot_p, load_p, loop_p, permute_p
-from ..trace.queries import inner_loops, next_power_of_2
+from ..trace.queries import inner_loops, tile_lanes
 from ..trace.types import TileDim
 
 MAX_SHARED_BYTES = 232448  # 227 KB: an H100/H200 block's shared memory (A100: 163 KB; smaller GPUs fail)
@@ -68,8 +68,7 @@ def shared_bytes(program: Program, operands: list[DotOperand], config) -> int:
     stages = _loop_stages(program, config)
     per_loop = {}
     for operand in operands:
-        lanes = math.prod(config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d)
-                          for d in operand.source.type.shape)
+        lanes = math.prod(tile_lanes(operand.source.type.shape, config))
         copies = stages.get(id(operand.loop), config.num_stages or 1) if operand.pipelined else 1
         key = id(operand.loop)
         per_loop[key] = per_loop.get(key, 0) + lanes * operand.source.type.dtype.itemsize * max(copies, 1)

@@ -65,14 +65,17 @@ def dot_roles(eqns) -> dict[int, str]:
     return roles
 
 
+def tile_lanes(shape, config) -> list[int]:
+    """The lanes of each dim of `shape` under `config`'s block sizes (a static dim: its power of two)."""
+    return [config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d) for d in shape]
+
+
 def largest_value(eqns, config) -> int:
     """Elements of the largest value in the kernel under `config`'s block sizes."""
     largest = 1
     for eqn in eqns:
         for var in eqn.outputs:
-            shape = getattr(var.type, "shape", ())
-            lanes = [config.block_sizes[d.block] if isinstance(d, TileDim) else next_power_of_2(d) for d in shape]
-            largest = max(largest, math.prod(lanes) if lanes else 1)
+            largest = max(largest, math.prod(tile_lanes(getattr(var.type, "shape", ()), config)))
     return largest
 
 

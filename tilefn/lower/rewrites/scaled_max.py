@@ -13,7 +13,7 @@ import math
 import attrs
 
 from ...trace import primitives as p
-from ...trace.ir import Eqn, Lit, Program, Region, Var, map_regions, regions
+from ...trace.ir import Eqn, Lit, Program, Region, Var, map_regions, walk_eqns
 from ...trace.primitives import P
 from ...trace.types import TensorType
 
@@ -38,14 +38,6 @@ def _scaled(mul: Eqn | None):
     return None
 
 
-def _producers(eqns, made: dict) -> dict:
-    for eqn in eqns:
-        made.update((o, eqn) for o in eqn.outputs)
-        for region in regions(eqn):
-            _producers(region.eqns, made)
-    return made
-
-
 def _rewrite(eqns, made: dict) -> list:
     out = []
     for eqn in eqns:
@@ -64,4 +56,5 @@ def _rewrite(eqns, made: dict) -> list:
 
 def scaled_max(program: Program, config=None) -> Program:
     """`program` with each max/min of a positively scaled tile taken before the scaling."""
-    return attrs.evolve(program, eqns=_rewrite(program.eqns, _producers(program.eqns, {})))
+    made = {o: eqn for eqn in walk_eqns(program.eqns) for o in eqn.outputs}  # (nested regions' too)
+    return attrs.evolve(program, eqns=_rewrite(program.eqns, made))
