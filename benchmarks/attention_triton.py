@@ -1,6 +1,6 @@
 """A hand-written Triton flash-attention forward (FA2-style, written here) beside SDPA and tilefn's.
 
-    python benchmarks/attention_triton.py [--shape 4,32,4096] [--dims 64,128]
+    python benchmarks/attention_triton.py [--shape 4,32,4096] [--dims 64,128] [--ws] [--only 'bn64 w4 s2,w8 s3']
 
 Question it answers: is attention below SDPA because of tilefn's lowering, or is that where Triton
 3.x on sm_90 stands? The kernel is the textbook one: a program per (query tile, batch*head), Q held
@@ -32,11 +32,11 @@ from bench import assert_matches, bench, one_line  # noqa: E402
 
 @triton.jit
 def _tile(acc, l_i, m_i, q, k_at, v_at, lo, hi, offs_m, scale, BN: tl.constexpr, MASKED: tl.constexpr,
-          TMA: tl.constexpr, STAGES: tl.constexpr, K, V, k_base, v_base, D: tl.constexpr):
+          TMA: tl.constexpr, STAGES: tl.constexpr, K, V, k_base, v_base, D: tl.constexpr, WS: tl.constexpr):
     """Keys lo..hi (multiples of BN) into the running (acc, l_i, m_i)."""
     offs_n = tl.arange(0, BN)
     offs_d = tl.arange(0, D)
-    for start in tl.range(lo, hi, BN, num_stages=STAGES):
+    for start in tl.range(lo, hi, BN, num_stages=STAGES, warp_specialize=WS):
         if TMA:
             k = k_at.load([k_base + start, 0])
         else:
@@ -61,7 +61,8 @@ def _tile(acc, l_i, m_i, q, k_at, v_at, lo, hi, offs_m, scale, BN: tl.constexpr,
 
 @triton.jit
 def flash_forward(Q, K, V, O, scale, S: tl.constexpr, D: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr,
-                  CAUSAL: tl.constexpr, TMA: tl.constexpr, STAGES: tl.constexpr, ROWS: tl.constexpr):
+                  CAUSAL: tl.constexpr, TMA: tl.constexpr, STAGES: tl.constexpr, ROWS: tl.constexpr,
+                  WS: tl.constexpr):
     """O[bh, tile] = softmax(Q K^T / sqrt(d)) V for one query tile of one (batch, head); `scale` has log2 e."""
     pid_m = tl.program_id(0)
     bh = tl.program_id(1)
@@ -82,37 +83,40 @@ def flash_forward(Q, K, V, O, scale, S: tl.constexpr, D: tl.constexpr, BM: tl.co
     m_i = tl.full([BM], -float("inf"), dtype=tl.float32)
     if CAUSAL:
         acc, l_i, m_i = _tile(acc, l_i, m_i, q, k_at, v_at, 0, pid_m * BM, offs_m, scale, BN, False, TMA, STAGES,
-                              K, V, base, base, D)
+                              K, V, base, base, D, WS)
         acc, l_i, m_i = _tile(acc, l_i, m_i, q, k_at, v_at, pid_m * BM, (pid_m + 1) * BM, offs_m, scale, BN, True,
-                              TMA, STAGES, K, V, base, base, D)
+                              TMA, STAGES, K, V, base, base, D, WS)
     else:
         acc, l_i, m_i = _tile(acc, l_i, m_i, q, k_at, v_at, 0, S, offs_m, scale, BN, False, TMA, STAGES,
-                              K, V, base, base, D)
+                              K, V, base, base, D, WS)
     out = (acc / l_i[:, None]).to(O.dtype.element_ty)
     tl.store(O + (base + offs_m)[:, None] * D + offs_d[None, :], out)
 
 
-def flash(q, k, v, causal, bm, bn, warps, stages, tma):
+def flash(q, k, v, causal, bm, bn, warps, stages, tma, ws=False):
     b, h, s, d = q.shape
     out = torch.empty_like(q)
     scale = 1.0 / math.sqrt(d) * 1.4426950408889634
     grid = (s // bm, b * h)
     flash_forward[grid](q, k, v, out, scale, S=s, D=d, BM=bm, BN=bn, CAUSAL=causal, TMA=tma, STAGES=stages,
-                        ROWS=b * h * s, num_warps=warps, num_stages=stages)
+                        ROWS=b * h * s, WS=ws, num_warps=warps, num_stages=stages)
     return out
 
 
-def configs(causal):
-    """(bm, bn, warps, stages, tma): the usual sm_90 candidates (BN <= BM so a causal diagonal is one tile)."""
+def configs(causal, ws: bool):
+    """(bm, bn, warps, stages, tma, warp_specialize): the usual sm_90 candidates (BN <= BM so a causal
+    diagonal is one tile); with `ws`, each also with Triton's warp-specialised key loop."""
     for bm, bn, warps, stages, tma in itertools.product((128,), (64, 128), (4, 8), (2, 3, 4), (True, False)):
         if bn <= bm and not (warps == 4 and bn == 128):
-            yield bm, bn, warps, stages, tma
+            yield from ((bm, bn, warps, stages, tma, w) for w in ((False, True) if ws else (False,)))
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--shape", default="4,32,4096", help="batch,heads,seq")
     parser.add_argument("--dims", default="128,64")
+    parser.add_argument("--ws", action="store_true", help="also each Config with warp_specialize=True")
+    parser.add_argument("--only", default="", help="comma-separated substrings: time the Configs whose name has one")
     args = parser.parse_args()
     triton.set_allocator(lambda size, align, stream: torch.empty(size, dtype=torch.int8, device="cuda"))
     batch, heads, seq = map(int, args.shape.split(","))
@@ -138,8 +142,10 @@ def main():
         except Exception as exc:  # noqa: BLE001 (reported, the comparison goes on)
             print(f"tilefn default: {one_line(exc)}", file=sys.stderr)
         best = None
-        for cfg in configs(causal):
-            name = "triton bm{} bn{} w{} s{} {}".format(*cfg[:4], "tma" if cfg[4] else "ptr")
+        for cfg in configs(causal, args.ws):
+            name = "triton bm{} bn{} w{} s{} {}{}".format(*cfg[:4], "tma" if cfg[4] else "ptr", " ws" if cfg[5] else "")
+            if args.only and not any(part in name for part in args.only.split(",")):
+                continue
             try:
                 out = flash(*qkv, causal, *cfg)
                 assert_matches(out, ref)

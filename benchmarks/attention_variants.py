@@ -51,6 +51,9 @@ VARIANTS = {
     "tma_s4": lambda c: attrs.evolve(c, indexing="tensor_descriptor", num_stages=4),
     "tma_bn64": lambda c: _key_tiles(attrs.evolve(c, indexing="tensor_descriptor"), 64),
     "tma_w4_bn64": lambda c: _key_tiles(attrs.evolve(c, indexing="tensor_descriptor", num_warps=4), 64),
+    "tma_w4_bn64_s2": lambda c: _key_tiles(attrs.evolve(c, indexing="tensor_descriptor", num_warps=4,
+                                                        num_stages=2), 64),
+    "w8_bn128_s3_ptr": lambda c: _key_tiles(attrs.evolve(c, indexing="pointer", num_warps=8, num_stages=3), 128),
     "tma_persistent": lambda c: attrs.evolve(c, indexing="tensor_descriptor", pid_type="persistent_interleaved"),
 }
 
