@@ -9,7 +9,7 @@ import torch
 from ..trace.ir import Lit, Var
 from . import float8
 from ..trace.types import TileDim, TileType
-from ..trace.queries import next_power_of_2, readers, used_vars
+from ..trace.queries import next_power_of_2, producers, readers, used_vars
 
 TL_DTYPES = {
     torch.float64: "tl.float64", torch.float32: "tl.float32", torch.float16: "tl.float16",
@@ -64,6 +64,7 @@ class Emitter:
         self.descriptors: dict = {}  # (tensor name, block shape) -> descriptor name
         self.read_vars = used_vars(program)  # vars some equation reads (an atomic whose old values none reads)
         self.readers = readers(program)  # var -> the equations that take it as an input
+        self.producers = producers(program)  # var -> the equation that makes it
 
     def helper_emitter(self) -> "Emitter":
         """An emitter for the body of a helper function beside the kernel: the same program and config, its own

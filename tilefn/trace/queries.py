@@ -49,6 +49,11 @@ def readers(program: Program) -> dict:
     return found
 
 
+def producers(program: Program) -> dict:
+    """Var -> the kernel's equation that makes it."""
+    return {out: eqn for eqn in kernel_eqns(program) for out in eqn.outputs}
+
+
 def dot_roles(eqns) -> dict[int, str]:
     """block id -> "m", "n", "k" or "batch" for the blocks that tile matrix-product operands."""
     roles = {}
