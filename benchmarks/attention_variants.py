@@ -5,8 +5,9 @@
 One process: for each head dim and each kernel (attention; causal_attention and its two-loop form
 causal_attention_split, which masks only the diagonal band), the default Config and knob variants
 of it (the previous default's K-only TMA, TMA for every access (the store too), stages, key tile 64, 4 warps, persistent pid) are
-checked against F.scaled_dot_product_attention (bf16 tolerances of bench.py) and timed with
-do_bench. A variant that fails to compile or disagrees prints "-" and one line on stderr.
+checked against float32 attention (its largest error at most 1.5x SDPA's own: bench.py's
+tolerances against SDPA refused key tiles of 64 for one bf16 step in 50 of 67M causal outputs, whose
+error was SDPA's) and timed with do_bench. A variant that fails to compile or disagrees prints "-" and one line on stderr.
 """
 from __future__ import annotations
 
@@ -22,9 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 
 import attention as examples  # noqa: E402
-from bench import assert_matches, bench, one_line  # noqa: E402
+from bench import bench, one_line  # noqa: E402
 
 KERNELS = (("attention", False), ("causal_attention", True), ("causal_attention_split", True))
+
+
+def assert_as_close_as_sdpa(out, exact, sdpa_out) -> None:
+    """`out`'s largest difference from float32 attention `exact` is at most 1.5x SDPA's (`sdpa_out`, bf16)."""
+    err = (out.float() - exact).abs().max().item()
+    sdpa = (sdpa_out.float() - exact).abs().max().item()
+    assert err <= 1.5 * sdpa, f"largest error {err:.2e} against float32 attention, SDPA's {sdpa:.2e}"
 
 
 def _key_tiles(config, size):
@@ -73,6 +81,7 @@ def main():
         for causal in (False, True):
             flops = 4 * batch * heads * seq * seq * dim / (2 if causal else 1)
             ref = F.scaled_dot_product_attention(*qkv, is_causal=causal)
+            exact = F.scaled_dot_product_attention(*(t.float() for t in qkv), is_causal=causal)
             sdpa = bench(lambda *a: F.scaled_dot_product_attention(*a, is_causal=causal), qkv)
             print(f"{dim:>4} {'sdpa':<24} {'causal' if causal else '-':<16} {sdpa:8.4f} {flops / sdpa / 1e9:8.1f}")
             for kernel_name, kernel_causal in KERNELS:
@@ -84,7 +93,7 @@ def main():
                     config = VARIANTS[name](default)
                     try:
                         run = kernel.lower(*qkv, config=config).compile()
-                        assert_matches(run(*qkv), ref)
+                        assert_as_close_as_sdpa(run(*qkv), exact, ref)
                         ms = bench(run, qkv)
                     except Exception as exc:  # noqa: BLE001 (a failed variant is reported, not fatal)
                         print(f"{dim} {kernel_name} {name}: {one_line(exc)}", file=sys.stderr)
