@@ -1,0 +1,160 @@
+"""tfn.vjp_split: the forward stores its backward's per-row residuals, the backward loads them. Gradients
+against float64 torch autograd and the recompute path (tfn.vjp), compiled and under tfn.interpret; the
+backward from residuals reduces no primal-only row; kernels with nothing to save are not split."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import tilefn as tfn
+from tilefn.autodiff.residuals import find_residuals
+from tilefn.errors import ArgumentError
+from tilefn.trace import primitives as p
+from tilefn.trace.ir import walk_eqns
+from vjp_kernels import pointwise_chain
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+ROWS, COLS = 37, 50  # (ragged: no block size divides the rows)
+
+
+def example(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_example", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _inputs(name: str) -> tuple:
+    torch.manual_seed(0)
+    x = torch.randn(ROWS, COLS)
+    if name == "cross_entropy":
+        return x, torch.randint(0, COLS, (ROWS,))
+    if name == "layer_norm":
+        return x, torch.randn(COLS), torch.randn(COLS)
+    if name == "rms_norm":
+        return x, torch.randn(COLS)
+    return (x,)
+
+
+def _eager(name: str, *args):
+    """The kernels' definitions in eager torch (float64 when given float64)."""
+    if name == "cross_entropy":
+        return F.cross_entropy(args[0], args[1])
+    if name == "layer_norm":
+        return F.layer_norm(args[0], [COLS], args[1], args[2], 1e-5)
+    if name == "rms_norm":
+        return F.rms_norm(args[0], [COLS], args[1], 1e-5)
+    return torch.softmax(args[0], dim=1)
+
+
+CASES = [("cross_entropy", "cross_entropy", 2), ("softmax", "softmax", 2), ("softmax", "softmax_decomposed", 2),
+         ("layer_norm", "layer_norm", 2), ("rms_norm", "rms_norm", 1)]  # (module, kernel, residuals)
+
+
+def _case(module: str, kernel: str):
+    args = _inputs(module)
+    return getattr(example(module), kernel), args, [i for i, a in enumerate(args) if a.is_floating_point()]
+
+
+def _autograd(module, args, floating, cotangent) -> list:
+    leaves = [a.double().requires_grad_(True) if i in floating else a for i, a in enumerate(args)]
+    return list(torch.autograd.grad(_eager(module, *leaves), [leaves[i] for i in floating], cotangent.double()))
+
+
+@pytest.mark.parametrize("module,name,count", CASES, ids=[c[1] for c in CASES])
+@pytest.mark.parametrize("run", ["compiled", "interpret"])
+def test_gradients_equal_autograd_and_recompute(module, name, count, run):
+    kernel, args, floating = _case(module, name)
+    fwd, bwd = tfn.vjp_split(kernel)
+    fwd, bwd = (fwd, bwd) if run == "compiled" else (tfn.interpret(fwd), tfn.interpret(bwd))
+    out, residuals = fwd(*args)
+    assert len(residuals) == count and all(r.shape == (ROWS,) for r in residuals)
+    torch.testing.assert_close(out, kernel(*args))
+    cotangent = torch.randn_like(out)
+    got = bwd(*args, residuals, cotangent)
+    recompute = tfn.vjp(kernel)(*args, cotangent)
+    for i, want in zip(floating, _autograd(module, args, floating, cotangent)):
+        torch.testing.assert_close(got[i].double(), want, atol=2e-5, rtol=2e-4)
+        torch.testing.assert_close(got[i], recompute[i], atol=1e-6, rtol=1e-5)
+
+
+def _primal_row_reductions(program) -> list:
+    """The backward kernel's reductions over a row (axis 1) of values no cotangent reaches."""
+    tainted = set(program.inputs[len(program.inputs) - 1:])  # (the one cotangent input)
+    for eqn in program.eqns:
+        if eqn.prim is p.host_p and any(x in tainted for x in eqn.inputs):
+            tainted |= set(eqn.outputs)
+    found = []
+    for eqn in walk_eqns(program.kernel.params["region"].eqns):
+        if any(x in tainted for x in eqn.inputs):
+            tainted |= set(eqn.outputs)
+        elif eqn.prim.name.startswith("reduce_") and eqn.params.get("axis") == 1:
+            found.append(eqn)
+    return found
+
+
+@pytest.mark.parametrize("module,name,count", CASES, ids=[c[1] for c in CASES])
+def test_backward_from_residuals_reduces_no_primal_row(module, name, count):
+    kernel, args, _ = _case(module, name)
+    fwd, bwd = tfn.vjp_split(kernel)
+    out, residuals = fwd(*args)
+    cotangent = torch.randn_like(out)
+    recompute = _primal_row_reductions(tfn.vjp(kernel).lower(*args, cotangent).program)
+    split = _primal_row_reductions(bwd.lower(*args, residuals, cotangent).program)
+    # (the hand-written amax's transpose counts the row's ties to its max: a reduction of the transpose's own,
+    # which the forward never computed; every reduction the forward made is gone)
+    ties = 1 if name == "softmax_decomposed" else 0
+    assert len(recompute) >= count + ties and len(split) == ties
+
+
+def test_forward_stores_each_residual_once():
+    kernel, args, _ = _case("layer_norm", "layer_norm")
+    program = tfn.vjp_split(kernel)[0].lower(*args).program
+    saved = program.outputs[1]
+    stores = [e for e in walk_eqns(program.kernel.params["region"].eqns) if e.prim is p.store_p]
+    assert len(saved) == 2 and sorted(sum(e.inputs[0] is s for e in stores) for s in saved) == [1, 1]
+
+
+def test_nothing_to_save_is_not_split():
+    x, y = torch.randn(20, 30), torch.randn(20, 30)
+    assert find_residuals(tfn.make_ir(pointwise_chain)(x, y)) == ()
+    fwd, bwd = tfn.vjp_split(pointwise_chain)
+    out, residuals = fwd(x, y)
+    assert residuals == ()
+    cotangent = torch.randn_like(out)
+    got, want = bwd(x, y, residuals, cotangent), tfn.vjp(pointwise_chain)(x, y, cotangent)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_online_softmax_loop_is_not_split():
+    kernel, args, _ = _case("softmax", "softmax_two_pass")
+    assert find_residuals(tfn.make_ir(kernel)(*args)) == ()
+
+
+@pytest.mark.parametrize("module,name", [("cross_entropy", "cross_entropy"), ("layer_norm", "layer_norm")])
+def test_forward_and_backward_block_sizes_may_differ(module, name):
+    kernel, args, floating = _case(module, name)
+    fwd, bwd = tfn.vjp_split(kernel, config=tfn.Config(block_sizes=[4]), forward_config=tfn.Config(block_sizes=[16]))
+    out, residuals = fwd(*args)
+    cotangent = torch.randn_like(out)
+    got = bwd(*args, residuals, cotangent)
+    for i, want in zip(floating, _autograd(module, args, floating, cotangent)):
+        torch.testing.assert_close(got[i].double(), want, atol=2e-5, rtol=2e-4)
+
+
+def test_residuals_by_name_and_wrong_ones_refused():
+    kernel, args, _ = _case("rms_norm", "rms_norm")
+    fwd, bwd = tfn.vjp_split(kernel)
+    out, residuals = fwd(*args)
+    cotangent = torch.randn_like(out)
+    by_name = bwd(*args, residuals=residuals, grad_output=cotangent)
+    torch.testing.assert_close(by_name[0], bwd(*args, residuals, cotangent)[0])
+    with pytest.raises(ArgumentError, match="residuals"):
+        bwd(*args, (), cotangent)
+    with pytest.raises(ArgumentError, match="tuple of tensors"):
+        bwd(*args, residuals[0], cotangent)
