@@ -158,3 +158,33 @@ def test_residuals_by_name_and_wrong_ones_refused():
         bwd(*args, (), cotangent)
     with pytest.raises(ArgumentError, match="tuple of tensors"):
         bwd(*args, residuals[0], cotangent)
+
+
+# (cross_entropy's host pullback of its mean does not run under torch.compile's traced backward, as on the
+# recompute path: not compiled here)
+@pytest.mark.parametrize("module,name,compiled", [("layer_norm", "layer_norm", False), ("layer_norm", "layer_norm", True),
+                                                  ("cross_entropy", "cross_entropy", False)],
+                         ids=["layer_norm", "layer_norm-torch.compile", "cross_entropy"])
+def test_autograd_saves_the_residuals_and_backward_loads_them(module, name, compiled):
+    kernel, args, floating = _case(module, name)
+    kernel = tfn.autograd(tfn.jit(kernel.fn))
+    args = [a.double().requires_grad_(True) if i in floating else a for i, a in enumerate(args)]
+    step = torch.compile(kernel, backend="aot_eager", fullgraph=True) if compiled else kernel
+    out = step(*args)
+    assert isinstance(out, torch.Tensor) and out.grad_fn is not None  # (the residuals are not returned)
+    cotangent = torch.randn_like(out)
+    out.backward(cotangent)
+    for i, want in zip(floating, _autograd(module, [a.detach() for a in args], floating, cotangent)):
+        torch.testing.assert_close(args[i].grad, want)
+    saving, from_residuals = kernel.derived_split
+    assert from_residuals.cache_info().traces == 1 and kernel.derived_vjp.cache_info().traces == 0
+
+
+def test_autograd_without_residuals_recomputes():
+    kernel = tfn.autograd(tfn.jit(pointwise_chain.fn))
+    x, y = torch.randn(6, 7, dtype=torch.float64, requires_grad=True), torch.randn(6, 7, dtype=torch.float64)
+    kernel(x, y).sum().backward()
+    x2 = x.detach().requires_grad_(True)
+    want, = torch.autograd.grad((torch.tanh(x2) * torch.exp(y) + torch.sigmoid(x2 * y) - x2 / (1.5 + y * y)).sum(), x2)
+    torch.testing.assert_close(x.grad, want)
+    assert kernel.derived_vjp.cache_info().traces == 1 and kernel.derived_split[1].cache_info().traces == 0

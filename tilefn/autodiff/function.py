@@ -79,24 +79,31 @@ def vjp(kernel, outputs: int = 1, config=None) -> VjpFunction:
 
 def autograd(kernel, outputs: int = 1) -> JitFunction:
     """`kernel` (made a `tfn.jit` kernel) with its derived backward as its autograd formula: outputs of calls
-    on tensors that require grad carry a grad_fn. Returns the kernel."""
+    on tensors that require grad carry a grad_fn. Such a call runs `tfn.vjp_split`'s forward, which also
+    stores the backward's per-row residuals (saved for the backward, which loads them); where there are
+    none, the backward recomputes (`tfn.vjp`). Returns the kernel."""
+    from .split import vjp_split  # (split imports this module)
+
     forward = as_traceable(kernel)
     backward = vjp(forward, outputs)
+    saving, from_residuals = vjp_split(forward, outputs)
 
-    def bwd(primals_and_outputs, grad_outputs):
-        args, results = primals_and_outputs
+    def bwd(saved, grad_outputs):
+        args, results, residuals = saved
         grads = _leaves(grad_outputs)
         outs = _leaves(results)
         cts = [g if g is not None else torch.zeros_like(o) for g, o in zip(grads, outs)]
         program, _ = forward.trace_and_bind(tuple(args), {})
-        per_input = backward(*args, *cts)  # (under torch.compile: its own custom op)
+        # (under torch.compile: its own custom op)
+        per_input = from_residuals(*args, residuals, *cts) if residuals else backward(*args, *cts)
         per_arg = [None] * len(args)
         for path, grad in zip(program.input_paths, per_input):
             per_arg[path[0]] = grad
         return tuple(per_arg)
 
-    forward.def_vjp(bwd)
+    forward.def_vjp(bwd, fwd=saving)
     forward.derived_vjp = backward
+    forward.derived_split = (saving, from_residuals)
     return forward
 
 
