@@ -15,7 +15,8 @@ from tilefn.autodiff.residuals import find_residuals
 from tilefn.errors import ArgumentError
 from tilefn.trace import primitives as p
 from tilefn.trace.ir import walk_eqns
-from vjp_kernels import pointwise_chain
+import tilefn.testing as tt
+from vjp_kernels import matmul_tanh, pointwise_chain
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 ROWS, COLS = 37, 50  # (ragged: no block size divides the rows)
@@ -129,6 +130,31 @@ def test_nothing_to_save_is_not_split():
     got, want = bwd(x, y, residuals, cotangent), tfn.vjp(pointwise_chain)(x, y, cotangent)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b)
+
+
+def test_a_matmul_epilogue_saves_its_activation_and_the_backward_does_not_multiply_again():
+    torch.manual_seed(0)
+    x, y = torch.randn(20, 40, dtype=torch.float64), torch.randn(40, 12, dtype=torch.float64)
+    fwd, bwd = tfn.vjp_split(matmul_tanh)
+    out, residuals = fwd(x, y)
+    assert [r.shape for r in residuals] == [(20, 12)]
+    cotangent = torch.randn_like(out)
+    program = bwd.lower(x, y, residuals, cotangent).program
+    assert sum(e.prim is p.dot_p for e in walk_eqns(program.kernel.params["region"].eqns)) == 2  # (g @ y^T, x^T @ g)
+    x2, y2 = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
+    want = torch.autograd.grad(torch.tanh(x2 @ y2), [x2, y2], cotangent)
+    for got, w in zip(bwd(x, y, residuals, cotangent), want):
+        torch.testing.assert_close(got, w)
+
+
+@pytest.mark.parametrize("module,name", [("cross_entropy", "cross_entropy"), ("layer_norm", "layer_norm")])
+def test_both_halves_compile_for_hopper(module, name):
+    kernel, args, floating = _case(module, name)
+    args = [a.to(torch.bfloat16) if i in floating else a for i, a in enumerate(args)]
+    fwd, bwd = tfn.vjp_split(kernel)
+    out, residuals = fwd(*args)
+    assert ".target sm_90" in tt.compile_for_gpu(fwd, *args).asm["ptx"]
+    assert ".target sm_90" in tt.compile_for_gpu(bwd, *args, residuals, torch.randn_like(out)).asm["ptx"]
 
 
 def test_online_softmax_loop_is_not_split():

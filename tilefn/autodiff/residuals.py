@@ -6,9 +6,10 @@ backward reads each row twice: once for its statistics, once for the gradient. A
 the backward's body at a grid loop's top level (for a chunked grid, `chunks.py`, its chunk loop's top
 level: the same tiles) that is one of the forward's own values there (so no cotangent reaches it), whose
 type is the grid tiles' axes with every other axis of size 1 or absent, that the forward computed from a
-larger value (it follows a reduction over the row), and that cotangent code reads, or an equation whose
-result is larger (the frontier: loaded instead, the reductions before it are dead and DCE drops them).
-Residuals the backward from residuals does not read after all are not saved.
+larger value (it follows a reduction over the row, or an inner loop: a matmul's accumulator), and that
+cotangent code reads, or an equation whose result is larger (the frontier: loaded instead, the reductions
+before it are dead and DCE drops them). Residuals the backward from residuals does not read after all are
+not saved.
 
 The forward gets one buffer per residual (its dtype, the grid axes' full extents, allocated before the
 kernel), stored at the grid tiles in its loop; the backward one input per residual, loaded there. The
@@ -111,8 +112,8 @@ def _two_passed(kernel: Eqn) -> bool:
 def _grid_tiles(loop: Eqn) -> tuple | None:
     """A top-level loop's tiles where every dimension is a tile over a static range, else None."""
     dims = loop.params["dims"]
-    ends = loop.inputs[len(dims):]
-    if any(kind != "tile" for kind, _ in dims) or \
+    ends = loop.inputs[1::2]  # (begin, end per dimension)
+    if any(kind != "tile" for kind, _ in dims) or len(loop.inputs) != 2 * len(dims) or \
             not all(isinstance(getattr(e, "value", None), int) and not is_symbolic(e.value) for e in ends):
         return None
     return tuple(loop.params["region"].params[:len(dims)])
@@ -183,7 +184,7 @@ def _candidates(forward_kernel: Eqn, backward_kernel: Eqn, of) -> list:
             recomputed = eqn.outputs and all(of(o) in values for o in eqn.outputs)
             if not recomputed or regions(eqn) or any(_row_axes(of(o), tiles) is None for o in eqn.outputs):
                 frontier |= {of(x) for e in [eqn, *walk_eqns(_nested(eqn))] for x in e.inputs if isinstance(x, Var)}
-        extent = {t: e.value for t, e in zip(tiles, floop.inputs[len(tiles):])}
+        extent = {t: e.value for t, e in zip(tiles, floop.inputs[1::2])}
         for eqn in region.eqns:
             var = eqn.outputs[0] if len(eqn.outputs) == 1 else None
             if var in reduced and var in defined and var in frontier:
