@@ -157,9 +157,28 @@ def test_both_halves_compile_for_hopper(module, name):
     assert ".target sm_90" in tt.compile_for_gpu(bwd, *args, residuals, torch.randn_like(out)).asm["ptx"]
 
 
-def test_online_softmax_loop_is_not_split():
+def test_online_softmax_loops_and_symbolic_extents_are_not_split():
     kernel, args, _ = _case("softmax", "softmax_two_pass")
     assert find_residuals(tfn.make_ir(kernel)(*args)) == ()
+    kernel, args, _ = _case("layer_norm", "layer_norm")
+    dynamic = tfn.jit(kernel.fn, static_shapes=False)
+    assert find_residuals(tfn.make_ir(dynamic)(*args)) == ()
+    out, residuals = tfn.vjp_split(dynamic)[0](*args)
+    assert residuals == ()
+    torch.testing.assert_close(out, kernel(*args))
+
+
+def test_the_backward_from_residuals_tunes():
+    kernel, args, floating = _case("rms_norm", "rms_norm")
+    fwd, bwd = tfn.vjp_split(kernel)
+    out, residuals = fwd(*args)
+    cotangent = torch.randn_like(out)
+    small, large = tfn.Config(block_sizes=[2]), tfn.Config(block_sizes=[8])
+    tuned = tfn.tune(bwd, configs=[small, large], use_cache=False, verbose=False)
+    got = tuned(*args, residuals, cotangent)
+    assert tuned.known_config(*args, residuals, cotangent) in (small, large)
+    for i, want in zip(floating, _autograd("rms_norm", args, floating, cotangent)):
+        torch.testing.assert_close(got[i].double(), want, atol=2e-5, rtol=2e-4)
 
 
 @pytest.mark.parametrize("module,name", [("cross_entropy", "cross_entropy"), ("layer_norm", "layer_norm")])

@@ -49,10 +49,10 @@ class Residual:
 def find_residuals(forward: Program) -> tuple:
     """The residuals of `forward`'s derived backward (for cotangents typed as its outputs), in loop and
     program order; () where the backward is not split."""
-    if forward.kernel is None or _two_passed(forward.kernel):
+    if forward.kernel is None or _two_passed(forward.kernel) or \
+            all(e.prim is not p.loop_p or _grid_tiles(e) is None for e in forward.kernel.params["region"].eqns):
         return ()
-    types = [contiguous(v.type.shape, v.type.dtype, v.type.device) if isinstance(v.type, HostType) else v.type
-             for v in output_leaves(forward.outputs)]
+    types = [v.type for v in output_leaves(forward.outputs)]
     copies: dict = {}
     backward = vjp_program(forward, types, [f"ct{i}" for i in range(len(types))], copies=copies)
     found = _candidates(forward.kernel, backward.kernel, origin(copies))
