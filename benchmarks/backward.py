@@ -171,9 +171,8 @@ def main() -> None:
         times = {peer: peer_times(f"{name} {peer}", table[name], args, positions, grad, want)
                  for peer, table in peers.items() if name in table}
         try:
-            runs = [(tilefn_times(kernel, args, positions, grad, want, tune=False, split=split),
-                     None if opts.no_tune else tilefn_times(kernel, args, positions, grad, want, tune=True, split=split))
-                    for split in (True, False)]
+            timed = lambda tune, split: tilefn_times(kernel, args, positions, grad, want, tune, split)  # noqa: E731
+            runs = [(timed(False, split), None if opts.no_tune else timed(True, split)) for split in (True, False)]
             (default, tuned), recompute = [(d, t or d) for d, t in runs]
         except Exception as exc:  # report and go on
             print(f"{name:<14} FAILED: {type(exc).__name__}: {' '.join(str(exc).split())[:150]}", flush=True)
@@ -213,8 +212,8 @@ def print_variant(name, given, kernel, args, positions, grad, want, times):
         line.append((label, ms, err))
     peer, best = min(((p, t[0]) for p, t in times.items() if t[0] == t[0]), key=lambda kv: kv[1],
                      default=("-", float("nan")))
-    print(f"{name:<14} {json.dumps(given):<52} " + " | ".join(
-        f"{label} {ms:.3f} ms, vs best bwd {best / ms:.2f}x {peer}, err {err:.1e}" for label, ms, err in line), flush=True)
+    cells = [f"{label} {ms:.3f} ms, vs best bwd {best / ms:.2f}x {peer}, err {err:.1e}" for label, ms, err in line]
+    print(f"{name:<14} {json.dumps(given):<52} " + " | ".join(cells), flush=True)
 
 
 def check_on_cpu():

@@ -207,7 +207,8 @@ def test_residuals_by_name_and_wrong_ones_refused():
 
 # (cross_entropy's host pullback of its mean does not run under torch.compile's traced backward, as on the
 # recompute path: not compiled here)
-@pytest.mark.parametrize("module,name,compiled", [("layer_norm", "layer_norm", False), ("layer_norm", "layer_norm", True),
+@pytest.mark.parametrize("module,name,compiled", [("layer_norm", "layer_norm", False),
+                                                  ("layer_norm", "layer_norm", True),
                                                   ("cross_entropy", "cross_entropy", False)],
                          ids=["layer_norm", "layer_norm-torch.compile", "cross_entropy"])
 def test_autograd_saves_the_residuals_and_backward_loads_them(module, name, compiled):

@@ -233,14 +233,15 @@ def _renamed(eqns) -> list:
 
 
 def _loading(kernel: Eqn, found: tuple, buffers: list, of) -> Eqn:
-    """The backward kernel equation with each residual's recomputation replaced by its load."""
+    """The backward kernel equation with each residual's recomputation replaced by its load (in the loop
+    whose body holds its tiles; a residual no loop holds stays recomputed, its buffer unread)."""
     loops = list(kernel.params["region"].eqns)
     sites = itertools.count()
     for at, loop in enumerate(loops):
-        mine = {r.var: (r, buf) for r, buf in zip(found, buffers) if r.loop == at}
+        mine = {r.var: (r, buf) for r, buf in zip(found, buffers)
+                if loop.prim is p.loop_p and _body(loop, r.tiles, of) is not None}
         if mine:
-            body = _body(loop, next(iter(mine.values()))[0].tiles, of)
-            loops[at] = _replace_in(loop, body, mine, sites, of)
+            loops[at] = _replace_in(loop, _body(loop, next(iter(mine.values()))[0].tiles, of), mine, sites, of)
     region = Region((), loops)
     used = {x for e in walk_eqns(loops) for x in e.inputs if isinstance(x, Var)}
     operands = [x for x in (*kernel.inputs, *buffers) if x in used]

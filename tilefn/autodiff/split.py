@@ -8,46 +8,25 @@ their Configs may differ in anything but the kernel's own tunables (which the fo
 """
 from __future__ import annotations
 
-import inspect
-
 import attrs
 import torch
 
-from ..errors import ArgumentError, ConfigError
+from ..errors import ArgumentError
 from ..jit import JitFunction, as_traceable
 from ..trace.ir import Var
 from ..trace.types import host_type_of
-from .chunks import ROWS_KNOB
-from .function import VjpFunction
-from .program import REDUCTION_KNOB, REDUCTIONS, vjp_program
+from .function import VjpFunction, signature_of
 from .residuals import find_residuals, loading_backward, saving_forward
 
 RESIDUALS = "residuals"  # the backward's parameter holding them
-
-
-def _renamed(forward: JitFunction, suffix: str, extra=()):
-    """A function standing for a signature: the forward's parameters, then `extra` names (keyword-only
-    after a parameter with a default, so a flat call still passes every value)."""
-    params = list(forward.binder.signature.parameters.values())
-    kind = (inspect.Parameter.KEYWORD_ONLY
-            if any(q.default is not inspect.Parameter.empty or q.kind is q.KEYWORD_ONLY for q in params)
-            else inspect.Parameter.POSITIONAL_OR_KEYWORD)
-
-    def stand_in(*args, **kwargs):  # (never called: the Programs are transformed from the forward's)
-        raise NotImplementedError
-
-    stand_in.__signature__ = inspect.Signature(params + [inspect.Parameter(n, kind) for n in extra])
-    stand_in.__name__ = stand_in.__qualname__ = f"{forward.__name__}_{suffix}"
-    stand_in.__module__ = forward.__module__
-    return stand_in
 
 
 class SavingForward(JitFunction):
     """`fwd(*args) -> (outputs, residuals)`: the kernel storing its backward's residuals too."""
 
     def __init__(self, forward: JitFunction, config=None):
-        super().__init__(_renamed(forward, "fwd"), config=config, print_output_code=forward.print_output_code,
-                         dot_precision=forward.dot_precision)
+        super().__init__(signature_of(forward, 0, suffix="fwd")[0], config=config,
+                         print_output_code=forward.print_output_code, dot_precision=forward.dot_precision)
         self.forward = forward
         self.captures = forward.captures
 
@@ -63,11 +42,7 @@ class ResidualBackward(VjpFunction):
     """`bwd(*args, residuals, *grad_outputs)`: the derived backward loading `residuals` (what `fwd` gave)."""
 
     def __init__(self, forward: JitFunction, outputs: int = 1, config=None):
-        super().__init__(forward, outputs, config)
-        fn = _renamed(forward, "bwd", (RESIDUALS, *self.cotangent_names))
-        JitFunction.__init__(self, fn, config=config, print_output_code=forward.print_output_code,
-                             dot_precision=forward.dot_precision)
-        self.captures = forward.captures
+        super().__init__(forward, outputs, config, before=(RESIDUALS,), suffix="bwd")
 
     def flat(self, args, kwargs) -> tuple:
         """The primals bound as the forward binds them, the residuals (a tuple), then the cotangents: the last
@@ -87,26 +62,19 @@ class ResidualBackward(VjpFunction):
         return self.forward.flat(tuple(primals), kwargs) + (tuple(rest[0]),) + tuple(rest[1:])
 
     def _trace(self, flat, tunables, block_sizes):
-        arity = self.forward.arity
-        values = dict(tunables)
-        reduction, rows = values.pop(REDUCTION_KNOB, REDUCTIONS[0]), values.pop(ROWS_KNOB, None)
-        if reduction not in REDUCTIONS:
-            raise ConfigError(f"Config value {REDUCTION_KNOB}={reduction!r} is not one of {list(REDUCTIONS)}",
-                              source=None)
-        program, _ = self.forward.trace_and_bind(tuple(flat[:arity]), {}, tuple(sorted(values.items())), block_sizes)
+        arity, copies = self.forward.arity, {}
+        program, backward = self.transpose(flat[:arity], flat[arity + 1:], tunables, block_sizes, copies)
         found, given = find_residuals(program), flat[arity]
         _check_residuals(self.__name__, found, given)
-        types = [host_type_of(c) if isinstance(c, torch.Tensor) else c for c in flat[arity + 1:]]
-        copies: dict = {}
-        backward = vjp_program(program, types, self.cotangent_names, reduction, block_sizes or (), rows, copies)
         buffers = [Var(host_type_of(t)) for t in given]
-        at = len(program.inputs)
         loaded = loading_backward(backward, copies, found, buffers)
+        at = len(program.inputs)  # (the residuals' inputs and parameter go after the primals')
         paths = tuple((arity, ("item", i)) for i in range(len(buffers)))
         shifted = tuple((path[0] + 1, *path[1:]) for path in loaded.input_paths[at:])
         hints = {**loaded.hints, **{b: f"saved_{program.hints.get(r.var, f'residual{i}')}"
                                     for i, (r, b) in enumerate(zip(found, buffers))}}
-        return attrs.evolve(loaded, name=f"{program.name}_bwd", inputs=(*loaded.inputs[:at], *buffers, *loaded.inputs[at:]),
+        return attrs.evolve(loaded, name=f"{program.name}_bwd", inputs=(*loaded.inputs[:at], *buffers,
+                                                                       *loaded.inputs[at:]),
                             params=(*loaded.params[:arity], RESIDUALS, *loaded.params[arity:]),
                             input_paths=(*loaded.input_paths[:at], *paths, *shifted), hints=hints)
 
