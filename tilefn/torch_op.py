@@ -152,7 +152,7 @@ def _program(traced, names, values):
         with _disable_current_modes(), FakeTensorMode(allow_non_fake_inputs=True):
             return torch.empty_strided(shape, stride, dtype=v.dtype, device=v.device)
 
-    values = [concrete(v) for v in values]
+    values = [tuple(map(concrete, v)) if isinstance(v, tuple) else concrete(v) for v in values]
     with _disable_current_modes():
         return traced.trace_and_bind(tuple(values), {})[0]
 

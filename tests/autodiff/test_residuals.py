@@ -12,7 +12,6 @@ import torch.nn.functional as F
 
 import tilefn as tfn
 from tilefn.autodiff.residuals import find_residuals
-from tilefn.errors import ArgumentError
 from tilefn.trace import primitives as p
 from tilefn.trace.ir import walk_eqns
 import tilefn.testing as tt
@@ -168,19 +167,6 @@ def test_online_softmax_loops_and_symbolic_extents_are_not_split():
     torch.testing.assert_close(out, kernel(*args))
 
 
-def test_the_backward_from_residuals_tunes():
-    kernel, args, floating = _case("rms_norm", "rms_norm")
-    fwd, bwd = tfn.vjp_split(kernel)
-    out, residuals = fwd(*args)
-    cotangent = torch.randn_like(out)
-    small, large = tfn.Config(block_sizes=[2]), tfn.Config(block_sizes=[8])
-    tuned = tfn.tune(bwd, configs=[small, large], use_cache=False, verbose=False)
-    got = tuned(*args, residuals, cotangent)
-    assert tuned.known_config(*args, residuals, cotangent) in (small, large)
-    for i, want in zip(floating, _autograd("rms_norm", args, floating, cotangent)):
-        torch.testing.assert_close(got[i].double(), want, atol=2e-5, rtol=2e-4)
-
-
 @pytest.mark.parametrize("module,name", [("cross_entropy", "cross_entropy"), ("layer_norm", "layer_norm")])
 def test_forward_and_backward_block_sizes_may_differ(module, name):
     kernel, args, floating = _case(module, name)
@@ -190,19 +176,6 @@ def test_forward_and_backward_block_sizes_may_differ(module, name):
     got = bwd(*args, residuals, cotangent)
     for i, want in zip(floating, _autograd(module, args, floating, cotangent)):
         torch.testing.assert_close(got[i].double(), want, atol=2e-5, rtol=2e-4)
-
-
-def test_residuals_by_name_and_wrong_ones_refused():
-    kernel, args, _ = _case("rms_norm", "rms_norm")
-    fwd, bwd = tfn.vjp_split(kernel)
-    out, residuals = fwd(*args)
-    cotangent = torch.randn_like(out)
-    by_name = bwd(*args, residuals=residuals, grad_output=cotangent)
-    torch.testing.assert_close(by_name[0], bwd(*args, residuals, cotangent)[0])
-    with pytest.raises(ArgumentError, match="residuals"):
-        bwd(*args, (), cotangent)
-    with pytest.raises(ArgumentError, match="tuple of tensors"):
-        bwd(*args, residuals[0], cotangent)
 
 
 # (cross_entropy's host pullback of its mean does not run under torch.compile's traced backward, as on the
