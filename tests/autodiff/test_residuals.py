@@ -167,15 +167,20 @@ def test_online_softmax_loops_and_symbolic_extents_are_not_split():
     torch.testing.assert_close(out, kernel(*args))
 
 
-@pytest.mark.parametrize("module,name", [("cross_entropy", "cross_entropy"), ("layer_norm", "layer_norm")])
-def test_forward_and_backward_block_sizes_may_differ(module, name):
+@pytest.mark.parametrize("module,name,knobs", [
+    ("cross_entropy", "cross_entropy", {}),
+    ("layer_norm", "layer_norm", {}),
+    ("layer_norm", "layer_norm", {"vjp_rows_per_program": 8, "vjp_reduction": "partials"})])
+def test_forward_and_backward_block_sizes_may_differ(module, name, knobs):
     kernel, args, floating = _case(module, name)
-    fwd, bwd = tfn.vjp_split(kernel, config=tfn.Config(block_sizes=[4]), forward_config=tfn.Config(block_sizes=[16]))
+    fwd, bwd = tfn.vjp_split(kernel, config=tfn.Config(block_sizes=[4], tunables=knobs),
+                             forward_config=tfn.Config(block_sizes=[16]))
     out, residuals = fwd(*args)
     cotangent = torch.randn_like(out)
     got = bwd(*args, residuals, cotangent)
     for i, want in zip(floating, _autograd(module, args, floating, cotangent)):
         torch.testing.assert_close(got[i].double(), want, atol=2e-5, rtol=2e-4)
+    assert _primal_row_reductions(bwd.lower(*args, residuals, cotangent).program) == []
 
 
 # (cross_entropy's host pullback of its mean does not run under torch.compile's traced backward, as on the
@@ -207,3 +212,17 @@ def test_autograd_without_residuals_recomputes():
     want, = torch.autograd.grad((torch.tanh(x2) * torch.exp(y) + torch.sigmoid(x2 * y) - x2 / (1.5 + y * y)).sum(), x2)
     torch.testing.assert_close(x.grad, want)
     assert kernel.derived_vjp.cache_info().traces == 1 and kernel.derived_split[1].cache_info().traces == 0
+
+
+@pytest.mark.parametrize("module,name,count", CASES, ids=[c[1] for c in CASES])
+def test_bfloat16_residuals_are_float32_and_give_the_recompute_gradients(module, name, count):
+    kernel, args, floating = _case(module, name)
+    args = [a.to(torch.bfloat16) if i in floating else a for i, a in enumerate(args)]
+    fwd, bwd = tfn.vjp_split(kernel)
+    out, residuals = fwd(*args)
+    assert [r.dtype for r in residuals] == [torch.float32] * count
+    cotangent = torch.randn_like(out)
+    got, want = bwd(*args, residuals, cotangent), tfn.vjp(kernel)(*args, cotangent)
+    for i in floating:
+        assert got[i].dtype == torch.bfloat16
+        torch.testing.assert_close(got[i], want[i], atol=1e-2 * want[i].abs().max().item(), rtol=1e-2)
