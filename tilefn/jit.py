@@ -69,7 +69,8 @@ class JitFunction(TracedFunction):
         """Give this kernel a backward, `bwd((args, outputs), grad_outputs) -> one gradient per argument`
         (None where there is none), in the spirit of jax.custom_vjp; returns `bwd` (a decorator). With
         `fwd` (a kernel: `fwd(*args) -> (outputs, residuals)`, a tuple of tensors), calls autograd records
-        run `fwd` instead and `bwd` gets `((args, outputs, residuals), grad_outputs)`."""
+        run `fwd` instead and `bwd` gets `((args, outputs, residuals), grad_outputs)` (but through a
+        `tfn.tune` of this kernel, which runs its tuned self: `(args, outputs)`)."""
         self.vjp, self.vjp_forward = bwd, fwd
         return bwd
 

@@ -17,7 +17,7 @@ path and never comes here. Otherwise the kernel calls `entry(its index, *args, *
   backward through them raises `MissingBackward` naming the kernel and how to add one. With
   `def_vjp(bwd, fwd=...)`, a call autograd records runs `fwd(*args) -> (outputs, residuals)` instead
   (its own op: the residuals are extra outputs, saved, not returned) and `bwd` gets `((args, outputs,
-  residuals), grads)`.
+  residuals), grads)`; a tuned kernel (`tfn.tune`) runs itself, and `bwd` gets `(args, outputs)`.
 """
 from __future__ import annotations
 
@@ -164,8 +164,9 @@ def _stand_ins(values, static) -> list:
 
 
 def saving_forward(kernel):
-    """The forward `def_vjp(bwd, fwd=...)` gave `kernel` (runs where autograd records a call), else None."""
-    return getattr(getattr(kernel, "jitted", kernel), "vjp_forward", None)
+    """The forward `def_vjp(bwd, fwd=...)` gave `kernel` (runs where autograd records a call), else None; None
+    for a tuned kernel too: it runs itself, under its tuned Config, and its `bwd` gets no residuals."""
+    return None if hasattr(kernel, "jitted") else getattr(kernel, "vjp_forward", None)
 
 
 def _op_for(index, names, values, saving=False):

@@ -226,3 +226,16 @@ def test_bfloat16_residuals_are_float32_and_give_the_recompute_gradients(module,
     for i in floating:
         assert got[i].dtype == torch.bfloat16
         torch.testing.assert_close(got[i], want[i], atol=1e-2 * want[i].abs().max().item(), rtol=1e-2)
+
+
+def test_a_tuned_autograd_kernel_runs_itself_and_recomputes():
+    kernel, args, floating = _case("rms_norm", "rms_norm")
+    kernel = tfn.autograd(tfn.jit(kernel.fn))
+    tuned = tfn.tune(kernel, configs=[tfn.Config(block_sizes=[4])], use_cache=False, verbose=False)
+    args = [a.double().requires_grad_(True) if i in floating else a for i, a in enumerate(args)]
+    out = tuned(*args)
+    cotangent = torch.randn_like(out)
+    out.backward(cotangent)
+    for i, want in zip(floating, _autograd("rms_norm", [a.detach() for a in args], floating, cotangent)):
+        torch.testing.assert_close(args[i].grad, want, atol=2e-5, rtol=2e-4)  # (the example's rows are float32)
+    assert kernel.derived_vjp.cache_info().traces == 1 and kernel.derived_split[1].cache_info().traces == 0

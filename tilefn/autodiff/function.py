@@ -94,7 +94,8 @@ def autograd(kernel, outputs: int = 1) -> JitFunction:
     saving, from_residuals = vjp_split(forward, outputs)
 
     def bwd(saved, grad_outputs):
-        args, results, residuals = saved
+        args, results, *saving = saved  # (no residuals through a tuned kernel: torch_op.saving_forward)
+        residuals = saving[0] if saving else ()
         grads = _leaves(grad_outputs)
         outs = _leaves(results)
         cts = [g if g is not None else torch.zeros_like(o) for g, o in zip(grads, outs)]
