@@ -4,15 +4,19 @@
                                   [--configs '[{"vjp_rows_per_program": 64}, {"block_sizes": [2]}]']
 
 For softmax, layer_norm, rms_norm, cross_entropy and geglu at bench.py's sizes (bf16, H200), one line each:
-- `bwd`: the backward alone. tilefn: `tfn.vjp(kernel)(*args, grad)` on its default Config and quick-tuned
-  (`tfn.tune(tfn.vjp(kernel), effort="quick")`; the tuning time is printed). Peers (eager, torch.compile,
-  Liger): their forward runs once outside the timed call, then `torch.autograd.grad(out, inputs, grad)`.
-- `fwd+bwd`: one training step's kernels: tilefn's forward kernel then its backward (what `tfn.autograd`
-  runs); the peers' forward then autograd. Liger's cross-entropy computes its gradient in the forward, so
-  only this column compares it fairly.
+- `bwd`: the backward alone. tilefn: `bwd(*args, residuals, grad)` of `fwd, bwd = tfn.vjp_split(kernel)`
+  (the residuals, per-row statistics, saved by `fwd` once outside the timed call, as the peers' forward
+  runs) on its default Config and quick-tuned (`tfn.tune(bwd, effort="quick")`; the tuning time is
+  printed). Peers (eager, torch.compile, Liger): their forward runs once outside the timed call, then
+  `torch.autograd.grad(out, inputs, grad)`.
+- `fwd+bwd`: one training step's kernels: tilefn's saving forward then its backward from residuals; the
+  peers' forward then autograd. Liger's cross-entropy computes its gradient in the forward, so only this
+  column compares it fairly.
+- a second line, `recompute`: the same for `tfn.vjp(kernel)(*args, grad)`, which recomputes the row
+  statistics (and the plain forward kernel before it in `fwd+bwd`).
 Every gradient is first checked against eager autograd on float32 copies of the inputs.
 `--configs`: a JSON list of backward Configs (tunables by name, or `block_sizes`, `num_warps`), each timed
-(bwd alone) after the default, one line per Config.
+(bwd alone, from residuals and recomputing) after the default, one line per Config.
 """
 from __future__ import annotations
 
@@ -112,23 +116,26 @@ def peer_times(name, fn, args, positions, grad, want):
         return float("nan"), float("nan")
 
 
-def tilefn_times(kernel, args, positions, grad, want, tune):
-    """(bwd ms, fwd+bwd ms, tuning seconds or NaN, error) of the derived backward."""
-    bwd = tfn.vjp(kernel)
+def tilefn_times(kernel, args, positions, grad, want, tune, split=False):
+    """(bwd ms, fwd+bwd ms, tuning seconds or NaN, error, residuals) of the derived backward: recomputing
+    the forward's row values (`tfn.vjp`), or, `split`, loading the residuals `tfn.vjp_split`'s forward
+    saved (run once outside the timed backward, as the peers' forward; residuals: how many, 0 = no split)."""
+    fwd, bwd = tfn.vjp_split(kernel) if split else (None, tfn.vjp(kernel))
+    saved = (fwd(*args)[1],) if split else ()
     tuning_s = float("nan")
     if tune:
         bwd = tfn.tune(bwd, effort="quick", verbose=False)
         start = time.perf_counter()
-        bwd(*args, grad)
+        bwd(*args, *saved, grad)
         torch.cuda.synchronize()
         tuning_s = time.perf_counter() - start
-    got = bwd(*args, grad)
+    got = bwd(*args, *saved, grad)
     err = worst_error([got[i] for i in positions], want)
     if not err <= 5e-2:  # (NaN too)
         nans = [int(got[i].isnan().sum()) for i in positions]
         raise ValueError(f"tilefn's gradient is off by {err:.3g} of the oracle's largest value (NaNs: {nans})")
-    step = lambda: (kernel(*args), bwd(*args, grad))  # noqa: E731
-    return bench(lambda: bwd(*args, grad)), bench(step), tuning_s, err
+    step = (lambda: bwd(*args, fwd(*args)[1], grad)) if split else (lambda: (kernel(*args), bwd(*args, grad)))
+    return bench(lambda: bwd(*args, *saved, grad)), bench(step), tuning_s, err, len(saved[0]) if split else 0
 
 
 def main() -> None:
@@ -164,12 +171,13 @@ def main() -> None:
         times = {peer: peer_times(f"{name} {peer}", table[name], args, positions, grad, want)
                  for peer, table in peers.items() if name in table}
         try:
-            default = tilefn_times(kernel, args, positions, grad, want, tune=False)
-            tuned = default if opts.no_tune else tilefn_times(kernel, args, positions, grad, want, tune=True)
+            timed = lambda tune, split: tilefn_times(kernel, args, positions, grad, want, tune, split)  # noqa: E731
+            runs = [(timed(False, split), None if opts.no_tune else timed(True, split)) for split in (True, False)]
+            (default, tuned), recompute = [(d, t or d) for d, t in runs]
         except Exception as exc:  # report and go on
             print(f"{name:<14} FAILED: {type(exc).__name__}: {' '.join(str(exc).split())[:150]}", flush=True)
             continue
-        rows.append((name, default, tuned, times, nbytes))
+        rows.append((name, default, tuned, times, nbytes, recompute))
         print_row(*rows[-1])
         for given in json.loads(opts.configs):
             print_variant(name, given, kernel, args, positions, grad, want, times)
@@ -186,19 +194,26 @@ def as_config(given: dict) -> tfn.Config:
 
 
 def print_variant(name, given, kernel, args, positions, grad, want, times):
-    """One line: the backward under the Config `given` (bwd alone) against the best peer's bwd."""
-    bwd = tfn.vjp(kernel, config=as_config(given))
-    try:
-        got = bwd(*args, grad)
-        err = worst_error([got[i] for i in positions], want)
-        ms = bench(lambda: bwd(*args, grad)) if err <= 5e-2 else float("nan")
-    except Exception as exc:  # report and go on
-        print(f"{name:<14} {json.dumps(given)} FAILED: {type(exc).__name__}: {' '.join(str(exc).split())[:150]}")
-        return
+    """One line: the backward from residuals and the recomputing one under the Config `given` (bwd alone)
+    against the best peer's bwd."""
+    config = as_config(given)
+    fwd, split = tfn.vjp_split(kernel, config=config)
+    saved = fwd(*args)[1]
+    line = []
+    for label, bwd, extra in (("bwd", split, (saved,)), ("recompute", tfn.vjp(kernel, config=config), ())):
+        try:
+            got = bwd(*args, *extra, grad)
+            err = worst_error([got[i] for i in positions], want)
+            ms = bench(lambda: bwd(*args, *extra, grad)) if err <= 5e-2 else float("nan")
+        except Exception as exc:  # report and go on
+            print(f"{name:<14} {json.dumps(given)} {label} FAILED: {type(exc).__name__}: "
+                  f"{' '.join(str(exc).split())[:150]}")
+            return
+        line.append((label, ms, err))
     peer, best = min(((p, t[0]) for p, t in times.items() if t[0] == t[0]), key=lambda kv: kv[1],
                      default=("-", float("nan")))
-    print(f"{name:<14} {json.dumps(given):<52} bwd {ms:.3f} ms | vs best bwd {best / ms:.2f}x {peer} | err {err:.1e}",
-          flush=True)
+    cells = [f"{label} {ms:.3f} ms, vs best bwd {best / ms:.2f}x {peer}, err {err:.1e}" for label, ms, err in line]
+    print(f"{name:<14} {json.dumps(given):<52} " + " | ".join(cells), flush=True)
 
 
 def check_on_cpu():
@@ -206,22 +221,28 @@ def check_on_cpu():
     references = eager_references()
     for name, kernel, args, positions, _ in cases("cpu", 256):
         grad = torch.randn_like(references[name](*args))
+        want = oracle_grads(references[name], args, positions, grad)
         got = tfn.vjp(kernel)(*args, grad)
-        err = worst_error([got[i] for i in positions], oracle_grads(references[name], args, positions, grad))
-        print(f"{name:<14} {tuple(args[0].shape)} bf16 on CPU: worst gradient error {err:.1e}"
-              + ("" if err <= 5e-2 else "  OFF"))  # (NaN: OFF)
+        err = worst_error([got[i] for i in positions], want)
+        fwd, bwd = tfn.vjp_split(kernel)
+        saved = fwd(*args)[1]
+        split = worst_error([g for i, g in enumerate(bwd(*args, saved, grad)) if i in positions], want)
+        print(f"{name:<14} {tuple(args[0].shape)} bf16 on CPU: worst gradient error {err:.1e}, from "
+              f"{len(saved)} residuals {split:.1e}" + ("" if max(err, split) <= 5e-2 else "  OFF"))  # (NaN: OFF)
 
 
-def print_row(name, default, tuned, times, nbytes):
+def print_row(name, default, tuned, times, nbytes, recompute):
     def best(column):
         ok = {peer: t[column] for peer, t in times.items() if t[column] == t[column]}
         return min(ok.items(), key=lambda kv: kv[1]) if ok else ("-", float("nan"))
     (bwd_peer, bwd_ms), (step_peer, step_ms) = best(0), best(1)
     peer_cols = " ".join(f"{p}={t[0]:.3f}/{t[1]:.3f}" for p, t in times.items())
+    (again, quick), saved = recompute, f"{tuned[4]} residuals" if tuned[4] else "no residuals: recomputes"
     print(f"{name:<14} bwd default {default[0]:.3f} quick {tuned[0]:.3f} (tuned in {tuned[2]:.1f} s) "
-          f"fwd+bwd {tuned[1]:.3f} | {nbytes / tuned[0] / 1e6:5.0f} GB/s | {peer_cols} | vs best bwd "
-          f"{bwd_ms / tuned[0]:.2f}x {bwd_peer}, fwd+bwd {step_ms / tuned[1]:.2f}x {step_peer} | err {tuned[3]:.1e}",
-          flush=True)
+          f"fwd+bwd {tuned[1]:.3f} ({saved}) | {nbytes / tuned[0] / 1e6:5.0f} GB/s | {peer_cols} | vs best bwd "
+          f"{bwd_ms / tuned[0]:.2f}x {bwd_peer}, fwd+bwd {step_ms / tuned[1]:.2f}x {step_peer} | err {tuned[3]:.1e}\n"
+          f"{'':<14} recompute: bwd default {again[0]:.3f} quick {quick[0]:.3f} fwd+bwd {quick[1]:.3f} | "
+          f"vs best bwd {bwd_ms / quick[0]:.2f}x, fwd+bwd {step_ms / quick[1]:.2f}x | err {quick[3]:.1e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ class JitFunction(TracedFunction):
         self._executables = SignatureCache()
         self._op_index = torch_op.register(self)
         self.vjp = None  # def_vjp's backward
+        self.vjp_forward = None  # def_vjp's forward saving residuals (None: the kernel itself runs)
         self._last_compiled = None  # describe_argument of the latest compiled call's arguments
 
     def cache_info(self) -> CacheInfo:
@@ -64,10 +65,13 @@ class JitFunction(TracedFunction):
                                          config.block_sizes if config is not None else ())
         return lower(program, config, settings=Settings.from_env(print_output_code=self.print_output_code))
 
-    def def_vjp(self, bwd):
+    def def_vjp(self, bwd, fwd=None):
         """Give this kernel a backward, `bwd((args, outputs), grad_outputs) -> one gradient per argument`
-        (None where there is none), in the spirit of jax.custom_vjp; returns `bwd` (a decorator)."""
-        self.vjp = bwd
+        (None where there is none), in the spirit of jax.custom_vjp; returns `bwd` (a decorator). With
+        `fwd` (a kernel: `fwd(*args) -> (outputs, residuals)`, a tuple of tensors), calls autograd records
+        run `fwd` instead and `bwd` gets `((args, outputs, residuals), grad_outputs)` (but through a
+        `tfn.tune` of this kernel, which runs its tuned self: `(args, outputs)`)."""
+        self.vjp, self.vjp_forward = bwd, fwd
         return bwd
 
     def __call__(self, *args, **kwargs):

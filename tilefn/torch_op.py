@@ -14,7 +14,10 @@ path and never comes here. Otherwise the kernel calls `entry(its index, *args, *
   kernel. Outputs that are arguments (a kernel returning what it wrote) come back as the argument.
 - Autograd: a kernel with `def_vjp(bwd)` differentiates through `bwd((args, outputs), grads)`;
   without one, outputs still come back (inference with `nn.Parameter` weights works) and a
-  backward through them raises `MissingBackward` naming the kernel and how to add one.
+  backward through them raises `MissingBackward` naming the kernel and how to add one. With
+  `def_vjp(bwd, fwd=...)`, a call autograd records runs `fwd(*args) -> (outputs, residuals)` instead
+  (its own op: the residuals are extra outputs, saved, not returned) and `bwd` gets `((args, outputs,
+  residuals), grads)`; a tuned kernel (`tfn.tune`) runs itself, and `bwd` gets `(args, outputs)`.
 """
 from __future__ import annotations
 
@@ -64,17 +67,20 @@ def _runtime_floats(values, static) -> list:
 
 
 class OpPlan:
-    """What one signature class's op takes and gives: tensor and runtime float positions (`op_at`, in
-    parameter order), statics, written tensors, and the output tree (each leaf: ("new", k), ("arg",
-    position) or ("value", v))."""
+    """What one signature class's op takes and gives: tensor, tensor-tuple (`Tensor[]`: vjp_split's
+    residuals) and runtime float positions (`op_at`, in parameter order), statics, written tensors, and
+    the output tree (each leaf: ("new", k), ("arg", position) or ("value", v))."""
 
     def __init__(self, names, values, program, static=()):
         self.names = names
         self.tensor_at = [i for i, v in enumerate(values) if isinstance(v, torch.Tensor)]
-        self.op_at = sorted(self.tensor_at + _runtime_floats(values, static))
+        self.list_at = [i for i, v in enumerate(values) if isinstance(v, tuple) and v
+                        and all(isinstance(t, torch.Tensor) for t in v)]
+        self.op_at = sorted(self.tensor_at + self.list_at + _runtime_floats(values, static))
         inputs = {}  # program input -> the parameter position holding it
         for var, path in zip(program.inputs, program.input_paths):
-            if len(path) != 1 and not isinstance(var.type, PyScalarType):  # (a float in a list: a static of the op)
+            if len(path) != 1 and not isinstance(var.type, PyScalarType) and \
+                    not (len(path) == 2 and path[0] in self.list_at):  # (a float in a list: a static of the op)
                 raise ArgumentError(f"{program.name}(): under torch.compile or autograd, tensors are passed as "
                                     f"arguments of their own, not inside `{names[path[0]]}` (a list, tuple or "
                                     "function)", source=None)
@@ -96,10 +102,15 @@ class OpPlan:
 
     def schema(self) -> str:
         params = ", ".join(f"Tensor{'(a' + str(i) + '!)' if i in self.written else ''} {self.names[i]}"
-                           if i in self.tensor_at else f"float {self.names[i]}" for i in self.op_at)
+                           if i in self.tensor_at else f"Tensor[] {self.names[i]}" if i in self.list_at
+                           else f"float {self.names[i]}" for i in self.op_at)
         count = len(self.new_types)  # (a list return is refused with mutated arguments by functionalization)
         returns = "()" if count == 0 else "Tensor" if count == 1 else f"({', '.join(['Tensor'] * count)})"
         return f"({params}) -> {returns}"
+
+    def op_args(self, values) -> list:
+        """The op's arguments for a call's values (a tensor tuple as a list)."""
+        return [list(values[i]) if i in self.list_at else values[i] for i in self.op_at]
 
     def returned(self, tensors: list):
         """The op's return value for its new output tensors (as the schema says: none, one, a tuple)."""
@@ -141,7 +152,7 @@ def _program(traced, names, values):
         with _disable_current_modes(), FakeTensorMode(allow_non_fake_inputs=True):
             return torch.empty_strided(shape, stride, dtype=v.dtype, device=v.device)
 
-    values = [concrete(v) for v in values]
+    values = [tuple(map(concrete, v)) if isinstance(v, tuple) else concrete(v) for v in values]
     with _disable_current_modes():
         return traced.trace_and_bind(tuple(values), {})[0]
 
@@ -152,40 +163,50 @@ def _stand_ins(values, static) -> list:
     return [(float(v) if i in static else 0.5) if isinstance(v, torch.SymFloat) else v for i, v in enumerate(values)]
 
 
-def _op_for(index, names, values):
+def saving_forward(kernel):
+    """The forward `def_vjp(bwd, fwd=...)` gave `kernel` (runs where autograd records a call), else None; None
+    for a tuned kernel too: it runs itself, under its tuned Config, and its `bwd` gets no residuals."""
+    return None if hasattr(kernel, "jitted") else getattr(kernel, "vjp_forward", None)
+
+
+def _op_for(index, names, values, saving=False):
+    """The op (and its plan) of kernel `index` for these values; `saving`: of its saving forward, which also
+    returns the residuals."""
     kernel = _kernels[index]()
     traced = getattr(kernel, "jitted", kernel)
+    runs = saving_forward(kernel) if saving else kernel  # (what the op runs; `traced` its Programs where not saving)
+    tracer = runs if saving else traced
     values = _stand_ins(values, traced.static)
-    key = (index, tuple(isinstance(v, torch.Tensor) for v in values), _static_key(values, traced.static))
+    key = (index, saving, tuple(isinstance(v, torch.Tensor) for v in values), _static_key(values, traced.static))
     made = _ops.get(key)
     if made is not None:
         return made
     with _lock:
-        program = _program(traced, names, values)  # (may learn parameters tl.specialize makes static)
-        key = (index, tuple(isinstance(v, torch.Tensor) for v in values), _static_key(values, traced.static))
+        program = _program(tracer, names, values)  # (may learn parameters tl.specialize makes static)
+        key = (index, saving, tuple(isinstance(v, torch.Tensor) for v in values), _static_key(values, traced.static))
         if key in _ops:
             return _ops[key]
         static = traced.static
         plan = OpPlan(names, values, program, static)
         statics = [None if i in plan.op_at else v for i, v in enumerate(values)]
-        name = f"{traced.__name__}_{index}_{len(_ops)}"
+        name = f"{traced.__name__}{'_saving' if saving else ''}_{index}_{len(_ops)}"
 
         def full(op_args):
             out = list(statics)
             for i, a in zip(plan.op_at, op_args):
-                out[i] = a
+                out[i] = tuple(a) if i in plan.list_at else a
             return out
 
         def run(*op_args):
             tensors = [a for a in op_args if isinstance(a, torch.Tensor)]
-            result = kernel.run(*full(op_args))
+            result = runs.run(*full(op_args))
             leaves = _flat(result, plan.tree)
             with torch.no_grad():
                 return plan.returned([t.clone() if any(t is a for a in tensors) else t for t in leaves])
 
         def fake(*op_args):  # the outputs' types for these shapes: the Program traced for them
             values = _stand_ins(full(op_args), static)
-            types = OpPlan(names, values, _program(traced, names, values), static).new_types
+            types = OpPlan(names, values, _program(tracer, names, values), static).new_types
             tensors = [a for a in op_args if isinstance(a, torch.Tensor)]
             device = tensors[0].device if tensors else torch.device("cpu")
             return plan.returned([torch.empty_strided(t.shape, t.strides, dtype=t.dtype, device=device)
@@ -195,9 +216,16 @@ def _op_for(index, names, values):
                                      schema=plan.schema())
         op.register_fake(fake)
         if not plan.written:
-            _register_autograd(op, kernel, plan, full)
+            _register_autograd(op, kernel, plan, full, saving)
         _ops[key] = (op, plan)
         return op, plan
+
+
+def _flat_tree(tree) -> list:
+    """The plan tree's new-output leaves."""
+    if isinstance(tree, tuple) and tree and isinstance(tree[0], str):
+        return [tree] if tree[0] == "new" else []
+    return [leaf for sub in tree for leaf in _flat_tree(sub)]
 
 
 def _flat(result, tree) -> list:
@@ -207,12 +235,14 @@ def _flat(result, tree) -> list:
     return [t for r, sub in zip(result, tree) for t in _flat(r, sub)]
 
 
-def _register_autograd(op, kernel, plan, full):
+def _register_autograd(op, kernel, plan, full, saving=False):
     traced = getattr(kernel, "jitted", kernel)
 
     def setup_context(ctx, inputs, output):
         outputs = () if output is None else (output,) if isinstance(output, torch.Tensor) else tuple(output)
         ctx.save_for_backward(*[a for a in inputs if isinstance(a, torch.Tensor)], *outputs)
+        if saving:  # (the residuals: the last new outputs)
+            ctx.mark_non_differentiable(*outputs[len(_flat_tree(plan.tree[0])):])
         ctx.floats = [a for a in inputs if not isinstance(a, torch.Tensor)]  # runtime floats, in order
         ctx.count = len(inputs) - len(ctx.floats)
 
@@ -229,7 +259,10 @@ def _register_autograd(op, kernel, plan, full):
         outs = saved[ctx.count:]
         outputs = plan.assemble(plan.tree, args, outs)
         grads_tree = plan.assemble(plan.tree, [None] * len(args), grads)
-        result = bwd((tuple(args), outputs), grads_tree)
+        if saving:  # (outputs: the saving forward's (outputs, residuals))
+            result = bwd((tuple(args), *outputs), grads_tree[0])
+        else:
+            result = bwd((tuple(args), outputs), grads_tree)
         result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
         if len(result) != len(args):
             raise TilefnError(f"{traced.__name__}'s backward returned {len(result)} gradients for "
@@ -244,7 +277,7 @@ def op_of(kernel, *args, **kwargs):
     arguments (for `torch.library.opcheck`, or to call the op directly)."""
     names, values = _bound(getattr(kernel, "jitted", kernel), args, kwargs)
     op, plan = _op_for(kernel._op_index, names, values)
-    return op, tuple(values[i] for i in plan.op_at)
+    return op, tuple(plan.op_args(values))
 
 
 def entry(index, *args, **kwargs):
@@ -252,14 +285,16 @@ def entry(index, *args, **kwargs):
     `allow_in_graph`, registered when torch._dynamo loads: `_DynamoLoads`)."""
     kernel = _kernels[index]()
     names, values = _bound(getattr(kernel, "jitted", kernel), args, kwargs)
-    op, plan = _op_for(index, names, values)
+    saving = saving_forward(kernel) is not None and grad_needed(values)
+    op, plan = _op_for(index, names, values, saving)
     if plan.written and grad_needed(values):
         raise ArgumentError(
             f"{kernel.__name__}() writes its argument `{names[plan.written[0]]}` and is called with inputs that "
             "require grad: autograd through a kernel that writes its arguments is not supported; return new "
             "tensors instead, or call it under torch.no_grad()", source=None)
-    new = plan.received(op(*(values[i] for i in plan.op_at)))
-    return plan.assemble(plan.tree, values, new)
+    new = plan.received(op(*plan.op_args(values)))
+    result = plan.assemble(plan.tree, values, new)
+    return result[0] if saving else result  # (the saving forward's residuals stay with autograd)
 
 
 def _allow_in_graph() -> None:

@@ -47,13 +47,14 @@ def _is_float(v) -> bool:
 
 
 def vjp_program(forward: Program, cotangent_types, cotangent_names, reduction: str = "atomic",
-                block_sizes=(), rows=None) -> Program:
+                block_sizes=(), rows=None, copies: dict | None = None) -> Program:
     """The backward of `forward` for cotangents of these types (named as the backward's parameters),
     summing shared gradients by `reduction` under the Config's `block_sizes`, its grid over chunks of
-    `rows` rows where `chunks` applies (None: the knob's default)."""
+    `rows` rows where `chunks` applies (None: the knob's default); `copies` (if given) gets each backward
+    Var copied from another (a loop run again) -> the Var it copies."""
     if forward.kernel is None:
         raise UnsupportedOp(f"tfn.vjp({forward.name}): the kernel has no tile loop to differentiate", source=None)
-    sites, copies = itertools.count(), {}
+    sites, copies = itertools.count(), {} if copies is None else copies
     # (counted before `two_pass`: the max loop's copies of loads never get a cotangent)
     loads = Counter(e.inputs[0] for e in walk_eqns(forward.kernel.params["region"].eqns) if e.prim is p.load_p)
     kernel = two_pass(forward.kernel, sites, copies)

@@ -237,6 +237,13 @@ PRINTERS.add(p.dot_p, _showing(lambda params: {k: v for k, v in params.items()
 PRINTERS.add(p.convert_p, _showing(lambda params: {"dtype": params["dtype"]}))
 
 
+def _returned(outs, namer) -> str:
+    """A Program's outputs as its return line writes them (a Var, None, or a nested tuple)."""
+    if isinstance(outs, tuple):
+        return "(" + ", ".join(_returned(o, namer) for o in outs) + ")"
+    return "None" if outs is None else namer(outs)
+
+
 def print_program(program) -> str:
     namer = Namer(dict(program.hints))
     args = ", ".join(namer.typed(v) for v in program.inputs)
@@ -254,12 +261,7 @@ def print_program(program) -> str:
         lines.append(f"  # tunable {t.name} = {t.value!r} of {list(t.choices)!r}, default {t.default!r}")
     for eqn in program.eqns:
         lines += _eqn_lines(eqn, namer, program.blocks, 1)
-    outs = program.outputs
-    if isinstance(outs, tuple):
-        ret = "(" + ", ".join(namer(o) if o is not None else "None" for o in outs) + ")"
-    else:
-        ret = "None" if outs is None else namer(outs)
-    lines.append(f"  return {ret}")
+    lines.append(f"  return {_returned(program.outputs, namer)}")
     return "\n".join(lines)
 
 

@@ -138,9 +138,9 @@ class TunedFunction:
             out.setdefault(device, {})[signature] = self._configs.get(key).to_fields()
         return out
 
-    def def_vjp(self, bwd):
+    def def_vjp(self, bwd, fwd=None):
         """Give the kernel a backward (see JitFunction.def_vjp)."""
-        return self.jitted.def_vjp(bwd)
+        return self.jitted.def_vjp(bwd, fwd)
 
     def __call__(self, *args, **kwargs):
         if _compiling():  # torch.compile: one graph node, the kernel's custom op (tilefn.torch_op)
