@@ -415,3 +415,43 @@ def test_a_batched_product_of_many_small_tiles_runs_persistent_and_flattened_ove
     flattened = dict(pid_type="persistent_interleaved", persistent_flatten=True, indexing="tensor_descriptor")
     assert all((getattr(config, f) == v) == persistent for f, v in flattened.items())
     assert list(config.block_sizes) == [1, 128, 256 if persistent else 128, 64]
+
+
+def _online_step(m_i, l_i, acc, scores, values):
+    m_new = torch.maximum(m_i, scores.amax(-1))
+    p = torch.exp(scores - m_new[:, None])
+    alpha = torch.exp(m_i - m_new)
+    return m_new, l_i * alpha + p.sum(-1), torch.addmm(acc * alpha[:, None], p.to(values.dtype), values)
+
+
+def attention(q, k, v, split: bool = False):
+    """Flash attention over [heads, seq, dim]: one key loop (or, `split`, the keys in two loops)."""
+    heads, seq, dim = q.shape
+    out = torch.empty_like(q)
+    for bh, tm in tl.tile([heads, seq], block_size=[1, None]):
+        head = bh.begin
+        qb = q[head, tm, :]
+        m_i = tl.full([tm], float("-inf"), dtype=torch.float32)
+        l_i = tl.zeros([tm], dtype=torch.float32)
+        acc = tl.zeros([tm, dim], dtype=torch.float32)
+        for lo, hi in ((0, seq // 2), (seq // 2, seq)) if split else ((0, seq),):
+            for tn in tl.tile(lo, hi):
+                scores = tl.dot(qb, k[head, tn, :].T, out_dtype=torch.float32) * 0.25
+                m_i, l_i, acc = _online_step(m_i, l_i, acc, scores, v[head, tn, :])
+        out[head, tm, :] = (acc / l_i[:, None]).to(out.dtype)
+    return out
+
+
+@pytest.mark.parametrize("dtype, split, chained", [(torch.bfloat16, False, True), (torch.float16, False, True),
+                                                  (torch.bfloat16, True, False), (torch.float32, False, False)])
+def test_one_key_loop_of_chained_16_bit_products_walks_keys_of_64_with_4_warps_over_descriptors(dtype, split,
+                                                                                                chained):
+    q = torch.empty(8, 1024, 64, dtype=dtype)
+    config = _default(lambda q, k, v: attention(q, k, v, split), q, q, q)
+    got = (config.block_sizes[2], config.num_warps, config.num_stages, config.indexing)
+    assert (got == (64, 4, 2, "tensor_descriptor")) == chained
+    q, k, v = (torch.randn(2, 128, 16, dtype=dtype) for _ in range(3))
+    want = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), scale=0.25).to(dtype)
+    small = tfn.jit(lambda q, k, v: attention(q, k, v, split))
+    torch.testing.assert_close(small(q, k, v), want, atol=2e-2, rtol=2e-2)
+    assert (small.lower(q, k, v).config.indexing == "tensor_descriptor") == chained  # (the rule at this size too)

@@ -34,7 +34,7 @@ def _estimate(kernel, args, config=None):
 
 # (name, kernel, args, the default's block sizes and stages, or None where only its fit is checked)
 DEFAULTS = [
-    ("attention", attention, _qkv()[:3], ((1, 128, 128), 3)),  # (229376 bytes: kept, it fits)
+    ("attention", attention, _qkv()[:3], ((1, 128, 64), 2)),  # (`defaults._chained_products`)
     ("attention_vjp", tfn.vjp(attention), _qkv(), ((1, 128, 64), 3)),  # (327680 with key tiles of 128)
     ("causal_attention_vjp", tfn.vjp(causal_attention), _qkv(), ((1, 128, 64), 3)),
     ("matmul", matmul, (torch.randn(4096, 4096, dtype=torch.bfloat16),) * 2, ((128, 256, 64), 3)),

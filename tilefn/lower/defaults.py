@@ -92,7 +92,7 @@ def default_config(program: Program) -> Config:
     if stages:
         config, warps = attrs.evolve(config, range_num_stages=stages), min(MAX_CHUNK_WARPS, warps * CHUNK_WARPS)
     config = attrs.evolve(config, num_warps=warps, indexing=_indexing(program, eqns))
-    return _persistent_batched(program, eqns, roles, config) if roles else config
+    return _chained_products(program, _persistent_batched(program, eqns, roles, config)) if roles else config
 
 
 def _wide_rows(program: Program, held: int) -> bool:
@@ -242,6 +242,36 @@ def _persistent_batched(program: Program, eqns, roles, config: Config) -> Config
         return config
     return attrs.evolve(wide, pid_type="persistent_interleaved", persistent_flatten=True,
                         indexing="tensor_descriptor", num_warps=8)
+
+
+def _chained_products(program: Program, config: Config) -> Config:
+    """A kernel whose one inner loop chains two 16-bit matrix products (attention: the scores `q k^T`, then
+    their softmax times `v` into a carried accumulator) walks key tiles of 64 with 4 warps and 2 stages,
+    every access through a tensor descriptor where this device and every access take one. H200, b4 h32
+    s4096 bf16 (`benchmarks/attention_variants.py`), against key tiles of 128, 8 warps, 3 stages and K
+    alone by descriptor: d128 2.220 -> 2.135 ms (2.254 -> 2.123 in another run), causal 1.344 -> 1.252; d64
+    1.532 -> 1.455, causal 1.036 -> 0.939. A hand-written Triton FA2 forward's best Config is the same one
+    (`benchmarks/attention_triton.py`: 2.092-2.111 ms). Two key loops (causal attention split at the
+    diagonal) ran slower so (1.312 -> 1.433): they keep the general default."""
+    loops = inner_loops(program)
+    if len(loops) != 1:
+        return config
+    body = list(walk_eqns(loops[0].params["region"].eqns))
+    dots = [e for e in body if e.prim is dot_p]
+    keys = [dim.block for kind, dim in loops[0].params["dims"] if kind == "tile"]
+    if len(dots) != 2 or len(keys) != 1 or any(x.type.dtype.itemsize != 2 for d in dots for x in d.inputs[:2]):
+        return config
+    reached = set(dots[0].outputs)
+    for eqn in body:
+        if any(x in reached for x in eqn.inputs):
+            reached |= set(eqn.outputs)
+    accesses = sites_of(program).of_field("indexing")
+    if dots[1].inputs[0] not in reached or config.block_sizes[keys[0]] < 64 or not has_tma(program) \
+            or not all("tensor_descriptor" in site.facts["forms"] for site in accesses):
+        return config
+    sizes = list(config.block_sizes)
+    sizes[keys[0]] = 64
+    return attrs.evolve(config, block_sizes=sizes, num_warps=4, num_stages=2, indexing="tensor_descriptor")
 
 
 def _one_ordered_loop(program: Program) -> bool:
