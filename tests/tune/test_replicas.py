@@ -29,6 +29,26 @@ def test_a_copy_keeps_views_offsets_and_aliasing_and_owns_its_storage():
     assert torch.equal(transposed, args[0]) and torch.equal(window, args[1][0])
 
 
+def scaled(x, g):
+    out = torch.empty_like(x)
+    for t in tl.tile(x.shape):
+        out[t] = x[t] * g[t]
+    return out
+
+
+def test_an_expanded_argument_is_not_put_back_and_can_be_tuned_over(tmp_path, monkeypatch):
+    """The cotangent `.sum().backward()` passes is `ones(()).expand(...)`: no kernel writes it (torch refuses
+    to copy into it), so a replica puts back only the other arguments."""
+    monkeypatch.setenv("TILEFN_CACHE_DIR", str(tmp_path))
+    x, g = torch.randn(8, 32), torch.full((), 3.0).expand(8, 32)
+    home, before = Replica.of((x, g)), x.clone()
+    x.add_(1.0)
+    home.restore()
+    assert torch.equal(x, before) and g.stride() == (0, 0) and torch.equal(g, torch.full((8, 32), 3.0))
+    tuned = tfn.tune(tfn.jit(scaled), effort="quick", use_cache=False, verbose=False)
+    torch.testing.assert_close(tuned(x, g), x * 3.0)
+
+
 def test_a_copy_carries_the_trusted_outputs_and_gradients_flags():
     x = torch.randn(5, requires_grad=True)
     home = Replica.of((x, torch.ones(2, dtype=torch.int32)), expected=[torch.full([3], 7.0)])
