@@ -183,7 +183,7 @@ def _candidates(forward_kernel: Eqn, backward_kernel: Eqn, of) -> list:
         for eqn in body.eqns:
             recomputed = eqn.outputs and all(of(o) in values for o in eqn.outputs)
             if not recomputed or regions(eqn) or any(_row_axes(of(o), tiles) is None for o in eqn.outputs):
-                frontier |= {of(x) for e in [eqn, *walk_eqns(_nested(eqn))] for x in e.inputs if isinstance(x, Var)}
+                frontier |= {of(x) for e in walk_eqns([eqn]) for x in e.inputs if isinstance(x, Var)}
         extent = {t: e.value for t, e in zip(tiles, floop.inputs[1::2])}
         for eqn in region.eqns:
             var = eqn.outputs[0] if len(eqn.outputs) == 1 else None
@@ -191,10 +191,6 @@ def _candidates(forward_kernel: Eqn, backward_kernel: Eqn, of) -> list:
                 axes = _row_axes(var, tiles)
                 found.append(Residual(at, var, axes, tuple(extent[t] for t in axes)))
     return found
-
-
-def _nested(eqn: Eqn) -> list:
-    return [e for r in regions(eqn) for e in r.eqns]
 
 
 def _buffer_type(r: Residual, program: Program) -> HostType:

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..trace.ir import Program, regions, walk_eqns
 from ..trace.primitives import REDUCTIONS, dot_p, load_p, loop_p, permute_p, store_p
 from ..trace.queries import (dot_roles, grid_blocks, grid_loops, inner_loops, kernel_eqns, largest_value,
-                             next_power_of_2, ordered_loops, tile_lanes)
+                             next_power_of_2, ordered_loops, producers, tile_lanes)
 from .rewrites.reduction_loops import reduction_extents
 from .shared_memory import MAX_SHARED_BYTES, dot_operands, pipelined_blocks, shared_bytes
 from . import backend
@@ -283,7 +283,7 @@ def _indexing(program: Program, eqns) -> str | list:
     """"pointer", except that a load whose tile a matrix product takes transposed (`w[tn, tk].T`, the
     F.linear layout) takes a tensor descriptor, which hands the product the transposed layout from
     shared memory (H200, bf16 4096^3: 80% of cuBLAS with pointers, 95-97% with descriptors)."""
-    made_by = {out: eqn for eqn in eqns for out in eqn.outputs}
+    made_by = producers(program)
     transposed = set()
     for eqn in eqns:
         if eqn.prim is not dot_p:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import attrs
 
 from ..trace.ir import Var
-from ..trace.types import TensorType
 from . import backend
 from ..trace.primitives import dot_p, load_p, permute_p, store_p
 from . import unit_axes
@@ -157,7 +156,7 @@ def takes_unit_free(em: Emitter, var) -> bool:
         if eqn.prim is store_p and eqn.inputs[-1] is var and not eqn.params["masked"]:
             return True
         passes_on = eqn.prim is permute_p or (eqn.prim in unit_axes.ELEMENTWISE and eqn.outputs[0].type.shape == var.type.shape
-                                               and all(_has_form(em, x) for x in _tensor_operands(eqn) if x is not var))
+                                               and all(_has_form(em, x) for x in unit_axes.tensor_operands(eqn) if x is not var))
         if passes_on and takes_unit_free(em, eqn.outputs[0]):
             return True
     return False
@@ -179,12 +178,7 @@ def _has_form(em: Emitter, var) -> bool:
     if eqn.prim is dot_p:
         return batch_of_one(em, eqn) and takes_tl_dot(em, eqn)
     return (eqn.prim in unit_axes.ELEMENTWISE
-            and all(x.type.shape == var.type.shape and _has_form(em, x) for x in _tensor_operands(eqn)))
-
-
-def _tensor_operands(eqn) -> list:
-    """The inputs of `eqn` that are tensors of at least one axis (numbers and 0-d values broadcast as they are)."""
-    return [x for x in eqn.inputs if isinstance(x, Var) and isinstance(x.type, TensorType) and x.type.shape]
+            and all(x.type.shape == var.type.shape and _has_form(em, x) for x in unit_axes.tensor_operands(eqn)))
 
 
 def lower_load(em: Emitter, eqn) -> None:

@@ -61,14 +61,17 @@ def elementwise_axes(em: Emitter, eqn) -> tuple[int, ...]:
     if eqn.prim not in ELEMENTWISE:
         return ()
     shape, found = eqn.outputs[0].type.shape, set()
-    for atom in eqn.inputs:
-        if not isinstance(atom, Var) or not isinstance(atom.type, TensorType) or not atom.type.shape:
-            continue  # (a number or a 0-d value: broadcast as it is)
+    for atom in tensor_operands(eqn):
         form = em.unit_free.get(atom)
         if form is None or atom.type.shape != shape:
             return ()
         found.add(form[1])
     return found.pop() if len(found) == 1 else ()
+
+
+def tensor_operands(eqn) -> list:
+    """The inputs of `eqn` that are tensors of at least one axis (numbers and 0-d values broadcast as they are)."""
+    return [x for x in eqn.inputs if isinstance(x, Var) and isinstance(x.type, TensorType) and x.type.shape]
 
 
 def lower_elementwise(em: Emitter, eqn, rule, axes: tuple[int, ...]) -> None:

@@ -15,6 +15,7 @@ import torch
 
 from ..settings import Settings
 from ..trace.arguments import tensor_leaves
+from ..trace.dynamic import expanded_axes
 from ..trace.ir import Program
 from .devices import parse_devices
 
@@ -36,7 +37,7 @@ class Replica:
     def of(cls, args: tuple, expected: list | None = None) -> "Replica":
         inputs = [t for a in args for _, _, t in tensor_leaves(a, "arg")]
         device = next((t.device for t in inputs if t.is_cuda), inputs[0].device if inputs else torch.device("cpu"))
-        return cls(device, args, inputs, [None if _expanded(t) else t.clone() for t in inputs], expected)
+        return cls(device, args, inputs, [None if expanded_axes(t) else t.clone() for t in inputs], expected)
 
     def restore(self) -> None:
         """Put the inputs back as they were when the replica was made (an expanded one no kernel writes:
@@ -51,12 +52,6 @@ class Replica:
         args = tuple(_copied(a, self.device, device, storages) for a in self.args)
         moved = self.expected and [t.to(device, copy=True) if t.device == self.device else t for t in self.expected]
         return attrs.evolve(Replica.of(args), device=device, expected=moved)
-
-
-def _expanded(t: torch.Tensor) -> bool:
-    """A tensor with a stride-0 axis of more than one element (e.g. `ones(()).expand(n)`, the cotangent
-    of a `.sum()`)."""
-    return any(stride == 0 and size > 1 for size, stride in zip(t.shape, t.stride()))
 
 
 def _copied(value, home: torch.device, device: torch.device, storages: dict):
